@@ -1,0 +1,18 @@
+"""chainrule: exact derivatives of numerical Python code, and how they were found.
+
+>>> import chainrule as cr, chainrule.numpy as cnp
+>>> cr.grad(lambda x: (x ** 2 + 1) ** 3)(1.0)
+np.float64(24.0)
+"""
+from chainrule import autograd, testing  # noqa: F401
+from chainrule._core.grad_mode import enable_grad, is_grad_enabled, no_grad
+from chainrule._interpreters.reverse import Tensor, tensor
+from chainrule._ops import stop_gradient
+from chainrule.api import grad, jvp, value_and_grad, vjp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
+    "no_grad", "enable_grad", "is_grad_enabled", "autograd", "testing",
+]

@@ -1,0 +1,121 @@
+"""NumPy-style operators and methods shared by every tracer class.
+
+``Tensor`` (reverse mode and the tape) and ``JVPTracer`` (forward mode) look
+like arrays to user code: arithmetic operators with broadcasting, ``.T``,
+indexing, and the reduction/shape methods.  Each one forwards to the
+``chainrule.numpy`` function of the same name, so operators and functions
+share one implementation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class ArrayOps:
+    __slots__ = ()
+    # NumPy defers binary operators to us (``ndarray * tracer`` calls our
+    # ``__rmul__``) and calls ``__array_ufunc__`` for ``np.sin(tracer)``.
+    __array_priority__ = 1000.0
+
+    # -- descriptive ---------------------------------------------------------
+    # ``_value`` is the payload one level down: an ndarray, a NumPy scalar,
+    # or a tracer of a lower level.
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self):
+        shape = self.shape
+        if not shape:
+            raise TypeError("len() of a 0-d array")
+        return shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    # -- arithmetic ----------------------------------------------------------
+    def __add__(self, other): return _np.add(self, other)
+    def __radd__(self, other): return _np.add(other, self)
+    def __sub__(self, other): return _np.subtract(self, other)
+    def __rsub__(self, other): return _np.subtract(other, self)
+    def __mul__(self, other): return _np.multiply(self, other)
+    def __rmul__(self, other): return _np.multiply(other, self)
+    def __truediv__(self, other): return _np.divide(self, other)
+    def __rtruediv__(self, other): return _np.divide(other, self)
+    def __pow__(self, other): return _np.power(self, other)
+    def __rpow__(self, other): return _np.power(other, self)
+    def __matmul__(self, other): return _np.matmul(self, other)
+    def __rmatmul__(self, other): return _np.matmul(other, self)
+    def __neg__(self): return _np.negative(self)
+    def __pos__(self): return self
+
+    # Comparisons have no derivative: they see through every level.
+    def __lt__(self, other): return _np.less(self, other)
+    def __le__(self, other): return _np.less_equal(self, other)
+    def __gt__(self, other): return _np.greater(self, other)
+    def __ge__(self, other): return _np.greater_equal(self, other)
+    def __eq__(self, other): return _np.equal(self, other)
+    def __ne__(self, other): return _np.not_equal(self, other)
+    __hash__ = object.__hash__
+
+    def __getitem__(self, idx): return _np._getitem(self, idx)
+
+    # -- methods -------------------------------------------------------------
+    @property
+    def T(self): return _np.transpose(self)
+
+    def sum(self, axis=None, keepdims=False): return _np.sum(self, axis=axis, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return _np.mean(self, axis=axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _np.max(self, axis=axis, keepdims=keepdims)
+    def exp(self): return _np.exp(self)
+    def log(self): return _np.log(self)
+    def sin(self): return _np.sin(self)
+    def cos(self): return _np.cos(self)
+    def tanh(self): return _np.tanh(self)
+    def sqrt(self): return _np.sqrt(self)
+    def dot(self, other): return _np.dot(self, other)
+    def astype(self, dtype): return _np.astype(self, dtype)
+
+    def reshape(self, *shape):
+        if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+            shape = shape[0]
+        return _np.reshape(self, shape)
+
+    def transpose(self, *axes):
+        if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
+            axes = axes[0]
+        return _np.transpose(self, axes or None)
+
+    # -- leaving the graph ---------------------------------------------------
+    def item(self):
+        return np.asarray(_np._raw(self)).item()
+
+    def __float__(self): return float(self.item())
+    def __int__(self): return int(self.item())
+    def __bool__(self): return bool(_np._raw(self))
+    def __index__(self): return _np._raw(self).__index__()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        fn = _np._UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        if fn is None:
+            raise TypeError(
+                f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} "
+                f"{'with ' + ', '.join(kwargs) + ' ' if kwargs else ''}is not supported on "
+                f"chainrule tracers; use the chainrule.numpy function instead")
+        return fn(*inputs)
+
+
+import chainrule._ops as _np  # noqa: E402  (the ops need ArrayOps first)

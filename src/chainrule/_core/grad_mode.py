@@ -1,0 +1,58 @@
+"""``no_grad`` and ``enable_grad``: per-thread switches for recording."""
+from __future__ import annotations
+
+import functools
+
+from chainrule._core.primitive import grad_state, last_level
+
+__all__ = ["no_grad", "enable_grad", "is_grad_enabled"]
+
+
+class _GradMode:
+    __slots__ = ("_saved",)
+    _frozen = None  # what the context sets grad_state.frozen to; None means "all current levels"
+
+    def __enter__(self):
+        self._saved = grad_state.frozen
+        grad_state.frozen = last_level() if self._frozen is None else self._frozen
+        return self
+
+    def __exit__(self, *exc):
+        grad_state.frozen = self._saved
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapped(*args, **kwargs):
+            with type(self)():
+                return fn(*args, **kwargs)
+        return wrapped
+
+
+class no_grad(_GradMode):
+    """Record nothing: inside, operations on Tensors build no graph.
+
+    It freezes the tape and every transform already active; a transform
+    started inside still differentiates.  Per thread; also a decorator.
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor(2.0, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     y = x * 3
+    >>> y.requires_grad
+    False
+    """
+
+    __slots__ = ()
+
+
+class enable_grad(_GradMode):
+    """Record again inside a ``no_grad`` block (per thread; also a decorator)."""
+
+    __slots__ = ()
+    _frozen = -1
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations on tape Tensors record (in this thread)."""
+    return grad_state.frozen < 0

@@ -1,0 +1,200 @@
+"""Primitives, levels and dispatch: the one idea of chainrule.
+
+Every derivative chainrule computes is the chain rule applied to *primitives*
+whose local derivatives are known.  A :class:`Primitive` is declared once, with
+
+* ``impl`` -- its NumPy evaluation;
+* ``vjps`` -- one *staged* reverse-mode rule per input,
+  ``(ans, *args, **params) -> (g -> cotangent)``, or ``None`` for an input
+  with no derivative (an index, an integer argument, a condition);
+* ``jvp`` -- its forward-mode rule ``(primals, tangents, ans, params) ->
+  tangent``, usually *derived* from the VJP rules by a shortcut:
+  ``"elementwise"`` (the Jacobian is diagonal, so the VJP formula applied to
+  the tangent is the JVP), ``"linear"`` (apply the primitive to the tangents)
+  or ``"bilinear"`` (``f(tx, y) + f(x, ty)``);
+* ``formulas`` -- per input, the local derivative as ``(text, latex)`` for
+  ``cr.explain``.  Names are the primitive's argument names (``x``, ``y``),
+  ``ans`` for its output and ``g`` for the downstream adjoint, which appears
+  in the formula of non-elementwise primitives (``g @ y.T``).
+
+Rules are written with chainrule's own differentiable operations, so the
+backward pass of one level is an ordinary computation for the level above it:
+higher derivatives need no extra code.
+
+Transforms are *interpreters*.  Each transform call gets a fresh integer
+*level* (the tape of bare ``cr.Tensor`` objects is level 0); a tracer carries
+its level, and :func:`bind` hands an operation to the highest-level tracer
+among its arguments.  That tracer unwraps its own level, re-binds the
+primitive on the unwrapped values (which may be tracers of lower levels, or
+plain arrays for the no-tracer fast path) and records what its transform
+needs.  Values of other levels are constants to it, which is what rules out
+perturbation confusion.  A transform never special-cases a primitive: it only
+reads the fields above.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+
+__all__ = ["Primitive", "defprim", "bind", "TRACER_TYPES", "new_level", "last_level", "grad_state"]
+
+#: Classes of tracers.  ``type(x) in TRACER_TYPES`` is the dispatch test on
+#: the hot path (one hash lookup; no ``isinstance`` chain).
+TRACER_TYPES: set = set()
+
+_level_counter = itertools.count(1)
+_last_level = 0
+
+
+def new_level() -> int:
+    """A fresh level, higher than every level handed out before."""
+    global _last_level
+    _last_level = next(_level_counter)
+    return _last_level
+
+
+def last_level() -> int:
+    """The highest level handed out so far."""
+    return _last_level
+
+
+class _GradState(threading.local):
+    """Per-thread grad mode: levels ``<= frozen`` record nothing.
+
+    ``no_grad`` freezes the tape (level 0) and every transform level that is
+    active when it is entered; a transform started inside ``no_grad`` still
+    differentiates (as ``torch.func.grad`` does).
+    """
+
+    frozen = -1
+
+
+grad_state = _GradState()
+
+
+class Primitive:
+    """One primitive operation with its evaluation and derivative rules."""
+
+    __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
+                 "differentiable")
+
+    def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
+        self.name = name
+        self.impl = impl
+        self.vjps = tuple(vjps)
+        self.formulas = tuple(formulas) if formulas is not None else (None,) * len(self.vjps)
+        self.view = view
+        self.uses_ans = uses_ans
+        self.differentiable = any(r is not None for r in self.vjps)
+        self.jvp = _derive_jvp(self, jvp)
+
+    def bind(self, *args, **params):
+        return bind(self, args, params)
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def bind(p: Primitive, args: tuple, params: dict):
+    """Apply ``p`` to ``args``: the highest-level tracer among them handles it."""
+    top = None
+    lvl = -1
+    for a in args:
+        if type(a) in TRACER_TYPES and a._level > lvl:
+            top = a
+            lvl = a._level
+    if top is None:
+        return p.impl(*args, **params)
+    return top._process(p, args, params)
+
+
+REGISTRY: dict[str, Primitive] = {}
+
+
+def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False):
+    """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, formulas.
+
+    ``view=True`` marks a primitive whose NumPy result may share memory with
+    its first input (reshape, transpose, basic indexing), so in-place changes
+    are tracked across the two.  ``uses_ans=True`` marks a primitive whose
+    VJP rules read its output, so an in-place change to the output is caught.
+    """
+    if name in REGISTRY:
+        raise ValueError(f"primitive {name!r} is declared twice")
+    p = Primitive(name, impl, vjps, jvp, formulas, view, uses_ans)
+    REGISTRY[name] = p
+    return p
+
+
+# -- JVP rules derived from the VJP table -------------------------------------
+
+def _derive_jvp(p: Primitive, jvp):
+    if callable(jvp):
+        return jvp
+    if jvp == "elementwise":
+        return _elementwise_jvp(p)
+    if jvp == "linear":
+        return _linear_jvp(p)
+    if jvp == "bilinear":
+        return _bilinear_jvp(p)
+    if jvp is None:
+        return None
+    raise ValueError(f"primitive {p.name}: unknown jvp shortcut {jvp!r}")
+
+
+def _elementwise_jvp(p):
+    # For an elementwise primitive the Jacobian with respect to each input is
+    # diagonal (after broadcasting), so applying the VJP formula to a tangent
+    # gives the JVP.  The JVP interpreter broadcasts the sum to ``ans``'s
+    # shape, the mirror of the reverse engine's unbroadcast.
+    vjps = p.vjps
+
+    def jvp(primals, tangents, ans, params):
+        out = None
+        for rule, t in zip(vjps, tangents):
+            if t is None or rule is None:
+                continue
+            c = rule(ans, *primals, **params)(t)
+            out = c if out is None else _add(out, c)
+        return out
+
+    return jvp
+
+
+def _linear_jvp(p):
+    # A primitive linear in its differentiable inputs jointly: its JVP is the
+    # primitive applied to the tangents (zeros standing in for missing ones).
+    vjps = p.vjps
+
+    def jvp(primals, tangents, ans, params):
+        if all(t is None for t in tangents):
+            return None
+        ts = tuple(
+            x if rule is None else (t if t is not None else _zeros_like(x))
+            for x, t, rule in zip(primals, tangents, vjps)
+        )
+        return bind(p, ts, params)
+
+    return jvp
+
+
+def _bilinear_jvp(p):
+    def jvp(primals, tangents, ans, params):
+        (x, y), (tx, ty) = primals, tangents
+        out = None if tx is None else bind(p, (tx, y), params)
+        if ty is not None:
+            c = bind(p, (x, ty), params)
+            out = c if out is None else _add(out, c)
+        return out
+
+    return jvp
+
+
+def _add(a, b):
+    from chainrule._ops.elementwise import add
+    return add(a, b)
+
+
+def _zeros_like(x):
+    from chainrule._ops.creation import zeros_like
+    return zeros_like(x)

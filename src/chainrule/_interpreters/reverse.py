@@ -1,0 +1,435 @@
+"""Reverse mode: the ``Tensor`` tape and the backward pass.
+
+One class serves both faces of reverse mode.  A ``Tensor`` at level 0 is the
+PyTorch-style tape: ``cr.tensor(..., requires_grad=True)``, operators that
+record, ``.backward()``.  A ``Tensor`` at a level >= 1 is the box that
+``cr.grad``/``cr.vjp`` wrap their inputs in.  Either way a recorded Tensor is
+its own graph node: it keeps the primitive, the argument tuple and the
+params; VJP closures are built only when a backward pass runs.
+
+The backward pass (:func:`backward_pass`) is iterative: a depth-first walk
+counts, for every node, the edges that will bring it a cotangent; nodes then
+run in reverse topological order as their counts reach zero, each cotangent
+is dropped as soon as it is consumed, and saved arguments are freed unless the
+graph is retained.  No recursion on graph depth anywhere.
+
+Each edge's contribution is ``vjp_rule(ans, *args)(g)``, the downstream
+adjoint times the local derivative.  The engine then *fits* it to the input:
+sums broadcast axes away and casts to the input's dtype -- the one place in
+chainrule where broadcasting is undone.
+
+Without ``create_graph`` the rules run on the values one level down (plain
+arrays at level 0, so the backward pass is plain NumPy); with it they run on
+the Tensors themselves and are recorded, so the gradient can be
+differentiated again.  Transform levels never need ``create_graph``: their
+values one level down are the tracers of the enclosing transforms.
+
+In-place safety: every in-place write stamps the written Tensor (and every
+view of the same memory) with a fresh epoch; a node whose inputs, or whose
+own output when its rules read it, carry a stamp newer than the node raises
+at backward time, naming the operation.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule._core.arrayops import ArrayOps
+from chainrule._core.primitive import TRACER_TYPES, grad_state
+
+__all__ = ["Tensor", "tensor", "backward_pass"]
+
+_epoch = 0  # bumped by every in-place write
+
+
+class Tensor(ArrayOps):
+    """An array that records the operations applied to it, for reverse mode.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> loss = (cnp.tanh(x) ** 2).sum()
+    >>> loss.backward()
+    >>> x.grad
+    tensor([0.63970001, 0.13621869])
+    """
+
+    __slots__ = ("_value", "_level", "_prim", "_args", "_params", "_epoch", "_vc",
+                 "requires_grad", "grad")
+
+    def __init__(self, data, requires_grad=False, dtype=None):
+        value = _raw_data(data, dtype)
+        if requires_grad:
+            _check_differentiable(value.dtype, "tensor(..., requires_grad=True)")
+        self._value = value
+        self._level = 0
+        self._prim = None
+        self._args = None
+        self._params = None
+        self._epoch = 0
+        self._vc = None
+        self.requires_grad = bool(requires_grad)
+        self.grad = None
+
+    # -- tracing ---------------------------------------------------------------
+    def _process(self, p, args, params):
+        level = self._level
+        if len(args) == 1:
+            vals = (self._value,)
+            requires = self.requires_grad
+        else:
+            vals = []
+            requires = False
+            for a in args:
+                if type(a) is Tensor and a._level == level:
+                    vals.append(a._value)
+                    requires = requires or a.requires_grad
+                else:
+                    vals.append(a)
+        ans = _bind(p, vals, params)
+        if not (requires and p.differentiable) or level <= grad_state.frozen:
+            if level != 0:
+                return ans
+            t = _plain(ans)
+        else:
+            t = Tensor.__new__(Tensor)
+            t._value = ans
+            t._level = level
+            t._prim = p
+            t._args = args
+            t._params = params
+            t._epoch = _epoch
+            t._vc = None
+            t.requires_grad = True
+            t.grad = None
+        if p.view and level == 0:
+            # a view shares its base's memory, so it shares its version stamp
+            if self._vc is None:
+                self._vc = [0]
+            t._vc = self._vc
+        return t
+
+    # -- user API --------------------------------------------------------------
+    @property
+    def is_leaf(self):
+        """True for Tensors made by the user rather than by an operation."""
+        return self._prim is None
+
+    @property
+    def grad_fn(self):
+        """The primitive that made this Tensor (None for a leaf)."""
+        return self._prim
+
+    def backward(self, grad=None, retain_graph=False, create_graph=False):
+        """Accumulate ``d self / d leaf`` into ``leaf.grad`` for every leaf.
+
+        ``grad`` is the cotangent to start from (needed for a non-scalar
+        Tensor).  ``create_graph=True`` records the backward pass, so the
+        gradients can be differentiated again; it implies ``retain_graph``.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor(3.0, requires_grad=True)
+        >>> (x ** 3).backward(create_graph=True)
+        >>> x.grad
+        tensor(27., grad_fn=<multiply>)
+        >>> g = x.grad; x.grad = None; g.backward(); x.grad
+        tensor(18.)
+        """
+        if self._level != 0:
+            raise RuntimeError("backward() is for the tape (tensors made by cr.tensor); "
+                               "inside cr.grad/cr.vjp use those transforms")
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this Tensor does not require grad and has no graph; "
+                               "make an input with cr.tensor(..., requires_grad=True)")
+        seed = _seed(self, grad, "backward()")
+        grads = backward_pass([self], [seed], retain_graph=retain_graph or create_graph,
+                              create_graph=create_graph)
+        for leaf, g in grads.items():
+            if leaf._prim is None:
+                g = g if type(g) is Tensor else _plain(g)
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
+
+    def detach(self):
+        """The same value with no history (a leaf that does not require grad)."""
+        if self._level == 0:
+            return _plain(self._value)
+        from chainrule._ops import stop_gradient
+        return stop_gradient(self)
+
+    def requires_grad_(self, requires_grad=True):
+        if self._prim is not None:
+            raise RuntimeError("requires_grad_() can only change leaf Tensors; use detach() first")
+        if requires_grad:
+            _check_differentiable(self.dtype, "requires_grad_()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def numpy(self):
+        """The value as a NumPy array (sharing memory); refuses to drop a gradient silently."""
+        if self.requires_grad or self._level != 0:
+            raise RuntimeError("numpy() on a Tensor that requires grad would drop its gradient; "
+                               "use tensor.detach().numpy()")
+        return np.asarray(self._value)
+
+    def __array__(self, dtype=None, copy=None):
+        if self.requires_grad or self._level != 0:
+            raise TypeError("converting a Tensor that requires grad to a NumPy array would drop its "
+                            "gradient; use chainrule.numpy functions, or tensor.detach().numpy()")
+        return np.asarray(self._value, dtype=dtype)
+
+    def __repr__(self):
+        body = np.array2string(np.asarray(_raw(self._value)), separator=", ", prefix="tensor(")
+        if self._level != 0:
+            return f"Tensor(level={self._level}, {body})"
+        extra = ""
+        if self.requires_grad:
+            extra = f", grad_fn=<{self._prim.name}>" if self._prim is not None else ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    # -- in-place operations (level 0 only; transforms are functional) --------------
+    def _inplace(self, fn, other, name):
+        if self._level != 0:
+            return fn(self, other)  # a transform's box is immutable: rebind, don't write
+        recording = grad_state.frozen < 0 and (
+            self.requires_grad or (type(other) is Tensor and other.requires_grad))
+        if recording and self._prim is None and self.requires_grad:
+            raise RuntimeError(f"{name}: a leaf Tensor that requires grad is used in an in-place "
+                               f"operation; wrap the update in `with cr.no_grad():`")
+        result = fn(self if not recording else self._snapshot(), other)
+        new = result._value if type(result) is Tensor else result
+        if np.shape(new) != self.shape:
+            raise ValueError(f"{name}: the result has shape {np.shape(new)}, which cannot be written "
+                             f"in place into a Tensor of shape {self.shape}")
+        _write(self, new, name)
+        if recording:
+            self._prim, self._args, self._params = result._prim, result._args, result._params
+            self.requires_grad = True
+            self._epoch = _epoch
+        return self
+
+    def _snapshot(self):
+        """This Tensor's current value and history, moved to a new handle.
+
+        The in-place operation then records ``self = op(snapshot, other)``.
+        The snapshot owns a copy of the old value, so the old node's saved
+        output and the new node's saved input stay what they were.
+        """
+        old = Tensor.__new__(Tensor)
+        for s in Tensor.__slots__:
+            setattr(old, s, getattr(self, s))
+        old._value = np.array(self._value, copy=True)
+        old._vc = None
+        return old
+
+    def __iadd__(self, other): return self._inplace(type(self).__add__, other, "iadd (+=)")
+    def __isub__(self, other): return self._inplace(type(self).__sub__, other, "isub (-=)")
+    def __imul__(self, other): return self._inplace(type(self).__mul__, other, "imul (*=)")
+    def __itruediv__(self, other): return self._inplace(type(self).__truediv__, other, "itruediv (/=)")
+
+    def __setitem__(self, idx, v):
+        if self._level != 0:
+            raise TypeError("a transformed value cannot be assigned in place; "
+                            "use a functional update (cnp.where, or build a new array)")
+        from chainrule._ops import index_set
+        self._inplace(lambda x, val: index_set(x, val, idx), v, "setitem (x[idx] = v)")
+
+
+TRACER_TYPES.add(Tensor)
+
+
+def _write(t, new, name):
+    """Write ``new`` into ``t``'s memory and stamp ``t`` and its views with a new epoch."""
+    global _epoch
+    _epoch += 1
+    if isinstance(t._value, np.ndarray) and t._value.ndim:
+        if not t._value.flags.writeable:
+            raise RuntimeError(f"{name}: this Tensor is a read-only view (e.g. of broadcast_to); "
+                               f"make a copy before writing in place")
+        np.copyto(t._value, new, casting="same_kind")
+    else:
+        t._value = np.asarray(new, dtype=t.dtype)[()]
+    if t._vc is None:
+        t._vc = [_epoch]
+    else:
+        t._vc[0] = _epoch
+
+
+def _plain(value):
+    t = Tensor.__new__(Tensor)
+    t._value = value
+    t._level = 0
+    t._prim = None
+    t._args = None
+    t._params = None
+    t._epoch = 0
+    t._vc = None
+    t.requires_grad = False
+    t.grad = None
+    return t
+
+
+def box(value, level):
+    """Wrap ``value`` as an input of the reverse transform at ``level``."""
+    t = _plain(value)
+    t._level = level
+    t.requires_grad = True
+    return t
+
+
+def tensor(data, dtype=None, requires_grad=False):
+    """Make a tape ``Tensor`` (a copy of ``data``), PyTorch style.
+
+    Python floats become float64 (chainrule's default float dtype).
+
+    >>> import chainrule as cr
+    >>> cr.tensor([1.0, 2.0], requires_grad=True)
+    tensor([1., 2.], requires_grad=True)
+    """
+    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+
+
+def _raw_data(data, dtype):
+    if type(data) is Tensor:
+        data = _raw(data._value)
+    value = np.array(data, dtype=dtype, copy=True)
+    if value.dtype == object:
+        raise TypeError(f"tensor: cannot make a Tensor from {type(data).__name__} data of dtype object")
+    if np.iscomplexobj(value):
+        raise TypeError(f"tensor: complex dtype {value.dtype} is not supported yet")
+    return value
+
+
+def _check_differentiable(dtype, what):
+    if not np.issubdtype(dtype, np.floating):
+        raise TypeError(f"{what}: only floating-point Tensors can require gradients, got dtype "
+                        f"{np.dtype(dtype)}; convert first, e.g. cr.tensor(data, dtype=float)")
+
+
+def _raw(x):
+    while type(x) in TRACER_TYPES:
+        x = x._value
+    return x
+
+
+def _seed(out, grad, what):
+    if grad is None:
+        if out.size != 1:
+            raise RuntimeError(f"{what}: the output has shape {out.shape}; a gradient can be "
+                               f"seeded implicitly only for a scalar output -- pass grad= "
+                               f"(a cotangent of shape {out.shape})")
+        return np.ones(out.shape, _raw(out._value).dtype)
+    if type(grad) is Tensor and grad._level == 0 and not grad.requires_grad:
+        grad = grad._value
+    if tuple(np.shape(grad)) != tuple(out.shape):
+        raise ValueError(f"{what}: grad has shape {np.shape(grad)} but the output has shape {out.shape}")
+    return grad
+
+
+# -- the backward pass ----------------------------------------------------------
+
+def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=None):
+    """Propagate cotangents ``cts`` of ``roots`` back through their level's graph.
+
+    All roots are Tensors of one level.  Returns ``{tensor: cotangent}`` for
+    the leaves reached, plus the non-leaf Tensors listed in ``capture`` (for
+    ``cr.autograd.grad``).
+    """
+    level = roots[0]._level
+    counts = _count_edges(roots, level)
+    grads = {}
+    add = _ops.add
+    for r, ct in zip(roots, cts):
+        prev = grads.get(r)
+        grads[r] = ct if prev is None else add(prev, ct)
+    ready = [r for r in grads if r._prim is not None and counts[r] == 0]
+    out = {}
+    while ready:
+        node = ready.pop()
+        g = grads.pop(node)
+        if capture is not None and node in capture:
+            out[node] = g
+        p = node._prim
+        args = node._args
+        if args is None:
+            raise _freed_error(node)
+        epoch = node._epoch
+        if p.uses_ans and node._vc is not None and node._vc[0] > epoch:
+            raise _inplace_error(p, "its output")
+        if create_graph:
+            ans, vals = node, args
+        else:
+            ans = node._value
+            vals = [a._value if type(a) is Tensor and a._level == level else a for a in args]
+        params = node._params
+        for i, rule in enumerate(p.vjps):
+            a = args[i]
+            if rule is None or type(a) is not Tensor or a._level != level or not a.requires_grad:
+                continue
+            if a._vc is not None and a._vc[0] > epoch:
+                raise _inplace_error(p, f"input {i}")
+            ct = _fit(rule(ans, *vals, **params)(g), a._value)
+            prev = grads.get(a)
+            grads[a] = ct if prev is None else add(prev, ct)
+            if a._prim is not None:
+                c = counts[a] - 1
+                counts[a] = c
+                if c == 0:
+                    ready.append(a)
+        if not retain_graph:
+            node._args = None
+    out.update(grads)  # what is left are the leaves
+    return out
+
+
+def _count_edges(roots, level):
+    """For every non-leaf node reachable from ``roots``: the edges into it."""
+    counts = {}
+    stack = []
+    for r in roots:
+        if r._prim is not None and r not in counts:
+            counts[r] = 0
+            stack.append(r)
+    while stack:
+        node = stack.pop()
+        args = node._args
+        if args is None:
+            raise _freed_error(node)
+        for rule, a in zip(node._prim.vjps, args):
+            if rule is None or type(a) is not Tensor or a._level != level or a._prim is None \
+                    or not a.requires_grad:
+                continue
+            c = counts.get(a)
+            if c is None:
+                counts[a] = 1
+                stack.append(a)
+            else:
+                counts[a] = c + 1
+    return counts
+
+
+def _fit(ct, like):
+    """``ct`` summed over broadcast axes and cast to the dtype of ``like``."""
+    shape = like.shape
+    if ct.shape != shape:
+        ct = _ops.sum_to_shape(_ops.broadcast_to(ct, np.broadcast_shapes(ct.shape, shape))
+                               if len(ct.shape) < len(shape) else ct, shape)
+    dt = like.dtype
+    if ct.dtype != dt:
+        ct = _ops.astype(ct, dt)
+    return ct
+
+
+def _freed_error(node):
+    return RuntimeError(
+        f"Trying to backward through the graph a second time: the values saved by "
+        f"'{node._prim.name}' were freed after the first backward. Pass retain_graph=True "
+        f"to the first backward() (or autograd.grad) to keep them.")
+
+
+def _inplace_error(p, what):
+    return RuntimeError(
+        f"'{p.name}': {what} was modified by an in-place operation after the operation was "
+        f"recorded, so its gradient would be wrong. Use an out-of-place operation "
+        f"(x = x + y instead of x += y), or .detach() a copy before modifying it.")
+
+
+from chainrule._core.primitive import bind as _bind  # noqa: E402
+import chainrule._ops as _ops  # noqa: E402

@@ -1,0 +1,206 @@
+"""Elementwise primitives: arithmetic, exponentials, trigonometry, selection.
+
+Each primitive is one block: NumPy evaluation, one staged VJP rule per input,
+the formula of each local derivative.  Their JVPs are derived ("elementwise":
+the VJP formula applied to the tangent).  Broadcasting is never undone here:
+the reverse engine sums every cotangent back to its input's shape.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule._core.primitive import TRACER_TYPES, bind, defprim
+from chainrule._ops._wrap import EMPTY, binary, dtype_of, raw, unary
+
+# -- arithmetic ----------------------------------------------------------------
+
+add_p = defprim(
+    "add", np.add,
+    [lambda ans, x, y: lambda g: g,
+     lambda ans, x, y: lambda g: g],
+    formulas=[("1", "1"), ("1", "1")])
+
+subtract_p = defprim(
+    "subtract", np.subtract,
+    [lambda ans, x, y: lambda g: g,
+     lambda ans, x, y: lambda g: negative(g)],
+    formulas=[("1", "1"), ("-1", "-1")])
+
+multiply_p = defprim(
+    "multiply", np.multiply,
+    [lambda ans, x, y: lambda g: multiply(g, y),
+     lambda ans, x, y: lambda g: multiply(g, x)],
+    formulas=[("y", "y"), ("x", "x")])
+
+divide_p = defprim(
+    "divide", np.divide,
+    [lambda ans, x, y: lambda g: divide(g, y),
+     lambda ans, x, y: lambda g: negative(multiply(g, divide(ans, y)))],
+    formulas=[("1/y", r"\frac{1}{y}"), ("-x/y^2", r"-\frac{x}{y^{2}}")],
+    uses_ans=True)
+
+negative_p = defprim(
+    "negative", np.negative,
+    [lambda ans, x: lambda g: negative(g)],
+    formulas=[("-1", "-1")])
+
+
+def _pow_dx(ans, x, y):
+    if type(y) not in TRACER_TYPES and np.ndim(y) == 0:
+        if y == 0:
+            return lambda g: multiply(g, 0.0)
+        if y == 2:
+            return lambda g: multiply(g, multiply(x, 2.0))
+        return lambda g: multiply(g, multiply(y, power(x, y - 1)))
+    # x**(y-1) is inf at x = 0 when y < 1, and y = 0 must give 0 there.
+    return lambda g: multiply(g, where(raw(y) == 0, 0.0, multiply(y, power(x, subtract(y, 1)))))
+
+
+def _pow_dy(ans, x, y):
+    zero = raw(x) == 0  # d/dy x**y = x**y log x, taken as 0 at x = 0 (as JAX)
+    safe_x = where(zero, 1.0, x)
+    return lambda g: multiply(g, where(zero, 0.0, multiply(ans, log(safe_x))))
+
+
+power_p = defprim(
+    "power", np.power, [_pow_dx, _pow_dy],
+    formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
+    uses_ans=True)
+
+# -- exponentials, logarithms, roots --------------------------------------------
+
+exp_p = defprim(
+    "exp", np.exp, [lambda ans, x: lambda g: multiply(g, ans)],
+    formulas=[("exp(x)", r"e^{x}")], uses_ans=True)
+
+log_p = defprim(
+    "log", np.log, [lambda ans, x: lambda g: divide(g, x)],
+    formulas=[("1/x", r"\frac{1}{x}")])
+
+sqrt_p = defprim(
+    "sqrt", np.sqrt, [lambda ans, x: lambda g: divide(multiply(g, 0.5), ans)],
+    formulas=[("1/(2*sqrt(x))", r"\frac{1}{2\sqrt{x}}")], uses_ans=True)
+
+# -- trigonometric, hyperbolic ------------------------------------------------
+
+sin_p = defprim(
+    "sin", np.sin, [lambda ans, x: lambda g: multiply(g, cos(x))],
+    formulas=[("cos(x)", r"\cos x")])
+
+cos_p = defprim(
+    "cos", np.cos, [lambda ans, x: lambda g: negative(multiply(g, sin(x)))],
+    formulas=[("-sin(x)", r"-\sin x")])
+
+
+def _tanh_dx(ans, x):
+    return lambda g: multiply(g, subtract(1.0, multiply(ans, ans)))
+
+
+tanh_p = defprim(
+    "tanh", np.tanh, [_tanh_dx],
+    formulas=[("1 - tanh(x)^2", r"1-\tanh^{2}x")], uses_ans=True)
+
+# -- selection ---------------------------------------------------------------
+# Ties split the gradient evenly, as JAX does: maximum'(x, x) = (1/2, 1/2).
+
+
+def _select_dx(pick):
+    def rule(ans, x, y):
+        xr, yr = raw(x), raw(y)
+        w = np.where(pick(xr, yr), 1.0, np.where(xr == yr, 0.5, 0.0)).astype(dtype_of(ans), copy=False)
+        return lambda g: multiply(g, w)
+    return rule
+
+
+maximum_p = defprim(
+    "maximum", np.maximum,
+    [_select_dx(np.greater), lambda ans, x, y: _select_dx(np.greater)(ans, y, x)],
+    formulas=[("[x > y] (1/2 at ties)", r"[x>y]"), ("[y > x] (1/2 at ties)", r"[y>x]")])
+
+minimum_p = defprim(
+    "minimum", np.minimum,
+    [_select_dx(np.less), lambda ans, x, y: _select_dx(np.less)(ans, y, x)],
+    formulas=[("[x < y] (1/2 at ties)", r"[x<y]"), ("[y < x] (1/2 at ties)", r"[y<x]")])
+
+where_p = defprim(
+    "where", np.where,
+    [None,
+     lambda ans, c, x, y: lambda g: where(c, g, 0.0),
+     lambda ans, c, x, y: lambda g: where(c, 0.0, g)],
+    formulas=[None, ("[c]", r"[c]"), ("[not c]", r"[\lnot c]")])
+
+# -- dtype and gradient control -------------------------------------------------
+
+astype_p = defprim(
+    "astype", lambda x, dtype: np.asarray(x).astype(dtype),
+    # the reverse engine casts every cotangent to its input's dtype
+    [lambda ans, x, dtype: lambda g: g],
+    jvp="linear", formulas=[("1", "1")])
+
+stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None)
+
+# -- comparisons: no derivative, they see through every level ---------------------
+
+_CMP = {}
+for _name in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
+    _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None)
+
+# -- public functions ---------------------------------------------------------
+
+add = binary(add_p, np.add)
+subtract = binary(subtract_p, np.subtract)
+multiply = binary(multiply_p, np.multiply)
+divide = binary(divide_p, np.divide)
+true_divide = divide
+power = binary(power_p, np.power)
+maximum = binary(maximum_p, np.maximum, doc="Elementwise maximum; at ties the gradient is split evenly (as JAX).")
+minimum = binary(minimum_p, np.minimum, doc="Elementwise minimum; at ties the gradient is split evenly (as JAX).")
+negative = unary(negative_p, np.negative)
+exp = unary(exp_p, np.exp)
+log = unary(log_p, np.log)
+sqrt = unary(sqrt_p, np.sqrt, doc="Elementwise square root; ``sqrt'(0) = inf`` (as JAX).")
+sin = unary(sin_p, np.sin)
+cos = unary(cos_p, np.cos)
+tanh = unary(tanh_p, np.tanh)
+
+less = binary(_CMP["less"], np.less)
+less_equal = binary(_CMP["less_equal"], np.less_equal)
+greater = binary(_CMP["greater"], np.greater)
+greater_equal = binary(_CMP["greater_equal"], np.greater_equal)
+equal = binary(_CMP["equal"], np.equal)
+not_equal = binary(_CMP["not_equal"], np.not_equal)
+
+
+def where(condition, x, y):
+    """``numpy.where(condition, x, y)``, differentiable in ``x`` and ``y``.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cr.grad(lambda x: cnp.where(x > 0, x, 0.0).sum())(cnp.array([-1.0, 2.0]))
+    array([0., 1.])
+    """
+    c = raw(condition)
+    if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
+        return bind(where_p, (c, x, y), EMPTY)
+    return np.where(c, x, y)
+
+
+def astype(x, dtype):
+    """``x.astype(dtype)``; the derivative is cast back to ``x``'s dtype."""
+    dtype = np.dtype(dtype)
+    if type(x) in TRACER_TYPES:
+        if x.dtype == dtype:
+            return x
+        return x._process(astype_p, (x,), {"dtype": dtype})
+    return np.asarray(x).astype(dtype)
+
+
+def stop_gradient(x):
+    """``x`` with zero derivative at every level of differentiation.
+
+    >>> import chainrule as cr
+    >>> cr.grad(lambda x: x * cr.stop_gradient(x))(3.0)
+    np.float64(3.0)
+    """
+    if type(x) in TRACER_TYPES:
+        return bind(stop_gradient_p, (x,), EMPTY)
+    return x

@@ -1,0 +1,17 @@
+"""``chainrule.numpy``: NumPy's functions, differentiable.
+
+Outside any transform these return plain NumPy values, so this module is a
+drop-in for ``numpy`` in user code; given tracers (``cr.Tensor`` or the
+values inside ``cr.grad``/``cr.jvp``) they record or propagate derivatives.
+
+>>> import chainrule as cr, chainrule.numpy as cnp
+>>> cr.grad(lambda x: cnp.sum(cnp.tanh(x) ** 2))(cnp.array([0.5, 1.0]))
+array([0.72686198, 0.63970001])
+"""
+from chainrule._ops import (  # noqa: F401
+    add, amax, array, asarray, astype, broadcast_to, cos, divide, dot, equal, exp, greater,
+    greater_equal, less, less_equal, log, matmul, max, maximum, mean, minimum, multiply,
+    negative, not_equal, ones, ones_like, power, reshape, sin, sqrt, subtract, sum, swapaxes,
+    tanh, transpose, true_divide, where, zeros, zeros_like,
+)
+from numpy import e, float32, float64, inf, nan, newaxis, pi  # noqa: F401
