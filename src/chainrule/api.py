@@ -14,7 +14,7 @@ import numpy as np
 from chainrule._core.primitive import TRACER_TYPES, new_level
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.jvp import JVPTracer
-from chainrule._interpreters.reverse import Tensor, _plain, backward_pass, box
+from chainrule._interpreters.reverse import Tensor, _plain, backward_pass, box, own
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp"]
 
@@ -92,17 +92,18 @@ class _VJP:
                 roots.append(out)
                 cts.append(ct)
         grads = backward_pass(roots, cts, retain_graph=self.retain) if roots else {}
-        results = []
+        results, seen = [], set()
         for boxes, tree in zip(self.boxes, self.in_trees):
-            results.append(tree_unflatten(tree, [_boundary(grads.get(b), b) for b in boxes]))
+            results.append(tree_unflatten(tree, [_boundary(grads.get(b), b, seen) for b in boxes]))
         return tuple(results)
 
 
-def _boundary(g, b):
+def _boundary(g, b, seen):
     """A cotangent made concrete for the user: zeros for a symbolic zero, the input's type."""
     v = b._value
     if g is None:
         g = np.zeros(np.shape(v) if type(v) not in TRACER_TYPES else v.shape, _raw_dtype(v))
+    g = own(g, seen)
     if type(v) is Tensor and v._level == 0 and type(g) is not Tensor:
         return _plain(g)
     if isinstance(g, np.ndarray) and g.ndim == 0:
@@ -260,7 +261,8 @@ def jvp(f, primals, tangents):
             outs.append(o)
             shape = o.shape if hasattr(o, "shape") else np.shape(o)
             touts.append(np.zeros(shape, _float_dtype(o)))
-    return tree_unflatten(o_tree, outs), tree_unflatten(o_tree, [_scalar(t) for t in touts])
+    seen = set()
+    return tree_unflatten(o_tree, outs), tree_unflatten(o_tree, [_scalar(own(t, seen)) for t in touts])
 
 
 def _scalar(x):

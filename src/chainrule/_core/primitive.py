@@ -104,8 +104,19 @@ def bind(p: Primitive, args: tuple, params: dict):
             top = a
             lvl = a._level
     if top is None:
-        return p.impl(*args, **params)
+        try:
+            return p.impl(*args, **params)
+        except (ValueError, TypeError) as e:
+            raise type(e)(_describe_failure(p, args, params, e)) from e
     return top._process(p, args, params)
+
+
+def _describe_failure(p, args, params, e):
+    """NumPy's complaint, with the operation and its operands' shapes and dtypes."""
+    import numpy as np
+    ops = ", ".join(f"{np.shape(a)} {getattr(a, 'dtype', type(a).__name__)}" for a in args)
+    extra = "".join(f", {k}={v!r}" for k, v in params.items())
+    return f"{p.name}: {e} [operands: {ops}{extra}]"
 
 
 REGISTRY: dict[str, Primitive] = {}

@@ -142,9 +142,10 @@ class Tensor(ArrayOps):
         seed = _seed(self, grad, "backward()")
         grads = backward_pass([self], [seed], retain_graph=retain_graph or create_graph,
                               create_graph=create_graph)
+        seen = set()
         for leaf, g in grads.items():
             if leaf._prim is None:
-                g = g if type(g) is Tensor else _plain(g)
+                g = g if type(g) is Tensor else _plain(own(g, seen))
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     def detach(self):
@@ -252,6 +253,14 @@ def _write(t, new, name):
         t._vc[0] = _epoch
 
 
+def own(g, seen):
+    """``g``, copied if it is a view or was already handed out (results never alias)."""
+    if type(g) is np.ndarray and (not g.flags.owndata or id(g) in seen):
+        g = g.copy()
+    seen.add(id(g))
+    return g
+
+
 def _plain(value):
     t = Tensor.__new__(Tensor)
     t._value = value
@@ -346,10 +355,10 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
         g = grads.pop(node)
         if capture is not None and node in capture:
             out[node] = g
-        p = node._prim
         args = node._args
         if args is None:
             raise _freed_error(node)
+        p = node._prim
         epoch = node._epoch
         if p.uses_ans and node._vc is not None and node._vc[0] > epoch:
             raise _inplace_error(p, "its output")
@@ -359,13 +368,14 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
             ans = node._value
             vals = [a._value if type(a) is Tensor and a._level == level else a for a in args]
         params = node._params
-        for i, rule in enumerate(p.vjps):
-            a = args[i]
+        for rule, a in zip(p.vjps, args):
             if rule is None or type(a) is not Tensor or a._level != level or not a.requires_grad:
                 continue
             if a._vc is not None and a._vc[0] > epoch:
-                raise _inplace_error(p, f"input {i}")
-            ct = _fit(rule(ans, *vals, **params)(g), a._value)
+                raise _inplace_error(p, f"input {[b is a for b in args].index(True)}")
+            ct = rule(ans, *vals, **params)(g)
+            if ct.shape != a._value.shape or ct.dtype != a._value.dtype:
+                ct = _fit(ct, a._value)
             prev = grads.get(a)
             grads[a] = ct if prev is None else add(prev, ct)
             if a._prim is not None:
