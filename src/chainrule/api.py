@@ -61,10 +61,6 @@ def _argnums(argnums, nargs, name):
     return single, tuple(i % nargs for i in nums)
 
 
-def _describe(i, path=""):
-    return f"argument {i}{path}"
-
-
 # -- reverse mode -------------------------------------------------------------------
 
 class _VJP:
@@ -124,8 +120,8 @@ def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
     all_boxes, in_trees = [], []
     for i in nums:
         leaves, tree = tree_flatten(args[i])
-        boxes = [box(_as_input(leaf, _describe(i) if tree.kind == "leaf" else f"a leaf of argument {i}"), level)
-                 for leaf in leaves]
+        boxes = [box(_as_input(leaf, f"{name}: argument {i}{path}"), level)
+                 for leaf, path in zip(leaves, tree.paths())]
         args[i] = tree_unflatten(tree, boxes)
         all_boxes.append(boxes)
         in_trees.append(tree)
@@ -133,8 +129,10 @@ def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
     aux = None
     if has_aux:
         if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) \
+                else "a single output"
             raise ValueError(f"{name} with has_aux=True needs the function to return a pair "
-                             f"(output, aux), got {type(out).__name__}")
+                             f"(output, aux), got {got}")
         out, aux = out
         aux_leaves, aux_tree = tree_flatten(aux)
         aux = tree_unflatten(aux_tree, [_unbox(a, level) for a in aux_leaves])
@@ -161,14 +159,14 @@ def vjp(f, *primals, has_aux=False):
     return (out, pull, aux) if has_aux else (out, pull)
 
 
-def value_and_grad(f, argnums=0, has_aux=False):
+def value_and_grad(f, argnums=0, has_aux=False, _name="value_and_grad"):
     """A function giving ``(f(*args), grad)``; with ``has_aux``, ``((value, aux), grad)``.
 
     >>> import chainrule as cr
     >>> cr.value_and_grad(lambda x: x ** 2)(3.0)
     (np.float64(9.0), np.float64(6.0))
     """
-    name = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    name = f"{_name}({getattr(f, '__name__', 'f')})"
 
     @functools.wraps(f)
     def value_and_grad_f(*args, **kwargs):
@@ -211,7 +209,7 @@ def grad(f, argnums=0, has_aux=False):
     >>> cr.grad(lambda x, y, w: cnp.exp(x * y) + w, argnums=(0, 1, 2))(1.0, 2.0, 3.0)
     (np.float64(14.7781121978613), np.float64(7.38905609893065), np.float64(1.0))
     """
-    vg = value_and_grad(f, argnums, has_aux)
+    vg = value_and_grad(f, argnums, has_aux, _name="grad")
 
     @functools.wraps(f)
     def grad_f(*args, **kwargs):

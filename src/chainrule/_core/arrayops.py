@@ -77,9 +77,16 @@ class ArrayOps:
     @property
     def T(self): return _np.transpose(self)
 
-    def sum(self, axis=None, keepdims=False): return _np.sum(self, axis=axis, keepdims=keepdims)
-    def mean(self, axis=None, keepdims=False): return _np.mean(self, axis=axis, keepdims=keepdims)
-    def max(self, axis=None, keepdims=False): return _np.max(self, axis=axis, keepdims=keepdims)
+    # ``dtype``/``out`` are in the signatures because ``np.sum(tracer)`` calls
+    # ``tracer.sum(axis=..., dtype=..., out=...)``.
+    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _np.sum(_reduce_args(self, "sum", dtype, out), axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _np.mean(_reduce_args(self, "mean", dtype, out), axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, out=None, keepdims=False):
+        return _np.max(_reduce_args(self, "max", None, out), axis=axis, keepdims=keepdims)
     def exp(self): return _np.exp(self)
     def log(self): return _np.log(self)
     def sin(self): return _np.sin(self)
@@ -116,6 +123,12 @@ class ArrayOps:
                 f"{'with ' + ', '.join(kwargs) + ' ' if kwargs else ''}is not supported on "
                 f"chainrule tracers; use the chainrule.numpy function instead")
         return fn(*inputs)
+
+
+def _reduce_args(x, name, dtype, out):
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported for traced values (results are new arrays)")
+    return x if dtype is None else _np.astype(x, dtype)
 
 
 import chainrule._ops as _np  # noqa: E402  (the ops need ArrayOps first)

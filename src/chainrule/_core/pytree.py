@@ -18,6 +18,16 @@ class TreeDef:
         self.meta = meta          # dict keys
         self.children = children  # child TreeDefs
 
+    def paths(self, prefix=""):
+        """The access path of every leaf, e.g. ``["['W0']", "['b0']"]`` or ``['[1][0]']``."""
+        if self.kind == "leaf":
+            return [prefix]
+        if self.kind is dict:
+            keys = [f"[{k!r}]" for k in self.meta]
+        else:
+            keys = [f"[{i}]" for i in range(len(self.children))]
+        return [p for k, c in zip(keys, self.children) for p in c.paths(prefix + k)]
+
     @property
     def num_leaves(self):
         if self.kind == "leaf":

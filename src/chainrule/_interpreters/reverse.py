@@ -151,7 +151,11 @@ class Tensor(ArrayOps):
     def detach(self):
         """The same value with no history (a leaf that does not require grad)."""
         if self._level == 0:
-            return _plain(self._value)
+            t = _plain(self._value)
+            if self._vc is None:  # shared memory, shared version stamp
+                self._vc = [0]
+            t._vc = self._vc
+            return t
         from chainrule._ops import stop_gradient
         return stop_gradient(self)
 
@@ -180,9 +184,10 @@ class Tensor(ArrayOps):
         body = np.array2string(np.asarray(_raw(self._value)), separator=", ", prefix="tensor(")
         if self._level != 0:
             return f"Tensor(level={self._level}, {body})"
-        extra = ""
+        extra = "" if _raw(self._value).dtype in (np.float64, np.int64, np.bool_) else \
+            f", dtype={_raw(self._value).dtype}"
         if self.requires_grad:
-            extra = f", grad_fn=<{self._prim.name}>" if self._prim is not None else ", requires_grad=True"
+            extra += f", grad_fn=<{self._prim.name}>" if self._prim is not None else ", requires_grad=True"
         return f"tensor({body}{extra})"
 
     # -- in-place operations (level 0 only; transforms are functional) --------------
@@ -369,10 +374,12 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
             vals = [a._value if type(a) is Tensor and a._level == level else a for a in args]
         params = node._params
         for rule, a in zip(p.vjps, args):
-            if rule is None or type(a) is not Tensor or a._level != level or not a.requires_grad:
+            if type(a) is not Tensor:
                 continue
-            if a._vc is not None and a._vc[0] > epoch:
+            if a._vc is not None and a._vc[0] > epoch:  # constants too: rules read them
                 raise _inplace_error(p, f"input {[b is a for b in args].index(True)}")
+            if rule is None or a._level != level or not a.requires_grad:
+                continue
             ct = rule(ans, *vals, **params)(g)
             if ct.shape != a._value.shape or ct.dtype != a._value.dtype:
                 ct = _fit(ct, a._value)
@@ -438,7 +445,8 @@ def _inplace_error(p, what):
     return RuntimeError(
         f"'{p.name}': {what} was modified by an in-place operation after the operation was "
         f"recorded, so its gradient would be wrong. Use an out-of-place operation "
-        f"(x = x + y instead of x += y), or .detach() a copy before modifying it.")
+        f"(x = x + y instead of x += y), or write into a copy made with cr.tensor(x) "
+        f"(x.detach() shares memory).")
 
 
 from chainrule._core.primitive import bind as _bind  # noqa: E402
