@@ -79,8 +79,8 @@ class _VJP:
         roots, cts = [], []
         for out, ct in zip(self.out_leaves, ct_leaves):
             shape = np.shape(out) if type(out) not in TRACER_TYPES else out.shape
-            if type(ct) not in TRACER_TYPES:
-                ct = np.asarray(ct, dtype=_raw_dtype(out) if np.issubdtype(_raw_dtype(out), np.floating) else None)
+            if type(ct) not in TRACER_TYPES:  # a copy: results never alias the caller's array
+                ct = np.array(ct, dtype=_float_dtype(out), copy=True)
             if tuple(ct.shape) != tuple(shape):
                 raise ValueError(f"{self.name}: a cotangent has shape {tuple(ct.shape)} but the "
                                  f"matching output has shape {tuple(shape)}")

@@ -31,8 +31,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"autograd.grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
     for k, t in enumerate(list(outputs) + list(inputs)):
-        if not isinstance(t, Tensor) or t._level != 0:
+        if not isinstance(t, Tensor):
             raise TypeError(f"autograd.grad: outputs and inputs must be tape Tensors, got {type(t).__name__}")
+        if t._level != 0:
+            raise TypeError("autograd.grad: got a value traced by cr.grad/cr.vjp, not a tape Tensor; "
+                            "inside a transform, nest cr.grad/cr.vjp instead")
     for k, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"autograd.grad: input {k} does not require grad")

@@ -12,6 +12,10 @@ class _GradMode:
     __slots__ = ("_saved",)
     _frozen = None  # what the context sets grad_state.frozen to; None means "all current levels"
 
+    def __new__(cls, func=None):
+        self = super().__new__(cls)
+        return self(func) if func is not None else self  # bare @no_grad decorates too
+
     def __enter__(self):
         self._saved = grad_state.frozen
         grad_state.frozen = last_level() if self._frozen is None else self._frozen

@@ -199,7 +199,17 @@ class Tensor(ArrayOps):
         if recording and self._prim is None and self.requires_grad:
             raise RuntimeError(f"{name}: a leaf Tensor that requires grad is used in an in-place "
                                f"operation; wrap the update in `with cr.no_grad():`")
-        result = fn(self if not recording else self._snapshot(), other)
+        if recording and isinstance(self._value, np.ndarray) and self._value.base is not None:
+            # The write would change the Tensor this one views without giving it history.
+            raise RuntimeError(f"{name}: this Tensor is a view of another Tensor's memory (made by "
+                               f"indexing, reshape or transpose); a recorded in-place write to a view "
+                               f"is not supported -- write to the base with base[idx] = value, or "
+                               f"compute out of place")
+        if recording:
+            old = self._snapshot()
+            result = fn(old, old if other is self else other)  # h *= h reads the old h twice
+        else:
+            result = fn(self, other)
         new = result._value if type(result) is Tensor else result
         if np.shape(new) != self.shape:
             raise ValueError(f"{name}: the result has shape {np.shape(new)}, which cannot be written "
@@ -332,6 +342,8 @@ def _seed(out, grad, what):
         return np.ones(out.shape, _raw(out._value).dtype)
     if type(grad) is Tensor and grad._level == 0 and not grad.requires_grad:
         grad = grad._value
+    if type(grad) is not Tensor:
+        grad = np.array(grad, dtype=_raw(out._value).dtype, copy=True)  # never alias the caller's array
     if tuple(np.shape(grad)) != tuple(out.shape):
         raise ValueError(f"{what}: grad has shape {np.shape(grad)} but the output has shape {out.shape}")
     return grad
@@ -355,8 +367,10 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
         grads[r] = ct if prev is None else add(prev, ct)
     ready = [r for r in grads if r._prim is not None and counts[r] == 0]
     out = {}
+    processed = 0
     while ready:
         node = ready.pop()
+        processed += 1
         g = grads.pop(node)
         if capture is not None and node in capture:
             out[node] = g
@@ -392,6 +406,13 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
                     ready.append(a)
         if not retain_graph:
             node._args = None
+    if processed != len(counts):
+        # Only an in-place write can close a loop: a node made before ``t[...] = f(t)``
+        # or ``t += g(t)`` refers to ``t``, whose history now passes through that node.
+        raise RuntimeError(
+            "backward: the graph has a cycle, made by an in-place update whose right-hand side "
+            "read the target through another operation (e.g. h[0] = h[1], or h += h[::-1]); "
+            "compute the new value out of place (h = cnp.where(...), or build a new array)")
     out.update(grads)  # what is left are the leaves
     return out
 

@@ -190,6 +190,10 @@ def astype(x, dtype):
     if type(x) in TRACER_TYPES:
         if x.dtype == dtype:
             return x
+        if not np.issubdtype(dtype, np.floating):  # integers carry no derivative (as JAX)
+            x = stop_gradient(x)  # a plain value, or a tape Tensor that records nothing
+            if type(x) not in TRACER_TYPES:
+                return np.asarray(x).astype(dtype)
         return x._process(astype_p, (x,), {"dtype": dtype})
     return np.asarray(x).astype(dtype)
 

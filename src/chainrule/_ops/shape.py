@@ -122,7 +122,12 @@ def broadcast_to(a, shape):
         shape = tuple(shape)
         if shape == a.shape:
             return a
-        np.broadcast_shapes(a.shape, shape)  # NumPy's error for an impossible shape
+        try:
+            ok = np.broadcast_shapes(a.shape, shape) == shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"broadcast_to: cannot broadcast an array of shape {a.shape} to shape {shape}")
         return a._process(broadcast_to_p, (a,), {"shape": shape})
     return np.broadcast_to(a, shape)
 
