@@ -113,10 +113,10 @@ def sum_to_shape(g, shape):
     """
     gshape = g.shape
     lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1)
-    if axes:
-        g = sum(g, axis=axes, keepdims=True)
-    if lead or g.shape != tuple(shape):
-        g = reshape(g, shape)
+    ones = tuple(lead + i for i, d in enumerate(shape) if d == 1 and gshape[lead + i] != 1)
+    if lead:  # summing the leading axes away leaves the shape right (a bias gradient)
+        g = sum(g, axis=tuple(range(lead)))
+        ones = tuple(a - lead for a in ones)
+    if ones:
+        g = sum(g, axis=ones, keepdims=True)
     return g
