@@ -59,15 +59,8 @@ class Tensor(ArrayOps):
         value = _raw_data(data, dtype)
         if requires_grad:
             _check_differentiable(value.dtype, "tensor(..., requires_grad=True)")
-        self._value = value
-        self._level = 0
-        self._prim = None
-        self._args = None
-        self._params = None
-        self._epoch = 0
-        self._vc = None
+        _init_leaf(self, value)
         self.requires_grad = bool(requires_grad)
-        self.grad = None
 
     # -- tracing ---------------------------------------------------------------
     def _process(self, p, args, params):
@@ -276,8 +269,7 @@ def own(g, seen):
     return g
 
 
-def _plain(value):
-    t = Tensor.__new__(Tensor)
+def _init_leaf(t, value):
     t._value = value
     t._level = 0
     t._prim = None
@@ -287,6 +279,12 @@ def _plain(value):
     t._vc = None
     t.requires_grad = False
     t.grad = None
+
+
+def _plain(value):
+    """A tape Tensor with no history that does not require grad."""
+    t = Tensor.__new__(Tensor)
+    _init_leaf(t, value)
     return t
 
 
