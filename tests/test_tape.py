@@ -405,10 +405,13 @@ def test_in_place_on_a_plain_tensor_is_fine():
 
 
 def test_in_place_on_an_input_saved_by_an_operation_raises_at_backward_naming_it():
+    # A recorded in-place op keeps a copy of the version it replaced (see the test below);
+    # an unrecorded one really changes the value multiply saved.
     x = leaf([1.0, 2.0])
     a = x * 2
     b = a * a  # multiply saves a
-    a += 1
+    with cr.no_grad():
+        a += 1
     with pytest.raises(RuntimeError, match="multiply"):
         b.sum().backward()
 
@@ -497,16 +500,44 @@ def _setitem_from_itself_slice(h, v):
     h[1:] = h[1:] + v
 
 
-@pytest.mark.parametrize("update", [_setitem_from_itself_element, _setitem_from_itself_slice],
-                         ids=["h[0] = h[1]", "h[1:] = h[1:] + v"])
-def test_setitem_from_the_same_tensor_raises_instead_of_a_silent_zero(update):
-    # The right-hand side was recorded from the old h, so the rewritten h would be its own
-    # ancestor: chainrule refuses at backward, never returning a missing or wrong gradient.
+@pytest.mark.parametrize("update,expected_x,expected_v", [
+    (_setitem_from_itself_element, [0.0, 4.0], 0.0),  # h = [2 x1, 2 x1]
+    (_setitem_from_itself_slice, [2.0, 2.0], 1.0),  # h = [2 x0, 2 x1 + v]
+], ids=["h[0] = h[1]", "h[1:] = h[1:] + v"])
+def test_setitem_from_the_same_tensor(update, expected_x, expected_v):
+    # The right-hand side was recorded from the old h: backward uses that version of h.
     x, v = leaf([1.0, 2.0]), leaf(0.5)
     h = x * 2
     update(h, v)
-    with pytest.raises(RuntimeError, match="cycle"):
-        h.sum().backward()
+    h.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), expected_x)
+    np.testing.assert_allclose(0.0 if v.grad is None else v.grad.item(), expected_v)
+
+
+def test_recurrence_written_in_place_matches_the_out_of_place_gradient():
+    # h[i] = h[i-1] * h[i]: each step reads versions of h that later steps overwrite
+    xv = np.array([1.0, 2.0, 3.0, 0.5])
+
+    def in_place(x):
+        h = x * 1.0
+        for i in range(1, 4):
+            h[i] = h[i - 1] * h[i]
+        return (h * h).sum()
+
+    x = leaf(xv)
+    in_place(x).backward()
+    c = np.cumprod(xv)  # h = cumulative products; d/dx_j sum_i c_i^2 = sum_{i>=j} 2 c_i^2 / x_j
+    expected = np.array([sum(2 * c[i] ** 2 / xv[j] for i in range(j, 4)) for j in range(4)])
+    np.testing.assert_allclose(x.grad.numpy(), expected)
+
+
+def test_in_place_after_a_saved_use_differentiates_the_version_that_was_used():
+    x = leaf([1.0, 2.0])
+    a = x * 2
+    b = (a * a).sum()  # multiply saved the old a
+    a += 1
+    b.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [8.0, 16.0])  # d/dx (2x)^2
 
 
 def test_recorded_in_place_through_a_view_raises():

@@ -31,6 +31,8 @@ at backward time, naming the operation.
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from chainrule._core.arrayops import ArrayOps
@@ -39,6 +41,9 @@ from chainrule._core.primitive import TRACER_TYPES, grad_state
 __all__ = ["Tensor", "tensor", "backward_pass"]
 
 _epoch = 0  # bumped by every in-place write
+# id(Tensor) -> (weak reference to it, the version a recorded in-place op replaced).
+# Keyed by id, not by the Tensor: Tensor.__eq__ is elementwise, as in NumPy.
+_replaced: dict = {}
 
 
 class Tensor(ArrayOps):
@@ -53,7 +58,7 @@ class Tensor(ArrayOps):
     """
 
     __slots__ = ("_value", "_level", "_prim", "_args", "_params", "_epoch", "_vc",
-                 "requires_grad", "grad")
+                 "requires_grad", "grad", "__weakref__")
 
     def __init__(self, data, requires_grad=False, dtype=None):
         value = _raw_data(data, dtype)
@@ -200,7 +205,7 @@ class Tensor(ArrayOps):
                                f"compute out of place")
         if recording:
             old = self._snapshot()
-            result = fn(old, old if other is self else other)  # h *= h reads the old h twice
+            result = fn(old, old if other is self else other)
         else:
             result = fn(self, other)
         new = result._value if type(result) is Tensor else result
@@ -219,13 +224,19 @@ class Tensor(ArrayOps):
 
         The in-place operation then records ``self = op(snapshot, other)``.
         The snapshot owns a copy of the old value, so the old node's saved
-        output and the new node's saved input stay what they were.
+        output and the new node's saved input stay what they were, and it is
+        remembered as the version ``self`` replaced: nodes recorded before the
+        write that refer to ``self`` are pointed at it by the backward pass.
         """
         old = Tensor.__new__(Tensor)
-        for s in Tensor.__slots__:
+        for s in Tensor.__slots__[:-1]:
             setattr(old, s, getattr(self, s))
         old._value = np.array(self._value, copy=True)
-        old._vc = None
+        old._vc = None if self._vc is None else [self._vc[0]]  # its own memory, same stamp
+        earlier = _replaced_by(self)
+        if earlier is not None:  # the chain of versions goes on behind the snapshot
+            _remember(old, earlier)
+        _remember(self, old)
         return old
 
     def __iadd__(self, other): return self._inplace(type(self).__add__, other, "iadd (+=)")
@@ -386,11 +397,7 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
             vals = [a._value if type(a) is Tensor and a._level == level else a for a in args]
         params = node._params
         for rule, a in zip(p.vjps, args):
-            if type(a) is not Tensor:
-                continue
-            if a._vc is not None and a._vc[0] > epoch:  # constants too: rules read them
-                raise _inplace_error(p, f"input {[b is a for b in args].index(True)}")
-            if rule is None or a._level != level or not a.requires_grad:
+            if rule is None or type(a) is not Tensor or a._level != level or not a.requires_grad:
                 continue
             ct = rule(ans, *vals, **params)(g)
             if ct.shape != a._value.shape or ct.dtype != a._value.dtype:
@@ -404,30 +411,37 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
                     ready.append(a)
         if not retain_graph:
             node._args = None
-    if processed != len(counts):
-        # Only an in-place write can close a loop: a node made before ``t[...] = f(t)``
-        # or ``t += g(t)`` refers to ``t``, whose history now passes through that node.
-        raise RuntimeError(
-            "backward: the graph has a cycle, made by an in-place update whose right-hand side "
-            "read the target through another operation (e.g. h[0] = h[1], or h += h[::-1]); "
-            "compute the new value out of place (h = cnp.where(...), or build a new array)")
+    if processed != len(counts):  # an invariant: versions taken by epoch cannot form a loop
+        raise RuntimeError("backward: internal error, the graph has a cycle; please report it")
     out.update(grads)  # what is left are the leaves
     return out
 
 
 def _count_edges(roots, level):
-    """For every non-leaf node reachable from ``roots``: the edges into it."""
+    """For every non-leaf node reachable from ``roots``: the edges into it.
+
+    On the way it checks every input of every node against in-place writes
+    made after the node was recorded: an input that a recorded in-place
+    operation rewrote is replaced by the version the node saw; any other
+    change raises, naming the operation.
+    """
     counts = {}
     stack = []
     for r in roots:
         if r._prim is not None and r not in counts:
             counts[r] = 0
             stack.append(r)
+    now = _epoch
     while stack:
         node = stack.pop()
         args = node._args
         if args is None:
             raise _freed_error(node)
+        if node._epoch != now:  # something was written in place since this node was recorded
+            args = node._args = tuple(
+                _version_at(a, node._epoch, node._prim, i)
+                if type(a) is Tensor and a._vc is not None else a  # constants too: rules read them
+                for i, a in enumerate(args))
         for rule, a in zip(node._prim.vjps, args):
             if rule is None or type(a) is not Tensor or a._level != level or a._prim is None \
                     or not a.requires_grad:
@@ -439,6 +453,44 @@ def _count_edges(roots, level):
             else:
                 counts[a] = c + 1
     return counts
+
+
+def _remember(t, prev):
+    key = id(t)
+    _replaced[key] = (weakref.ref(t, lambda _, key=key: _replaced.pop(key, None)), prev)
+
+
+def _replaced_by(t):
+    """The version that a recorded in-place operation on ``t`` replaced, if any."""
+    ref, prev = _replaced.get(id(t), (None, None))
+    return prev if prev is not None and ref() is t else None
+
+
+def _version_at(t, epoch, p, i):
+    """The version of ``t`` that a node recorded at ``epoch`` used, or raise."""
+    while t._vc is not None and t._vc[0] > epoch:
+        prev = _replaced_by(t)
+        if prev is not None:
+            t = prev
+        elif t._prim is not None and t._prim.view and t._args is not None:
+            t = _view_of_version(t, p, i)  # a view of a rewritten base: view that version
+        else:  # an unrecorded write (no_grad, through a view): the value the node read is gone
+            raise _inplace_error(p, f"input {i}")
+    return t
+
+
+def _view_of_version(t, p, i):
+    """``t``, a recorded view, rebuilt on the version of its base that ``t`` was made from."""
+    base = _version_at(t._args[0], t._epoch, p, i)
+    if base is t._args[0]:
+        raise _inplace_error(p, f"input {i}")
+    v = Tensor.__new__(Tensor)
+    for s in Tensor.__slots__[:-1]:
+        setattr(v, s, getattr(t, s))
+    v._value = t._prim.impl(base._value, **t._params)
+    v._args = (base,) + t._args[1:]
+    v._vc = base._vc
+    return v
 
 
 def _fit(ct, like):
