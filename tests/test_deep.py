@@ -11,12 +11,17 @@ import chainrule.numpy as cnp
 C = 1.0000001
 
 
-def test_one_million_operations_on_the_tape():
-    n = 1_000_000
-    x = cr.tensor(1.0, requires_grad=True)
+def _chain(x, n):
     y = x
     for _ in range(n):
         y = y * C
+    return y
+
+
+def test_one_million_operations_on_the_tape():
+    n = 1_000_000
+    x = cr.tensor(1.0, requires_grad=True)
+    y = _chain(x, n)
     y.backward()
     np.testing.assert_allclose(x.grad.item(), C ** n, rtol=1e-9)
     np.testing.assert_allclose(y.item(), C ** n, rtol=1e-9)
@@ -25,9 +30,7 @@ def test_one_million_operations_on_the_tape():
 def test_a_retained_deep_graph_is_freed_without_recursion():
     n = 200_000
     x = cr.tensor(1.0, requires_grad=True)
-    y = x
-    for _ in range(n):
-        y = y * C
+    y = _chain(x, n)
     y.backward(retain_graph=True)
     y.backward()
     np.testing.assert_allclose(x.grad.item(), 2 * C ** n, rtol=1e-9)
