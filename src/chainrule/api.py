@@ -78,7 +78,7 @@ class _VJP:
         self.used = True
         roots, cts = [], []
         for out, ct in zip(self.out_leaves, ct_leaves):
-            shape = np.shape(out) if type(out) not in TRACER_TYPES else out.shape
+            shape = _shape(out)
             if type(ct) not in TRACER_TYPES:  # a copy: results never alias the caller's array
                 ct = np.array(ct, dtype=_float_dtype(out), copy=True)
             if tuple(ct.shape) != tuple(shape):

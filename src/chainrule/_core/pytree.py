@@ -7,7 +7,7 @@ empty subtree.
 """
 from __future__ import annotations
 
-__all__ = ["tree_flatten", "tree_unflatten", "tree_map", "TreeDef"]
+__all__ = ["tree_flatten", "tree_unflatten", "TreeDef"]
 
 
 class TreeDef:
@@ -27,12 +27,6 @@ class TreeDef:
         else:
             keys = [f"[{i}]" for i in range(len(self.children))]
         return [p for k, c in zip(keys, self.children) for p in c.paths(prefix + k)]
-
-    @property
-    def num_leaves(self):
-        if self.kind == "leaf":
-            return 1
-        return sum(c.num_leaves for c in self.children)
 
     def __eq__(self, other):
         return (isinstance(other, TreeDef) and self.kind == other.kind and self.meta == other.meta
@@ -78,9 +72,7 @@ def _flatten(x, leaves):
 
 def tree_unflatten(treedef, leaves):
     """The pytree of ``treedef``'s structure holding ``leaves``."""
-    it = iter(leaves)
-    out = _unflatten(treedef, it)
-    return out
+    return _unflatten(treedef, iter(leaves))
 
 
 def _unflatten(td, it):
@@ -95,10 +87,3 @@ def _unflatten(td, it):
     if k is tuple or k is list:
         return k(children)
     return k(*children)
-
-
-def tree_map(f, tree, *rest):
-    """Apply ``f`` to each leaf (and the matching leaves of ``rest``)."""
-    leaves, td = tree_flatten(tree)
-    others = [tree_flatten(r)[0] for r in rest]
-    return tree_unflatten(td, [f(*xs) for xs in zip(leaves, *others)])
