@@ -43,6 +43,18 @@ def _distinct(rng, shape):
     return (0.25 * rng.permutation(n) - 0.3).reshape(shape)
 
 
+def _unit(rng, shape):
+    return rng.uniform(-0.9, 0.9, shape)
+
+
+def _above_one(rng, shape):
+    return rng.uniform(1.5, 3.0, shape)
+
+
+def _nonzero(rng, shape):
+    return rng.choice([-1.0, 1.0], shape) * rng.uniform(0.5, 2.0, shape)
+
+
 def _make(domain, shape, seed, dtype=np.float64):
     rng = np.random.default_rng(seed)
     return np.asarray(domain(rng, shape), dtype=dtype)
@@ -76,6 +88,10 @@ BINARY = {
     "power": (cnp.power, _pos, _any),
     "maximum": (cnp.maximum, _grid, _offgrid),
     "minimum": (cnp.minimum, _grid, _offgrid),
+    "logaddexp": (cnp.logaddexp, _any, _any),
+    "logaddexp2": (cnp.logaddexp2, _any, _any),
+    "arctan2": (cnp.arctan2, _nonzero, _nonzero),
+    "hypot": (cnp.hypot, _nonzero, _nonzero),
     "op +": (lambda x, y: x + y, _any, _any),
     "op -": (lambda x, y: x - y, _any, _any),
     "op *": (lambda x, y: x * y, _any, _any),
@@ -92,6 +108,27 @@ UNARY = {
     "sin": (cnp.sin, _any),
     "cos": (cnp.cos, _any),
     "tanh": (cnp.tanh, _any),
+    "square": (cnp.square, _any),
+    "reciprocal": (cnp.reciprocal, _pos),
+    "cbrt": (cnp.cbrt, _nonzero),
+    "exp2": (cnp.exp2, _any),
+    "expm1": (cnp.expm1, _any),
+    "log2": (cnp.log2, _pos),
+    "log10": (cnp.log10, _pos),
+    "log1p": (cnp.log1p, _pos),
+    "abs": (cnp.abs, _nonzero),
+    "absolute": (cnp.absolute, _nonzero),
+    "tan": (cnp.tan, _unit),
+    "arcsin": (cnp.arcsin, _unit),
+    "arccos": (cnp.arccos, _unit),
+    "arctan": (cnp.arctan, _any),
+    "sinh": (cnp.sinh, _any),
+    "cosh": (cnp.cosh, _any),
+    "arcsinh": (cnp.arcsinh, _any),
+    "arccosh": (cnp.arccosh, _above_one),
+    "arctanh": (cnp.arctanh, _unit),
+    "clip": (lambda x: cnp.clip(x, -0.75, 0.6), _offgrid),
+    "op abs()": (lambda x: abs(x), _nonzero),
     "op unary -": (lambda x: -x, _any),
     "op ** 2": (lambda x: x ** 2, _any),
     "op ** 3": (lambda x: x ** 3, _any),
@@ -501,9 +538,10 @@ def test_creation_functions_inside_a_transform_are_constants():
 
 # -- the table covers the namespace ----------------------------------------------------------
 
-NOT_DIFFERENTIABLE = {  # constants, creation and comparisons: tested elsewhere
+NOT_DIFFERENTIABLE = {  # constants, creation, comparisons, rounding: tested elsewhere
     "array", "asarray", "ones", "ones_like", "zeros", "zeros_like",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
+    "floor", "ceil", "trunc", "round", "sign",
 }
 COVERED_ELSEWHERE = {"where", "sum", "mean", "max", "amax", "matmul", "dot", "reshape", "transpose",
                      "swapaxes", "broadcast_to", "astype"}
@@ -515,3 +553,20 @@ def test_every_public_function_is_in_the_table():
     covered = set(BINARY) | set(UNARY) | NOT_DIFFERENTIABLE | COVERED_ELSEWHERE
     missing = public - covered
     assert not missing, f"add these chainrule.numpy functions to the table in tests/test_ops.py: {sorted(missing)}"
+
+
+ROUNDING = {"floor": cnp.floor, "ceil": cnp.ceil, "trunc": cnp.trunc, "sign": cnp.sign,
+            "round": cnp.round, "round(decimals=1)": lambda x: cnp.round(x, 1)}
+
+
+@pytest.mark.parametrize("name", list(ROUNDING))
+def test_rounding_has_zero_derivative_in_both_modes(name):
+    f = ROUNDING[name]
+    x = _make(_offgrid, (3, 2), 40)
+    expected = {"round(decimals=1)": np.round(x, 1)}.get(name, getattr(np, name.split("(")[0])(x))
+    np.testing.assert_array_equal(f(x), expected)
+    np.testing.assert_array_equal(cr.grad(lambda v: cnp.sum(f(v) * v))(x), expected)  # d/dv f(v) v = f(v)
+    _, t = cr.jvp(f, (x,), (np.ones_like(x),))
+    np.testing.assert_array_equal(t, np.zeros_like(x))
+    tape = cr.tensor(x, requires_grad=True)
+    assert not f(tape).requires_grad

@@ -60,6 +60,7 @@ class ArrayOps:
     def __matmul__(self, other): return _np.matmul(self, other)
     def __rmatmul__(self, other): return _np.matmul(other, self)
     def __neg__(self): return _np.negative(self)
+    def __abs__(self): return _np.abs(self)
     def __pos__(self): return self
 
     # Comparisons have no derivative: they see through every level.

@@ -1,9 +1,11 @@
 """The primitive table, one module per family, and the functions built on it."""
 from chainrule._ops._wrap import raw as _raw
 from chainrule._ops.elementwise import (
-    add, astype, cos, divide, equal, exp, greater, greater_equal, less, less_equal, log,
-    maximum, minimum, multiply, negative, not_equal, power, sin, sqrt, stop_gradient,
-    subtract, tanh, true_divide, where,
+    abs, absolute, add, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, astype,
+    cbrt, ceil, clip, cos, cosh, divide, equal, exp, exp2, expm1, floor, greater,
+    greater_equal, hypot, less, less_equal, log, log1p, log2, log10, logaddexp, logaddexp2,
+    maximum, minimum, multiply, negative, not_equal, power, reciprocal, round, sign, sin,
+    sinh, sqrt, square, stop_gradient, subtract, tan, tanh, true_divide, trunc, where,
 )
 from chainrule._ops.creation import array, asarray, ones, ones_like, zeros, zeros_like
 from chainrule._ops.linalg import dot, matmul
@@ -18,6 +20,12 @@ _UFUNCS = {
     "true_divide": divide, "power": power, "negative": negative, "exp": exp,
     "log": log, "sqrt": sqrt, "sin": sin, "cos": cos, "tanh": tanh,
     "maximum": maximum, "minimum": minimum, "matmul": matmul,
+    "square": square, "reciprocal": reciprocal, "cbrt": cbrt, "exp2": exp2, "expm1": expm1,
+    "log2": log2, "log10": log10, "log1p": log1p, "logaddexp": logaddexp,
+    "logaddexp2": logaddexp2, "absolute": abs, "tan": tan, "arcsin": arcsin,
+    "arccos": arccos, "arctan": arctan, "arctan2": arctan2, "hypot": hypot, "sinh": sinh,
+    "cosh": cosh, "arcsinh": arcsinh, "arccosh": arccosh, "arctanh": arctanh,
+    "floor": floor, "ceil": ceil, "trunc": trunc, "sign": sign, "rint": round,
     "less": less, "less_equal": less_equal, "greater": greater,
     "greater_equal": greater_equal, "equal": equal, "not_equal": not_equal,
 }

@@ -100,6 +100,130 @@ tanh_p = defprim(
     "tanh", np.tanh, [_tanh_dx],
     formulas=[("1 - tanh(x)^2", r"1-\tanh^{2}x")], uses_ans=True)
 
+# -- more powers, exponentials and logarithms -------------------------------------
+
+_LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
+
+square_p = defprim(
+    "square", np.square, [lambda ans, x: lambda g: multiply(g, multiply(x, 2.0))],
+    formulas=[("2x", "2x")])
+
+reciprocal_p = defprim(
+    "reciprocal", np.reciprocal,
+    [lambda ans, x: lambda g: negative(multiply(g, multiply(ans, ans)))],
+    formulas=[("-1/x^2", r"-\frac{1}{x^{2}}")], uses_ans=True)
+
+cbrt_p = defprim(
+    "cbrt", np.cbrt, [lambda ans, x: lambda g: divide(g, multiply(3.0, multiply(ans, ans)))],
+    formulas=[("1/(3 cbrt(x)^2)", r"\frac{1}{3\sqrt[3]{x}^{2}}")], uses_ans=True)
+
+exp2_p = defprim(
+    "exp2", np.exp2, [lambda ans, x: lambda g: multiply(g, multiply(ans, _LN2))],
+    formulas=[("2^x ln 2", r"2^{x}\ln 2")], uses_ans=True)
+
+expm1_p = defprim(
+    "expm1", np.expm1, [lambda ans, x: lambda g: multiply(g, add(ans, 1.0))],
+    formulas=[("exp(x)", r"e^{x}")], uses_ans=True)
+
+log2_p = defprim(
+    "log2", np.log2, [lambda ans, x: lambda g: divide(g, multiply(x, _LN2))],
+    formulas=[("1/(x ln 2)", r"\frac{1}{x\ln 2}")])
+
+log10_p = defprim(
+    "log10", np.log10, [lambda ans, x: lambda g: divide(g, multiply(x, _LN10))],
+    formulas=[("1/(x ln 10)", r"\frac{1}{x\ln 10}")])
+
+log1p_p = defprim(
+    "log1p", np.log1p, [lambda ans, x: lambda g: divide(g, add(x, 1.0))],
+    formulas=[("1/(1+x)", r"\frac{1}{1+x}")])
+
+# d/dx log(e^x + e^y) = e^(x - ans): finite for any inputs, however large.
+logaddexp_p = defprim(
+    "logaddexp", np.logaddexp,
+    [lambda ans, x, y: lambda g: multiply(g, exp(subtract(x, ans))),
+     lambda ans, x, y: lambda g: multiply(g, exp(subtract(y, ans)))],
+    formulas=[("exp(x - ans)", r"e^{x-\mathrm{ans}}"), ("exp(y - ans)", r"e^{y-\mathrm{ans}}")],
+    uses_ans=True)
+
+logaddexp2_p = defprim(
+    "logaddexp2", np.logaddexp2,
+    [lambda ans, x, y: lambda g: multiply(g, exp2(subtract(x, ans))),
+     lambda ans, x, y: lambda g: multiply(g, exp2(subtract(y, ans)))],
+    formulas=[("2^(x - ans)", r"2^{x-\mathrm{ans}}"), ("2^(y - ans)", r"2^{y-\mathrm{ans}}")],
+    uses_ans=True)
+
+abs_p = defprim(
+    "abs", np.abs, [lambda ans, x: lambda g: multiply(g, np.sign(raw(x)))],
+    formulas=[("sign(x)", r"\operatorname{sign} x")])  # abs'(0) = 0, as JAX
+
+# -- more trigonometric and hyperbolic ---------------------------------------------
+
+tan_p = defprim(
+    "tan", np.tan, [lambda ans, x: lambda g: multiply(g, add(1.0, multiply(ans, ans)))],
+    formulas=[("1 + tan(x)^2", r"1+\tan^{2}x")], uses_ans=True)
+
+arcsin_p = defprim(
+    "arcsin", np.arcsin,
+    [lambda ans, x: lambda g: divide(g, sqrt(subtract(1.0, multiply(x, x))))],
+    formulas=[("1/sqrt(1-x^2)", r"\frac{1}{\sqrt{1-x^{2}}}")])
+
+arccos_p = defprim(
+    "arccos", np.arccos,
+    [lambda ans, x: lambda g: negative(divide(g, sqrt(subtract(1.0, multiply(x, x)))))],
+    formulas=[("-1/sqrt(1-x^2)", r"-\frac{1}{\sqrt{1-x^{2}}}")])
+
+arctan_p = defprim(
+    "arctan", np.arctan, [lambda ans, x: lambda g: divide(g, add(1.0, multiply(x, x)))],
+    formulas=[("1/(1+x^2)", r"\frac{1}{1+x^{2}}")])
+
+
+def _arctan2_rule(sign, num):
+    def rule(ans, y, x):
+        return lambda g: multiply(g, divide(multiply(sign, num(y, x)), add(multiply(x, x), multiply(y, y))))
+    return rule
+
+
+arctan2_p = defprim(
+    "arctan2", np.arctan2,
+    [_arctan2_rule(1.0, lambda y, x: x), _arctan2_rule(-1.0, lambda y, x: y)],
+    formulas=[("x/(x^2+y^2)", r"\frac{x}{x^{2}+y^{2}}"), ("-y/(x^2+y^2)", r"-\frac{y}{x^{2}+y^{2}}")])
+
+hypot_p = defprim(
+    "hypot", np.hypot,
+    [lambda ans, x, y: lambda g: multiply(g, divide(x, ans)),
+     lambda ans, x, y: lambda g: multiply(g, divide(y, ans))],
+    formulas=[("x/hypot(x,y)", r"\frac{x}{\sqrt{x^{2}+y^{2}}}"), ("y/hypot(x,y)", r"\frac{y}{\sqrt{x^{2}+y^{2}}}")],
+    uses_ans=True)
+
+sinh_p = defprim(
+    "sinh", np.sinh, [lambda ans, x: lambda g: multiply(g, cosh(x))],
+    formulas=[("cosh(x)", r"\cosh x")])
+
+cosh_p = defprim(
+    "cosh", np.cosh, [lambda ans, x: lambda g: multiply(g, sinh(x))],
+    formulas=[("sinh(x)", r"\sinh x")])
+
+arcsinh_p = defprim(
+    "arcsinh", np.arcsinh,
+    [lambda ans, x: lambda g: divide(g, sqrt(add(multiply(x, x), 1.0)))],
+    formulas=[("1/sqrt(x^2+1)", r"\frac{1}{\sqrt{x^{2}+1}}")])
+
+arccosh_p = defprim(
+    "arccosh", np.arccosh,
+    [lambda ans, x: lambda g: divide(g, sqrt(subtract(multiply(x, x), 1.0)))],
+    formulas=[("1/sqrt(x^2-1)", r"\frac{1}{\sqrt{x^{2}-1}}")])
+
+arctanh_p = defprim(
+    "arctanh", np.arctanh,
+    [lambda ans, x: lambda g: divide(g, subtract(1.0, multiply(x, x)))],
+    formulas=[("1/(1-x^2)", r"\frac{1}{1-x^{2}}")])
+
+# -- rounding and sign: zero derivative, like comparisons (as JAX) -------------------
+
+_ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None)
+             for name in ("floor", "ceil", "trunc", "sign")}
+round_p = defprim("round", lambda x, decimals: np.round(x, decimals), [None], jvp=None)
+
 # -- selection ---------------------------------------------------------------
 # Ties split the gradient evenly, as JAX does: maximum'(x, x) = (1/2, 1/2).
 
@@ -162,6 +286,58 @@ sqrt = unary(sqrt_p, np.sqrt, doc="Elementwise square root; ``sqrt'(0) = inf`` (
 sin = unary(sin_p, np.sin)
 cos = unary(cos_p, np.cos)
 tanh = unary(tanh_p, np.tanh)
+
+square = unary(square_p, np.square)
+reciprocal = unary(reciprocal_p, np.reciprocal)
+cbrt = unary(cbrt_p, np.cbrt)
+exp2 = unary(exp2_p, np.exp2)
+expm1 = unary(expm1_p, np.expm1)
+log2 = unary(log2_p, np.log2)
+log10 = unary(log10_p, np.log10)
+log1p = unary(log1p_p, np.log1p)
+logaddexp = binary(logaddexp_p, np.logaddexp, doc="``numpy.logaddexp``: log(exp(x) + exp(y)), stable, with a stable derivative.")
+logaddexp2 = binary(logaddexp2_p, np.logaddexp2)
+abs = unary(abs_p, np.abs, doc="Elementwise absolute value; ``abs'(0) = 0`` (as JAX).")  # noqa: A001
+absolute = abs
+tan = unary(tan_p, np.tan)
+arcsin = unary(arcsin_p, np.arcsin)
+arccos = unary(arccos_p, np.arccos)
+arctan = unary(arctan_p, np.arctan)
+arctan2 = binary(arctan2_p, np.arctan2)
+hypot = binary(hypot_p, np.hypot)
+sinh = unary(sinh_p, np.sinh)
+cosh = unary(cosh_p, np.cosh)
+arcsinh = unary(arcsinh_p, np.arcsinh)
+arccosh = unary(arccosh_p, np.arccosh)
+arctanh = unary(arctanh_p, np.arctanh)
+floor = unary(_ROUNDING["floor"], np.floor, doc="``numpy.floor``; its derivative is zero (as JAX).")
+ceil = unary(_ROUNDING["ceil"], np.ceil, doc="``numpy.ceil``; its derivative is zero (as JAX).")
+trunc = unary(_ROUNDING["trunc"], np.trunc, doc="``numpy.trunc``; its derivative is zero (as JAX).")
+sign = unary(_ROUNDING["sign"], np.sign, doc="``numpy.sign``; its derivative is zero (as JAX).")
+
+
+def round(a, decimals=0):  # noqa: A001 (NumPy's name)
+    """``numpy.round(a, decimals)``; its derivative is zero (as JAX)."""
+    if type(a) in TRACER_TYPES:
+        return a._process(round_p, (a,), {"decimals": int(decimals)})
+    return np.round(a, decimals)
+
+
+def clip(a, a_min=None, a_max=None):
+    """``numpy.clip``: ``minimum(maximum(a, a_min), a_max)``, so at a bound the gradient is split (as JAX).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cr.grad(lambda x: cnp.clip(x, 0.0, 1.0).sum())(cnp.array([-1.0, 0.5, 2.0]))
+    array([0., 1., 0.])
+    """
+    if a_min is None and a_max is None:
+        raise ValueError("clip: give a_min, a_max or both")
+    if a_min is not None:
+        a = maximum(a, a_min)
+    if a_max is not None:
+        a = minimum(a, a_max)
+    return a
+
 
 less = binary(_CMP["less"], np.less)
 less_equal = binary(_CMP["less_equal"], np.less_equal)

@@ -9,9 +9,12 @@ values inside ``cr.grad``/``cr.jvp``) they record or propagate derivatives.
 array([0.72686198, 0.63970001])
 """
 from chainrule._ops import (  # noqa: F401
-    add, amax, array, asarray, astype, broadcast_to, cos, divide, dot, equal, exp, greater,
-    greater_equal, less, less_equal, log, matmul, max, maximum, mean, minimum, multiply,
-    negative, not_equal, ones, ones_like, power, reshape, sin, sqrt, subtract, sum, swapaxes,
-    tanh, transpose, true_divide, where, zeros, zeros_like,
+    abs, absolute, add, amax, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh,
+    array, asarray, astype, broadcast_to, cbrt, ceil, clip, cos, cosh, divide, dot, equal,
+    exp, exp2, expm1, floor, greater, greater_equal, hypot, less, less_equal, log, log1p,
+    log2, log10, logaddexp, logaddexp2, matmul, max, maximum, mean, minimum, multiply,
+    negative, not_equal, ones, ones_like, power, reciprocal, reshape, round, sign, sin, sinh,
+    sqrt, square, subtract, sum, swapaxes, tan, tanh, transpose, true_divide, trunc, where,
+    zeros, zeros_like,
 )
 from numpy import e, float32, float64, inf, nan, newaxis, pi  # noqa: F401
