@@ -8,11 +8,21 @@ from chainrule._ops.elementwise import (
     sinh, sqrt, square, stop_gradient, subtract, tan, tanh, true_divide, trunc, where,
 )
 from chainrule._ops.creation import array, asarray, ones, ones_like, zeros, zeros_like
-from chainrule._ops.linalg import dot, matmul
-from chainrule._ops.reductions import amax, max, mean, sum, sum_to_shape
-from chainrule._ops.shape import (
-    _getitem, broadcast_to, index_set, reshape, swapaxes, transpose,
-)
+from chainrule._ops import linalg as _linalg, reductions as _reductions, shape as _shape
+from chainrule._ops.linalg import *  # noqa: F403 (each family lists its public names in __all__)
+from chainrule._ops.reductions import *  # noqa: F403
+from chainrule._ops.reductions import sum_to_shape
+from chainrule._ops.shape import *  # noqa: F403
+from chainrule._ops.shape import _getitem, index_set
+
+#: Everything ``chainrule.numpy`` exports.
+PUBLIC = sorted(set(_reductions.__all__ + _shape.__all__ + _linalg.__all__ + """
+    abs absolute add arccos arccosh arcsin arcsinh arctan arctan2 arctanh astype cbrt ceil
+    clip cos cosh divide equal exp exp2 expm1 floor greater greater_equal hypot less
+    less_equal log log1p log2 log10 logaddexp logaddexp2 maximum minimum multiply negative
+    not_equal power reciprocal round sign sin sinh sqrt square subtract tan tanh true_divide
+    trunc where array asarray ones ones_like zeros zeros_like""".split()))
+__all__ = PUBLIC
 
 #: NumPy ufuncs that tracers accept through ``__array_ufunc__``.
 _UFUNCS = {

@@ -162,14 +162,16 @@ tan_p = defprim(
     "tan", np.tan, [lambda ans, x: lambda g: multiply(g, add(1.0, multiply(ans, ans)))],
     formulas=[("1 + tan(x)^2", r"1+\tan^{2}x")], uses_ans=True)
 
+def _d_arcsin(x):
+    return reciprocal(sqrt(subtract(1.0, multiply(x, x))))
+
+
 arcsin_p = defprim(
-    "arcsin", np.arcsin,
-    [lambda ans, x: lambda g: divide(g, sqrt(subtract(1.0, multiply(x, x))))],
+    "arcsin", np.arcsin, [lambda ans, x: lambda g: multiply(g, _d_arcsin(x))],
     formulas=[("1/sqrt(1-x^2)", r"\frac{1}{\sqrt{1-x^{2}}}")])
 
 arccos_p = defprim(
-    "arccos", np.arccos,
-    [lambda ans, x: lambda g: negative(divide(g, sqrt(subtract(1.0, multiply(x, x)))))],
+    "arccos", np.arccos, [lambda ans, x: lambda g: negative(multiply(g, _d_arcsin(x)))],
     formulas=[("-1/sqrt(1-x^2)", r"-\frac{1}{\sqrt{1-x^{2}}}")])
 
 arctan_p = defprim(

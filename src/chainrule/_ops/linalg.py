@@ -7,6 +7,11 @@ axes.
 """
 from __future__ import annotations
 
+#: The public functions of this family (exported by chainrule.numpy).
+__all__ = ["matmul", "dot"]
+#: The functions of ``chainrule.numpy.linalg`` (defined in this module too).
+LINALG: list = []
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim

@@ -5,6 +5,9 @@ ints before binding, so every rule sees one form.
 """
 from __future__ import annotations
 
+#: The public functions of this family (exported by chainrule.numpy).
+__all__ = ["sum", "mean", "max", "amax"]
+
 import builtins
 
 import numpy as np

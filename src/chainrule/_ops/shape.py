@@ -6,6 +6,9 @@ back to the input's recorded shape, as it does for every broadcasting op.
 """
 from __future__ import annotations
 
+#: The public functions of this family (exported by chainrule.numpy).
+__all__ = ["reshape", "transpose", "swapaxes", "broadcast_to"]
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
