@@ -1,6 +1,9 @@
 """Array creation: constants, with no derivative."""
 from __future__ import annotations
 
+#: The public functions of this family (exported by chainrule.numpy).
+__all__ = ["array", "asarray", "zeros", "ones", "zeros_like", "ones_like"]
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES

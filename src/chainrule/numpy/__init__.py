@@ -10,7 +10,7 @@ array([0.72686198, 0.63970001])
 """
 from chainrule._ops import PUBLIC as _PUBLIC
 from chainrule._ops import *  # noqa: F401,F403
-from chainrule.numpy import linalg  # noqa: F401,E402
+from chainrule.numpy import linalg, special  # noqa: F401,E402
 
-__all__ = [*_PUBLIC, "linalg"]
+__all__ = [*_PUBLIC, "linalg", "special"]
 from numpy import e, float32, float64, inf, nan, newaxis, pi  # noqa: F401
