@@ -88,6 +88,24 @@ class ArrayOps:
 
     def max(self, axis=None, out=None, keepdims=False):
         return _np.max(_reduce_args(self, "max", None, out), axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, out=None, keepdims=False):
+        return _np.min(_reduce_args(self, "min", None, out), axis=axis, keepdims=keepdims)
+
+    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+        return _np.prod(_reduce_args(self, "prod", dtype, out), axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return _np.var(_reduce_args(self, "var", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        return _np.std(_reduce_args(self, "std", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis=None, dtype=None, out=None):
+        return _np.cumsum(_reduce_args(self, "cumsum", dtype, out), axis=axis)
+
+    def cumprod(self, axis=None, dtype=None, out=None):
+        return _np.cumprod(_reduce_args(self, "cumprod", dtype, out), axis=axis)
     def exp(self): return _np.exp(self)
     def log(self): return _np.log(self)
     def sin(self): return _np.sin(self)
@@ -116,6 +134,19 @@ class ArrayOps:
     def __bool__(self): return bool(_np._raw(self))
     def __index__(self): return _np._raw(self).__index__()
 
+    def __array_function__(self, func, types, args, kwargs):
+        # np.sum(t), np.concatenate([t, u]), np.linalg.inv(t): the chainrule.numpy
+        # function of the same name and namespace, or a TypeError -- never a silent
+        # conversion to ndarray that drops the derivative.
+        name = func.__name__
+        if name in _QUERIES and func.__module__ == "numpy":
+            return _QUERIES[name](args[0])
+        namespace = _namespaces().get(func.__module__)
+        if namespace is None or name not in namespace.__all__:
+            raise TypeError(f"{func.__module__}.{name} is not supported on chainrule tracers; "
+                            f"use a chainrule.numpy function, or .detach() the value first")
+        return getattr(namespace, name)(*args, **kwargs)
+
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         fn = _np._UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
         if fn is None:
@@ -124,6 +155,14 @@ class ArrayOps:
                 f"{'with ' + ', '.join(kwargs) + ' ' if kwargs else ''}is not supported on "
                 f"chainrule tracers; use the chainrule.numpy function instead")
         return fn(*inputs)
+
+
+_QUERIES = {"shape": lambda a: a.shape, "ndim": lambda a: a.ndim, "size": lambda a: a.size}
+
+
+def _namespaces():
+    import chainrule.numpy as cnp
+    return {"numpy": cnp, "numpy.linalg": cnp.linalg}
 
 
 def _reduce_args(x, name, dtype, out):

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 #: The public functions of this family (exported by chainrule.numpy).
-__all__ = ["array", "asarray", "zeros", "ones", "zeros_like", "ones_like"]
+__all__ = ["array", "asarray", "zeros", "ones", "zeros_like", "ones_like",
+           "full", "full_like", "eye", "identity", "arange", "linspace"]
 
 import numpy as np
 
@@ -47,3 +48,94 @@ def ones_like(a, dtype=None):
 
 zeros = np.zeros
 ones = np.ones
+
+
+def _no_tracer(op, **args):
+    for k, v in args.items():
+        if type(v) in TRACER_TYPES:
+            raise TypeError(f"{op}: {k} is a traced value; {op} builds a constant array, so its "
+                            f"{k} must be a plain number (use chainrule.stop_gradient(...) or pass a float)")
+
+
+def full(shape, fill_value, dtype=None):
+    """``numpy.full(shape, fill_value, dtype)``: a constant array.
+
+    A traced ``fill_value`` is broadcast to ``shape`` (differentiably).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.full((2, 2), 3.0)
+    array([[3., 3.],
+           [3., 3.]])
+    >>> cr.grad(lambda v: cnp.full((2, 3), v).sum())(1.0)
+    np.float64(6.0)
+    """
+    if type(fill_value) in TRACER_TYPES:
+        from chainrule._ops.elementwise import astype
+        from chainrule._ops.shape import broadcast_to
+        v = fill_value if dtype is None else astype(fill_value, dtype)
+        return broadcast_to(v, (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
+    return np.full(shape, fill_value, dtype=dtype)
+
+
+def full_like(a, fill_value, dtype=None):
+    """``numpy.full_like``: an array of ``fill_value`` with ``a``'s shape and dtype (a constant in ``a``).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.full_like(cnp.array([1.0, 2.0]), 7.0)
+    array([7., 7.])
+    >>> cr.grad(lambda x: (x * cnp.full_like(x, 2.0)).sum())(cnp.array([1.0, 2.0]))
+    array([2., 2.])
+    """
+    return full(shape_of(a), fill_value, dtype=dtype or dtype_of(a))
+
+
+def eye(N, M=None, k=0, dtype=float):  # noqa: N803 (NumPy's names)
+    """``numpy.eye(N, M=None, k=0, dtype=float)``: a constant array with ones on a diagonal.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.eye(2, 3, k=1)
+    array([[0., 1., 0.],
+           [0., 0., 1.]])
+    """
+    _no_tracer("eye", N=N, M=M, k=k)
+    return np.eye(N, M, k, dtype=dtype)
+
+
+def identity(n, dtype=None):
+    """``numpy.identity(n, dtype=None)``: the constant ``n`` by ``n`` identity matrix.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.identity(2)
+    array([[1., 0.],
+           [0., 1.]])
+    """
+    _no_tracer("identity", n=n)
+    return np.identity(n, dtype=dtype)
+
+
+def arange(start, stop=None, step=None, dtype=None):
+    """``numpy.arange([start,] stop[, step], dtype=None)``: a constant array of evenly spaced values.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.arange(3)
+    array([0, 1, 2])
+    >>> cnp.arange(1.0, 2.0, 0.5)
+    array([1. , 1.5])
+    """
+    _no_tracer("arange", start=start, stop=stop, step=step)
+    if stop is None and step is None:
+        return np.arange(start, dtype=dtype)
+    return np.arange(start, stop, 1 if step is None else step, dtype=dtype)
+
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
+    """``numpy.linspace``: a constant array of ``num`` evenly spaced values from ``start`` to ``stop``.
+
+    ``start`` and ``stop`` must be plain numbers or arrays (not traced values).
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.linspace(0.0, 1.0, 5)
+    array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    """
+    _no_tracer("linspace", start=start, stop=stop)
+    return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis)

@@ -1,4 +1,5 @@
-"""Reductions over axes: ``sum``, ``mean``, ``max``/``amax``.
+"""Reductions over axes: ``sum``, ``mean``, ``max``/``amax``, ``min``/``amin``,
+``prod``, ``var``, ``std``, and the cumulative ``cumsum``, ``cumprod``.
 
 The public functions canonicalise ``axis`` to a sorted tuple of non-negative
 ints before binding, so every rule sees one form.
@@ -6,16 +7,16 @@ ints before binding, so every rule sees one form.
 from __future__ import annotations
 
 #: The public functions of this family (exported by chainrule.numpy).
-__all__ = ["sum", "mean", "max", "amax"]
+__all__ = ["sum", "mean", "max", "amax", "min", "amin", "prod", "var", "std", "cumsum", "cumprod"]
 
 import builtins
 
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, defprim
-from chainrule._ops._wrap import raw
-from chainrule._ops.elementwise import multiply
-from chainrule._ops.shape import broadcast_to, reshape
+from chainrule._ops._wrap import dtype_of, raw
+from chainrule._ops.elementwise import add, astype, divide, multiply, sqrt, square, subtract, where
+from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, reshape, transpose
 
 
 def canonical_axis(op, axis, shape):
@@ -87,6 +88,13 @@ max_p = defprim(
     formulas=[("[x == max] / #ties", r"\frac{[x=\max]}{\#\text{ties}}")])
 
 
+# min shares max's rules: the weights are [x == ans] / #ties for either.
+min_p = defprim(
+    "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+    [_max_vjp], jvp=_max_jvp,
+    formulas=[("[x == min] / #ties", r"\frac{[x=\min]}{\#\text{ties}}")])
+
+
 def _reduction(p, np_fn, name, what):
     def f(a, axis=None, keepdims=False):
         if type(a) in TRACER_TYPES:
@@ -106,6 +114,240 @@ sum = _reduction(sum_p, np.sum, "sum", "sum")  # noqa: A001 (NumPy's name)
 mean = _reduction(mean_p, np.mean, "mean", "mean")
 max = _reduction(max_p, np.max, "max", "maximum; ties share the gradient evenly")  # noqa: A001
 amax = max
+min = _reduction(min_p, np.min, "min", "minimum; ties share the gradient evenly")  # noqa: A001
+amin = min
+
+
+# -- prod ------------------------------------------------------------------------
+# d prod(x) / dx_j is the product of the OTHER entries: exclusive cumulative
+# products from the left and from the right along the reduced axes (moved to
+# the end and flattened), multiplied.  No division, so zeros (one or several)
+# are exact, and the rule is built from chainrule ops so it differentiates again.
+
+_REV = (Ellipsis, slice(None, None, -1))
+
+
+def _to_last(x, axis):
+    """``x`` with the axes of ``axis`` moved to the end and flattened into one."""
+    ndim = len(x.shape)
+    perm = tuple(i for i in range(ndim) if i not in axis) + tuple(axis)
+    xt = transpose(x, perm) if perm != tuple(range(ndim)) else x
+    rest = tuple(x.shape[i] for i in perm[:ndim - len(axis)])
+    return reshape(xt, rest + (_count(x.shape, axis),)), perm, xt.shape
+
+
+def _from_last(y, perm, tshape):
+    y = reshape(y, tshape)
+    return transpose(y, tuple(np.argsort(perm))) if perm != tuple(range(len(perm))) else y
+
+
+def _exclusive_cumprod(x):
+    """``out[..., k] = prod(x[..., :k])`` along the last axis (1 at ``k = 0``)."""
+    n = x.shape[-1]
+    inner = cumprod(_getitem(x, (Ellipsis, slice(None, -1))), axis=-1)
+    first = np.zeros(n, dtype=dtype_of(x))
+    first[:1] = 1
+    return add(_scatter_add(inner, (Ellipsis, slice(1, None)), x.shape), first)
+
+
+def _prod_others(x, axis):
+    """The product of all entries but ``x_j`` over ``axis``, for each ``j``."""
+    xf, perm, tshape = _to_last(x, axis)
+    left = _exclusive_cumprod(xf)
+    right = _getitem(_exclusive_cumprod(_getitem(xf, _REV)), _REV)
+    return _from_last(multiply(left, right), perm, tshape)
+
+
+def _prod_vjp(ans, x, axis, keepdims):
+    w = _prod_others(x, axis)
+    return lambda g: multiply(_spread(g, x.shape, axis, keepdims), w)
+
+
+def _prod_jvp(primals, tangents, ans, params):
+    (x,), (t,) = primals, tangents
+    return sum(multiply(t, _prod_others(x, params["axis"])), **params)
+
+
+prod_p = defprim(
+    "prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
+    [_prod_vjp], jvp=_prod_jvp,
+    formulas=[("prod of the other entries", r"\prod_{i \ne j} x_i")])
+
+# -- cumulative sum and product ------------------------------------------------------
+
+
+def _reverse(x, axis):
+    return _getitem(x, (slice(None),) * axis + (slice(None, None, -1),))
+
+
+cumsum_p = defprim(
+    "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
+    [lambda ans, x, axis: lambda g: _reverse(cumsum(_reverse(g, axis), axis=axis), axis)],
+    jvp="linear", formulas=[("reversed cumsum of g", r"\textstyle\sum_{k \ge j} \bar g_k")])
+
+
+def _move_last(x, axis):
+    ndim = len(x.shape)
+    perm = tuple(i for i in range(ndim) if i != axis) + (axis,)
+    return (transpose(x, perm) if axis != ndim - 1 else x), perm
+
+
+def _move_back(y, perm):
+    return transpose(y, tuple(np.argsort(perm))) if perm[-1] != len(perm) - 1 else y
+
+
+def _cumprod_partials(x, axis):
+    """``C[..., j, k] = d ans_k / d x_j = prod(x_i, i <= k, i != j)`` for ``k >= j``, else 0.
+
+    The axis is moved last; each row ``j`` is the cumulative product of ``x``
+    with ``x_j`` replaced by 1, so zeros in ``x`` are exact.  O(n^2) on the
+    axis: used only where a partial product is zero (or overflows).
+    """
+    xl, perm = _move_last(x, axis)
+    n = xl.shape[-1]
+    rows = where(np.eye(n, dtype=bool), 1.0, reshape(xl, xl.shape[:-1] + (1, n)))
+    upper = np.triu(np.ones((n, n), dtype=dtype_of(x)))
+    return multiply(cumprod(rows, axis=-1), upper), perm
+
+
+def _no_zero_products(ans):
+    # With no zero (and no overflow) among the partial products, no x_j is 0
+    # and ans_k / x_j is exact to rounding: the O(n) formulas apply.
+    a = raw(ans)
+    return bool(np.all(a != 0) and np.all(np.isfinite(a)))
+
+
+def _cumprod_vjp(ans, x, axis):
+    if _no_zero_products(ans):  # ct_j = sum_{k>=j} g_k ans_k / x_j
+        return lambda g: divide(_reverse(cumsum(_reverse(multiply(g, ans), axis), axis=axis), axis), x)
+    c, perm = _cumprod_partials(x, axis)
+
+    def vjp(g):
+        gl, _ = _move_last(g, axis)
+        gl = reshape(gl, gl.shape[:-1] + (1, gl.shape[-1]))
+        return _move_back(sum(multiply(c, gl), axis=-1), perm)
+    return vjp
+
+
+def _cumprod_jvp(primals, tangents, ans, params):
+    (x,), (t,) = primals, tangents
+    axis = params["axis"]
+    if _no_zero_products(ans):  # t_out_k = ans_k sum_{j<=k} t_j / x_j
+        return multiply(ans, cumsum(divide(t, x), axis=axis))
+    c, perm = _cumprod_partials(x, axis)
+    tl, _ = _move_last(t, axis)
+    tl = reshape(tl, tl.shape + (1,))
+    return _move_back(sum(multiply(c, tl), axis=-2), perm)
+
+
+cumprod_p = defprim(
+    "cumprod", lambda x, axis: np.cumprod(x, axis=axis),
+    [_cumprod_vjp], jvp=_cumprod_jvp, uses_ans=True,
+    formulas=[("sum_{k>=j} g_k prod_{i<=k, i!=j} x_i",
+               r"\textstyle\sum_{k \ge j} \bar g_k \prod_{i \le k, i \ne j} x_i")])
+
+
+# -- public functions -------------------------------------------------------------
+
+
+def _prepare(a, name, dtype, out):
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported for traced values (results are new arrays)")
+    return a if dtype is None else astype(a, dtype)
+
+
+def prod(a, axis=None, dtype=None, out=None, keepdims=False):
+    """``numpy.prod(a, axis=None, dtype=None, out=None, keepdims=False)``, differentiable.
+
+    The derivative with respect to ``a[j]`` is the product of the other
+    entries (exact with zeros: no division).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.prod(cnp.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
+    array([3., 8.])
+    >>> cr.grad(cnp.prod)(cnp.array([2.0, 0.0, 5.0]))
+    array([ 0., 10.,  0.])
+    """
+    if type(a) in TRACER_TYPES:
+        a = _prepare(a, "prod", dtype, out)
+        return a._process(prod_p, (a,), {"axis": canonical_axis("prod", axis, a.shape),
+                                         "keepdims": bool(keepdims)})
+    return np.prod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    """``numpy.var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False)``, differentiable.
+
+    The sum of squared deviations from the mean, divided by ``n - ddof``.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.var(cnp.array([1.0, 2.0, 4.0]), ddof=1)
+    np.float64(2.333333333333333)
+    >>> cr.grad(cnp.var)(cnp.array([1.0, 2.0, 4.0]))
+    array([-0.88888889, -0.22222222,  1.11111111])
+    """
+    if type(a) not in TRACER_TYPES:
+        return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
+    a = _prepare(a, "var", dtype, out)
+    ax = canonical_axis("var", axis, a.shape)
+    dof = _count(a.shape, ax) - ddof
+    d = subtract(a, mean(a, axis=ax, keepdims=True))
+    return multiply(sum(square(d), axis=ax, keepdims=keepdims), 1.0 / dof if dof > 0 else float("inf"))
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    """``numpy.std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False)``: ``sqrt(var)``, differentiable.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.std(cnp.array([1.0, 3.0]))
+    np.float64(1.0)
+    >>> cr.grad(cnp.std)(cnp.array([1.0, 3.0]))
+    array([-0.5,  0.5])
+    """
+    if type(a) not in TRACER_TYPES:
+        return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
+    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
+
+
+def _cumulative(p, np_fn, name, a, axis, dtype, out):
+    if type(a) not in TRACER_TYPES:
+        return np_fn(a, axis=axis, dtype=dtype, out=out)
+    a = _prepare(a, name, dtype, out)
+    if axis is None or len(a.shape) == 0:
+        if axis is not None:
+            canonical_axis(name, axis, a.shape)
+        a, axis = reshape(a, (-1,)), 0
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"{name}: axis must be an int or None, not {axis!r}")
+    (ax,) = canonical_axis(name, axis, a.shape)
+    return a._process(p, (a,), {"axis": ax})
+
+
+def cumsum(a, axis=None, dtype=None, out=None):
+    """``numpy.cumsum(a, axis=None, dtype=None, out=None)``, differentiable (``axis=None`` flattens).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.cumsum(cnp.array([[1.0, 2.0], [3.0, 4.0]]), axis=1)
+    array([[1., 3.],
+           [3., 7.]])
+    >>> cr.grad(lambda x: cnp.cumsum(x).sum())(cnp.array([1.0, 2.0, 3.0]))
+    array([3., 2., 1.])
+    """
+    return _cumulative(cumsum_p, np.cumsum, "cumsum", a, axis, dtype, out)
+
+
+def cumprod(a, axis=None, dtype=None, out=None):
+    """``numpy.cumprod(a, axis=None, dtype=None, out=None)``, differentiable (``axis=None`` flattens).
+
+    The derivative is exact when ``a`` has zeros (no division).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.cumprod(cnp.array([2.0, 0.0, 5.0]))
+    array([2., 0., 0.])
+    >>> cr.grad(lambda x: cnp.cumprod(x).sum())(cnp.array([2.0, 0.0, 5.0]))
+    array([ 1., 12.,  0.])
+    """
+    return _cumulative(cumprod_p, np.cumprod, "cumprod", a, axis, dtype, out)
 
 
 def sum_to_shape(g, shape):

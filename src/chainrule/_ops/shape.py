@@ -7,7 +7,8 @@ back to the input's recorded shape, as it does for every broadcasting op.
 from __future__ import annotations
 
 #: The public functions of this family (exported by chainrule.numpy).
-__all__ = ["reshape", "transpose", "swapaxes", "broadcast_to"]
+__all__ = ["reshape", "transpose", "swapaxes", "broadcast_to", "ravel", "moveaxis", "expand_dims",
+           "squeeze", "flip", "roll", "tile", "repeat", "triu", "tril"]
 
 import numpy as np
 
@@ -155,3 +156,312 @@ def index_set(x, v, idx):
     if type(x) in TRACER_TYPES or type(v) in TRACER_TYPES:
         return bind(index_set_p, (x, v), {"idx": idx})
     return _index_set_impl(x, v, idx)
+
+
+# -- more shape functions: compositions, and roll / tile / repeat primitives ---
+
+def _axes(op, axis, ndim, allow_repeats=False):
+    """``axis`` (an int or a sequence) as a tuple of non-negative ints, checked."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for ax in axes:
+        if not isinstance(ax, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an integer or a tuple of integers, got {ax!r}")
+        if not -ndim <= ax < ndim:
+            raise np.exceptions.AxisError(
+                f"{op}: axis {ax} is out of bounds for an array of dimension {ndim}; "
+                f"pass an axis in [{-ndim}, {ndim - 1}]")
+        out.append(int(ax) % ndim)
+    if not allow_repeats and len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis!r}")
+    return tuple(out)
+
+
+def ravel(a, order="C"):
+    """``numpy.ravel(a)``: a flattened 1-D array, differentiable.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.ravel(cnp.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([1., 2., 3., 4.])
+    >>> cr.grad(lambda x: (cnp.ravel(x) * cnp.array([1.0, 2.0, 3.0, 4.0])).sum())(cnp.ones((2, 2)))
+    array([[1., 2.],
+           [3., 4.]])
+    """
+    if type(a) in TRACER_TYPES:
+        if order not in ("C", "A", "K"):
+            if order != "F":
+                raise ValueError(f"ravel: order must be one of 'C', 'F', 'A', 'K', got {order!r}")
+            return reshape(transpose(a), (a.size,))
+        return reshape(a, (a.size,))
+    return np.ravel(a, order=order)
+
+
+def moveaxis(a, source, destination):
+    """``numpy.moveaxis(a, source, destination)``, differentiable.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.moveaxis(cnp.zeros((2, 3, 4)), 0, -1).shape
+    (3, 4, 2)
+    """
+    ndim = np.ndim(a)
+    src = _axes("moveaxis", source, ndim)
+    dst = _axes("moveaxis", destination, ndim)
+    if len(src) != len(dst):
+        raise ValueError("moveaxis: `source` and `destination` arguments must have "
+                         f"the same number of elements, got {source!r} and {destination!r}")
+    if type(a) in TRACER_TYPES:
+        order = [n for n in range(ndim) if n not in src]
+        for d, s_ in sorted(zip(dst, src)):
+            order.insert(d, s_)
+        return transpose(a, order)
+    return np.moveaxis(a, source, destination)
+
+
+def expand_dims(a, axis):
+    """``numpy.expand_dims(a, axis)``: insert size-1 axes (``axis`` may be a tuple).
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.expand_dims(cnp.zeros((2, 3)), (0, -1)).shape
+    (1, 2, 3, 1)
+    """
+    if type(a) in TRACER_TYPES:
+        n = 1 if isinstance(axis, (int, np.integer)) else len(tuple(axis))
+        axes = _axes("expand_dims", axis, a.ndim + n)
+        it = iter(a.shape)
+        shape = tuple(1 if i in axes else next(it) for i in range(a.ndim + n))
+        return reshape(a, shape)
+    n = 1 if isinstance(axis, (int, np.integer)) else len(tuple(axis))
+    _axes("expand_dims", axis, np.ndim(a) + n)
+    return np.expand_dims(a, axis)
+
+
+def squeeze(a, axis=None):
+    """``numpy.squeeze(a, axis)``: remove size-1 axes (all of them by default).
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.squeeze(cnp.zeros((1, 2, 1, 3)), axis=(0, -2)).shape
+    (2, 3)
+    """
+    shape = np.shape(a)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(shape) if d == 1)
+    else:
+        axes = _axes("squeeze", axis, len(shape))
+        for ax in axes:
+            if shape[ax] != 1:
+                raise ValueError(f"squeeze: cannot squeeze axis {ax} of shape {tuple(shape)}: "
+                                 "its size is not one")
+    if type(a) in TRACER_TYPES:
+        return reshape(a, tuple(d for i, d in enumerate(shape) if i not in axes))
+    return np.squeeze(a, axis)
+
+
+def flip(m, axis=None):
+    """``numpy.flip(m, axis)``: reverse the order of elements along ``axis`` (all by default).
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.flip(cnp.array([[1.0, 2.0], [3.0, 4.0]]), axis=-1)
+    array([[2., 1.],
+           [4., 3.]])
+    """
+    ndim = np.ndim(m)
+    axes = tuple(range(ndim)) if axis is None else _axes("flip", axis, ndim)
+    if type(m) in TRACER_TYPES:
+        return _getitem(m, tuple(slice(None, None, -1) if i in axes else slice(None)
+                                 for i in range(ndim)))
+    return np.flip(m, axis)
+
+
+def _roll(x, shift, axis):
+    if type(x) in TRACER_TYPES:
+        return x._process(roll_p, (x,), {"shift": shift, "axis": axis})
+    return np.roll(x, shift, axis)
+
+
+roll_p = defprim(
+    "roll", lambda x, shift, axis: np.roll(x, shift, axis),
+    [lambda ans, x, shift, axis: lambda g: _roll(
+        g, -shift if axis is None else tuple(-s for s in shift), axis)],
+    jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -s)")])
+
+
+def roll(a, shift, axis=None):
+    """``numpy.roll(a, shift, axis)``: elements shifted cyclically, differentiable.
+
+    ``shift`` and ``axis`` may be tuples (broadcast against each other); with
+    ``axis=None`` the flattened array is rolled and the shape restored.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.roll(cnp.array([1.0, 2.0, 3.0, 4.0]), 1)
+    array([4., 1., 2., 3.])
+    """
+    ndim = np.ndim(a)
+    if axis is None:
+        sh = int(np.sum(shift))
+        ax = None
+    else:
+        axes = _axes("roll", axis, ndim, allow_repeats=True)
+        try:
+            shifts, axes = np.broadcast_arrays(np.asarray(shift, dtype=np.int64), np.asarray(axes))
+        except ValueError:
+            raise ValueError(f"roll: shift {shift!r} and axis {axis!r} cannot be broadcast together") from None
+        total = {}
+        for s_, ax_ in zip(shifts.ravel().tolist(), axes.ravel().tolist()):
+            total[ax_] = total.get(ax_, 0) + s_
+        ax = tuple(sorted(total))
+        sh = tuple(total[k] for k in ax)
+    if type(a) in TRACER_TYPES:
+        return a._process(roll_p, (a,), {"shift": sh, "axis": ax})
+    return np.roll(a, shift, axis)
+
+
+def _tile_vjp(ans, x, reps):
+    from chainrule._ops.reductions import sum as _sum
+
+    def vjp(g):
+        inter = tuple(d for r, s_ in zip(reps, x.shape) for d in (r, s_))
+        return _sum(reshape(g, inter), axis=tuple(range(0, 2 * len(reps), 2)))
+    return vjp
+
+
+tile_p = defprim(
+    "tile", lambda x, reps: np.tile(x, reps), [_tile_vjp],
+    jvp="linear", formulas=[("sum of the tiles of g", r"\textstyle\sum_{\text{tiles}} \bar g")])
+
+
+def tile(A, reps):
+    """``numpy.tile(A, reps)``: ``A`` repeated ``reps`` times along each axis, differentiable.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.tile(cnp.array([1.0, 2.0]), 2)
+    array([1., 2., 1., 2.])
+    >>> cr.grad(lambda x: cnp.tile(x, (2, 3)).sum())(cnp.array([1.0, 2.0]))
+    array([6., 6.])
+    """
+    if type(A) in TRACER_TYPES:
+        reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+        for r in reps:
+            if not isinstance(r, (int, np.integer)) or r < 0:
+                raise ValueError(f"tile: reps must be non-negative integers, got {reps!r}")
+        n = max(len(reps), A.ndim)
+        reps = (1,) * (n - len(reps)) + tuple(int(r) for r in reps)
+        if A.ndim < n:
+            A = reshape(A, (1,) * (n - A.ndim) + A.shape)
+        if all(r == 1 for r in reps):
+            return A
+        return A._process(tile_p, (A,), {"reps": reps})
+    return np.tile(A, reps)
+
+
+def _segment_sum_impl(g, repeats, axis):
+    n = len(repeats) if isinstance(repeats, tuple) else None
+    if n is None:
+        shape = list(g.shape)
+        shape[axis:axis + 1] = [g.shape[axis] // repeats, repeats]  # repeats > 0 here
+        return np.sum(np.reshape(g, shape), axis=axis + 1)
+    r = np.asarray(repeats, dtype=np.int64)
+    out_shape = list(g.shape)
+    out_shape[axis] = n
+    out = np.zeros(out_shape, dtype=np.result_type(g))
+    nz = r > 0
+    if nz.any():
+        starts = (np.cumsum(r) - r)[nz]
+        idx = [slice(None)] * g.ndim
+        idx[axis] = nz
+        out[tuple(idx)] = np.add.reduceat(g, starts, axis=axis)
+    return out
+
+
+def _segment_sum(g, repeats, axis):
+    if type(g) in TRACER_TYPES:
+        return g._process(segment_sum_p, (g,), {"repeats": repeats, "axis": axis})
+    return _segment_sum_impl(g, repeats, axis)
+
+
+def _repeat(x, repeats, axis):
+    if type(x) in TRACER_TYPES:
+        return x._process(repeat_p, (x,), {"repeats": repeats, "axis": axis})
+    return np.repeat(x, repeats, axis)
+
+
+repeat_p = defprim(
+    "repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis),
+    [lambda ans, x, repeats, axis: lambda g: _segment_sum(g, repeats, axis)],
+    jvp="linear", formulas=[("sum of g over each repeated group", r"\textstyle\sum_{\text{group}} \bar g")])
+
+segment_sum_p = defprim(
+    "segment_sum", _segment_sum_impl,
+    [lambda ans, g, repeats, axis: lambda h: _repeat(h, repeats, axis)],
+    jvp="linear", formulas=[("repeat(h)", r"\operatorname{repeat}(\bar h)")])
+
+
+def repeat(a, repeats, axis=None):
+    """``numpy.repeat(a, repeats, axis)``: each element repeated, differentiable.
+
+    ``repeats`` is an int or one non-negative int per element along ``axis``;
+    with ``axis=None`` the flattened array is used.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.repeat(cnp.array([1.0, 2.0]), [1, 3])
+    array([1., 2., 2., 2.])
+    >>> cr.grad(lambda x: cnp.repeat(x, [1, 3]).sum())(cnp.array([1.0, 2.0]))
+    array([1., 3.])
+    """
+    if type(a) in TRACER_TYPES:
+        if axis is None:
+            a, ax = ravel(a), 0
+        else:
+            (ax,) = _axes("repeat", axis, a.ndim)
+        r = np.asarray(raw(repeats))
+        if not np.issubdtype(r.dtype, np.integer) or r.ndim > 1 or (r < 0).any():
+            raise ValueError(f"repeat: repeats must be a non-negative integer or a 1-D array "
+                             f"of them, got {repeats!r}")
+        n = a.shape[ax]
+        if r.ndim == 1 and r.size == 1:
+            r = r[0]
+        if r.ndim == 0:
+            r = int(r)
+            if r == 0:  # the result is empty: no derivative flows
+                return a._process(repeat_p, (a,), {"repeats": (0,) * n, "axis": ax})
+        else:
+            if r.size != n:
+                raise ValueError(f"repeat: {r.size} repeats for an axis of length {n}")
+            r = tuple(int(v) for v in r)
+        return a._process(repeat_p, (a,), {"repeats": r, "axis": ax})
+    if axis is not None:
+        _axes("repeat", axis, np.ndim(a))
+    return np.repeat(a, repeats, axis)
+
+
+def _tri_where(op, m, k, lower):
+    from chainrule._ops.elementwise import where
+    if m.ndim < 1:
+        raise ValueError(f"{op}: the input must be at least 1-D, got a 0-d array")
+    keep = np.tri(*m.shape[-2:], k=k, dtype=bool) if lower else ~np.tri(*m.shape[-2:], k=k - 1, dtype=bool)
+    return where(keep, m, np.zeros((), dtype=m.dtype))
+
+
+def triu(m, k=0):
+    """``numpy.triu(m, k)``: zero the elements below the ``k``-th diagonal, differentiable.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.triu(cnp.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([[1., 2.],
+           [0., 4.]])
+    """
+    if type(m) in TRACER_TYPES:
+        return _tri_where("triu", m, int(k), lower=False)
+    return np.triu(m, k)
+
+
+def tril(m, k=0):
+    """``numpy.tril(m, k)``: zero the elements above the ``k``-th diagonal, differentiable.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.tril(cnp.array([[1.0, 2.0], [3.0, 4.0]]))
+    array([[1., 0.],
+           [3., 4.]])
+    """
+    if type(m) in TRACER_TYPES:
+        return _tri_where("tril", m, int(k), lower=True)
+    return np.tril(m, k)

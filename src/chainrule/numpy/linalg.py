@@ -1,3 +1,5 @@
 """``chainrule.numpy.linalg``: NumPy's linear algebra, differentiable."""
-from chainrule._ops.linalg import LINALG as __all__  # noqa: F401
-from chainrule._ops.linalg import *  # noqa: F401,F403
+from chainrule._ops import linalg as _impl
+from chainrule._ops.linalg import LINALG as __all__
+
+globals().update({_name: getattr(_impl, _name) for _name in __all__})
