@@ -57,3 +57,15 @@ def ndim_of(x):
 def dtype_of(x):
     dt = getattr(x, "dtype", None)
     return dt if dt is not None else np.result_type(x)
+
+
+def normalize_axis(fn, axis, ndim):
+    """One integer ``axis`` in ``[0, ndim)``, with an error naming the function ``fn``."""
+    try:
+        ax = int(axis)
+    except TypeError:
+        raise TypeError(f"{fn}: axis must be an integer or None, got {axis!r}") from None
+    if not -ndim <= ax < ndim:
+        raise np.exceptions.AxisError(
+            f"{fn}: axis {axis} is out of bounds for an array of dimension {ndim}")
+    return ax % ndim

@@ -14,19 +14,10 @@ __all__ = ["take", "take_along_axis", "sort", "pad", "argmax", "argmin", "argsor
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, defprim
-from chainrule._ops._wrap import raw
+from chainrule._ops._wrap import normalize_axis, raw
 from chainrule._ops.shape import _getitem, reshape
 
 
-def _norm_axis(fn, axis, ndim):
-    try:
-        ax = int(axis)
-    except TypeError:
-        raise TypeError(f"{fn}: axis must be an integer or None, got {axis!r}") from None
-    if not -ndim <= ax < ndim:
-        raise np.exceptions.AxisError(
-            f"{fn}: axis {axis} is out of bounds for an array of dimension {ndim}")
-    return ax % ndim
 
 
 def _int_indices(fn, indices):
@@ -65,7 +56,7 @@ def take(a, indices, axis=None):
     ndim = a.ndim
     if ndim == 0:
         raise ValueError("take: cannot take from a zero-dimensional array along an axis")
-    axis = _norm_axis("take", axis, ndim)
+    axis = normalize_axis("take", axis, ndim)
     _check_bounds("take", ind, a.shape[axis], axis)
     key = int(ind) if ind.ndim == 0 else ind
     return _getitem(a, (slice(None),) * axis + (key,))
@@ -97,7 +88,7 @@ def take_along_axis(arr, indices, axis=-1):
     if ind.ndim != ndim:
         raise ValueError(f"take_along_axis: indices and arr must have the same number of "
                          f"dimensions, got {ind.shape} and {arr.shape}")
-    axis = _norm_axis("take_along_axis", axis, ndim)
+    axis = normalize_axis("take_along_axis", axis, ndim)
     shape = arr.shape
     for d in range(ndim):
         if d != axis and ind.shape[d] not in (1, shape[d]) and shape[d] != 1:
@@ -133,7 +124,7 @@ def sort(a, axis=-1):
         axis = 0
     if a.ndim == 0:
         raise np.exceptions.AxisError(f"sort: axis {axis} is out of bounds for an array of dimension 0")
-    axis = _norm_axis("sort", axis, a.ndim)
+    axis = normalize_axis("sort", axis, a.ndim)
     return take_along_axis(a, np.argsort(raw(a), axis=axis, kind="stable"), axis)
 
 

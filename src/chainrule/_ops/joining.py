@@ -14,7 +14,7 @@ __all__ = ["concatenate", "stack", "hstack", "vstack", "split"]
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import ndim_of, shape_of
+from chainrule._ops._wrap import ndim_of, normalize_axis, shape_of
 from chainrule._ops.shape import _getitem, reshape
 
 #: Inputs one ``concatenate`` node takes; longer lists are joined in chunks.
@@ -41,15 +41,6 @@ def _any_tracer(xs):
     return any(type(x) in TRACER_TYPES for x in xs)
 
 
-def _norm_axis(fn, axis, ndim):
-    try:
-        ax = int(axis)
-    except TypeError:
-        raise TypeError(f"{fn}: axis must be an integer or None, got {axis!r}") from None
-    if not -ndim <= ax < ndim:
-        raise np.exceptions.AxisError(
-            f"{fn}: axis {axis} is out of bounds for arrays of dimension {ndim}")
-    return ax % ndim
 
 
 def concatenate(arrays, axis=0):
@@ -74,7 +65,7 @@ def concatenate(arrays, axis=0):
     ndim = ndim_of(arrays[0])
     if ndim == 0:
         raise ValueError("concatenate: zero-dimensional arrays cannot be concatenated")
-    axis = _norm_axis("concatenate", axis, ndim)
+    axis = normalize_axis("concatenate", axis, ndim)
     ref = shape_of(arrays[0])
     for k, a in enumerate(arrays[1:], 1):
         s = shape_of(a)
@@ -117,7 +108,7 @@ def stack(arrays, axis=0):
     if len(shapes) != 1:
         raise ValueError(f"stack: all input arrays must have the same shape, got {sorted(shapes)}")
     ndim = len(next(iter(shapes)))
-    axis = _norm_axis("stack", axis, ndim + 1)
+    axis = normalize_axis("stack", axis, ndim + 1)
     return concatenate([_expand(a, axis) for a in arrays], axis)
 
 
@@ -179,7 +170,7 @@ def split(ary, indices_or_sections, axis=0):
     ndim = ary.ndim
     if ndim == 0:
         raise ValueError("split: cannot split a zero-dimensional array")
-    axis = _norm_axis("split", axis, ndim)
+    axis = normalize_axis("split", axis, ndim)
     n = ary.shape[axis]
     if np.ndim(indices_or_sections) == 0:
         sections = int(indices_or_sections)

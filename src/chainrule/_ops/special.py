@@ -19,7 +19,7 @@ SPECIAL: list = ["expit", "logit", "softplus", "logsumexp", "erf", "gammaln", "d
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import EMPTY, shape_of
+from chainrule._ops._wrap import EMPTY, shape_of, unary
 from chainrule._ops.elementwise import add, divide, exp, multiply, negative, subtract
 from chainrule._ops.reductions import _kept_shape, _spread, canonical_axis, sum
 from chainrule._ops.shape import reshape
@@ -163,8 +163,7 @@ logsumexp_p = defprim(
 # -- public functions ------------------------------------------------------------------
 
 
-def expit(x):
-    """``scipy.special.expit``: the logistic function ``1 / (1 + exp(-x))``, stable for any ``x``.
+expit = unary(expit_p, _expit_impl, "expit", """``scipy.special.expit``: the logistic function ``1 / (1 + exp(-x))``, stable for any ``x``.
 
     Its derivative ``expit(x) (1 - expit(x))`` is finite everywhere.
 
@@ -174,14 +173,10 @@ def expit(x):
     np.float64(0.5)
     >>> cr.grad(expit)(0.0), cr.grad(expit)(1000.0)
     (np.float64(0.25), np.float64(0.0))
-    """
-    if type(x) in TRACER_TYPES:
-        return x._process(expit_p, (x,), EMPTY)
-    return _expit_impl(x)
+    """)
 
 
-def logit(x):
-    """``scipy.special.logit``: ``log(x / (1 - x))``, the inverse of ``expit``.
+logit = unary(logit_p, _logit_impl, "logit", """``scipy.special.logit``: ``log(x / (1 - x))``, the inverse of ``expit``.
 
     >>> import chainrule as cr
     >>> from chainrule._ops.special import logit
@@ -189,14 +184,10 @@ def logit(x):
     np.float64(0.0)
     >>> cr.grad(logit)(0.5)
     np.float64(4.0)
-    """
-    if type(x) in TRACER_TYPES:
-        return x._process(logit_p, (x,), EMPTY)
-    return _logit_impl(x)
+    """)
 
 
-def softplus(x):
-    """Softplus ``log(1 + exp(x))``, computed as ``log1p(exp(-|x|)) + max(x, 0)`` (stable).
+softplus = unary(softplus_p, _softplus_impl, "softplus", """Softplus ``log(1 + exp(x))``, computed as ``log1p(exp(-|x|)) + max(x, 0)`` (stable).
 
     Its derivative is ``expit(x)``, finite for any ``x``.
 
@@ -206,14 +197,10 @@ def softplus(x):
     np.float64(1000.0)
     >>> cr.grad(softplus)(0.0)
     np.float64(0.5)
-    """
-    if type(x) in TRACER_TYPES:
-        return x._process(softplus_p, (x,), EMPTY)
-    return _softplus_impl(x)
+    """)
 
 
-def erf(x):
-    """``scipy.special.erf``, the error function (needs SciPy); derivative ``2/sqrt(pi) exp(-x^2)``.
+erf = unary(erf_p, lambda x: _scipy_special("erf").erf(x), "erf", """``scipy.special.erf``, the error function (needs SciPy); derivative ``2/sqrt(pi) exp(-x^2)``.
 
     >>> import chainrule as cr
     >>> from chainrule._ops.special import erf
@@ -221,14 +208,10 @@ def erf(x):
     np.float64(0.0)
     >>> round(float(cr.grad(erf)(0.0)), 6)
     1.128379
-    """
-    if type(x) in TRACER_TYPES:
-        return x._process(erf_p, (x,), EMPTY)
-    return _scipy_special("erf").erf(x)
+    """)
 
 
-def gammaln(x):
-    """``scipy.special.gammaln``: ``log |Gamma(x)|`` (needs SciPy); its derivative is ``digamma(x)``.
+gammaln = unary(gammaln_p, lambda x: _scipy_special("gammaln").gammaln(x), "gammaln", """``scipy.special.gammaln``: ``log |Gamma(x)|`` (needs SciPy); its derivative is ``digamma(x)``.
 
     >>> import chainrule as cr
     >>> from chainrule._ops.special import gammaln
@@ -236,10 +219,7 @@ def gammaln(x):
     3.178054
     >>> round(float(cr.grad(gammaln)(1.0)), 6)  # digamma(1) = -Euler's gamma
     -0.577216
-    """
-    if type(x) in TRACER_TYPES:
-        return x._process(gammaln_p, (x,), EMPTY)
-    return _scipy_special("gammaln").gammaln(x)
+    """)
 
 
 
