@@ -6,7 +6,8 @@ whose local derivatives are known.  A :class:`Primitive` is declared once, with
 * ``impl`` -- its NumPy evaluation;
 * ``vjps`` -- one *staged* reverse-mode rule per input,
   ``(ans, *args, **params) -> (g -> cotangent)``, or ``None`` for an input
-  with no derivative (an index, an integer argument, a condition);
+  with no derivative (an index, an integer argument, a condition); for a
+  variadic primitive, ``PerInput(make)`` with ``make(i)`` giving input i's rule;
 * ``jvp`` -- its forward-mode rule ``(primals, tangents, ans, params) ->
   tangent``, usually *derived* from the VJP rules by a shortcut:
   ``"elementwise"`` (the Jacobian is diagonal, so the VJP formula applied to
@@ -36,7 +37,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-__all__ = ["Primitive", "defprim", "bind", "TRACER_TYPES", "new_level", "last_level", "grad_state"]
+__all__ = ["Primitive", "PerInput", "defprim", "bind", "TRACER_TYPES", "new_level", "last_level", "grad_state"]
 
 #: Classes of tracers.  ``type(x) in TRACER_TYPES`` is the dispatch test on
 #: the hot path (one hash lookup; no ``isinstance`` chain).
@@ -81,11 +82,16 @@ class Primitive:
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
         self.impl = impl
-        self.vjps = tuple(vjps)
-        self.formulas = tuple(formulas) if formulas is not None else (None,) * len(self.vjps)
+        if isinstance(vjps, PerInput):  # variadic: any number of inputs
+            self.vjps = vjps
+            self.formulas = formulas if formulas is not None else PerInput(lambda i: None)
+            self.differentiable = vjps[0] is not None
+        else:
+            self.vjps = tuple(vjps)
+            self.formulas = tuple(formulas) if formulas is not None else (None,) * len(self.vjps)
+            self.differentiable = any(r is not None for r in self.vjps)
         self.view = view
         self.uses_ans = uses_ans
-        self.differentiable = any(r is not None for r in self.vjps)
         self.jvp = _derive_jvp(self, jvp)
 
     def bind(self, *args, **params):
@@ -93,6 +99,34 @@ class Primitive:
 
     def __repr__(self):
         return f"<primitive {self.name}>"
+
+
+class PerInput:
+    """Per-input rules (or formulas) of a *variadic* primitive, made on demand.
+
+    ``make(i)`` gives input ``i``'s rule, for any number of inputs
+    (``concatenate``, ``einsum``).  It indexes like a tuple and iterates
+    without end, so the engines' ``zip(p.vjps, args)`` pairs every input
+    with its rule and stops with the arguments.
+    """
+
+    __slots__ = ("make", "_made")
+
+    def __init__(self, make):
+        self.make = make
+        self._made = []
+
+    def __getitem__(self, i):
+        made = self._made
+        while len(made) <= i:
+            made.append(self.make(len(made)))
+        return made[i]
+
+    def __iter__(self):
+        i = 0
+        while True:
+            yield self[i]
+            i += 1
 
 
 def bind(p: Primitive, args: tuple, params: dict):

@@ -13,13 +13,9 @@ __all__ = ["concatenate", "stack", "hstack", "vstack", "split"]
 
 import numpy as np
 
-from chainrule._core.primitive import TRACER_TYPES, bind, defprim
+from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
 from chainrule._ops._wrap import ndim_of, normalize_axis, shape_of
 from chainrule._ops.shape import _getitem, reshape
-
-#: Inputs one ``concatenate`` node takes; longer lists are joined in chunks.
-_MAX_ARGS = 64
-
 
 def _concat_vjp(i):
     def rule(ans, *xs, axis):
@@ -32,9 +28,9 @@ def _concat_vjp(i):
 
 concatenate_p = defprim(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis),
-    [_concat_vjp(i) for i in range(_MAX_ARGS)],
+    PerInput(_concat_vjp),
     jvp="linear",
-    formulas=[("g[..., slice of x_i along axis]", r"\bar g[\text{slice}_i]")] * _MAX_ARGS)
+    formulas=PerInput(lambda i: ("g[..., slice of x_i along axis]", r"\bar g[\text{slice}_i]")))
 
 
 def _any_tracer(xs):
@@ -75,11 +71,6 @@ def concatenate(arrays, axis=0):
         if s[:axis] != ref[:axis] or s[axis + 1:] != ref[axis + 1:]:
             raise ValueError(f"concatenate: all the input array dimensions except for axis {axis} "
                              f"must match, but array 0 has shape {ref} and array {k} has shape {s}")
-    while len(arrays) > _MAX_ARGS:
-        arrays = tuple(
-            arrays[j] if j + 1 == min(j + _MAX_ARGS, len(arrays))
-            else bind(concatenate_p, arrays[j:j + _MAX_ARGS], {"axis": axis})
-            for j in range(0, len(arrays), _MAX_ARGS))
     return bind(concatenate_p, arrays, {"axis": axis})
 
 

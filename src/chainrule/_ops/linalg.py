@@ -16,7 +16,7 @@ import string
 
 import numpy as np
 
-from chainrule._core.primitive import TRACER_TYPES, bind, defprim
+from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
 from chainrule._ops._wrap import EMPTY, ndim_of, raw, shape_of
 from chainrule._ops.elementwise import abs as _abs
 from chainrule._ops.elementwise import add, divide, multiply, negative, sqrt, subtract, where
@@ -308,27 +308,16 @@ def _einsum_jvp(primals, tangents, ans, params):
     return out
 
 
-_EINSUM_P: dict = {}
-
-
-def _einsum_prim(n):
-    p = _EINSUM_P.get(n)
-    if p is None:
-        p = _EINSUM_P[n] = defprim(
-            f"einsum{n}", _einsum_impl, [_einsum_vjp(i) for i in range(n)], jvp=_einsum_jvp,
-            formulas=[("einsum of g with the other operands", r"\operatorname{einsum}(\bar g, \dots)")] * n)
-    return p
-
-
-for _n in range(1, 7):
-    _einsum_prim(_n)
+einsum_p = defprim(
+    "einsum", _einsum_impl, PerInput(_einsum_vjp), jvp=_einsum_jvp,
+    formulas=PerInput(lambda i: ("einsum of g with the other operands", r"\operatorname{einsum}(\bar g, \dots)")))
 
 
 def _einsum_bind(terms, out, operands):
     terms = tuple(terms)
     if not _traced(*operands):
         return np.einsum(",".join(terms) + "->" + out, *operands)
-    return bind(_einsum_prim(len(operands)), tuple(_arr(x) for x in operands), {"terms": terms, "out": out})
+    return bind(einsum_p, tuple(_arr(x) for x in operands), {"terms": terms, "out": out})
 
 
 def einsum(subscripts, *operands):
