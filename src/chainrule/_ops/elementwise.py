@@ -138,17 +138,28 @@ log1p_p = defprim(
     formulas=[("1/(1+x)", r"\frac{1}{1+x}")])
 
 # d/dx log(e^x + e^y) = e^(x - ans): finite for any inputs, however large.
+def _share(expf, pick):
+    """The rule of one input of logaddexp(2): its share ``expf(input - ans)`` of the sum."""
+    def rule(ans, x, y):
+        return lambda g: multiply(g, expf(subtract(pick(x, y), ans)))
+    return rule
+
+
+def _first(x, y):
+    return x
+
+
+def _second(x, y):
+    return y
+
+
 logaddexp_p = defprim(
-    "logaddexp", np.logaddexp,
-    [lambda ans, x, y: lambda g: multiply(g, exp(subtract(x, ans))),
-     lambda ans, x, y: lambda g: multiply(g, exp(subtract(y, ans)))],
+    "logaddexp", np.logaddexp, [_share(lambda v: exp(v), _first), _share(lambda v: exp(v), _second)],
     formulas=[("exp(x - ans)", r"e^{x-\mathrm{ans}}"), ("exp(y - ans)", r"e^{y-\mathrm{ans}}")],
     uses_ans=True)
 
 logaddexp2_p = defprim(
-    "logaddexp2", np.logaddexp2,
-    [lambda ans, x, y: lambda g: multiply(g, exp2(subtract(x, ans))),
-     lambda ans, x, y: lambda g: multiply(g, exp2(subtract(y, ans)))],
+    "logaddexp2", np.logaddexp2, [_share(lambda v: exp2(v), _first), _share(lambda v: exp2(v), _second)],
     formulas=[("2^(x - ans)", r"2^{x-\mathrm{ans}}"), ("2^(y - ans)", r"2^{y-\mathrm{ans}}")],
     uses_ans=True)
 
