@@ -1,0 +1,251 @@
+"""Gradient checkpointing: trade compute for memory in reverse mode.
+
+``cr.checkpoint(f)`` is ``f`` with the same values and the same derivatives of
+every order, but reverse mode does not keep ``f``'s intermediates: the whole
+call is recorded as *one* node, ``checkpoint``, that saves only its inputs and
+its output.  When the backward pass reaches that node, ``f`` is run again
+under ``cr.vjp`` and the pullback is applied to the incoming cotangent, so the
+intermediates of one checkpointed block live only while that block's
+backward pass runs.  A chain of ``n`` layers cut into blocks of ``k`` keeps
+about ``n / k + k`` activations instead of ``n``.
+
+How it fits chainrule: ``checkpoint`` is an ordinary variadic
+:class:`~chainrule._core.primitive.Primitive` over the array leaves of the
+arguments.  Its evaluation runs ``f`` on plain values (one level down, so
+nothing is recorded); its VJP rule re-runs ``f`` under ``cr.vjp``, and its JVP
+rule runs ``f`` under ``cr.jvp``.  Because the rules are written with
+chainrule's own transforms, the backward pass of one level is an ordinary
+computation for the level above it: ``grad`` of ``grad``, ``jvp`` of
+``grad``, and ``.backward(create_graph=True)`` all work through a checkpoint.
+
+One re-run per backward: the rule of every input of a node reads the
+cotangents from a single pullback, cached for the cotangent it was given.
+
+Limitation: values being differentiated must reach ``f`` through its
+arguments.  A differentiated value that ``f`` captures from an enclosing
+scope (a closure) cannot be seen by the primitive; that raises a
+``ValueError`` that says so, rather than giving wrong derivatives.
+"""
+from __future__ import annotations
+
+import functools
+import weakref
+
+import numpy as np
+
+from chainrule._core.primitive import TRACER_TYPES, PerInput, defprim, bind
+from chainrule._core.pytree import tree_flatten, tree_unflatten
+from chainrule._interpreters.reverse import Tensor
+from chainrule._ops._wrap import raw as _raw
+
+__all__ = ["checkpoint"]
+
+
+def checkpoint(f):
+    """``f`` with the same values and derivatives, its intermediates recomputed in the backward pass.
+
+    Reverse mode stores only the inputs and the output of each call of the
+    returned function; the backward pass runs ``f`` again to get the
+    intermediates it needs.  Wrap blocks of a deep network to cut the peak
+    memory of its gradient, at the price of one more forward pass per block.
+
+    The arguments may be pytrees (tuples, lists, dicts of arrays) and keyword
+    arguments; array and float leaves are traced, other leaves (ints,
+    strings, ``None``) are passed through unchanged.  The output may be an
+    array or a pytree of arrays.  Derivatives of any order work, in any mix
+    of ``grad``, ``vjp``, ``jvp`` and the tape.  Every value being
+    differentiated must be passed to ``f`` as an argument, not captured in a
+    closure.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> from chainrule.checkpoint import checkpoint   # also cr.checkpoint
+    >>> block = checkpoint(lambda x: cnp.sin(cnp.sin(x)))
+    >>> cr.grad(lambda x: block(x) * 2.0)(0.0)
+    np.float64(2.0)
+    >>> x = cr.tensor([0.0, 1.0], requires_grad=True)
+    >>> block(x).sum().backward()
+    >>> x.grad
+    tensor([1.        , 0.36003949])
+    """
+    if not callable(f):
+        raise TypeError(f"checkpoint: expected a function, got {type(f).__name__}")
+
+    @functools.wraps(f)
+    def checkpointed(*args, **kwargs):
+        leaves, in_tree = tree_flatten((args, kwargs))
+        dyn_pos, dyn, static = [], [], list(leaves)
+        for k, leaf in enumerate(leaves):
+            if _is_dynamic(leaf):
+                dyn_pos.append(k)
+                dyn.append(leaf)
+                static[k] = None
+        if not dyn:  # nothing to trace: a plain call
+            return f(*args, **kwargs)
+        spec = _Spec(f, in_tree, tuple(dyn_pos), static,
+                     tuple(i for i, a in enumerate(dyn) if _requires_grad(a)))
+        out = bind(checkpoint_p, tuple(dyn), {"spec": spec})
+        return spec.unpack(out)
+
+    return checkpointed
+
+
+def _is_dynamic(x):
+    return (type(x) in TRACER_TYPES or isinstance(x, (np.ndarray, np.generic))
+            or (isinstance(x, float)))
+
+
+def _requires_grad(x):
+    """True if some reverse-mode level differentiates ``x``."""
+    while type(x) in TRACER_TYPES:
+        if type(x) is Tensor and x.requires_grad:
+            return True
+        x = x._value
+    return False
+
+
+
+def _is_float(x):
+    return np.issubdtype(np.result_type(_raw(x)), np.floating)
+
+
+class _Spec:
+    """The params of one call: ``f``, how to rebuild its arguments, its output layout, a cache."""
+
+    __slots__ = ("f", "in_tree", "dyn_pos", "static", "diff", "out_tree", "out_meta", "_entry")
+
+    def __init__(self, f, in_tree, dyn_pos, static, diff):
+        self.f = f
+        self.in_tree = in_tree
+        self.dyn_pos = dyn_pos
+        self.static = static
+        self.diff = diff          # inputs that some reverse level differentiates
+        self.out_tree = None      # set by the first evaluation
+        self.out_meta = None      # (shape, dtype) per output leaf, when there are several
+        self._entry = None        # the cached pullback results: (g, vals, {i: cotangent})
+
+    def __repr__(self):
+        return f"<checkpointed {getattr(self.f, '__name__', 'function')}>"
+
+    # -- running f on flat values ---------------------------------------------------
+    def call(self, dyn):
+        """``f`` on the flat dynamic leaves, its output packed into one array."""
+        leaves = list(self.static)
+        for k, v in zip(self.dyn_pos, dyn):
+            leaves[k] = v
+        args, kwargs = tree_unflatten(self.in_tree, leaves)
+        out_leaves, out_tree = tree_flatten(self.f(*args, **kwargs))
+        if not out_leaves:
+            raise ValueError(f"checkpoint: {self!r} returned no arrays")
+        if self.out_tree is None:
+            self.out_tree = out_tree
+            if len(out_leaves) > 1:
+                self.out_meta = [(tuple(np.shape(_raw(o))), np.result_type(_raw(o))) for o in out_leaves]
+        if len(out_leaves) == 1:
+            return out_leaves[0]
+        from chainrule._ops import astype, concatenate, reshape
+        dt = np.result_type(*[m[1] for m in self.out_meta])
+        parts = [reshape(o, (-1,)) for o in out_leaves]
+        parts = [p if np.result_type(_raw(p)) == dt else astype(p, dt) for p in parts]
+        return concatenate(parts)
+
+    def call_with(self, vals, idx, sub):
+        """``f`` with ``vals``, positions ``idx`` replaced by ``sub``."""
+        vals = list(vals)
+        for i, v in zip(idx, sub):
+            vals[i] = v
+        return self.call(vals)
+
+    def unpack(self, out):
+        """The packed output of :meth:`call` as ``f``'s output pytree."""
+        if self.out_tree is None:  # evaluated by an interpreter that did not run f: one array
+            return out
+        if self.out_meta is None:
+            return tree_unflatten(self.out_tree, [out])
+        from chainrule._ops import astype, reshape
+        leaves, start = [], 0
+        for shape, dt in self.out_meta:
+            n = int(np.prod(shape, dtype=np.int64))
+            leaf = reshape(out[start:start + n], shape)
+            if np.result_type(_raw(leaf)) != dt:
+                leaf = astype(leaf, dt)
+            leaves.append(leaf)
+            start += n
+        return tree_unflatten(self.out_tree, leaves)
+
+    # -- reverse mode: one re-run per (node, cotangent) -------------------------------
+    def cotangent(self, i, vals, g):
+        entry = self._entry
+        if entry is None or entry[0]() is not g or len(entry[1]) != len(vals) \
+                or any(a is not b for a, b in zip(entry[1], vals)) or i not in entry[2]:
+            entry = self._pullback(i, vals, g)
+        cts = entry[2]
+        ct = cts.pop(i)
+        if not cts:
+            self._entry = None
+        return ct
+
+    def _pullback(self, i, vals, g):
+        from chainrule.api import vjp
+        idx = tuple(j for j in sorted(set(self.diff) | {i}) if _is_float(vals[j]))
+        if i not in idx:
+            idx = idx + (i,)
+        _, pull = vjp(lambda *sub: self.call_with(vals, idx, sub), *(vals[j] for j in idx))
+        cts = dict(zip(idx, pull(g)))
+        del pull  # the recomputed intermediates go now
+        try:  # drop the cache with the cotangent it answers (arrays, Tensors)
+            ref = weakref.ref(g, self._forget)
+        except TypeError:  # NumPy scalars, JVP tracers: hold it until every input is served
+            ref = _Strong(g)
+        entry = self._entry = (ref, tuple(vals), cts)
+        return entry
+
+    def _forget(self, ref):
+        if self._entry is not None and self._entry[0] is ref:
+            self._entry = None
+
+
+class _Strong:
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __call__(self):
+        return self.obj
+
+
+# -- the primitive --------------------------------------------------------------------
+
+def _impl(*vals, spec):
+    out = spec.call(vals)
+    if type(out) is Tensor and out._level == 0 and not out.requires_grad:
+        out = out._value  # a closed-over constant Tensor: no history to lose
+    if type(out) in TRACER_TYPES:
+        raise ValueError(
+            f"checkpoint: {spec!r} uses a value that is being differentiated but is not one of its "
+            f"arguments (it captures it from an enclosing scope); pass every differentiated value "
+            f"to the checkpointed function as an argument")
+    return out
+
+
+def _make_vjp(i):
+    def rule(ans, *vals, spec):
+        return lambda g: spec.cotangent(i, vals, g)
+    return rule
+
+
+def _jvp(primals, tangents, ans, params):
+    from chainrule.api import jvp
+    spec = params["spec"]
+    idx = tuple(i for i, t in enumerate(tangents) if t is not None)
+    if not idx:
+        return None
+    _, t = jvp(lambda *sub: spec.call_with(primals, idx, sub),
+               tuple(primals[i] for i in idx), tuple(tangents[i] for i in idx))
+    return t
+
+
+checkpoint_p = defprim(
+    "checkpoint", _impl, PerInput(_make_vjp), jvp=_jvp,
+    formulas=PerInput(lambda i: ("vjp of f, recomputed from the saved inputs, applied to g",
+                                 r"\bar g \, \partial f / \partial x_i \text{ (recomputed)}")))

@@ -1,0 +1,433 @@
+"""Custom derivative rules: ``cr.custom_vjp`` and ``cr.custom_jvp`` (JAX semantics).
+
+Each call of a decorated function binds *one* variadic primitive over the
+flattened array leaves of its differentiable arguments; the params carry the
+user's functions, the static (``nondiff_argnums``) arguments and the tree
+structures.  Every transform therefore treats the call as one operation:
+
+* ``custom_vjp`` -- reverse mode (``cr.grad``, ``cr.vjp``, the tape) runs the
+  user's ``fwd`` and ``bwd``; forward mode (``cr.jvp``), where JAX refuses,
+  differentiates the primal function itself.
+* ``custom_jvp`` -- forward mode runs the user's rule; reverse mode
+  *linearises* it: since the rule's tangent output is linear in the tangents,
+  the VJP is reverse mode through ``t -> rule(primals, t)[1]`` at ``t = 0``.
+
+The rules run one level down, on chainrule's own operations, so when the
+user's rules are written with ``chainrule.numpy`` they can be differentiated
+again (``grad`` of ``grad``, ``create_graph=True`` on the tape).
+
+A function returning a pytree binds the primitive on the concatenation of
+its raveled output leaves and splits the result, so the user's functions run
+once per call whatever the number of outputs.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+
+from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim, new_level
+from chainrule._core.pytree import tree_flatten, tree_unflatten
+from chainrule._interpreters.jvp import JVPTracer
+from chainrule._ops._wrap import raw as _raw
+
+__all__ = ["custom_vjp", "custom_jvp"]
+
+
+# -- shared plumbing -------------------------------------------------------------------
+
+
+def _is_float(x):
+    return np.issubdtype(np.result_type(_raw(x)), np.inexact)
+
+
+def _zeros(x):
+    r = _raw(x)
+    dt = np.result_type(r)
+    return np.zeros(np.shape(r), dt if np.issubdtype(dt, np.inexact) else np.float64)
+
+
+def _shape(x):
+    return tuple(x.shape) if hasattr(x, "shape") else np.shape(x)
+
+
+class _Call:
+    """The static part of one call: user functions, nondiff arguments, tree structures.
+
+    It also holds the output structure (found when the primal first runs) and
+    a one-entry cache, so the per-input VJP rules of one node compute the
+    user's backward rule once, not once per input.
+    """
+
+    def __init__(self, owner, nargs, nondiff, in_tree):
+        self.owner = owner          # the custom_vjp / custom_jvp object
+        self.nargs = nargs
+        self.nondiff = nondiff      # {position: value}
+        self.in_tree = in_tree      # tree of the tuple of differentiable arguments
+        self.out_tree = None
+        self.out_shapes = None
+        self.out_dtypes = None
+        self._key = None            # (ans, g) the cached cotangents belong to
+        self._cts = None
+        self._impl_key = None       # plain inputs the cached primal output belongs to
+        self._impl_out = None
+
+    @property
+    def name(self):
+        return self.owner.__name__
+
+    def args(self, leaves):
+        """The full positional argument list from the differentiable leaves."""
+        diff = list(tree_unflatten(self.in_tree, leaves))
+        out = []
+        for i in range(self.nargs):
+            out.append(self.nondiff[i] if i in self.nondiff else diff.pop(0))
+        return out
+
+    def nondiff_values(self):
+        return [self.nondiff[i] for i in sorted(self.nondiff)]
+
+    def diff_trees(self, leaves):
+        return tuple(tree_unflatten(self.in_tree, leaves))
+
+    # outputs: one flat array for the primitive, split back into the tree
+    def record_out(self, out, what):
+        leaves, tree = tree_flatten(out)
+        if not leaves:
+            raise TypeError(f"{self.owner.kind} function '{self.name}': {what} returned no arrays")
+        shapes = [_shape(o) for o in leaves]
+        dtypes = [np.result_type(_raw(o)) for o in leaves]
+        if self.out_tree is None:
+            self.out_tree, self.out_shapes, self.out_dtypes = tree, shapes, dtypes
+        elif tree != self.out_tree or shapes != self.out_shapes:
+            raise ValueError(f"{self.owner.kind} function '{self.name}': {what} returned structure "
+                             f"{tree} with shapes {shapes}, but the function returns {self.out_tree} "
+                             f"with shapes {self.out_shapes}")
+        return leaves
+
+    def single(self):
+        return self.out_tree.kind == "leaf"
+
+    def pack(self, leaves):
+        """Output leaves (any level) as the primitive's one output."""
+        if self.single():
+            return leaves[0]
+        from chainrule._ops import astype, concatenate, ravel
+        dt = np.result_type(*self.out_dtypes)
+        flat = [ravel(o) for o in leaves]
+        flat = [f if np.result_type(_raw(f)) == dt else astype(f, dt) for f in flat]
+        return concatenate(flat)
+
+    def unpack(self, flat):
+        """The primitive's one output split back into the output leaves."""
+        if self.single():
+            return [flat]
+        from chainrule._ops import astype, reshape
+        out, start = [], 0
+        for shape, dt in zip(self.out_shapes, self.out_dtypes):
+            n = int(np.prod(shape, dtype=np.int64))
+            piece = flat[start] if shape == () else reshape(flat[start:start + n], shape)
+            if np.result_type(_raw(piece)) != dt:
+                piece = astype(piece, dt)
+            if type(piece) is np.ndarray and piece.ndim == 0:
+                piece = piece[()]  # a NumPy scalar, as chainrule's operations give
+            out.append(piece)
+            start += n
+        return out
+
+    def cotangents(self, ans, vals, g, compute):
+        """All input cotangents for one (node, adjoint) pair, computed once."""
+        key = self._key
+        if key is not None and key[0] is ans and key[1] is g and len(key[2]) == len(vals) \
+                and all(a is b for a, b in zip(key[2], vals)):
+            return self._cts
+        cts = compute(vals, g)
+        self._key, self._cts = (ans, g, tuple(vals)), cts
+        return cts
+
+
+def _impl(*leaves, call):
+    key = call._impl_key
+    if key is not None and len(key) == len(leaves) and all(a is b for a, b in zip(key, leaves)):
+        return call._impl_out
+    out = call.owner.fun(*call.args(leaves))
+    packed = call.pack(call.record_out(out, "the function"))
+    if type(packed) not in TRACER_TYPES and not hasattr(packed, "shape"):
+        packed = np.asarray(packed)[()]
+    call._impl_key, call._impl_out = tuple(leaves), packed
+    return packed
+
+
+def _jvp_of_primal(call, primals, tangents):
+    """Forward mode through the user's primal function (one fresh level)."""
+    level = new_level()
+    ins = [JVPTracer(p, t, level) if t is not None else p for p, t in zip(primals, tangents)]
+    out = call.owner.fun(*call.args(ins))
+    leaves = call.record_out(out, "the function")
+    touts = []
+    for o in leaves:
+        if type(o) is JVPTracer and o._level == level:
+            touts.append(o._tangent)
+        else:
+            touts.append(_zeros(o))
+    return call.pack(touts)
+
+
+def _check_cts(call, cts, primals, what):
+    """Flatten the user's cotangents and check them against the differentiable inputs."""
+    n = len(call.in_tree.children)
+    if not isinstance(cts, (tuple, list)) or len(cts) != n:
+        got = f"{len(cts)} cotangents" if isinstance(cts, (tuple, list)) else \
+            f"a {type(cts).__name__}"
+        raise ValueError(f"custom_vjp function '{call.name}': {what} must return a tuple with one "
+                         f"cotangent per differentiable argument ({n}), got {got}")
+    out = []
+    for k, (ct, sub) in enumerate(zip(cts, call.in_tree.children)):
+        nleaves = len(sub.paths())
+        if ct is None:
+            out.extend([None] * nleaves)
+            continue
+        leaves, tree = tree_flatten(ct)
+        if len(leaves) != nleaves or (tree != sub and nleaves != 1):
+            raise ValueError(f"custom_vjp function '{call.name}': {what} returned a cotangent of "
+                             f"structure {tree} for argument {k}, which has structure {sub}")
+        out.extend(leaves)
+    for ct, p in zip(out, primals):
+        if ct is not None and np.size(_raw(ct)) != np.size(_raw(p)):
+            raise ValueError(f"custom_vjp function '{call.name}': {what} returned a cotangent of "
+                             f"shape {_shape(ct)} for an input of shape {_shape(p)}")
+    return out
+
+
+def _fit_to(ct, p):
+    if ct is None:
+        return _zeros(p)
+    if _shape(ct) != _shape(p):
+        from chainrule._ops import reshape
+        ct = reshape(ct, _shape(p))
+    return ct
+
+
+def _resolve_args(fun, args, kwargs, name):
+    if not kwargs:
+        return args
+    try:
+        ba = inspect.signature(fun).bind(*args, **kwargs)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"'{name}': {e}") from e
+    if ba.kwargs:
+        raise TypeError(f"'{name}': keyword-only arguments {sorted(ba.kwargs)} are not supported "
+                        f"by custom derivative rules; pass them positionally")
+    return ba.args
+
+
+class _Custom:
+    kind = "custom"
+    _prim = None
+
+    def __init__(self, fun, nondiff_argnums=()):
+        self.fun = fun
+        self.nondiff_argnums = tuple(sorted(int(i) for i in nondiff_argnums))
+        functools.update_wrapper(self, fun)
+
+    def _ready(self):
+        raise NotImplementedError
+
+    def __call__(self, *args, **kwargs):
+        self._ready()
+        args = _resolve_args(self.fun, args, kwargs, self.__name__)
+        nargs = len(args)
+        nondiff = {}
+        for i in self.nondiff_argnums:
+            j = i % nargs if -nargs <= i < nargs else None
+            if j is None:
+                raise ValueError(f"{self.kind} function '{self.__name__}': nondiff_argnums "
+                                 f"{self.nondiff_argnums} does not fit a call with {nargs} arguments")
+            nondiff[j] = args[j]
+        diff = tuple(a for i, a in enumerate(args) if i not in nondiff)
+        leaves, in_tree = tree_flatten(diff)
+        leaves = [x if type(x) in TRACER_TYPES or hasattr(x, "shape") else np.asarray(x)[()]
+                  for x in leaves]
+        call = _Call(self, nargs, nondiff, in_tree)
+        flat = bind(self._prim, tuple(leaves), {"call": call})
+        return tree_unflatten(call.out_tree, call.unpack(flat))
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self, obj)
+
+
+# -- custom_vjp ------------------------------------------------------------------------
+
+class custom_vjp(_Custom):
+    """A function with a user-given reverse-mode rule (JAX semantics).
+
+    ``f.defvjp(fwd, bwd)``: ``fwd(*args) -> (out, residuals)`` and
+    ``bwd(residuals, g) -> tuple`` with one cotangent per differentiable
+    argument (``None`` for zero).  With ``nondiff_argnums``, those arguments
+    are static: ``bwd`` receives them first, ``bwd(*nondiff, res, g)``.
+
+    Reverse mode (``cr.grad``, ``cr.vjp``, ``.backward()``) uses the rule;
+    forward mode (``cr.jvp``), which JAX refuses, differentiates the primal
+    function.  ``fwd`` runs again in the backward pass on the saved inputs.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> from chainrule.custom import custom_vjp
+    >>> @custom_vjp
+    ... def log1pexp(x):
+    ...     return cnp.log(1.0 + cnp.exp(x))
+    >>> def fwd(x):
+    ...     return log1pexp(x), x
+    >>> def bwd(x, g):
+    ...     return (g * (1.0 - 1.0 / (1.0 + cnp.exp(x))),)
+    >>> log1pexp.defvjp(fwd, bwd)
+    >>> float(cr.grad(log1pexp)(100.0))      # the naive rule gives nan here
+    1.0
+    >>> float(cr.jvp(log1pexp, (0.0,), (1.0,))[1])
+    0.5
+    """
+
+    kind = "custom_vjp"
+
+    def __init__(self, fun, nondiff_argnums=()):
+        super().__init__(fun, nondiff_argnums)
+        self.fwd = None
+        self.bwd = None
+        self._prim = _custom_vjp_p
+
+    def defvjp(self, fwd, bwd):
+        """Set the rule: ``fwd(*args) -> (out, res)``, ``bwd(res, g) -> cotangents``."""
+        self.fwd = fwd
+        self.bwd = bwd
+
+    def _ready(self):
+        if self.fwd is None:
+            raise AttributeError(f"No VJP defined for custom_vjp function '{self.__name__}'; "
+                                 f"call {self.__name__}.defvjp(fwd, bwd) first")
+
+
+def _vjp_cotangents(call, vals, g):
+    owner = call.owner
+    args = call.args(list(vals))
+    res = owner.fwd(*args)
+    if not (isinstance(res, (tuple, list)) and len(res) == 2):
+        raise ValueError(f"custom_vjp function '{call.name}': fwd must return a pair "
+                         f"(output, residuals), got {type(res).__name__}")
+    _, residuals = res
+    g_tree = tree_unflatten(call.out_tree, call.unpack(g))
+    cts = owner.bwd(*call.nondiff_values(), residuals, g_tree)
+    return _check_cts(call, cts, vals, "bwd")
+
+
+def _vjp_rule(i):
+    def rule(ans, *vals, call):
+        def pull(g):
+            ct = call.cotangents(ans, vals, g, functools.partial(_vjp_cotangents, call))[i]
+            return _fit_to(ct, vals[i])
+        return pull
+    return rule
+
+
+def _custom_vjp_jvp(primals, tangents, ans, params):
+    return _jvp_of_primal(params["call"], primals, tangents)
+
+
+_custom_vjp_p = defprim("custom_vjp_call", _impl, PerInput(_vjp_rule), jvp=_custom_vjp_jvp)
+
+
+# -- custom_jvp ------------------------------------------------------------------------
+
+class custom_jvp(_Custom):
+    """A function with a user-given forward-mode rule (JAX semantics).
+
+    ``f.defjvp(rule)`` (also usable as a decorator):
+    ``rule(primals, tangents) -> (primal_out, tangent_out)``, where
+    ``primals`` and ``tangents`` are tuples of the differentiable arguments
+    (a missing tangent is passed as zeros).  With ``nondiff_argnums`` the rule
+    is ``rule(*nondiff, primals, tangents)``.
+
+    Forward mode runs the rule; reverse mode linearises it (the tangent
+    output is linear in the tangents), so ``cr.grad`` uses it too.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> from chainrule.custom import custom_jvp
+    >>> @custom_jvp
+    ... def f(x, y):
+    ...     return cnp.sin(x) * y
+    >>> @f.defjvp
+    ... def f_jvp(primals, tangents):
+    ...     (x, y), (tx, ty) = primals, tangents
+    ...     return f(x, y), cnp.cos(x) * tx * y + cnp.sin(x) * ty
+    >>> float(cr.jvp(f, (0.0, 2.0), (1.0, 0.0))[1])
+    2.0
+    >>> [float(v) for v in cr.grad(f, argnums=(0, 1))(0.0, 2.0)]
+    [2.0, 0.0]
+    """
+
+    kind = "custom_jvp"
+
+    def __init__(self, fun, nondiff_argnums=()):
+        super().__init__(fun, nondiff_argnums)
+        self.jvp_rule = None
+        self._prim = _custom_jvp_p
+
+    def defjvp(self, jvp_rule):
+        """Set the rule ``jvp_rule(primals, tangents) -> (primal_out, tangent_out)``."""
+        self.jvp_rule = jvp_rule
+        return jvp_rule
+
+    def _ready(self):
+        if self.jvp_rule is None:
+            raise AttributeError(f"No JVP defined for custom_jvp function '{self.__name__}'; "
+                                 f"call {self.__name__}.defjvp(rule) first")
+
+
+def _run_jvp_rule(call, primals, tangents):
+    res = call.owner.jvp_rule(*call.nondiff_values(), call.diff_trees(list(primals)),
+                              call.diff_trees(list(tangents)))
+    if not (isinstance(res, (tuple, list)) and len(res) == 2):
+        raise ValueError(f"custom_jvp function '{call.name}': the jvp rule must return a pair "
+                         f"(primal_out, tangent_out), got {type(res).__name__}")
+    leaves = call.record_out(res[1], "the jvp rule's tangent output")
+    return call.pack([_zeros(o) if o is None else o for o in leaves])
+
+
+def _custom_jvp_jvp(primals, tangents, ans, params):
+    call = params["call"]
+    ts = [_zeros(p) if t is None else t for p, t in zip(primals, tangents)]
+    return _run_jvp_rule(call, primals, ts)
+
+
+def _jvp_cotangents(call, vals, g):
+    # Reverse mode through the rule's tangent output, linear in the tangents.
+    from chainrule.api import vjp
+    vals = list(vals)
+    idx = [k for k, v in enumerate(vals) if _is_float(v)]
+    zeros = [_zeros(v) for v in vals]
+
+    def lin(*ts):
+        full = list(zeros)
+        for k, t in zip(idx, ts):
+            full[k] = t
+        return _run_jvp_rule(call, vals, full)
+
+    _, pull = vjp(lin, *[zeros[k] for k in idx])
+    got = pull(g)
+    cts = [None] * len(vals)
+    for k, c in zip(idx, got):
+        cts[k] = c
+    return cts
+
+
+def _jvp_rule_vjp(i):
+    def rule(ans, *vals, call):
+        def pull(g):
+            ct = call.cotangents(ans, vals, g, functools.partial(_jvp_cotangents, call))[i]
+            return _fit_to(ct, vals[i])
+        return pull
+    return rule
+
+
+_custom_jvp_p = defprim("custom_jvp_call", _impl, PerInput(_jvp_rule_vjp), jvp=_custom_jvp_jvp)
