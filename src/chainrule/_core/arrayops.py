@@ -17,6 +17,10 @@ class ArrayOps:
     # ``__rmul__``) and calls ``__array_ufunc__`` for ``np.sin(tracer)``.
     __array_priority__ = 1000.0
 
+    @staticmethod
+    def _tracer_types():
+        return _TRACERS
+
     # -- descriptive ---------------------------------------------------------
     # ``_value`` is the payload one level down: an ndarray, a NumPy scalar,
     # or a tracer of a lower level.
@@ -113,7 +117,12 @@ class ArrayOps:
     def tanh(self): return _np.tanh(self)
     def sqrt(self): return _np.sqrt(self)
     def dot(self, other): return _np.dot(self, other)
-    def astype(self, dtype): return _np.astype(self, dtype)
+    def astype(self, dtype, copy=True): return _np.astype(self, dtype)
+    def ravel(self): return _np.ravel(self)
+    def flatten(self): return _np.ravel(self)
+    def squeeze(self, axis=None): return _np.squeeze(self, axis)
+    def swapaxes(self, axis1, axis2): return _np.swapaxes(self, axis1, axis2)
+    def clip(self, min=None, max=None): return _np.clip(self, min, max)  # noqa: A002
 
     def reshape(self, *shape):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
@@ -127,12 +136,12 @@ class ArrayOps:
 
     # -- leaving the graph ---------------------------------------------------
     def item(self):
-        return np.asarray(_np._raw(self)).item()
+        return np.asarray(_concrete(self)).item()
 
     def __float__(self): return float(self.item())
     def __int__(self): return int(self.item())
-    def __bool__(self): return bool(_np._raw(self))
-    def __index__(self): return _np._raw(self).__index__()
+    def __bool__(self): return bool(_concrete(self))
+    def __index__(self): return _concrete(self).__index__()
 
     def __array_function__(self, func, types, args, kwargs):
         # np.sum(t), np.concatenate([t, u]), np.linalg.inv(t): the chainrule.numpy
@@ -157,6 +166,14 @@ class ArrayOps:
         return fn(*inputs)
 
 
+def _concrete(x):
+    v = _np._raw(x)
+    if type(v) in type(x)._tracer_types():
+        raise TypeError("a batched value (inside cr.vmap) has no single Python value: it cannot "
+                        "drive Python control flow or float()/int(); use cnp.where for branches")
+    return v
+
+
 _QUERIES = {"shape": lambda a: a.shape, "ndim": lambda a: a.ndim, "size": lambda a: a.size}
 
 
@@ -172,3 +189,4 @@ def _reduce_args(x, name, dtype, out):
 
 
 import chainrule._ops as _np  # noqa: E402  (the ops need ArrayOps first)
+from chainrule._core.primitive import TRACER_TYPES as _TRACERS  # noqa: E402

@@ -13,6 +13,8 @@ whose local derivatives are known.  A :class:`Primitive` is declared once, with
   ``"elementwise"`` (the Jacobian is diagonal, so the VJP formula applied to
   the tangent is the JVP), ``"linear"`` (apply the primitive to the tangents)
   or ``"bilinear"`` (``f(tx, y) + f(x, ty)``);
+* ``batch`` -- its ``vmap`` rule (elementwise primitives batch by broadcasting;
+  a primitive without a rule is mapped element by element, correct but slow);
 * ``formulas`` -- per input, the local derivative as ``(text, latex)`` for
   ``cr.explain``.  Names are the primitive's argument names (``x``, ``y``),
   ``ans`` for its output and ``g`` for the downstream adjoint, which appears
@@ -42,6 +44,11 @@ __all__ = ["Primitive", "PerInput", "defprim", "bind", "TRACER_TYPES", "new_leve
 #: Classes of tracers.  ``type(x) in TRACER_TYPES`` is the dispatch test on
 #: the hot path (one hash lookup; no ``isinstance`` chain).
 TRACER_TYPES: set = set()
+
+#: Tracer classes whose ``_value`` is the logical value itself (the differentiation
+#: tracers): ``raw`` values see through them.  A batch tracer's value has an extra
+#: axis, so it is not among them and a batch stays a batch.
+SEE_THROUGH: set = set()
 
 _level_counter = itertools.count(1)
 _last_level = 0
@@ -77,7 +84,7 @@ class Primitive:
     """One primitive operation with its evaluation and derivative rules."""
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
-                 "differentiable")
+                 "differentiable", "elementwise", "batch")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -93,6 +100,10 @@ class Primitive:
         self.view = view
         self.uses_ans = uses_ans
         self.jvp = _derive_jvp(self, jvp)
+        # vmap: an elementwise primitive batches by broadcasting; others give ``batch``
+        # ``(vals, batched, params) -> out`` (batch axis 0), or are mapped one by one.
+        self.elementwise = jvp == "elementwise"
+        self.batch = None
 
     def bind(self, *args, **params):
         return bind(self, args, params)

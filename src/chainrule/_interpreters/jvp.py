@@ -11,7 +11,7 @@ unbroadcast, so JVP rules derived from elementwise VJP rules need no care.
 from __future__ import annotations
 
 from chainrule._core.arrayops import ArrayOps
-from chainrule._core.primitive import TRACER_TYPES, bind
+from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, bind
 
 __all__ = ["JVPTracer"]
 
@@ -48,6 +48,7 @@ class JVPTracer(ArrayOps):
 
 
 TRACER_TYPES.add(JVPTracer)
+SEE_THROUGH.add(JVPTracer)
 
 
 def _fit(t, ans):

@@ -36,7 +36,7 @@ import weakref
 import numpy as np
 
 from chainrule._core.arrayops import ArrayOps
-from chainrule._core.primitive import TRACER_TYPES, grad_state
+from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, grad_state
 
 __all__ = ["Tensor", "tensor", "backward_pass"]
 
@@ -253,6 +253,7 @@ class Tensor(ArrayOps):
 
 
 TRACER_TYPES.add(Tensor)
+SEE_THROUGH.add(Tensor)
 
 
 def _write(t, new, name):

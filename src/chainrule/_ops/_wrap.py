@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule._core.primitive import TRACER_TYPES, bind
+from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, bind
 
 EMPTY: dict = {}  # shared, never mutated: the params of parameterless primitives
 
@@ -40,8 +40,8 @@ def _named(f, name, doc):
 
 
 def raw(x):
-    """The plain NumPy value under every level of tracing (no derivative)."""
-    while type(x) in TRACER_TYPES:
+    """The value with no derivative: under every differentiation level (a batch stays a batch)."""
+    while type(x) in SEE_THROUGH:
         x = x._value
     return x
 
@@ -69,3 +69,22 @@ def normalize_axis(fn, axis, ndim):
         raise np.exceptions.AxisError(
             f"{fn}: axis {axis} is out of bounds for an array of dimension {ndim}")
     return ax % ndim
+
+
+# -- vmap rules shared by the families (batch axis first) ------------------------------
+
+def batch_by_broadcasting(p):
+    """The vmap rule of a primitive that broadcasts like an elementwise one."""
+    def rule(vals, batched, params):
+        from chainrule._interpreters.batching import align
+        return bind(p, align(vals, batched), params)
+    return rule
+
+
+def batch_with_axes_shifted(p):
+    """The vmap rule of a unary primitive whose ``axis`` param (an int or a tuple) counts from 0."""
+    def rule(vals, batched, params):
+        ax = params["axis"]
+        ax = ax + 1 if isinstance(ax, int) else tuple(a + 1 for a in ax)
+        return bind(p, vals, {**params, "axis": ax})
+    return rule

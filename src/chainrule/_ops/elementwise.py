@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import EMPTY, binary, dtype_of, raw, unary
+from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of, raw, unary
 
 # -- arithmetic ----------------------------------------------------------------
 
@@ -281,6 +281,10 @@ stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None)
 _CMP = {}
 for _name in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
     _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None)
+
+# No derivative, but they broadcast: vmap them like elementwise primitives.
+for _p in [*_CMP.values(), *_ROUNDING.values(), round_p, astype_p, stop_gradient_p]:
+    _p.batch = batch_by_broadcasting(_p)
 
 # -- public functions ---------------------------------------------------------
 

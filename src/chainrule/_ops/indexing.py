@@ -13,7 +13,7 @@ __all__ = ["take", "take_along_axis", "sort", "pad", "argmax", "argmin", "argsor
 
 import numpy as np
 
-from chainrule._core.primitive import TRACER_TYPES, defprim
+from chainrule._core.primitive import TRACER_TYPES, bind, defprim
 from chainrule._ops._wrap import normalize_axis, raw
 from chainrule._ops.shape import _getitem, reshape
 
@@ -125,7 +125,7 @@ def sort(a, axis=-1):
     if a.ndim == 0:
         raise np.exceptions.AxisError(f"sort: axis {axis} is out of bounds for an array of dimension 0")
     axis = normalize_axis("sort", axis, a.ndim)
-    return take_along_axis(a, np.argsort(raw(a), axis=axis, kind="stable"), axis)
+    return take_along_axis(a, argsort(a, axis=axis, kind="stable"), axis)
 
 
 # -- pad ----------------------------------------------------------------------
@@ -193,6 +193,35 @@ def pad(array, pad_width, mode="constant", **kwargs):
 
 # -- no derivative --------------------------------------------------------------
 
+# Integer outputs: no derivative (a pass-through at differentiation levels).  Under vmap
+# the axis shifts past the batch axis; ``axis=None`` (the flat index) maps one by one.
+def _arg_prim(name, fn):
+    p = defprim(name, fn, [None], jvp=None)
+
+    def batch(vals, batched, params):
+        if params["axis"] is None:
+            from chainrule._interpreters.batching import one_by_one
+            return one_by_one(p, vals, batched, params)
+        return bind(p, vals, {**params, "axis": params["axis"] + 1})
+
+    p.batch = batch
+    return p
+
+
+argmax_p = _arg_prim("argmax", lambda a, axis, keepdims: np.argmax(a, axis=axis, keepdims=keepdims))
+argmin_p = _arg_prim("argmin", lambda a, axis, keepdims: np.argmin(a, axis=axis, keepdims=keepdims))
+argsort_p = _arg_prim("argsort", lambda a, axis, kind: np.argsort(a, axis=axis, kind=kind))
+
+
+def _integer_result(p, a, axis, extra):
+    a = raw(a)
+    if type(a) in TRACER_TYPES:
+        if axis is not None:
+            axis = normalize_axis(p.name, axis, a.ndim)
+        return bind(p, (a,), {"axis": axis, **extra})
+    return p.impl(a, axis=axis, **extra)
+
+
 def argmax(a, axis=None, keepdims=False):
     """``numpy.argmax`` of the plain values: a plain integer array (no derivative).
 
@@ -200,7 +229,7 @@ def argmax(a, axis=None, keepdims=False):
     >>> cnp.argmax(cnp.array([[1.0, 5.0], [7.0, 2.0]]), axis=1)
     array([1, 0])
     """
-    return np.argmax(raw(a), axis=axis, keepdims=keepdims)
+    return _integer_result(argmax_p, a, axis, {"keepdims": keepdims})
 
 
 def argmin(a, axis=None, keepdims=False):
@@ -210,7 +239,7 @@ def argmin(a, axis=None, keepdims=False):
     >>> cnp.argmin(cnp.array([[1.0, 5.0], [7.0, 2.0]]), axis=0)
     array([0, 1])
     """
-    return np.argmin(raw(a), axis=axis, keepdims=keepdims)
+    return _integer_result(argmin_p, a, axis, {"keepdims": keepdims})
 
 
 def argsort(a, axis=-1, kind=None):
@@ -220,4 +249,4 @@ def argsort(a, axis=-1, kind=None):
     >>> cnp.argsort(cnp.array([3.0, 1.0, 2.0]))
     array([1, 2, 0])
     """
-    return np.argsort(raw(a), axis=axis, kind=kind)
+    return _integer_result(argsort_p, a, axis, {"kind": kind})

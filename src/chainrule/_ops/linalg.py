@@ -640,3 +640,13 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
             return out if keepdims else reshape(out, tuple(d for i, d in enumerate(out.shape) if i not in axis))
         raise NotImplementedError(f"norm: matrix ord={ord!r} is not implemented")
     raise ValueError("norm: improper number of dimensions to norm")
+
+
+def _batch_matmul(vals, batched, params):
+    from chainrule._interpreters.batching import align, one_by_one
+    if any(b and len(v.shape) == 2 for v, b in zip(vals, batched)):  # a batch of vectors
+        return one_by_one(matmul_p, vals, batched, params)
+    return bind(matmul_p, align(vals, batched), params)
+
+
+matmul_p.batch = _batch_matmul

@@ -14,7 +14,7 @@ import builtins
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, defprim
-from chainrule._ops._wrap import dtype_of, raw
+from chainrule._ops._wrap import batch_with_axes_shifted, dtype_of, raw
 from chainrule._ops.elementwise import add, astype, divide, multiply, sqrt, square, subtract, where
 from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, reshape, transpose
 
@@ -365,3 +365,7 @@ def sum_to_shape(g, shape):
     if ones:
         g = sum(g, axis=ones, keepdims=True)
     return g
+
+
+for _p in (sum_p, mean_p, max_p, min_p, prod_p, cumsum_p):
+    _p.batch = batch_with_axes_shifted(_p)

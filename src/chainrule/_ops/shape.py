@@ -465,3 +465,29 @@ def tril(m, k=0):
     if type(m) in TRACER_TYPES:
         return _tri_where("tril", m, int(k), lower=True)
     return np.tril(m, k)
+
+
+# -- vmap rules (batch axis first) -----------------------------------------------------
+
+reshape_p.batch = lambda vals, batched, params: bind(
+    reshape_p, vals, {"shape": vals[0].shape[:1] + params["shape"]})
+transpose_p.batch = lambda vals, batched, params: bind(
+    transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])})
+
+
+def _batch_broadcast_to(vals, batched, params):
+    x, shape = vals[0], params["shape"]
+    lead = len(shape) - (len(x.shape) - 1)  # new leading axes go after the batch axis
+    if lead:
+        x = reshape(x, x.shape[:1] + (1,) * lead + x.shape[1:])
+    return bind(broadcast_to_p, (x,), {"shape": x.shape[:1] + shape})
+
+
+broadcast_to_p.batch = _batch_broadcast_to
+
+
+def _batched_index(idx):
+    return (slice(None),) + (idx if isinstance(idx, tuple) else (idx,))
+
+
+getitem_p.batch = lambda vals, batched, params: bind(getitem_p, vals, {"idx": _batched_index(params["idx"])})

@@ -1,0 +1,76 @@
+"""Batching (``vmap``): a ``BatchTracer`` carries a value with the batch axis first.
+
+For each primitive the tracer asks the primitive's ``batch`` rule, which maps
+the batched values (batch axis 0) to a batched result.  An elementwise
+primitive needs no rule: its batched inputs get singleton axes after the
+batch axis so that NumPy broadcasting lines the element axes up.  A primitive
+with neither is mapped over the batch one element at a time and the results
+stacked: always correct, only slower.
+"""
+from __future__ import annotations
+
+from chainrule._core.arrayops import ArrayOps
+from chainrule._core.primitive import TRACER_TYPES, bind
+
+__all__ = ["BatchTracer"]
+
+
+class BatchTracer(ArrayOps):
+    __slots__ = ("_value", "_level")
+
+    def __init__(self, value, level):
+        self._value = value   # batch axis first
+        self._level = level
+
+    @property
+    def shape(self):
+        return self._value.shape[1:]
+
+    def _process(self, p, args, params):
+        level = self._level
+        vals, batched = [], []
+        for a in args:
+            if type(a) is BatchTracer and a._level == level:
+                vals.append(a._value)
+                batched.append(True)
+            else:
+                vals.append(a)
+                batched.append(False)
+        if p.batch is not None:
+            out = p.batch(vals, batched, params)
+        elif p.elementwise:
+            out = bind(p, align(vals, batched), params)
+        else:
+            out = one_by_one(p, vals, batched, params)
+        return BatchTracer(out, level)
+
+    def __repr__(self):
+        return f"BatchTracer(level={self._level}, {self._value!r})"
+
+
+TRACER_TYPES.add(BatchTracer)
+
+
+def _ndim(x):
+    return len(x.shape) if hasattr(x, "shape") else 0
+
+
+def align(vals, batched):
+    """Batched operands reshaped to (B, 1, ..., 1, *shape) so broadcasting lines up elements."""
+    rank = max((_ndim(v) - b for v, b in zip(vals, batched)), default=0)
+    out = []
+    for v, b in zip(vals, batched):
+        if b and _ndim(v) - 1 < rank:
+            shape = v.shape
+            v = _ops.reshape(v, shape[:1] + (1,) * (rank - len(shape) + 1) + shape[1:])
+        out.append(v)
+    return out
+
+
+def one_by_one(p, vals, batched, params):
+    n = next(v.shape[0] for v, b in zip(vals, batched) if b)
+    rows = [bind(p, [v[i] if b else v for v, b in zip(vals, batched)], params) for i in range(n)]
+    return _ops.stack(rows)
+
+
+import chainrule._ops as _ops  # noqa: E402
