@@ -1,8 +1,10 @@
-"""Run chainrule's benchmark suite: ``python benchmarks/run.py [--quick] [--only overhead|mlp|mixed] [--json PATH]``.
+"""Run chainrule's benchmark suite: ``python benchmarks/run.py [--quick] [--only overhead|mlp|mixed|jacobian] [--json PATH]``.
 
 (a) overhead: per-op cost of the gradient of a 200-op elementwise chain.
 (b) mlp:      one SGD step of a 784-256-256-10 tanh MLP, float32 and float64.
 (c) mixed:    value + gradient of a 64-particle energy (indexing, einsum, linalg.solve, max), float64.
+(d) jacobian: Jacobians of R^1000 -> R^4 and R^4 -> R^1000 maps (jacfwd, jacrev, auto) and a
+              64x64 Hessian, float64.
 
 Peers (PyTorch, JAX, HIPS autograd, micrograd) are imported lazily and
 skipped, with a note in the tables, when not installed; install them with
@@ -65,7 +67,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: fewer and shorter repeats")
-    ap.add_argument("--only", choices=["overhead", "mlp", "mixed"], help="run one benchmark")
+    ap.add_argument("--only", choices=["overhead", "mlp", "mixed", "jacobian"], help="run one benchmark")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = ap.parse_args(argv)
 
@@ -88,9 +90,13 @@ def main(argv=None):
         import bench_mixed
         results["mixed"] = bench_mixed.run(quick=args.quick)
         sys.stdout.flush()
+    if args.only in (None, "jacobian"):
+        import bench_jacobian
+        results["jacobian"] = bench_jacobian.run(quick=args.quick)
+        sys.stdout.flush()
 
     tg = targets(results)
-    if tg:  # (c) has no target: --only mixed prints none
+    if tg:  # (c) and (d) have no target: --only mixed / --only jacobian print none
         print_targets(tg)
     elapsed = time.perf_counter() - t0
     print(f"\nTotal time {elapsed:.0f} s.")
