@@ -321,20 +321,23 @@ def _vjp_cotangents(call, vals, g):
     return _check_cts(call, cts, vals, "bwd")
 
 
-def _vjp_rule(i):
-    def rule(ans, *vals, call):
-        def pull(g):
-            ct = call.cotangents(ans, vals, g, functools.partial(_vjp_cotangents, call))[i]
-            return _fit_to(ct, vals[i])
-        return pull
-    return rule
+def _cached_rules(compute):
+    """Per-input VJP rules that share one computation of all cotangents per (node, g)."""
+    def make(i):
+        def rule(ans, *vals, call):
+            def pull(g):
+                ct = call.cotangents(ans, vals, g, functools.partial(compute, call))[i]
+                return _fit_to(ct, vals[i])
+            return pull
+        return rule
+    return PerInput(make)
 
 
 def _custom_vjp_jvp(primals, tangents, ans, params):
     return _jvp_of_primal(params["call"], primals, tangents)
 
 
-_custom_vjp_p = defprim("custom_vjp_call", _impl, PerInput(_vjp_rule), jvp=_custom_vjp_jvp)
+_custom_vjp_p = defprim("custom_vjp_call", _impl, _cached_rules(_vjp_cotangents), jvp=_custom_vjp_jvp)
 
 
 # -- custom_jvp ------------------------------------------------------------------------
@@ -421,13 +424,6 @@ def _jvp_cotangents(call, vals, g):
     return cts
 
 
-def _jvp_rule_vjp(i):
-    def rule(ans, *vals, call):
-        def pull(g):
-            ct = call.cotangents(ans, vals, g, functools.partial(_jvp_cotangents, call))[i]
-            return _fit_to(ct, vals[i])
-        return pull
-    return rule
 
 
-_custom_jvp_p = defprim("custom_jvp_call", _impl, PerInput(_jvp_rule_vjp), jvp=_custom_jvp_jvp)
+_custom_jvp_p = defprim("custom_jvp_call", _impl, _cached_rules(_jvp_cotangents), jvp=_custom_jvp_jvp)
