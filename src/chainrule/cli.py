@@ -1,0 +1,42 @@
+"""The ``chainrule`` command.
+
+``chainrule`` alone runs the tour (the seeds' examples, explained step by step);
+``chainrule explain "EXPR" x=1 y=2`` explains an expression; ``chainrule train digits``
+trains an MLP on scikit-learn's digits.  Each subcommand lives with its feature
+(``chainrule.explain.cli``, ``chainrule.nn.train``) and is imported only when used, so
+``chainrule --help`` stays fast and an optional extra is needed only by what uses it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    from chainrule.explain import cli as explain_cli
+    from chainrule.nn import train as train_cli
+
+    parser = argparse.ArgumentParser(
+        prog="chainrule",
+        description="Exact derivatives of numerical Python code, and how they were found. "
+                    "With no command: the tour of the seeds' examples, step by step.")
+    explain_cli.add_tour_arguments(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    explain_cli.add_explain_command(sub)
+    train_cli.add_train_command(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``chainrule`` command; returns the exit status."""
+    parser = _parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from chainrule.explain import cli as explain_cli
+        return explain_cli.run_tour(args)
+    return handler(args)
+
+
+if __name__ == "__main__":  # python -m chainrule.cli
+    sys.exit(main())

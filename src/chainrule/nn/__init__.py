@@ -1,0 +1,1 @@
+"""cr.nn: modules, losses, initialisers (issue 6; being built)."""

@@ -1,0 +1,1 @@
+"""cr.optim (issue 6; being built)."""
