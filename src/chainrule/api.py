@@ -338,28 +338,65 @@ def _with(args, nums, values):
     return args
 
 
+def _basis(leaves, dtype_of):
+    """Rows of the identity over the concatenated leaves, cut back into one array per
+    leaf, each of shape ``(n,) + leaf.shape``; also each leaf's (start, size) slice."""
+    sizes = [_size(x) for x in leaves]
+    n = sum(sizes)
+    eye = np.eye(n, dtype=np.result_type(*[dtype_of(x) for x in leaves]))
+    pieces, spans, start = [], [], 0
+    for x, s in zip(leaves, sizes):
+        pieces.append(eye[:, start:start + s].reshape((n,) + _shape(x)).astype(dtype_of(x)))
+        spans.append((start, s))
+        start += s
+    return pieces, spans
+
+
+def _assemble(out, diff, single, block):
+    """The Jacobian as a pytree: the output's structure, each output leaf holding the
+    structure of the differentiated arguments (unwrapped for a single ``argnums``),
+    with ``block(k, j)`` the array of output leaf k by input leaf j."""
+    o_leaves, o_tree = tree_flatten(out)
+    i_leaves, i_tree = tree_flatten(diff)
+    rows = []
+    for k in range(len(o_leaves)):
+        per_input = tree_unflatten(i_tree, [_scalar(block(k, j)) for j in range(len(i_leaves))])
+        rows.append(per_input[0] if single else tuple(per_input))
+    return tree_unflatten(o_tree, rows)
+
+
 def jacrev(f, argnums=0):
     """The Jacobian of ``f`` by reverse mode: one batched pullback over the output basis.
 
-    The result has shape ``out.shape + in.shape`` (a tuple of them for a tuple
-    ``argnums``; pytrees of inputs give pytrees of blocks).
+    Each block has shape ``out.shape + in.shape``.  Pytrees work on both sides, as
+    in JAX: the result has the output's structure, and each output leaf holds the
+    structure of the differentiated arguments (a tuple of them for a tuple ``argnums``).
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacrev(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
     array([[0.        , 0.        ],
            [0.84147098, 0.        ]])
+    >>> J = cr.jacrev(lambda p: {"sum": cnp.sum(p["w"]), "sq": p["w"] ** 2})({"w": np.array([1.0, 2.0])})
+    >>> J["sq"]["w"], J["sum"]["w"]
+    (array([[2., 0.],
+           [0., 4.]]), array([1., 1.]))
     """
     @functools.wraps(f)
     def jac(*args):
-        single, nums = _argnums(argnums, len(args), "jacrev")
-        out, pull = vjp(lambda *d: f(*_with(args, nums, d)), *[args[i] for i in nums])
-        out_shape = _one_output(out, "jacrev")
-        m = _size(out)
-        basis = np.eye(m, dtype=_float_dtype(out)).reshape((m,) + out_shape)
-        blocks = vmap(pull)(basis)
         from chainrule._ops import reshape
-        result = tuple(_tree_map(lambda c: reshape(c, out_shape + _shape(c)[1:]), b) for b in blocks)
-        return result[0] if single else result
+        single, nums = _argnums(argnums, len(args), "jacrev")
+        diff = tuple(args[i] for i in nums)
+        out, pull = vjp(lambda *d: f(*_with(args, nums, d)), *diff)
+        o_leaves, o_tree = tree_flatten(out)
+        cts, spans = _basis(o_leaves, _float_dtype)
+        rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))))(*cts))[0]
+        i_leaves = tree_flatten(diff)[0]
+
+        def block(k, j):
+            (start, s), out_shape = spans[k], _shape(o_leaves[k])
+            return reshape(rows[j][start:start + s], out_shape + _shape(i_leaves[j]))
+
+        return _assemble(out, diff, single, block)
 
     return jac
 
@@ -367,40 +404,36 @@ def jacrev(f, argnums=0):
 def jacfwd(f, argnums=0):
     """The Jacobian of ``f`` by forward mode: one batched push-forward over the input basis.
 
-    The result has shape ``out.shape + in.shape`` (a tuple of them for a tuple ``argnums``).
+    Shapes and pytree structure as for :func:`jacrev`.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacfwd(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
     array([[0.        , 0.        ],
            [0.84147098, 0.        ]])
+    >>> cr.jacfwd(lambda x, y: (x * y, x + y), argnums=(0, 1))(2.0, 3.0)
+    ((np.float64(3.0), np.float64(2.0)), (np.float64(1.0), np.float64(1.0)))
     """
     @functools.wraps(f)
     def jac(*args):
         from chainrule._ops import moveaxis, reshape
         single, nums = _argnums(argnums, len(args), "jacfwd")
         diff = tuple(args[i] for i in nums)
-        leaves, tree = tree_flatten(diff)
-        sizes = [_size(x) for x in leaves]
-        n = sum(sizes)
-        eye = np.eye(n, dtype=np.result_type(*[_float_dtype(x) for x in leaves]))
-        tangents, start = [], 0
-        for x, s in zip(leaves, sizes):
-            tangents.append(eye[:, start:start + s].reshape((n,) + _shape(x)).astype(_float_dtype(x)))
-            start += s
+        i_leaves, i_tree = tree_flatten(diff)
+        tangents, spans = _basis(i_leaves, _float_dtype)
 
         def push(*ts):
-            return jvp(lambda *d: f(*_with(args, nums, d)), diff, tree_unflatten(tree, list(ts)))[1]
+            return jvp(lambda *d: f(*_with(args, nums, d)), diff, tree_unflatten(i_tree, list(ts)))[1]
 
-        tout = vmap(push)(*tangents)            # (n, *out.shape)
-        out_shape = _one_output(tout, "jacfwd")[1:]
-        blocks, start = [], 0
-        for x, s in zip(leaves, sizes):
-            piece = tout[start:start + s]
+        tout = vmap(push)(*tangents)            # the output's structure, leaves (n, *out.shape)
+        t_leaves = tree_flatten(tout)[0]
+
+        def block(k, j):
+            (start, s), out_shape = spans[j], _shape(t_leaves[k])[1:]
+            piece = t_leaves[k][start:start + s]
             piece = moveaxis(piece, 0, -1) if out_shape else piece
-            blocks.append(reshape(piece, out_shape + _shape(x)))
-            start += s
-        result = tree_unflatten(tree, blocks)
-        return result[0] if single else tuple(result)
+            return reshape(piece, out_shape + _shape(i_leaves[j]))
+
+        return _assemble(tout, diff, single, block)
 
     return jac
 
@@ -445,16 +478,3 @@ def hessian(f, argnums=0):
            [2., 0.]])
     """
     return jacfwd(jacrev(f, argnums), argnums)
-
-
-def _one_output(out, name):
-    leaves, tree = tree_flatten(out)
-    if len(leaves) != 1:
-        raise ValueError(f"{name}: the function returned a pytree {tree}; Jacobians of pytree "
-                         f"outputs are not supported yet -- return one array")
-    return _shape(leaves[0])
-
-
-def _tree_map(fn, tree):
-    leaves, td = tree_flatten(tree)
-    return tree_unflatten(td, [fn(x) for x in leaves])
