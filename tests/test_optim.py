@@ -143,18 +143,20 @@ def test_linear_regression_reaches_least_squares(make):
     np.testing.assert_allclose(model.bias.detach().numpy(), b_star, atol=1e-6)
 
 
-def test_lbfgs_linear_regression_and_rosenbrock():
-    X, y, w_star, b_star = _regression(1)
-    model = cr.nn.Linear(3, 1, rng=0)
-    opt = cr.optim.LBFGS(model.parameters(), max_iter=50)
-
+def _mse_closure(model, opt, X, y):
     def closure():
         opt.zero_grad()
         loss = F.mse_loss(model(X), y)
         loss.backward()
         return loss
+    return closure
 
-    opt.step(closure)
+
+def test_lbfgs_linear_regression_and_rosenbrock():
+    X, y, w_star, b_star = _regression(1)
+    model = cr.nn.Linear(3, 1, rng=0)
+    opt = cr.optim.LBFGS(model.parameters(), max_iter=50)
+    opt.step(_mse_closure(model, opt, X, y))
     np.testing.assert_allclose(model.weight.detach().numpy(), w_star, atol=1e-7)
     np.testing.assert_allclose(model.bias.detach().numpy(), b_star, atol=1e-7)
 
@@ -196,12 +198,7 @@ def test_state_roundtrip_continues_identically(name, tmp_path):
 
     def run(model, opt, n):
         for _ in range(n):
-            def closure():
-                opt.zero_grad()
-                loss = F.mse_loss(model(X), y)
-                loss.backward()
-                return loss
-            opt.step(closure)
+            opt.step(_mse_closure(model, opt, X, y))
 
     a = cr.nn.Linear(3, 1, rng=0)
     opt_a = getattr(cr.optim, name)(a.parameters(), **kwargs)
