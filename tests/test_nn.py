@@ -331,3 +331,16 @@ def test_forward_backward_any_depth_matches_tape(sizes):
         cr.nn.backward(trace, np.ones(5))
     with pytest.raises(TypeError, match="pass the Trace"):
         cr.nn.backward({}, dLdy)
+
+
+def test_trace_is_not_changed_by_a_later_update_of_the_model():
+    net = cr.nn.MLP([3, 4, 2], rng=2)
+    x, dLdy = _rng(10).standard_normal((5, 3)), _rng(11).standard_normal((5, 2))
+    trace = cr.nn.forward(net, x)
+    before = cr.nn.backward(trace, dLdy)
+    opt = cr.optim.SGD(net.parameters(), lr=1.0)
+    net(x).backward(dLdy)
+    opt.step()                                                      # writes into the parameters
+    after = cr.nn.backward(trace, dLdy)
+    for k in before:
+        np.testing.assert_array_equal(after[k], before[k])

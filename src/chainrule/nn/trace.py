@@ -39,7 +39,7 @@ class Trace:
 
 def forward(model, x):
     """Run ``model`` on ``x`` and record the computation for :func:`backward`."""
-    params = {name: t._value for name, t in model.named_parameters()}
+    params = model.params()  # copies: a later in-place update of the model cannot change the trace
     output, vjp_fn = vjp(lambda p: model.apply(p, x), params)
     return Trace(model, x, params, output, vjp_fn)
 
