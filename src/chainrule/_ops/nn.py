@@ -27,11 +27,13 @@ __all__: list = []
 
 
 def _log_softmax_impl(x, axis):
-    m = np.max(x, axis=axis, keepdims=True)
-    if not np.all(np.isfinite(m)):  # a row of -inf (or an inf): no shift there
-        m = np.where(np.isfinite(m), m, 0.0)
+    x = np.asarray(x)
+    m = x.max(axis=axis, keepdims=True)  # array methods: no Python-level wrapper per call
+    finite = np.isfinite(m)
+    if not finite.all():  # a row of -inf (or an inf): no shift there
+        m = np.where(finite, m, 0.0)
     shifted = x - m
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _log_softmax_vjp(ans, x, axis):

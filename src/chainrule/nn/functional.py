@@ -163,8 +163,14 @@ def cross_entropy(logits, target, reduction="mean"):
         raise ValueError(f"cross_entropy: target must be class indices of shape {tuple(shape[:-1])} "
                          f"or probabilities of shape {tuple(shape)}, got shape {tuple(tshape)} "
                          f"and dtype {tdtype}")
-    per_example = -cnp.sum(onehot * logp, axis=-1)
-    return _reduce(per_example, reduction, "cross_entropy")
+    # The -1 and the 1/N of the mean are folded into the (usually constant) one-hot
+    # weights, so the whole loss records three operations: log_softmax, multiply, sum.
+    if reduction == "mean":
+        n = int(np.prod(shape[:-1], dtype=np.int64))
+        return cnp.sum(logp * (onehot * (-1.0 / n)))
+    if reduction == "sum":
+        return cnp.sum(logp * -onehot)
+    return _reduce(-cnp.sum(onehot * logp, axis=-1), reduction, "cross_entropy")
 
 
 def _one_hot(labels, n, dtype):
