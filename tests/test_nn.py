@@ -344,3 +344,32 @@ def test_trace_is_not_changed_by_a_later_update_of_the_model():
     after = cr.nn.backward(trace, dLdy)
     for k in before:
         np.testing.assert_array_equal(after[k], before[k])
+
+
+def test_parameters_in_tuples_are_listed_but_cannot_be_swapped():
+    class Pair(cr.nn.Module):
+        def __init__(self):
+            self.ws = (cr.nn.parameter([1.0, 2.0]), cr.nn.parameter(3))
+
+        def forward(self, x):
+            return x * self.ws[0] + self.ws[1]
+
+    m = Pair()
+    assert [n for n, _ in m.named_parameters()] == ["ws.0", "ws.1"]
+    assert m.ws[1].dtype == np.float64                      # an int value becomes a float parameter
+    with pytest.raises(TypeError, match="parameter 'ws.0' is held in a tuple.*hold it in a list"):
+        m.apply(m.params(), np.ones(2))
+    assert all(type(t) is cr.Tensor for t in m.ws)
+
+
+def test_hessian_vector_product_in_the_parameters():
+    model = cr.nn.MLP([2, 2, 1], activation="tanh", rng=6)
+    x, y = _rng(12).standard_normal((3, 2)), _rng(13).standard_normal((3, 1))
+    grad = cr.grad(lambda p: F.mse_loss(model.apply(p, x), y))
+    p = model.params()
+    v = {k: _rng(14).standard_normal(a.shape) for k, a in p.items()}
+    _, hvp = cr.jvp(grad, (p,), (v,))                             # forward over reverse
+    eps = 1e-6
+    plus, minus = grad({k: p[k] + eps * v[k] for k in p}), grad({k: p[k] - eps * v[k] for k in p})
+    for k in p:
+        np.testing.assert_allclose(hvp[k], (plus[k] - minus[k]) / (2 * eps), rtol=1e-6, atol=1e-9)
