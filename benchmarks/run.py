@@ -1,10 +1,12 @@
-"""Run chainrule's benchmark suite: ``python benchmarks/run.py [--quick] [--only overhead|mlp|mixed|jacobian] [--json PATH]``.
+"""Run chainrule's benchmark suite: ``python benchmarks/run.py [--quick] [--only overhead|mlp|mixed|jacobian|train] [--json PATH]``.
 
 (a) overhead: per-op cost of the gradient of a 200-op elementwise chain.
 (b) mlp:      one SGD step of a 784-256-256-10 tanh MLP, float32 and float64.
 (c) mixed:    value + gradient of a 64-particle energy (indexing, einsum, linalg.solve, max), float64.
 (d) jacobian: Jacobians of R^1000 -> R^4 and R^4 -> R^1000 maps (jacfwd, jacrev, auto) and a
               64x64 Hessian, float64.
+(e) train:    training throughput (samples/s) with cr.nn + cr.optim against PyTorch eager: digits
+              (64-128-10, Adam) and the 784-256-256-10 step (SGD), float32 and float64.
 
 Peers (PyTorch, JAX, HIPS autograd, micrograd) are imported lazily and
 skipped, with a note in the tables, when not installed; install them with
@@ -67,7 +69,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke run: fewer and shorter repeats")
-    ap.add_argument("--only", choices=["overhead", "mlp", "mixed", "jacobian"], help="run one benchmark")
+    ap.add_argument("--only", choices=["overhead", "mlp", "mixed", "jacobian", "train"], help="run one benchmark")
     ap.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     args = ap.parse_args(argv)
 
@@ -94,9 +96,13 @@ def main(argv=None):
         import bench_jacobian
         results["jacobian"] = bench_jacobian.run(quick=args.quick)
         sys.stdout.flush()
+    if args.only in (None, "train"):
+        import bench_train
+        results["train"] = bench_train.run(quick=args.quick)
+        sys.stdout.flush()
 
     tg = targets(results)
-    if tg:  # (c) and (d) have no target: --only mixed / --only jacobian print none
+    if tg:  # (c), (d) and (e) have no target: --only mixed / jacobian / train print none
         print_targets(tg)
     elapsed = time.perf_counter() - t0
     print(f"\nTotal time {elapsed:.0f} s.")

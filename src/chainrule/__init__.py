@@ -12,6 +12,7 @@ from chainrule.api import grad, hessian, jacfwd, jacobian, jacrev, jvp, value_an
 from chainrule.checkpoint import checkpoint
 from chainrule.custom import custom_jvp, custom_vjp
 from chainrule.implicit import fixed_point, implicit_derivative, root
+from chainrule import nn, optim  # noqa: E402,F401  (last: they build on the names above)
 
 __version__ = "0.1.0"
 
@@ -19,4 +20,5 @@ __all__ = [
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
     "no_grad", "enable_grad", "is_grad_enabled", "autograd", "testing",
     "vmap", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
+    "nn", "optim",
 ]

@@ -1,1 +1,21 @@
-"""cr.optim (issue 6; being built)."""
+"""``cr.optim``: SGD, Adam, AdamW, L-BFGS -- functional cores and PyTorch-style wrappers.
+
+Functional (``init``/``update`` on pytrees)::
+
+    core = cr.optim.adam(lr=1e-3)
+    state = core.init(params)
+    params, state = core.update(grads, state, params)
+
+PyTorch style, on tape parameters::
+
+    opt = cr.optim.Adam(model.parameters(), lr=1e-3)
+    opt.zero_grad(); loss.backward(); opt.step()
+
+See docs/optim.md.
+"""
+from chainrule.optim.functional import FunctionalOptimizer, adam, adamw, sgd
+from chainrule.optim.lbfgs import lbfgs
+from chainrule.optim.optimizers import LBFGS, SGD, Adam, AdamW, Optimizer
+
+__all__ = ["sgd", "adam", "adamw", "lbfgs", "FunctionalOptimizer", "Optimizer", "SGD", "Adam", "AdamW",
+           "LBFGS"]

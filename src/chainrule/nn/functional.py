@@ -1,0 +1,218 @@
+"""``cr.nn.functional``: activations and losses as plain differentiable functions.
+
+They take NumPy arrays, tape ``Tensor``\\ s or the tracers of any transform, so the
+same code runs eagerly, under ``cr.grad`` and under ``cr.vmap``.
+
+>>> import numpy as np, chainrule as cr
+>>> from chainrule.nn import functional as F
+>>> logits = np.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+>>> round(float(F.cross_entropy(logits, np.array([0, 2]))), 6)
+0.634229
+>>> F.relu(np.array([-1.0, 0.0, 2.0]))
+array([0., 0., 2.])
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import chainrule.numpy as cnp
+from chainrule._core.primitive import TRACER_TYPES
+from chainrule._ops.nn import log_softmax
+
+__all__ = ["tanh", "relu", "sigmoid", "gelu", "softplus", "identity", "softmax", "log_softmax",
+           "mse_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits",
+           "get_activation"]
+
+_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# -- activations -----------------------------------------------------------------------
+
+def tanh(x):
+    """``tanh(x)``."""
+    return cnp.tanh(x)
+
+
+def relu(x):
+    """``max(x, 0)``, with derivative 0 at 0 (as PyTorch and JAX)."""
+    return cnp.where(x > 0, x, 0.0)
+
+
+def sigmoid(x):
+    """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``."""
+    return cnp.special.expit(x)
+
+
+def softplus(x):
+    """``log(1 + exp(x))``, stable for any ``x``."""
+    return cnp.special.softplus(x)
+
+
+def identity(x):
+    """``x``."""
+    return x
+
+
+def gelu(x, approximate="none"):
+    """The Gaussian error linear unit ``x Phi(x)``.
+
+    ``approximate="none"`` is the exact form with ``erf`` (needs SciPy:
+    ``pip install 'chainrule[special]'``); ``approximate="tanh"`` is the tanh
+    approximation of Hendrycks & Gimpel, NumPy only.  Both match PyTorch's
+    ``gelu``.
+
+    >>> from chainrule.nn import functional as F
+    >>> round(float(F.gelu(1.0, approximate="tanh")), 6)
+    0.841192
+    """
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + cnp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
+    if approximate != "none":
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return 0.5 * x * (1.0 + cnp.special.erf(x * float(1 / np.sqrt(2.0))))
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed as ``exp(log_softmax(x))`` (stable).
+
+    >>> from chainrule.nn import functional as F
+    >>> F.softmax(np.array([1000.0, 1000.0]))
+    array([0.5, 0.5])
+    """
+    return cnp.exp(log_softmax(x, axis))
+
+
+_ACTIVATIONS = {"tanh": tanh, "relu": relu, "sigmoid": sigmoid, "gelu": gelu,
+                "softplus": softplus, "identity": identity, "linear": identity, None: identity}
+
+
+def get_activation(activation):
+    """An activation function from its name (``"tanh"``, ``"relu"``, ...), ``None`` or itself."""
+    if callable(activation):
+        return activation
+    try:
+        return _ACTIVATIONS[activation]
+    except (KeyError, TypeError):
+        names = sorted(k for k in _ACTIVATIONS if k)
+        raise ValueError(f"unknown activation {activation!r}; use one of {names}, None, "
+                         f"or a function") from None
+
+
+# -- losses ----------------------------------------------------------------------------
+
+def _reduce(per_example, reduction, fn):
+    if reduction == "mean":
+        return cnp.mean(per_example)
+    if reduction == "sum":
+        return cnp.sum(per_example)
+    if reduction == "none":
+        return per_example
+    raise ValueError(f"{fn}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+
+
+def _shape(x):
+    return x.shape if hasattr(x, "shape") else np.shape(x)
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error ``mean((input - target)^2)`` (``reduction``: mean, sum or none).
+
+    >>> from chainrule.nn import functional as F
+    >>> F.mse_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    np.float64(2.5)
+    """
+    if _shape(input) != _shape(target):
+        raise ValueError(f"mse_loss: input has shape {_shape(input)} but target has shape "
+                         f"{_shape(target)}; they must match (reshape one, e.g. y[:, None])")
+    d = input - target
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def cross_entropy(logits, target, reduction="mean"):
+    """Softmax cross-entropy from unnormalised ``logits`` of shape ``(..., classes)``.
+
+    ``target`` is either integer class indices of shape ``logits.shape[:-1]``, or
+    probabilities of the same shape as ``logits``.  Computed as
+    ``-sum(onehot * log_softmax(logits))`` with the fused, stable ``log_softmax``
+    primitive: finite for any finite logits.  Under ``vmap`` the integer labels may
+    be batched too.
+
+    >>> from chainrule.nn import functional as F
+    >>> F.cross_entropy(np.array([[1000.0, 0.0]]), np.array([1]))
+    np.float64(1000.0)
+    """
+    shape = _shape(logits)
+    if len(shape) < 1:
+        raise ValueError("cross_entropy: logits must have a class axis (shape (..., classes)), "
+                         "got a scalar")
+    tshape = _shape(target)
+    tdtype = getattr(target, "dtype", None)
+    if tdtype is None:
+        target = np.asarray(target)
+        tdtype = target.dtype
+    logp = log_softmax(logits, axis=-1)
+    if np.issubdtype(tdtype, np.integer):
+        if tuple(tshape) != tuple(shape[:-1]):
+            raise ValueError(f"cross_entropy: integer targets (class indices) must have shape "
+                             f"{tuple(shape[:-1])} for logits of shape {tuple(shape)}, got {tuple(tshape)}")
+        onehot = _one_hot(target, shape[-1], getattr(logits, "dtype", np.float64))
+    elif tuple(tshape) == tuple(shape):
+        onehot = target
+    else:
+        raise ValueError(f"cross_entropy: target must be class indices of shape {tuple(shape[:-1])} "
+                         f"or probabilities of shape {tuple(shape)}, got shape {tuple(tshape)} "
+                         f"and dtype {tdtype}")
+    # The -1 and the 1/N of the mean are folded into the (usually constant) one-hot
+    # weights, so the whole loss records three operations: log_softmax, multiply, sum.
+    if reduction == "mean":
+        n = int(np.prod(shape[:-1], dtype=np.int64))
+        return cnp.sum(logp * (onehot * (-1.0 / n)))
+    if reduction == "sum":
+        return cnp.sum(logp * -onehot)
+    return _reduce(-cnp.sum(onehot * logp, axis=-1), reduction, "cross_entropy")
+
+
+def _one_hot(labels, n, dtype):
+    classes = np.arange(n)
+    if type(labels) in TRACER_TYPES:  # batched labels under vmap
+        return cnp.astype(cnp.expand_dims(labels, -1) == classes, dtype)
+    labels = np.asarray(labels)
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        raise ValueError(f"cross_entropy: class indices must lie in [0, {n}), got values from "
+                         f"{labels.min()} to {labels.max()}")
+    return (labels[..., None] == classes).astype(dtype)
+
+
+def binary_cross_entropy(input, target, reduction="mean"):
+    """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``input = p``.
+
+    As in PyTorch, each log is clamped at -100 so that ``p`` of exactly 0 or 1 gives
+    a finite loss.  From logits, ``binary_cross_entropy_with_logits`` is more
+    accurate.
+
+    >>> from chainrule.nn import functional as F
+    >>> round(float(F.binary_cross_entropy(np.array([0.9, 0.2]), np.array([1.0, 0.0]))), 6)
+    0.164252
+    """
+    if _shape(input) != _shape(target):
+        raise ValueError(f"binary_cross_entropy: input has shape {_shape(input)} but target has "
+                         f"shape {_shape(target)}; they must match")
+    with np.errstate(divide="ignore"):
+        log_p = cnp.maximum(cnp.log(input), -100.0)
+        log_1mp = cnp.maximum(cnp.log(1.0 - input), -100.0)
+    return _reduce(-(target * log_p + (1.0 - target) * log_1mp), reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+    """``binary_cross_entropy(sigmoid(logits), target)``, computed stably as ``softplus(z) - t z``.
+
+    >>> from chainrule.nn import functional as F
+    >>> F.binary_cross_entropy_with_logits(np.array([1000.0]), np.array([0.0]))
+    np.float64(1000.0)
+    """
+    if _shape(logits) != _shape(target):
+        raise ValueError(f"binary_cross_entropy_with_logits: logits have shape {_shape(logits)} "
+                         f"but target has shape {_shape(target)}; they must match")
+    return _reduce(cnp.special.softplus(logits) - target * logits, reduction,
+                   "binary_cross_entropy_with_logits")

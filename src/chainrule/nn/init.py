@@ -1,0 +1,93 @@
+"""Seeded weight initialisers: Glorot (Xavier) and He (Kaiming), uniform and normal.
+
+Each takes a ``numpy.random.Generator`` first, so a model is reproducible from a
+seed, and a shape ``(fan_in, fan_out)`` (chainrule's ``Linear`` stores its weight
+that way round, so that a layer is ``x @ W + b``).  They return NumPy arrays.
+
+* Glorot & Bengio (2010), for tanh, sigmoid and linear layers: variance
+  ``2 / (fan_in + fan_out)``;
+* He et al. (2015), for ReLU layers: variance ``2 / fan_in``.
+
+>>> import numpy as np
+>>> from chainrule.nn import init
+>>> W = init.glorot_uniform(np.random.default_rng(0), (400, 300))
+>>> W.shape, bool(abs(W.var() - 2 / 700) < 2e-4)
+((400, 300), True)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+           "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "zeros", "get"]
+
+
+def _fans(shape, name):
+    shape = tuple(int(d) for d in shape)
+    if len(shape) < 1:
+        raise ValueError(f"init.{name}: a weight needs at least one axis, got shape {shape}")
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = int(np.prod(shape[2:], dtype=np.int64)) if len(shape) > 2 else 1
+    return shape[0] * receptive, shape[1] * receptive
+
+
+def _check_rng(rng, name):
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"init.{name}: pass a numpy.random.Generator, e.g. np.random.default_rng(0); "
+                        f"got {type(rng).__name__}")
+
+
+def glorot_uniform(rng, shape, gain=1.0, dtype=np.float64):
+    """Uniform on ``[-a, a]`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    _check_rng(rng, "glorot_uniform")
+    fan_in, fan_out = _fans(shape, "glorot_uniform")
+    a = gain * np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-a, a, shape).astype(dtype, copy=False)
+
+
+def glorot_normal(rng, shape, gain=1.0, dtype=np.float64):
+    """Normal with standard deviation ``gain * sqrt(2 / (fan_in + fan_out))``."""
+    _check_rng(rng, "glorot_normal")
+    fan_in, fan_out = _fans(shape, "glorot_normal")
+    return (gain * np.sqrt(2.0 / (fan_in + fan_out)) * rng.standard_normal(shape)).astype(dtype, copy=False)
+
+
+def he_uniform(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
+    """Uniform on ``[-a, a]`` with ``a = gain * sqrt(3 / fan_in)`` (variance ``2 / fan_in``)."""
+    _check_rng(rng, "he_uniform")
+    fan_in, _ = _fans(shape, "he_uniform")
+    a = gain * np.sqrt(3.0 / fan_in)
+    return rng.uniform(-a, a, shape).astype(dtype, copy=False)
+
+
+def he_normal(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
+    """Normal with standard deviation ``gain / sqrt(fan_in)`` (variance ``2 / fan_in``)."""
+    _check_rng(rng, "he_normal")
+    fan_in, _ = _fans(shape, "he_normal")
+    return (gain / np.sqrt(fan_in) * rng.standard_normal(shape)).astype(dtype, copy=False)
+
+
+def zeros(rng, shape, dtype=np.float64):
+    """Zeros (``rng`` is accepted for a uniform signature and not used)."""
+    return np.zeros(shape, dtype)
+
+
+xavier_uniform, xavier_normal = glorot_uniform, glorot_normal
+kaiming_uniform, kaiming_normal = he_uniform, he_normal
+
+_BY_NAME = {"glorot_uniform": glorot_uniform, "glorot_normal": glorot_normal,
+            "xavier_uniform": glorot_uniform, "xavier_normal": glorot_normal,
+            "he_uniform": he_uniform, "he_normal": he_normal,
+            "kaiming_uniform": he_uniform, "kaiming_normal": he_normal, "zeros": zeros}
+
+
+def get(init):
+    """An initialiser from its name (``"glorot_uniform"``, ``"he_normal"``, ...) or itself."""
+    if callable(init):
+        return init
+    try:
+        return _BY_NAME[init]
+    except KeyError:
+        raise ValueError(f"unknown initialiser {init!r}; use one of {sorted(_BY_NAME)} "
+                         f"or a function (rng, shape, dtype=...) -> array") from None

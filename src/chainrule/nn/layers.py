@@ -1,0 +1,168 @@
+"""Layers: ``Linear``, ``MLP``, ``Sequential`` and the activation modules."""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule.nn import functional as F
+from chainrule.nn import init as _init
+from chainrule.nn.module import Module, parameter
+
+__all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity"]
+
+
+def _rng(rng):
+    if rng is None:
+        return np.random.default_rng()
+    if isinstance(rng, (int, np.integer)):
+        return np.random.default_rng(int(rng))
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator or an int seed, got {type(rng).__name__}")
+    return rng
+
+
+class Linear(Module):
+    """``x @ weight + bias``, with ``weight`` of shape ``(in_features, out_features)``.
+
+    The weight is stored input-major (as JAX/Flax do, the transpose of PyTorch's
+    layout) so that the layer is one ``matmul`` with no transpose.  ``init`` names the
+    weight initialiser (Glorot uniform by default; ``"he_uniform"`` for ReLU nets);
+    ``rng`` is a ``numpy.random.Generator`` or an int seed.  The bias starts at zero.
+
+    >>> import numpy as np, chainrule as cr
+    >>> layer = cr.nn.Linear(3, 2, rng=0)
+    >>> [(name, p.shape) for name, p in layer.named_parameters()]
+    [('weight', (3, 2)), ('bias', (2,))]
+    >>> layer(np.ones((5, 3))).shape
+    (5, 2)
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, rng=None, init="glorot_uniform",
+                 dtype=np.float64):
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        w = _init.get(init)(_rng(rng), (self.in_features, self.out_features), dtype=dtype)
+        self.weight = parameter(w, dtype)
+        if bias:
+            self.bias = parameter(np.zeros(self.out_features, dtype), dtype)
+        else:
+            self.bias = None
+
+    def forward(self, x):
+        y = x @ self.weight
+        return y if self.bias is None else y + self.bias
+
+    def __repr__(self):
+        return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None})")
+
+
+class _Activation(Module):
+    fn = staticmethod(F.identity)
+
+    def forward(self, x):
+        return self.fn(x)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class Tanh(_Activation):
+    """``tanh(x)`` as a module."""
+    fn = staticmethod(F.tanh)
+
+
+class ReLU(_Activation):
+    """``max(x, 0)`` as a module."""
+    fn = staticmethod(F.relu)
+
+
+class Sigmoid(_Activation):
+    """``1 / (1 + exp(-x))`` as a module."""
+    fn = staticmethod(F.sigmoid)
+
+
+class Softplus(_Activation):
+    """``log(1 + exp(x))`` as a module."""
+    fn = staticmethod(F.softplus)
+
+
+class Identity(_Activation):
+    """``x`` as a module."""
+
+
+class GELU(_Activation):
+    """``x Phi(x)`` as a module (``approximate="tanh"`` needs no SciPy)."""
+
+    def __init__(self, approximate="none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        return F.gelu(x, self.approximate)
+
+
+class Sequential(Module):
+    """Modules (or functions) applied in turn; parameters are named ``layers.<i>.<name>``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> net = cr.nn.Sequential(cr.nn.Linear(2, 3, rng=0), cr.nn.Tanh(), cr.nn.Linear(3, 1, rng=1))
+    >>> [name for name, _ in net.named_parameters()]
+    ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
+    """
+
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __repr__(self):
+        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        return f"Sequential({inner}\n)"
+
+
+class MLP(Module):
+    """A multilayer perceptron: ``Linear`` layers of ``sizes``, ``activation`` between them.
+
+    ``sizes = [n_in, h1, ..., n_out]``; ``activation`` is a name (``"tanh"``,
+    ``"relu"``, ``"sigmoid"``, ``"gelu"``, ``"softplus"``, ``"identity"``) or a
+    function; ``output`` is applied to the last layer (``None``: the raw outputs, e.g.
+    logits for ``cross_entropy``).  Weights are Glorot-uniform (He-uniform for
+    ``"relu"``) from ``rng`` (a ``Generator`` or an int seed), biases zero.
+    Parameters are named ``layers.<i>.weight`` and ``layers.<i>.bias``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> net = cr.nn.MLP([1, 2, 1], activation="tanh", rng=0)     # the seeds' 1-2-1 network
+    >>> [(name, p.shape) for name, p in net.named_parameters()]
+    [('layers.0.weight', (1, 2)), ('layers.0.bias', (2,)), ('layers.1.weight', (2, 1)), ('layers.1.bias', (1,))]
+    """
+
+    def __init__(self, sizes, activation="tanh", output=None, *, rng=None, init=None, dtype=np.float64):
+        sizes = [int(s) for s in sizes]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"MLP: sizes must list at least an input and an output size, all >= 1; "
+                             f"got {sizes}")
+        self.sizes = sizes
+        self.activation_name = activation if isinstance(activation, str) or activation is None else \
+            getattr(activation, "__name__", repr(activation))
+        self.output_name = output if isinstance(output, str) or output is None else \
+            getattr(output, "__name__", repr(output))
+        self.activation = F.get_activation(activation)
+        self.output = F.get_activation(output)
+        if init is None:
+            init = "he_uniform" if activation == "relu" else "glorot_uniform"
+        rng = _rng(rng)
+        self.layers = [Linear(a, b, rng=rng, init=init, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
+
+    def forward(self, x):
+        *hidden, last = self.layers
+        act = self.activation
+        for layer in hidden:
+            x = act(layer(x))
+        return self.output(last(x))
+
+    def __repr__(self):
+        return (f"MLP(sizes={self.sizes}, activation={self.activation_name!r}, "
+                f"output={self.output_name!r})")

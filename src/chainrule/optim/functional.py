@@ -1,0 +1,165 @@
+"""The functional cores of the optimisers: ``init(params) -> state``, ``update(grads, state, params)``.
+
+Each core is a small object holding its hyperparameters (``core.lr`` may be changed
+between steps).  ``params`` and ``grads`` are pytrees of arrays of one structure (a
+dict by parameter path, as ``Module.params()`` gives); the state is a dict of plain
+values and tuples of arrays aligned with the flattened parameters, and ``update``
+returns new parameters and a new state without modifying its inputs -- so a
+training step built on them is an ordinary function for ``cr.grad``, ``cr.vmap``
+and ``cr.jit``.  The updates are written with array operators only.
+
+>>> import numpy as np, chainrule as cr
+>>> core = cr.optim.adam(lr=0.1)
+>>> params = {"w": np.array([1.0, -2.0])}
+>>> state = core.init(params)
+>>> params, state = core.update({"w": np.array([0.5, 0.5])}, state, params)
+>>> params["w"]                          # Adam's first step is lr * sign(g)
+array([ 0.9, -2.1])
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from chainrule._core.pytree import tree_flatten, tree_unflatten
+from chainrule.numpy import sqrt
+
+__all__ = ["sgd", "adam", "adamw", "FunctionalOptimizer"]
+
+
+def _check(name, value, low=0.0, high=None, strict=False):
+    value = float(value)
+    bad = value <= low if strict else value < low
+    if bad or (high is not None and value >= high) or math.isnan(value):
+        rng = f"({low}, {high})" if high is not None else (f"> {low}" if strict else f">= {low}")
+        raise ValueError(f"{name} must be {rng}, got {value}")
+    return value
+
+
+class FunctionalOptimizer:
+    """Base of the cores: pytree handling around ``_init_leaves`` / ``_update_leaves``."""
+
+    #: the state keys holding one array per parameter
+    buffers: tuple = ()
+
+    def init(self, params):
+        """The initial state for ``params`` (a pytree of arrays)."""
+        leaves, _ = tree_flatten(params)
+        return {"step": 0, **{k: tuple(np.zeros(np.shape(p), np.result_type(p)) for p in leaves)
+                              for k in self.buffers}}
+
+    def update(self, grads, state, params):
+        """``(new_params, new_state)`` after one step with gradients ``grads``."""
+        p_leaves, tree = tree_flatten(params)
+        g_leaves, g_tree = tree_flatten(grads)
+        if g_tree != tree:
+            raise ValueError(f"{type(self).__name__}.update: grads have structure {g_tree} but params "
+                             f"have {tree}; pass gradients shaped like the parameters")
+        new, state = self._update_leaves(g_leaves, state, p_leaves)
+        return tree_unflatten(tree, new), state
+
+    def _update_leaves(self, grads, state, params):  # pragma: no cover - every core overrides it
+        raise NotImplementedError
+
+    def __repr__(self):
+        hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__.lstrip('_')}({hyper})"
+
+
+class _SGD(FunctionalOptimizer):
+    buffers = ("momentum_buffer",)
+
+    def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        self.lr = _check("sgd: lr", lr)
+        self.momentum = _check("sgd: momentum", momentum)
+        self.dampening = float(dampening)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _check("sgd: weight_decay", weight_decay)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("sgd: nesterov=True needs momentum > 0 and dampening = 0")
+
+    def _update_leaves(self, grads, state, params):
+        lr, mu, wd, first = self.lr, self.momentum, self.weight_decay, state["step"] == 0
+        new_params, new_bufs = [], []
+        for g, p, buf in zip(grads, params, state["momentum_buffer"]):
+            if g is None:  # a parameter the loss did not use: left alone (as PyTorch)
+                new_params.append(p)
+                new_bufs.append(buf)
+                continue
+            if wd:
+                g = g + wd * p
+            if mu:
+                buf = g if first else mu * buf + (1.0 - self.dampening) * g
+                g = g + mu * buf if self.nesterov else buf
+            new_params.append(p - lr * g)
+            new_bufs.append(buf)
+        return new_params, {"step": state["step"] + 1, "momentum_buffer": tuple(new_bufs)}
+
+
+class _Adam(FunctionalOptimizer):
+    buffers = ("exp_avg", "exp_avg_sq")
+    decoupled = False
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        name = type(self).__name__.lstrip("_").lower()
+        self.lr = _check(f"{name}: lr", lr)
+        b1, b2 = betas
+        self.betas = (_check(f"{name}: betas[0]", b1, 0.0, 1.0), _check(f"{name}: betas[1]", b2, 0.0, 1.0))
+        self.eps = _check(f"{name}: eps", eps)
+        self.weight_decay = _check(f"{name}: weight_decay", weight_decay)
+
+    def _update_leaves(self, grads, state, params):
+        # Kingma & Ba (2015), Algorithm 1, arranged as PyTorch does:
+        #   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+        #   p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+        # which is lr * mhat / (sqrt(vhat) + eps) with mhat, vhat the bias-corrected moments.
+        b1, b2 = self.betas
+        t = state["step"] + 1
+        step_size = self.lr / (1.0 - b1 ** t)
+        root_bc2 = math.sqrt(1.0 - b2 ** t)
+        lr, wd, eps = self.lr, self.weight_decay, self.eps
+        new_params, ms, vs = [], [], []
+        for g, p, m, v in zip(grads, params, state["exp_avg"], state["exp_avg_sq"]):
+            if g is None:
+                new_params.append(p)
+                ms.append(m)
+                vs.append(v)
+                continue
+            if wd:
+                if self.decoupled:
+                    p = p * (1.0 - lr * wd)      # AdamW: decay the weights, not the gradient
+                else:
+                    g = g + wd * p               # Adam: L2 penalty in the gradient
+            m = b1 * m + (1.0 - b1) * g
+            v = b2 * v + (1.0 - b2) * (g * g)
+            new_params.append(p - step_size * (m / (sqrt(v) / root_bc2 + eps)))
+            ms.append(m)
+            vs.append(v)
+        return new_params, {"step": t, "exp_avg": tuple(ms), "exp_avg_sq": tuple(vs)}
+
+
+class _AdamW(_Adam):
+    decoupled = True
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    """Stochastic gradient descent, with PyTorch's momentum, Nesterov and weight decay.
+
+    ``g += weight_decay * p``; ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g``
+    at the first step); ``g = g + momentum * buf`` (Nesterov) or ``buf``; ``p -= lr * g``.
+    """
+    return _SGD(lr, momentum, dampening, nesterov, weight_decay)
+
+
+def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """Adam (Kingma & Ba, 2015); ``weight_decay`` adds ``weight_decay * p`` to the gradient."""
+    return _Adam(lr, betas, eps, weight_decay)
+
+
+def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+    """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay ``p *= 1 - lr * wd``."""
+    return _AdamW(lr, betas, eps, weight_decay)

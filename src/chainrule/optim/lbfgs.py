@@ -1,0 +1,170 @@
+"""L-BFGS with a strong-Wolfe line search, for full-batch problems (PINNs, least squares).
+
+The direction is the two-loop recursion of Nocedal & Wright (Algorithm 7.4) over the
+last ``history_size`` pairs ``s = x_new - x``, ``y = g_new - g`` (a pair with
+``s . y <= 0`` is skipped, which keeps the implicit Hessian positive definite), with
+the initial scaling ``gamma = s . y / y . y``.  The step length satisfies the strong
+Wolfe conditions (``c1 = 1e-4``, ``c2 = 0.9``); it is found by SciPy's
+``scipy.optimize.line_search`` (Nocedal & Wright, Algorithm 3.5), imported when first
+needed.  Each trial point costs one evaluation of value and gradient together: the
+value and gradient callbacks SciPy asks for separately share one cache.
+
+The core works on the flattened parameters in float64 and returns them in the
+structure and dtypes they came in.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from chainrule._core.pytree import tree_flatten, tree_unflatten
+
+__all__ = ["lbfgs"]
+
+
+def _line_search():
+    try:
+        from scipy.optimize import line_search
+    except ImportError:
+        raise ImportError("cr.optim L-BFGS uses SciPy's strong-Wolfe line search: "
+                          "pip install 'chainrule[special]' (or pip install scipy)") from None
+    return line_search
+
+
+def _flat(leaves):
+    if not leaves:
+        return np.zeros(0)
+    return np.concatenate([np.asarray(x, dtype=np.float64).ravel() for x in leaves])
+
+
+def _unflat(vec, like):
+    out, i = [], 0
+    for x in like:
+        shape, dt = np.shape(x), np.result_type(x)
+        n = int(np.prod(shape, dtype=np.int64))
+        out.append(vec[i:i + n].reshape(shape).astype(dt))
+        i += n
+    return out
+
+
+class _LBFGS:
+    def __init__(self, lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9,
+                 line_search="strong_wolfe"):
+        if line_search != "strong_wolfe":
+            raise ValueError(f"lbfgs: line_search must be 'strong_wolfe', got {line_search!r}")
+        if history_size < 1:
+            raise ValueError(f"lbfgs: history_size must be >= 1, got {history_size}")
+        self.lr = float(lr)
+        self.history_size = int(history_size)
+        self.tolerance_grad = float(tolerance_grad)
+        self.tolerance_change = float(tolerance_change)
+
+    def init(self, params):
+        """The initial state: an empty history."""
+        return {"step": 0, "s": (), "y": (), "n_evals": 0, "converged": False, "message": "",
+                "value": None, "grads": None}
+
+    def direction(self, g, s_hist, y_hist):
+        """``-H g`` by the two-loop recursion (steepest descent with no history)."""
+        q = -g
+        alphas = []
+        rhos = [1.0 / float(y @ s) for s, y in zip(s_hist, y_hist)]
+        for s, y, rho in zip(reversed(s_hist), reversed(y_hist), reversed(rhos)):
+            a = rho * float(s @ q)
+            alphas.append(a)
+            q = q - a * y
+        if s_hist:
+            s, y = s_hist[-1], y_hist[-1]
+            q = q * (float(s @ y) / float(y @ y))
+        for s, y, rho, a in zip(s_hist, y_hist, rhos, reversed(alphas)):
+            b = rho * float(y @ q)
+            q = q + (a - b) * s
+        return q
+
+    def update(self, grads, state, params, *, fun, value):
+        """One L-BFGS iteration from ``params`` (where ``fun`` gave ``value`` and ``grads``).
+
+        ``fun(params) -> (value, grads)`` is called at the line search's trial points.
+        The new state holds the value and gradients at the new parameters
+        (``state["value"]``, ``state["grads"]``), for the next iteration, and
+        ``state["converged"]`` with ``state["message"]``.
+        """
+        p_leaves, tree = tree_flatten(params)
+        g_leaves, g_tree = tree_flatten(grads)
+        if g_tree != tree:
+            raise ValueError(f"lbfgs.update: grads have structure {g_tree} but params have {tree}")
+        x, g, f = _flat(p_leaves), _flat(g_leaves), float(value)
+        state = dict(state)
+        if np.max(np.abs(g), initial=0.0) <= self.tolerance_grad:
+            state.update(converged=True, message="gradient below tolerance_grad", value=f, grads=grads)
+            return params, state
+
+        cache = {}
+
+        def evaluate(z):
+            key = z.tobytes()
+            if key not in cache:
+                fz, gz = fun(tree_unflatten(tree, _unflat(z, p_leaves)))
+                cache.clear()  # only the latest point is asked for twice (value, then gradient)
+                cache[key] = (float(fz), _flat(tree_flatten(gz)[0]), gz)
+                state["n_evals"] += 1
+            return cache[key]
+
+        line_search = _line_search()
+        s_hist, y_hist = list(state["s"]), list(state["y"])
+        for attempt in range(2):
+            d = self.direction(g, s_hist, y_hist) * self.lr
+            if float(d @ g) >= 0:  # not a descent direction: forget the curvature pairs
+                s_hist, y_hist = [], []
+                d = -g * self.lr
+            old_old = f + np.linalg.norm(g) / 2 if not s_hist else None  # first step ~ 1/|g|, as SciPy's BFGS
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # SciPy's LineSearchWarning, overflow at trial points
+                alpha = line_search(lambda z: evaluate(z)[0], lambda z: evaluate(z)[1], x, d, g, f,
+                                    old_old, c1=1e-4, c2=0.9, maxiter=25)[0]
+            if alpha is not None:
+                break
+            if not s_hist:
+                state.update(converged=True, message="line search failed (no step satisfies the strong "
+                             "Wolfe conditions)", value=f, grads=grads)
+                return params, state
+            s_hist, y_hist = [], []  # retry once along steepest descent
+        x_new = x + alpha * d
+        f_new, g_new, grads_new = evaluate(x_new)
+        s, y = x_new - x, g_new - g
+        if float(s @ y) > 1e-10 * float(y @ y):
+            s_hist.append(s)
+            y_hist.append(y)
+            del s_hist[:-self.history_size], y_hist[:-self.history_size]
+        message = ""
+        if np.max(np.abs(g_new), initial=0.0) <= self.tolerance_grad:
+            message = "gradient below tolerance_grad"
+        elif abs(f_new - f) < self.tolerance_change or np.max(np.abs(s), initial=0.0) < self.tolerance_change:
+            message = "change below tolerance_change"
+        state.update(step=state["step"] + 1, s=tuple(s_hist), y=tuple(y_hist), converged=bool(message),
+                     message=message, value=f_new, grads=grads_new)
+        return tree_unflatten(tree, _unflat(x_new, p_leaves)), state
+
+    def __repr__(self):
+        return "lbfgs(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
+
+
+def lbfgs(lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9, line_search="strong_wolfe"):
+    """The L-BFGS core: ``init(params)``, ``update(grads, state, params, fun=..., value=...)``.
+
+    ``fun(params) -> (value, grads)``.  A minimisation loop:
+
+    >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
+    >>> rosen = lambda p: 100 * (p["y"] - p["x"] ** 2) ** 2 + (1 - p["x"]) ** 2
+    >>> fun = cr.value_and_grad(rosen)
+    >>> core, params = cr.optim.lbfgs(), {"x": -1.2, "y": 1.0}
+    >>> state = core.init(params)
+    >>> value, grads = fun(params)
+    >>> while not state["converged"] and state["step"] < 100:
+    ...     params, state = core.update(grads, state, params, fun=fun, value=value)
+    ...     value, grads = state["value"], state["grads"]
+    >>> round(float(params["x"]), 6), round(float(params["y"]), 6)
+    (1.0, 1.0)
+    """
+    return _LBFGS(lr, history_size, tolerance_grad, tolerance_change, line_search)

@@ -1,0 +1,225 @@
+"""PyTorch-style optimisers over tape parameters, each a thin wrapper of a functional core.
+
+``opt = SGD(model.parameters(), lr=0.1)``; then per step ``opt.zero_grad()``,
+``loss.backward()``, ``opt.step()``.  ``step`` reads each parameter's ``.grad``, asks
+the core for the new values and writes them into the parameters in place (an
+unrecorded write, so the parameters stay the same leaves).  A parameter whose
+``.grad`` is ``None`` is left alone.  ``LBFGS.step(closure)`` re-evaluates the loss
+through ``closure`` (which zeroes the gradients, computes the loss, calls
+``backward`` and returns the loss).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from chainrule._core.grad_mode import enable_grad
+from chainrule._interpreters.reverse import Tensor, _write
+from chainrule.optim.functional import adam, adamw, sgd
+from chainrule.optim.lbfgs import lbfgs
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LBFGS"]
+
+
+def _param_list(params, name):
+    if hasattr(params, "parameters") and callable(params.parameters):
+        params = params.parameters()
+    params = list(params)
+    if not params:
+        raise ValueError(f"{name}: got an empty parameter list")
+    for i, p in enumerate(params):
+        if type(p) is not Tensor or not p.requires_grad or p._prim is not None or p._level != 0:
+            raise TypeError(f"{name}: parameter {i} is not a tape leaf with requires_grad=True "
+                            f"(got {type(p).__name__}); pass model.parameters() or tensors made with "
+                            f"cr.tensor(..., requires_grad=True)")
+    if len({id(p) for p in params}) != len(params):
+        raise ValueError(f"{name}: a parameter appears more than once in the list")
+    return params
+
+
+class Optimizer:
+    """Base of the wrappers: the parameters, a functional core and its state."""
+
+    def __init__(self, params, core):
+        self.params = _param_list(params, type(self).__name__)
+        self.core = core
+        self.state = core.init([p._value for p in self.params])
+
+    @property
+    def lr(self):
+        """The learning rate (settable between steps)."""
+        return self.core.lr
+
+    @lr.setter
+    def lr(self, value):
+        self.core.lr = float(value)
+
+    def zero_grad(self):
+        """Set every parameter's ``.grad`` to ``None``."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self, closure=None):
+        """One update from the parameters' ``.grad``; returns ``closure()`` if one is given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        grads = [None if p.grad is None else np.asarray(p.grad._value) for p in self.params]
+        new, self.state = self.core._update_leaves(grads, self.state, [p._value for p in self.params])
+        for p, v in zip(self.params, new):
+            if v is not p._value:
+                _write(p, v, f"{type(self).__name__}.step")
+        return loss
+
+    # -- saving -----------------------------------------------------------------------------
+    def state_dict(self):
+        """The state as ``{name: array}``: ``step``, ``lr`` and ``<buffer>.<i>`` per parameter."""
+        out = {"step": np.asarray(self.state["step"]), "lr": np.asarray(self.core.lr)}
+        for k in self.core.buffers:
+            for i, b in enumerate(self.state[k]):
+                out[f"{k}.{i}"] = np.array(b, copy=True)
+        return out
+
+    def load_state_dict(self, state):
+        """Restore ``state_dict()`` output; keys and shapes are checked before anything changes."""
+        name = type(self).__name__
+        expected = self.state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        if missing or unexpected:
+            raise KeyError(f"{name}.load_state_dict: missing keys {missing}, unexpected keys {unexpected} "
+                           f"(was the state saved from another optimiser, or for other parameters?); "
+                           f"nothing was loaded")
+        for k, ref in expected.items():
+            if np.shape(state[k]) != ref.shape:
+                raise ValueError(f"{name}.load_state_dict: {k!r} has shape {np.shape(state[k])}, expected "
+                                 f"{ref.shape}; nothing was loaded")
+        new = {"step": int(state["step"])}
+        for k in self.core.buffers:
+            new[k] = tuple(np.array(state[f"{k}.{i}"], dtype=ref.dtype)
+                           for i, ref in enumerate(self.state[k]))
+        self.state = new
+        self.core.lr = float(state["lr"])
+        return self
+
+    def __repr__(self):
+        return f"{type(self).__name__}({len(self.params)} parameters, {self.core!r})"
+
+
+class SGD(Optimizer):
+    """SGD with momentum, Nesterov momentum and weight decay (PyTorch's ``torch.optim.SGD``).
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+    >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> for _ in range(100):
+    ...     opt.zero_grad()
+    ...     ((w - 3.0) ** 2).sum().backward()
+    ...     _ = opt.step()
+    >>> w
+    tensor([3., 3.], requires_grad=True)
+    """
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(params, sgd(lr, momentum, dampening, nesterov, weight_decay))
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), with L2 ``weight_decay`` as ``torch.optim.Adam``."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(params, adam(lr, betas, eps, weight_decay))
+
+
+class AdamW(Optimizer):
+    """AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``."""
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, adamw(lr, betas, eps, weight_decay))
+
+
+class LBFGS(Optimizer):
+    """L-BFGS with a strong-Wolfe line search; ``step(closure)`` runs up to ``max_iter`` iterations.
+
+    ``closure()`` zeroes the gradients, computes the loss, calls ``backward()`` and
+    returns the loss; ``step`` returns the loss at the start.  Needs SciPy
+    (``pip install 'chainrule[special]'``).
+
+    >>> import chainrule as cr
+    >>> xy = cr.tensor([-1.2, 1.0], requires_grad=True)
+    >>> opt = cr.optim.LBFGS([xy], max_iter=100)
+    >>> def closure():
+    ...     opt.zero_grad()
+    ...     loss = 100 * (xy[1] - xy[0] ** 2) ** 2 + (1 - xy[0]) ** 2
+    ...     loss.backward()
+    ...     return loss
+    >>> _ = opt.step(closure)
+    >>> xy.detach().numpy().round(6)
+    array([1., 1.])
+    """
+
+    def __init__(self, params, lr=1.0, max_iter=20, history_size=10, tolerance_grad=1e-7,
+                 tolerance_change=1e-9, line_search_fn="strong_wolfe"):
+        super().__init__(params, lbfgs(lr, history_size, tolerance_grad, tolerance_change, line_search_fn))
+        self.max_iter = int(max_iter)
+
+    def step(self, closure=None):
+        if closure is None:
+            raise TypeError("LBFGS.step needs a closure that zeroes the gradients, computes the loss, "
+                            "calls backward() and returns the loss")
+        params = self.params
+
+        def fun(values):
+            for p, v in zip(params, values):
+                _write(p, v, "LBFGS.step")
+            with enable_grad():
+                loss = closure()
+            return float(_value(loss)), [_grad_of(p) for p in params]
+
+        with enable_grad():
+            first = closure()
+        value, grads = float(_value(first)), [_grad_of(p) for p in params]
+        state = dict(self.state, converged=False)
+        current = [np.array(p._value, copy=True) for p in params]
+        for _ in range(self.max_iter):
+            current, state = self.core.update(grads, state, current, fun=fun, value=value)
+            value, grads = state["value"], state["grads"]
+            if state["converged"]:
+                break
+        for p, v in zip(params, current):
+            _write(p, v, "LBFGS.step")
+        self.state = state
+        return first
+
+    def state_dict(self):
+        """``step``, ``lr`` and the curvature pairs ``s.<i>``, ``y.<i>``."""
+        out = {"step": np.asarray(self.state["step"]), "lr": np.asarray(self.core.lr)}
+        for i, (s, y) in enumerate(zip(self.state["s"], self.state["y"])):
+            out[f"s.{i}"], out[f"y.{i}"] = s.copy(), y.copy()
+        return out
+
+    def load_state_dict(self, state):
+        n = sum(int(np.prod(p.shape, dtype=np.int64)) for p in self.params)
+        pairs = sorted(int(k[2:]) for k in state if k.startswith("s."))
+        if pairs != list(range(len(pairs))) or any(f"y.{i}" not in state for i in pairs) \
+                or "step" not in state or "lr" not in state:
+            raise KeyError(f"LBFGS.load_state_dict: expected keys step, lr, s.<i>, y.<i>; got "
+                           f"{sorted(state)}; nothing was loaded")
+        for i in pairs:
+            for k in (f"s.{i}", f"y.{i}"):
+                if np.shape(state[k]) != (n,):
+                    raise ValueError(f"LBFGS.load_state_dict: {k!r} has shape {np.shape(state[k])}, "
+                                     f"expected ({n},); nothing was loaded")
+        self.state = dict(self.core.init(None), step=int(state["step"]),
+                          s=tuple(np.asarray(state[f"s.{i}"], float) for i in pairs),
+                          y=tuple(np.asarray(state[f"y.{i}"], float) for i in pairs))
+        self.core.lr = float(state["lr"])
+        return self
+
+
+def _value(loss):
+    return loss._value if type(loss) is Tensor else loss
+
+
+def _grad_of(p):
+    return np.zeros(p.shape, p.dtype) if p.grad is None else np.array(p.grad._value, copy=True)
