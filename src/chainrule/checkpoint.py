@@ -36,7 +36,9 @@ import numpy as np
 from chainrule._core.primitive import TRACER_TYPES, PerInput, defprim, bind
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.reverse import Tensor
+from chainrule._ops._wrap import dtype_of
 from chainrule._ops._wrap import raw as _raw
+from chainrule.custom import pack, unpack
 
 __all__ = ["checkpoint"]
 
@@ -105,7 +107,7 @@ def _requires_grad(x):
 
 
 def _is_float(x):
-    return np.issubdtype(np.result_type(_raw(x)), np.floating)
+    return np.issubdtype(dtype_of(x), np.floating)
 
 
 class _Spec:
@@ -120,7 +122,7 @@ class _Spec:
         self.static = static
         self.diff = diff          # inputs that some reverse level differentiates
         self.out_tree = None      # set by the first evaluation
-        self.out_meta = None      # (shape, dtype) per output leaf, when there are several
+        self.out_meta = None      # (shapes, dtypes) of the output leaves, when there are several
         self._entry = None        # the cached pullback results: (g, vals, {i: cotangent})
 
     def __repr__(self):
@@ -139,14 +141,11 @@ class _Spec:
         if self.out_tree is None:
             self.out_tree = out_tree
             if len(out_leaves) > 1:
-                self.out_meta = [(tuple(np.shape(_raw(o))), np.result_type(_raw(o))) for o in out_leaves]
+                self.out_meta = ([tuple(np.shape(_raw(o))) for o in out_leaves],
+                                 [dtype_of(o) for o in out_leaves])
         if len(out_leaves) == 1:
             return out_leaves[0]
-        from chainrule._ops import astype, concatenate, reshape
-        dt = np.result_type(*[m[1] for m in self.out_meta])
-        parts = [reshape(o, (-1,)) for o in out_leaves]
-        parts = [p if np.result_type(_raw(p)) == dt else astype(p, dt) for p in parts]
-        return concatenate(parts)
+        return pack(out_leaves, self.out_meta[1])
 
     def call_with(self, vals, idx, sub):
         """``f`` with ``vals``, positions ``idx`` replaced by ``sub``."""
@@ -161,16 +160,7 @@ class _Spec:
             return out
         if self.out_meta is None:
             return tree_unflatten(self.out_tree, [out])
-        from chainrule._ops import astype, reshape
-        leaves, start = [], 0
-        for shape, dt in self.out_meta:
-            n = int(np.prod(shape, dtype=np.int64))
-            leaf = reshape(out[start:start + n], shape)
-            if np.result_type(_raw(leaf)) != dt:
-                leaf = astype(leaf, dt)
-            leaves.append(leaf)
-            start += n
-        return tree_unflatten(self.out_tree, leaves)
+        return tree_unflatten(self.out_tree, unpack(out, *self.out_meta))
 
     # -- reverse mode: one re-run per (node, cotangent) -------------------------------
     def cotangent(self, i, vals, g):
@@ -245,7 +235,19 @@ def _jvp(primals, tangents, ans, params):
     return t
 
 
+def _batch(vals, batched, params):
+    """vmap of a checkpointed call: one checkpointed call of ``vmap(f)`` (as JAX batches ``remat``)."""
+    from chainrule.api import vmap
+    spec = params["spec"]
+    inner = vmap(lambda *dyn: spec.call(dyn), in_axes=tuple(0 if b else None for b in batched))
+    _, in_tree = tree_flatten((tuple(vals), {}))
+    batched_spec = _Spec(inner, in_tree, tuple(range(len(vals))), [None] * len(vals),
+                         tuple(i for i, a in enumerate(vals) if _requires_grad(a)))
+    return bind(checkpoint_p, tuple(vals), {"spec": batched_spec})
+
+
 checkpoint_p = defprim(
     "checkpoint", _impl, PerInput(_make_vjp), jvp=_jvp,
+    batch=lambda vals, batched, params: _batch(vals, batched, params),
     formulas=PerInput(lambda i: ("vjp of f, recomputed from the saved inputs, applied to g",
                                  r"\bar g \, \partial f / \partial x_i \text{ (recomputed)}")))

@@ -33,7 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule.api import grad, jvp, vjp
+from chainrule._ops._wrap import batch_size
+from chainrule.api import grad, jvp, vjp, vmap
 
 __all__ = ["root", "fixed_point", "implicit_derivative", "SingularJacobianError", "root_p"]
 
@@ -102,12 +103,14 @@ def _solve(J, b, x, where, transpose=False):
     Jv = np.asarray(_primal(J), dtype=np.float64)
     if not np.all(np.isfinite(Jv)):
         raise _singular(where, x, "it is not finite")
-    if Jv.ndim == 0:
-        if Jv == 0:
+    # Under vmap, Jv holds one Jacobian per example (leading axes): check each.
+    if np.ndim(J) == 0:
+        if np.any(Jv == 0):
             raise _singular(where, x, "dF/dx = 0")
         return b / J
-    if np.linalg.cond(Jv) > 1 / np.finfo(np.float64).eps:
-        raise _singular(where, x, f"condition number {np.linalg.cond(Jv):.3g}")
+    cond = float(np.max(np.linalg.cond(Jv)))
+    if cond > 1 / np.finfo(np.float64).eps:
+        raise _singular(where, x, f"condition number {cond:.3g}")
     if transpose:
         J = J.T if not _traced(J) else _transpose(J)
     if not (_traced(J) or _traced(b)):
@@ -210,8 +213,33 @@ def _root_jvp(primals, tangents, ans, params):
     return -_solve(J, dF, ans, "root: implicit JVP")
 
 
+def _batch_root(vals, batched, params):
+    """vmap of a root: one root of the stacked system ``x_b ↦ vmap(F)(x_b, θ_b)``, flattened.
+
+    Its ``∂F/∂x`` is block diagonal, so each example's root and derivative are
+    those of its own system; the solver and the implicit rules are unchanged.
+    """
+    n = batch_size(vals, batched)
+    x0 = params["x0"]
+    in_axes = (0,) + tuple(0 if b else None for b in batched)
+
+    def stacked(fun):
+        def h(x, *ps):
+            import chainrule.numpy as cnp
+            out = vmap(fun, in_axes=in_axes)(cnp.reshape(x, (n,) + x0.shape), *ps)
+            return cnp.reshape(out, (-1,))
+        return None if fun is None else h
+
+    kw = {**params, "F": stacked(params["F"]), "g": stacked(params["g"]),
+          "x0": np.broadcast_to(x0, (n,) + x0.shape).ravel()}
+    out = bind(root_p, tuple(vals), kw)
+    from chainrule._ops import reshape
+    return reshape(out, (n,) + x0.shape)
+
+
 root_p = defprim(
     "root", _root_impl, PerInput(_root_vjp), jvp=_root_jvp, uses_ans=True,
+    batch=lambda vals, batched, params: _batch_root(vals, batched, params),
     formulas=PerInput(lambda i: ("-(dF/dθ).T @ solve((dF/dx).T, g)",
                                  r"-\left(\partial_\theta F\right)^{\top} (\partial_x F)^{-\top} \bar g")))
 

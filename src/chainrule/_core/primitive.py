@@ -167,17 +167,19 @@ def _describe_failure(p, args, params, e):
 REGISTRY: dict[str, Primitive] = {}
 
 
-def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False):
-    """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, formulas.
+def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None):
+    """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
     its first input (reshape, transpose, basic indexing), so in-place changes
     are tracked across the two.  ``uses_ans=True`` marks a primitive whose
     VJP rules read its output, so an in-place change to the output is caught.
+    ``batch`` is the ``vmap`` rule ``(vals, batched, params) -> out`` (batch axis 0).
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
     p = Primitive(name, impl, vjps, jvp, formulas, view, uses_ans)
+    p.batch = batch
     REGISTRY[name] = p
     return p
 

@@ -46,6 +46,17 @@ def raw(x):
     return x
 
 
+def peel(x):
+    """The plain array under every tracer, batch axes included.
+
+    For a choice that depends on the values and must hold for every example
+    of a ``vmap`` batch at once (a branch taken in Python, a bounds check).
+    """
+    while type(x) in TRACER_TYPES:
+        x = x._value
+    return x
+
+
 def shape_of(x):
     return x.shape if hasattr(x, "shape") else np.shape(x)
 
@@ -88,3 +99,18 @@ def batch_with_axes_shifted(p):
         ax = ax + 1 if isinstance(ax, int) else tuple(a + 1 for a in ax)
         return bind(p, vals, {**params, "axis": ax})
     return rule
+
+
+def batch_size(vals, batched):
+    """The size of the batch axis: the leading axis of any batched value."""
+    return next(v.shape[0] for v, b in zip(vals, batched) if b)
+
+
+def batch_all(vals, batched):
+    """Every operand batched: the unbatched ones broadcast along a new leading axis."""
+    if all(batched):
+        return list(vals)
+    from chainrule._ops.shape import broadcast_to
+    n = batch_size(vals, batched)
+    return [v if b else broadcast_to(v, (n,) + tuple(shape_of(v))) for v, b in zip(vals, batched)]
+

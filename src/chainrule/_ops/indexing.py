@@ -137,7 +137,8 @@ def _pad_slices(x, pad_width):
 pad_p = defprim(
     "pad", lambda x, pad_width: np.pad(x, pad_width),
     [lambda ans, x, pad_width: lambda g: _getitem(g, _pad_slices(x, pad_width))],
-    jvp="linear", formulas=[("g without the padding", r"\bar g[\text{interior}]")])
+    jvp="linear", formulas=[("g without the padding", r"\bar g[\text{interior}]")],
+    batch=lambda vals, batched, params: bind(pad_p, vals, {"pad_width": ((0, 0),) + params["pad_width"]}))
 
 
 def pad(array, pad_width, mode="constant", **kwargs):
@@ -194,17 +195,18 @@ def pad(array, pad_width, mode="constant", **kwargs):
 # -- no derivative --------------------------------------------------------------
 
 # Integer outputs: no derivative (a pass-through at differentiation levels).  Under vmap
-# the axis shifts past the batch axis; ``axis=None`` (the flat index) maps one by one.
+# the axis shifts past the batch axis; ``axis=None`` (the flat index) flattens each example.
 def _arg_prim(name, fn):
-    p = defprim(name, fn, [None], jvp=None)
-
     def batch(vals, batched, params):
-        if params["axis"] is None:
-            from chainrule._interpreters.batching import one_by_one
-            return one_by_one(p, vals, batched, params)
-        return bind(p, vals, {**params, "axis": params["axis"] + 1})
+        (x,), axis = vals, params["axis"]
+        if axis is not None:
+            return bind(p, vals, {**params, "axis": axis + 1})
+        out = bind(p, (reshape(x, x.shape[:1] + (-1,)),), {**params, "axis": 1})
+        if params.get("keepdims"):  # NumPy keeps every axis, as size one
+            out = reshape(out, out.shape[:1] + (1,) * (len(x.shape) - 1))
+        return out
 
-    p.batch = batch
+    p = defprim(name, fn, [None], jvp=None, batch=batch)
     return p
 
 

@@ -14,7 +14,7 @@ import builtins
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, defprim
-from chainrule._ops._wrap import batch_with_axes_shifted, dtype_of, raw
+from chainrule._ops._wrap import batch_with_axes_shifted, dtype_of, peel, raw
 from chainrule._ops.elementwise import add, astype, divide, multiply, sqrt, square, subtract, where
 from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, reshape, transpose
 
@@ -212,8 +212,9 @@ def _cumprod_partials(x, axis):
 
 def _no_zero_products(ans):
     # With no zero (and no overflow) among the partial products, no x_j is 0
-    # and ans_k / x_j is exact to rounding: the O(n) formulas apply.
-    a = raw(ans)
+    # and ans_k / x_j is exact to rounding: the O(n) formulas apply (to every example
+    # of a vmap batch: peel, not raw).
+    a = peel(ans)
     return bool(np.all(a != 0) and np.all(np.isfinite(a)))
 
 
@@ -243,6 +244,7 @@ def _cumprod_jvp(primals, tangents, ans, params):
 cumprod_p = defprim(
     "cumprod", lambda x, axis: np.cumprod(x, axis=axis),
     [_cumprod_vjp], jvp=_cumprod_jvp, uses_ans=True,
+    batch=lambda vals, batched, params: batch_with_axes_shifted(cumprod_p)(vals, batched, params),
     formulas=[("sum_{k>=j} g_k prod_{i<=k, i!=j} x_i",
                r"\textstyle\sum_{k \ge j} \bar g_k \prod_{i \le k, i \ne j} x_i")])
 

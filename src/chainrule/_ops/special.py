@@ -158,7 +158,12 @@ def _lse_jvp(primals, tangents, ans, params):
 logsumexp_p = defprim(
     "logsumexp", _logsumexp_impl, [_lse_dx, _lse_db], jvp=_lse_jvp,
     formulas=[("b exp(x - ans)", r"b\,e^{x-\mathrm{ans}}"), ("exp(x - ans)", r"e^{x-\mathrm{ans}}")],
-    uses_ans=True)
+    uses_ans=True, batch=lambda vals, batched, params: _batch_logsumexp(vals, batched, params))
+
+
+def _batch_logsumexp(vals, batched, params):
+    from chainrule._interpreters.batching import align
+    return bind(logsumexp_p, align(vals, batched), {**params, "axis": tuple(a + 1 for a in params["axis"])})
 
 # -- public functions ------------------------------------------------------------------
 
