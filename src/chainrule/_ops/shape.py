@@ -81,6 +81,13 @@ def _is_basic(idx):
     return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in items)
 
 
+def _traced_index(idx):
+    """True if an index (canonical) holds a traced integer array (batched under vmap)."""
+    if type(idx) is tuple:
+        return any(type(i) in TRACER_TYPES for i in idx)
+    return type(idx) in TRACER_TYPES
+
+
 def canonical_index(idx):
     """An index with every tracer replaced by its plain value (indices have no derivative)."""
     if isinstance(idx, tuple):
@@ -146,12 +153,18 @@ def broadcast_to(a, shape):
 def _getitem(x, idx):
     """``x[idx]`` for tracers: basic and integer-array indexing, differentiable."""
     idx = canonical_index(idx)
+    if _traced_index(idx):  # e.g. a batched integer array under vmap: an operand, not a param
+        from chainrule._ops.gather import getitem_traced
+        return getitem_traced(x, idx)
     if type(x) in TRACER_TYPES:
         return x._process(getitem_p, (x,), {"idx": idx})
     return x[idx]
 
 
 def _scatter_add(g, idx, shape):
+    if _traced_index(idx):
+        from chainrule._ops.gather import scatter_add_traced
+        return scatter_add_traced(g, idx, shape)
     if type(g) in TRACER_TYPES:
         return g._process(scatter_add_p, (g,), {"idx": idx, "shape": shape})
     return _scatter_add_impl(g, idx, shape)
@@ -160,6 +173,9 @@ def _scatter_add(g, idx, shape):
 def index_set(x, v, idx):
     """A copy of ``x`` with ``x[idx] = v``; differentiable in ``x`` and ``v``."""
     idx = canonical_index(idx)
+    if _traced_index(idx):
+        from chainrule._ops.gather import index_set_traced
+        return index_set_traced(x, v, idx)
     if type(x) in TRACER_TYPES or type(v) in TRACER_TYPES:
         return bind(index_set_p, (x, v), {"idx": idx})
     return _index_set_impl(x, v, idx)
