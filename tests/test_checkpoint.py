@@ -215,8 +215,33 @@ def test_a_closure_over_a_differentiated_value_is_refused():
         block = checkpoint(lambda x: x * w)  # w is captured, not passed
         return cnp.sum(block(np.ones(3)))
 
-    with pytest.raises(ValueError, match="pass every differentiated value"):
+    with pytest.raises(ValueError, match="closes over a value traced by reverse mode.*explicit argument"):
         cr.grad(loss)(2.0)
+
+
+@pytest.mark.parametrize("transform, name", [
+    (lambda f: cr.jvp(f, (2.0,), (1.0,)), "forward mode"),
+    (lambda f: cr.vmap(f)(np.array([1.0, 2.0])), "cr.vmap"),
+    (lambda f: cr.grad(f)(2.0), "reverse mode")])
+def test_a_closure_error_names_the_transform(transform, name):
+    with pytest.raises(ValueError, match=f"{name}.*Pass the value as an explicit argument"):
+        transform(lambda w: cnp.sum(checkpoint(lambda x: x * w)(np.ones(3))))
+
+
+def test_vmap_of_a_checkpoint_stays_one_checkpoint_node():
+    """Under vmap the checkpointed call is still one node: the backward pass re-runs vmap(f)."""
+    calls = []
+
+    def f(h, w):
+        calls.append(1)
+        return cnp.tanh(w @ h)
+
+    block = checkpoint(f)
+    w, hs = np.eye(2) * 0.5, np.arange(6.0).reshape(3, 2)
+    g = cr.grad(lambda w: cnp.sum(cr.vmap(block, in_axes=(0, None))(hs, w)))(w)
+    want = sum(np.outer(1 - np.tanh(w @ h) ** 2, h) for h in hs)
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+    assert len(calls) == 2  # the forward pass and one re-run in the backward pass, not one per example
 
 
 # -- memory -------------------------------------------------------------------------

@@ -345,3 +345,50 @@ def test_custom_jvp_tape_create_graph():
     x.grad = None
     g.backward()
     assert float(x.grad.detach().numpy()) == pytest.approx(-5 * np.sin(0.3))
+
+
+# -- vmap: the user's rules run under vmap, once per call, not once per example -----------------
+
+def test_vmap_runs_the_custom_vjp_rules_once_under_vmap():
+    calls = {"fwd": 0, "bwd": 0}
+
+    @cr.custom_vjp
+    def f(x, w):
+        return cnp.sin(x) * w
+
+    def fwd(x, w):
+        calls["fwd"] += 1
+        return f(x, w), (x, w)
+
+    def bwd(res, g):
+        calls["bwd"] += 1
+        x, w = res
+        return g * cnp.cos(x) * w * 10.0, g * cnp.sin(x)  # a deliberately different rule for x
+
+    f.defvjp(fwd, bwd)
+    xs, w = np.array([0.1, 0.2, 0.3]), 2.0
+    gx = cr.vmap(cr.grad(f), in_axes=(0, None))(xs, w)
+    np.testing.assert_allclose(gx, 10.0 * np.cos(xs) * w, rtol=1e-12)  # the rule was used
+    assert calls == {"fwd": 1, "bwd": 1}
+    gw = cr.grad(lambda w: cnp.sum(cr.vmap(f, in_axes=(0, None))(xs, w)))(w)
+    np.testing.assert_allclose(gw, np.sum(np.sin(xs)), rtol=1e-12)  # summed over the batch
+
+
+def test_vmap_runs_the_custom_jvp_rule_once_under_vmap():
+    calls = []
+
+    @cr.custom_jvp
+    def f(x):
+        return cnp.exp(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        calls.append(1)
+        (x,), (t,) = primals, tangents
+        return f(x), 3.0 * cnp.exp(x) * t  # deliberately 3x: proves the rule is used
+
+    xs = np.array([0.0, 1.0])
+    np.testing.assert_allclose(cr.vmap(f)(xs), np.exp(xs), rtol=1e-12)
+    np.testing.assert_allclose(cr.vmap(lambda x: cr.jvp(f, (x,), (1.0,))[1])(xs), 3 * np.exp(xs), rtol=1e-12)
+    assert len(calls) == 1
+    np.testing.assert_allclose(cr.vmap(cr.grad(f))(xs), 3 * np.exp(xs), rtol=1e-12)

@@ -265,8 +265,22 @@ def test_singular_jacobian():
 
 
 def test_closure_over_traced_value_is_an_error():
-    with pytest.raises(TypeError, match="closes over"):
+    with pytest.raises(TypeError, match="closes over a value traced by reverse mode.*explicit argument"):
         cr.grad(lambda a: root(lambda x: x ** 2 - a, 1.0))(2.0)
+    with pytest.raises(TypeError, match="closes over a value traced by forward mode"):
+        cr.jvp(lambda a: root(lambda x, b: x ** 2 - a * b, 1.0, a), (2.0,), (1.0,))
+    with pytest.raises(TypeError, match="closes over a value traced by cr.vmap"):
+        cr.vmap(lambda a: fixed_point(lambda x: (x + a / x) / 2, 1.0))(np.array([2.0, 3.0]))
+
+
+def test_vmap_of_root_against_the_closed_form():
+    """vmap batches the system (block-diagonal), not a loop: values and derivatives per example."""
+    a = np.array([1.0, 4.0, 9.0])
+    cube = lambda a: root(lambda x, a: x ** 3 - a, 1.0, a)  # noqa: E731
+    np.testing.assert_allclose(cr.vmap(cube)(a), np.cbrt(a), rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(cr.grad(cube))(a), np.cbrt(a) ** -2 / 3, rtol=1e-10)
+    np.testing.assert_allclose(cr.grad(lambda a: cnp.sum(cr.vmap(cube)(a)))(a), np.cbrt(a) ** -2 / 3, rtol=1e-10)
+    np.testing.assert_allclose(cr.jacfwd(cr.vmap(cube))(a), np.diag(np.cbrt(a) ** -2 / 3), rtol=1e-10)
 
 
 def test_bad_arguments():

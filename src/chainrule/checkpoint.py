@@ -212,10 +212,18 @@ def _impl(*vals, spec):
         out = out._value  # a closed-over constant Tensor: no history to lose
     if type(out) in TRACER_TYPES:
         raise ValueError(
-            f"checkpoint: {spec!r} uses a value that is being differentiated but is not one of its "
-            f"arguments (it captures it from an enclosing scope); pass every differentiated value "
-            f"to the checkpointed function as an argument")
+            f"{spec!r} closes over a value traced by {transform_of(out)}: it captures it from an "
+            f"enclosing scope instead of receiving it as an argument, and checkpoint only sees its "
+            f"arguments. Pass the value as an explicit argument: cr.checkpoint(lambda x, w: ...)(x, w) "
+            f"rather than cr.checkpoint(lambda x: ... w ...)(x)")
     return out
+
+
+def transform_of(x):
+    """The transform that traces ``x``, as a user knows it (for errors about closures)."""
+    return {"Tensor": "reverse mode (cr.grad, cr.vjp or .backward())",
+            "JVPTracer": "forward mode (cr.jvp or cr.jacfwd)",
+            "BatchTracer": "cr.vmap"}.get(type(x).__name__, type(x).__name__)
 
 
 def _make_vjp(i):

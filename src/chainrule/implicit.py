@@ -62,9 +62,11 @@ def _as_param(p):
 
 def _check_residual(F, r, x, where):
     if _traced(r):
-        raise TypeError(f"{where}: F returned a traced value for plain inputs -- F closes over a value "
-                        f"being differentiated; pass it to F as a parameter instead "
-                        f"(root(F, x0, *params) calls F(x, *params))")
+        from chainrule.checkpoint import transform_of
+        raise TypeError(f"{where}: F closes over a value traced by {transform_of(r)}: it captures it "
+                        f"from an enclosing scope, and the solver runs on plain values, so it cannot "
+                        f"see it. Pass the value as an explicit argument: root(F, x0, *params) calls "
+                        f"F(x, *params) and differentiates (or maps) through params")
     r = np.asarray(r, dtype=np.result_type(r, np.float64))
     if r.shape != np.shape(x):
         raise ValueError(f"{where}: F(x, *params) has shape {r.shape} but x has shape {np.shape(x)}; "
