@@ -372,7 +372,7 @@ def where(condition, x, y):
     array([0., 1.])
     """
     c = raw(condition)
-    if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
+    if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES or type(c) in TRACER_TYPES:  # c: batched
         return bind(where_p, (c, x, y), EMPTY)
     return np.where(c, x, y)
 

@@ -1,0 +1,87 @@
+"""vmap of every function in the op tables of ``test_ops.py`` against the Python loop.
+
+The tables (elementwise, reductions, matmul, shape, indexing) are the ones whose
+derivatives ``test_ops.py`` checks against finite differences; here each function is
+mapped over a batch and compared with the loop of the function, and its per-example
+gradients with the loop of ``grad``.  Binary ops are also mapped with one operand
+unbatched (``in_axes=None``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as cnp
+from test_ops import (BINARY, BINARY_SHAPES, INDEXES, MATMUL_SHAPES, REDUCTION_CASES, REDUCTIONS, SHAPE_OPS,
+                      UNARY, _grid, _make)
+
+B = 3
+
+
+def _batch(domain, shape, seed):
+    return _make(domain, (B,) + tuple(shape), seed)
+
+
+def _check(f, xs, in_axes=0):
+    """vmap(f) against the loop, and vmap(grad) against the loop of grad (first argument)."""
+    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(xs)
+    pick = lambda b: [x if a is None else x[b] for x, a in zip(xs, axes)]  # noqa: E731
+    want = np.stack([np.asarray(f(*pick(b))) for b in range(B)])
+    np.testing.assert_allclose(cr.vmap(f, in_axes=in_axes)(*xs), want, rtol=1e-12, atol=1e-14)
+    if axes[0] is None:
+        return
+    g = cr.grad(lambda *a: cnp.sum(cnp.sin(f(*a))))
+    want = np.stack([np.asarray(g(*pick(b))) for b in range(B)])
+    np.testing.assert_allclose(cr.vmap(g, in_axes=in_axes)(*xs), want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("in_axes", [0, (0, None), (None, 0)], ids=str)
+@pytest.mark.parametrize("shapes", BINARY_SHAPES, ids=str)
+@pytest.mark.parametrize("name", list(BINARY))
+def test_binary(name, shapes, in_axes):
+    f, dx, dy = BINARY[name]
+    xs = [_batch(dx, shapes[0], 1), _batch(dy, shapes[1], 2)]
+    axes = in_axes if isinstance(in_axes, tuple) else (0, 0)
+    _check(f, [x if a is not None else x[0] for x, a in zip(xs, axes)], in_axes)
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (3, 2)], ids=str)
+@pytest.mark.parametrize("name", list(UNARY))
+def test_unary(name, shape):
+    f, dom = UNARY[name]
+    _check(f, [_batch(dom, shape, 3)])
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape,axis", REDUCTION_CASES, ids=str)
+@pytest.mark.parametrize("name", list(REDUCTIONS))
+def test_reduction(name, shape, axis, keepdims):
+    f, dom = REDUCTIONS[name]
+    # one draw, split into examples: every example keeps distinct entries (unique max)
+    xs = _make(dom, (B,) + shape, 4)
+    _check(lambda x: f(x, axis=axis, keepdims=keepdims), [xs])
+
+
+@pytest.mark.parametrize("in_axes", [0, (0, None), (None, 0)], ids=str)
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul(shapes, in_axes):
+    a, b = _make(_grid, (B,) + shapes[0], 5), _make(_grid, (B,) + shapes[1], 6)
+    axes = in_axes if isinstance(in_axes, tuple) else (0, 0)
+    _check(cnp.matmul, [x if ax is not None else x[0] for x, ax in zip((a, b), axes)], in_axes)
+
+
+@pytest.mark.parametrize("name,f,shape", SHAPE_OPS, ids=[c[0] for c in SHAPE_OPS])
+def test_shape_op(name, f, shape):
+    _check(f, [_batch(_grid, shape, 7)])
+
+
+@pytest.mark.parametrize("name,f", [c for c in INDEXES if "traced values" not in c[0]],
+                         ids=[c[0] for c in INDEXES if "traced values" not in c[0]])
+def test_getitem(name, f):
+    _check(f, [_batch(_grid, (4, 3), 8) + 0.01])
+
+
+def test_a_mask_from_batched_values_says_use_where():
+    with pytest.raises(IndexError, match="cnp.where"):
+        cr.vmap(lambda x: x[x > 0.1])(_batch(_grid, (4, 3), 8))
