@@ -85,3 +85,76 @@ def test_getitem(name, f):
 def test_a_mask_from_batched_values_says_use_where():
     with pytest.raises(IndexError, match="cnp.where"):
         cr.vmap(lambda x: x[x > 0.1])(_batch(_grid, (4, 3), 8))
+
+
+# -- the tables of test_ops_linalg, test_ops_reductions, test_ops_shape, test_ops_update ----------
+
+from test_ops_linalg import EINSUM, NORMS, TOP  # noqa: E402
+from test_ops_reductions import CASES as RCASES  # noqa: E402
+from test_ops_reductions import CUM_CASES, CUMULATIVE  # noqa: E402
+from test_ops_reductions import REDUCTIONS as MORE_REDUCTIONS  # noqa: E402
+from test_ops_reductions import _valid  # noqa: E402
+from test_ops_shape import CASES as SHAPE_CASES  # noqa: E402
+from test_ops_update import INDICES  # noqa: E402
+
+
+def _normal(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((B,) + tuple(s)) for s in shapes]
+
+
+@pytest.mark.parametrize("name", list(TOP))
+def test_linalg_products(name):
+    f, _, shapes = TOP[name]
+    _check(f, _normal(shapes, 9))
+
+
+@pytest.mark.parametrize("subs", list(EINSUM))
+def test_einsum(subs):
+    shapes = EINSUM[subs]
+    _check(lambda *ops: cnp.einsum(subs, *ops), _normal(shapes, 10))
+    if len(shapes) > 1:  # the last operand shared by the batch
+        xs = _normal(shapes, 11)
+        _check(lambda *ops: cnp.einsum(subs, *ops), xs[:-1] + [xs[-1][0]], (0,) * (len(xs) - 1) + (None,))
+
+
+@pytest.mark.parametrize("name", list(NORMS))
+def test_norm(name):
+    f, shape = NORMS[name]
+    _check(f, _normal([shape], 12))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("shape,axis", RCASES, ids=str)
+@pytest.mark.parametrize("name", list(MORE_REDUCTIONS))
+def test_more_reductions(name, shape, axis, keepdims):
+    if not _valid(name, shape, axis):
+        pytest.skip("not a valid reduction (as in test_ops_reductions)")
+    f, _, make = MORE_REDUCTIONS[name]
+    _check(lambda x: f(x, axis=axis, keepdims=keepdims), [make((B,) + shape, 13)])
+
+
+@pytest.mark.parametrize("shape,axis", CUM_CASES, ids=str)
+@pytest.mark.parametrize("name", list(CUMULATIVE))
+def test_cumulative(name, shape, axis):
+    f, _, make = CUMULATIVE[name]
+    _check(lambda x: f(x, axis=axis), [make((B,) + shape, 14)])
+
+
+def test_cumprod_with_zeros_in_some_examples():
+    """The exact O(n^2) partials are taken for the batch when any example has a zero."""
+    xs = np.array([[2.0, 0.0, 3.0], [1.5, 2.0, -1.0], [0.0, 0.0, 4.0]])
+    _check(lambda x: cnp.cumprod(x), [xs])
+
+
+@pytest.mark.parametrize("name", list(SHAPE_CASES))
+def test_shape_functions(name):
+    f, _, shape = SHAPE_CASES[name]
+    _check(f, _normal([shape], 15))
+
+
+@pytest.mark.parametrize("name", list(INDICES))
+def test_at_set_and_add(name):
+    idx = INDICES[name]
+    xs, vs = _normal([(4, 2), np.empty((4, 2))[idx].shape], 16)
+    _check(lambda x, v: cnp.at(x)[idx].add(v) * cnp.at(x)[idx].set(v * 2.0), [xs, vs])
