@@ -70,7 +70,8 @@ def _seg(x):  # segment_sum: the VJP of repeat, bound under vmap
 
 # name: (function, argument shapes of one example, primitives it must bind under vmap)
 TABLE = {
-    "scatter_add via at.add": (lambda x, v: cnp.at(x)[np.array([0, 2, 0])].add(v * 2.0), [(4,), (3,)], ["scatter_add"]),
+    "scatter_add via at.add": (lambda x, v: cnp.at(x)[np.array([0, 2, 0])].add(v * 2.0), [(4,), (3,)],
+                               ["scatter_add"]),
     "scatter_add non-adjacent": (lambda x, v: cnp.at(x)[np.array([0, 1]), :, np.array([2, 0])].add(v),
                                  [(2, 2, 3), (2, 2)], ["scatter_add"]),
     "index_set": (lambda x, v: cnp.at(x)[1:3].set(v), [(4,), (2,)], ["index_set"]),

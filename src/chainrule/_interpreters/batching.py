@@ -1,11 +1,15 @@
 """Batching (``vmap``): a ``BatchTracer`` carries a value with the batch axis first.
 
 For each primitive the tracer asks the primitive's ``batch`` rule, which maps
-the batched values (batch axis 0) to a batched result.  An elementwise
-primitive needs no rule: its batched inputs get singleton axes after the
-batch axis so that NumPy broadcasting lines the element axes up.  A primitive
-with neither is mapped over the batch one element at a time and the results
-stacked: always correct, only slower.
+the batched values (batch axis 0) to a batched result; ``batched`` says which
+operands carry the batch axis (the others are shared by every example).  An
+elementwise primitive needs no rule: its batched inputs get singleton axes
+after the batch axis so that NumPy broadcasting lines the element axes up.
+
+Every primitive of the library has a rule (``tests/test_vmap_rules.py``
+fails for one that has not).  A primitive with neither, declared outside the
+library, is mapped over the batch one element at a time by :func:`one_by_one`
+and the results stacked: always correct, only slower.
 """
 from __future__ import annotations
 

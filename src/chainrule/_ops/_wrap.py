@@ -84,6 +84,13 @@ def normalize_axis(fn, axis, ndim):
 
 # -- vmap rules shared by the families (batch axis first) ------------------------------
 
+def rule_maker(make):
+    """Mark ``make(p) -> rule``, so that ``defprim(..., batch=make)`` makes the primitive's rule."""
+    make.makes_batch_rule = True
+    return make
+
+
+@rule_maker
 def batch_by_broadcasting(p):
     """The vmap rule of a primitive that broadcasts like an elementwise one."""
     def rule(vals, batched, params):
@@ -92,6 +99,7 @@ def batch_by_broadcasting(p):
     return rule
 
 
+@rule_maker
 def batch_with_axes_shifted(p):
     """The vmap rule of a unary primitive whose ``axis`` param (an int or a tuple) counts from 0."""
     def rule(vals, batched, params):

@@ -129,7 +129,8 @@ def flat_positions(op, shape, idx):
     before = [k for k in sliced if k < adv[0]] if adv[-1] - adv[0] == len(adv) - 1 else []
     rank = len(sliced) + len(bshape)
     at = len(before)  # where the broadcast index axes go in the result
-    pos = {k: (j if j < at else j + len(bshape)) for j, k in enumerate(before + [k for k in sliced if k not in before])}
+    order = before + [k for k in sliced if k not in before]  # the sliced axes, in result order
+    pos = {k: (j if j < at else j + len(bshape)) for j, k in enumerate(order)}
     flat, stride = None, 1
     for k in reversed(range(len(shape))):
         i = items[k]

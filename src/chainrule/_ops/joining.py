@@ -31,7 +31,8 @@ concatenate_p = defprim(
     PerInput(_concat_vjp),
     jvp="linear",
     formulas=PerInput(lambda i: ("g[..., slice of x_i along axis]", r"\bar g[\text{slice}_i]")),
-    batch=lambda vals, batched, params: bind(concatenate_p, batch_all(vals, batched), {"axis": params["axis"] + 1}))
+    batch=lambda vals, batched, params: bind(
+        concatenate_p, batch_all(vals, batched), {"axis": params["axis"] + 1}))
 
 
 def _any_tracer(xs):

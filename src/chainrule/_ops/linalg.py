@@ -46,10 +46,26 @@ def _matmul_dy(ans, x, y):
     return lambda g: matmul(swapaxes(x, -1, -2), g)
 
 
+def _batch_matmul(vals, batched, params):
+    """Per-example vectors become a row (left) or a column (right), removed again after."""
+    from chainrule._interpreters.batching import align
+    (x, y), (bx, by) = vals, batched
+    xv, yv = len(x.shape) - bx == 1, len(y.shape) - by == 1
+    if xv:
+        x = reshape(x, x.shape[:-1] + (1,) + x.shape[-1:])
+    if yv:
+        y = reshape(y, y.shape + (1,))
+    out = bind(matmul_p, align((x, y), batched), EMPTY)
+    if not (xv or yv):
+        return out
+    s = out.shape
+    return reshape(out, s[:-2] + (() if xv else s[-2:-1]) + (() if yv else s[-1:]))
+
+
 matmul_p = defprim(
     "matmul", np.matmul, [_matmul_dx, _matmul_dy], jvp="bilinear",
     formulas=[("g @ y.T", r"\bar g\, y^{\top}"), ("x.T @ g", r"x^{\top} \bar g")],
-    batch=lambda vals, batched, params: _batch_matmul(vals, batched))
+    batch=_batch_matmul)
 
 
 def matmul(x, y):
@@ -309,12 +325,6 @@ def _einsum_jvp(primals, tangents, ans, params):
     return out
 
 
-einsum_p = defprim(
-    "einsum", _einsum_impl, PerInput(_einsum_vjp), jvp=_einsum_jvp,
-    formulas=PerInput(lambda i: ("einsum of g with the other operands", r"\operatorname{einsum}(\bar g, \dots)")),
-    batch=lambda vals, batched, params: _batch_einsum(vals, batched, params))
-
-
 def _batch_einsum(vals, batched, params):
     """A fresh index letter for the batch axis, on the batched operands and first in the output."""
     terms, out = params["terms"], params["out"]
@@ -322,6 +332,12 @@ def _batch_einsum(vals, batched, params):
     b = next(c for c in string.ascii_letters if c not in used)
     terms = tuple(b + t if bt else t for t, bt in zip(terms, batched))
     return bind(einsum_p, vals, {"terms": terms, "out": b + out})
+
+
+einsum_p = defprim(
+    "einsum", _einsum_impl, PerInput(_einsum_vjp), jvp=_einsum_jvp,
+    formulas=PerInput(lambda i: ("einsum of g with the other operands", r"\operatorname{einsum}(\bar g, \dots)")),
+    batch=_batch_einsum)
 
 
 def _einsum_bind(terms, out, operands):
@@ -361,7 +377,7 @@ def _inv_jvp(primals, tangents, ans, params):
 inv_p = defprim(
     "inv", np.linalg.inv,
     [lambda ans, a: lambda g: negative(matmul(_mT(ans), matmul(g, _mT(ans))))],
-    jvp=_inv_jvp, uses_ans=True, batch=lambda *a: batch_by_broadcasting(inv_p)(*a),
+    jvp=_inv_jvp, uses_ans=True, batch=batch_by_broadcasting,
     formulas=[("-ans.T @ g @ ans.T", r"-A^{-\top} \bar g A^{-\top}")])
 
 
@@ -421,9 +437,21 @@ def _solve_jvp(primals, tangents, ans, params):
     return _uncol(out) if vec else out
 
 
+def _batch_solve(vals, batched, params):
+    """NumPy 2's ``solve``: a 1-D right side is one vector, so make it a column explicitly."""
+    from chainrule._interpreters.batching import align
+    (a, b), (ba, bb) = vals, batched
+    if len(b.shape) - bb != 1:  # a stack of matrices: leading axes broadcast
+        return bind(solve_p, align((a, b), batched), EMPTY)
+    lead = b.shape[:1] if bb else ()
+    col = reshape(b, lead + (1,) * (len(a.shape) - ba - 2) + b.shape[-1:] + (1,))
+    out = bind(solve_p, (a, col), EMPTY)
+    return reshape(out, out.shape[:-1])
+
+
 solve_p = defprim(
     "solve", np.linalg.solve, [_solve_da, _solve_db], jvp=_solve_jvp, uses_ans=True,
-    batch=lambda vals, batched, params: _batch_solve(vals, batched),
+    batch=_batch_solve,
     formulas=[("-solve(a.T, g) @ ans.T", r"-A^{-\top}\bar g\, x^{\top}"),
               ("solve(a.T, g)", r"A^{-\top} \bar g")])
 
@@ -450,7 +478,7 @@ def _det_jvp(primals, tangents, ans, params):
 det_p = defprim(
     "det", np.linalg.det,
     [lambda ans, a: lambda g: multiply(reshape(multiply(g, ans), g.shape + (1, 1)), _mT(inv(a)))],
-    jvp=_det_jvp, uses_ans=True, batch=lambda *a: batch_by_broadcasting(det_p)(*a),
+    jvp=_det_jvp, uses_ans=True, batch=batch_by_broadcasting,
     formulas=[("g * ans * inv(a).T", r"\bar g \det(A) A^{-\top}")])
 
 
@@ -475,7 +503,7 @@ def _logabsdet_jvp(primals, tangents, ans, params):
 logabsdet_p = defprim(
     "logabsdet", lambda a: np.linalg.slogdet(a)[1],
     [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(inv(a)))],
-    jvp=_logabsdet_jvp, batch=lambda *a: batch_by_broadcasting(logabsdet_p)(*a),
+    jvp=_logabsdet_jvp, batch=batch_by_broadcasting,
     formulas=[("g * inv(a).T", r"\bar g A^{-\top}")])
 
 
@@ -498,7 +526,7 @@ def slogdet(a):
 
 
 slogdet_sign_p = defprim("slogdet_sign", lambda a: np.linalg.slogdet(a)[0], [None], jvp=None,
-                         batch=lambda *a: batch_by_broadcasting(slogdet_sign_p)(*a))
+                         batch=batch_by_broadcasting)
 
 
 def _phi(x):
@@ -526,7 +554,7 @@ def _cholesky_jvp(primals, tangents, ans, params):
 
 cholesky_p = defprim(
     "cholesky", np.linalg.cholesky, [_cholesky_vjp], jvp=_cholesky_jvp, uses_ans=True,
-    batch=lambda *a: batch_by_broadcasting(cholesky_p)(*a),
+    batch=batch_by_broadcasting,
     formulas=[("sym(L^-T phi(L^T g) L^-1)", r"\tfrac12 (S + S^{\top}),\ S = L^{-\top}\Phi(L^{\top}\bar g)L^{-1}")])
 
 
@@ -579,11 +607,11 @@ def _eigh_v_jvp(primals, tangents, ans, params):
 
 eigh_w_p = defprim(
     "eigh_w", lambda a: np.linalg.eigh(a)[0], [_eigh_dw], jvp=_eigh_w_jvp,
-    batch=lambda *a: batch_by_broadcasting(eigh_w_p)(*a),
+    batch=batch_by_broadcasting,
     formulas=[("v diag(g) v.T", r"V \operatorname{diag}(\bar g) V^{\top}")])
 eigh_v_p = defprim(
     "eigh_v", lambda a: np.linalg.eigh(a)[1], [_eigh_dv], jvp=_eigh_v_jvp, uses_ans=True,
-    batch=lambda *a: batch_by_broadcasting(eigh_v_p)(*a),
+    batch=batch_by_broadcasting,
     formulas=[("v (F * (v.T g)) v.T", r"V (F \circ V^{\top}\bar g) V^{\top}")])
 
 
@@ -660,33 +688,3 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
             return out if keepdims else reshape(out, tuple(d for i, d in enumerate(out.shape) if i not in axis))
         raise NotImplementedError(f"norm: matrix ord={ord!r} is not implemented")
     raise ValueError("norm: improper number of dimensions to norm")
-
-
-# -- vmap rules (batch axis first): NumPy's matmul and linalg broadcast over leading axes --
-
-def _batch_matmul(vals, batched):
-    """Per-example vectors become a row (left) or a column (right), removed again after."""
-    from chainrule._interpreters.batching import align
-    (x, y), (bx, by) = vals, batched
-    xv, yv = len(x.shape) - bx == 1, len(y.shape) - by == 1
-    if xv:
-        x = reshape(x, x.shape[:-1] + (1,) + x.shape[-1:])
-    if yv:
-        y = reshape(y, y.shape + (1,))
-    out = bind(matmul_p, align((x, y), batched), EMPTY)
-    if not (xv or yv):
-        return out
-    s = out.shape
-    return reshape(out, s[:-2] + (() if xv else s[-2:-1]) + (() if yv else s[-1:]))
-
-
-def _batch_solve(vals, batched):
-    """NumPy 2's ``solve``: a 1-D right side is one vector, so make it a column explicitly."""
-    from chainrule._interpreters.batching import align
-    (a, b), (ba, bb) = vals, batched
-    if len(b.shape) - bb != 1:  # a stack of matrices: leading axes broadcast
-        return bind(solve_p, align((a, b), batched), EMPTY)
-    lead = b.shape[:1] if bb else ()
-    col = reshape(b, lead + (1,) * (len(a.shape) - ba - 2) + b.shape[-1:] + (1,))
-    out = bind(solve_p, (a, col), EMPTY)
-    return reshape(out, out.shape[:-1])

@@ -33,17 +33,34 @@ transpose_p = defprim(
     batch=lambda vals, batched, params: bind(
         transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])}))
 
+
+def _batch_broadcast_to(vals, batched, params):
+    x, shape = vals[0], params["shape"]
+    lead = len(shape) - (len(x.shape) - 1)  # new leading axes go after the batch axis
+    if lead:
+        x = reshape(x, x.shape[:1] + (1,) * lead + x.shape[1:])
+    return bind(broadcast_to_p, (x,), {"shape": x.shape[:1] + shape})
+
+
 broadcast_to_p = defprim(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     [lambda ans, x, shape: lambda g: g],
     jvp="linear", view=True, formulas=[("sum of g over broadcast axes", r"\textstyle\sum \bar g")],
-    batch=lambda vals, batched, params: _batch_broadcast_to(vals, batched, params))
+    batch=_batch_broadcast_to)
+
+
+def _batch_getitem(vals, batched, params):
+    idx = params["idx"]
+    out = bind(getitem_p, vals, {"idx": _batched_index(idx)})
+    ax = _batch_axis_after(idx)
+    return moveaxis(out, ax, 0) if ax else out
+
 
 getitem_p = defprim(
     "getitem", lambda x, idx: x[idx],
     [lambda ans, x, idx: lambda g: _scatter_add(g, idx, x.shape)],
     jvp="linear", view=True, formulas=[("g scattered to x[idx]", r"\bar g \text{ at } [\mathrm{idx}]")],
-    batch=lambda vals, batched, params: _batch_getitem(vals, batched, params))
+    batch=_batch_getitem)
 
 
 def _scatter_add_impl(g, idx, shape):
@@ -55,11 +72,18 @@ def _scatter_add_impl(g, idx, shape):
     return out
 
 
+def _batch_scatter_add(vals, batched, params):
+    (g,), idx = vals, params["idx"]
+    ax = _batch_axis_after(idx)
+    g = moveaxis(g, 0, ax) if ax else g
+    return bind(scatter_add_p, (g,), {"idx": _batched_index(idx), "shape": g.shape[ax:ax + 1] + params["shape"]})
+
+
 scatter_add_p = defprim(
     "scatter_add", _scatter_add_impl,
     [lambda ans, g, idx, shape: lambda h: _getitem(h, idx)],
     jvp="linear", formulas=[("h[idx]", r"\bar h[\mathrm{idx}]")],
-    batch=lambda vals, batched, params: _batch_scatter_add(vals, batched, params))
+    batch=_batch_scatter_add)
 
 
 def _index_set_impl(x, v, idx):
@@ -68,12 +92,29 @@ def _index_set_impl(x, v, idx):
     return out
 
 
+def _batch_index_set(vals, batched, params):
+    x, v = vals
+    n = batch_size(vals, batched)
+    if not batched[0]:
+        x = broadcast_to(x, (n,) + x.shape)
+    idx = params["idx"]
+    target = np.empty(x.shape[1:], dtype=np.bool_)[idx].shape
+    if batched[1]:  # (B, 1, ..., 1, *v.shape) then (B, *target)
+        v = reshape(v, v.shape[:1] + (1,) * (len(target) + 1 - len(v.shape)) + v.shape[1:])
+        v = broadcast_to(v, (n,) + target)
+    else:
+        v = reshape(broadcast_to(v, target), (1,) + target)
+    ax = _batch_axis_after(idx)
+    v = moveaxis(v, 0, ax) if ax else v
+    return bind(index_set_p, (x, v), {"idx": _batched_index(idx)})
+
+
 index_set_p = defprim(
     "index_set", _index_set_impl,
     [lambda ans, x, v, idx: lambda g: index_set(g, 0.0, idx),
      lambda ans, x, v, idx: lambda g: _getitem(g, idx)],
     jvp="linear", formulas=[("1 outside idx, 0 at idx", r"[\notin \mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
-    batch=lambda vals, batched, params: _batch_index_set(vals, batched, params))
+    batch=_batch_index_set)
 
 
 def _is_basic(idx):
@@ -301,12 +342,20 @@ def _roll(x, shift, axis):
     return np.roll(x, shift, axis)
 
 
+def _batch_roll(vals, batched, params):
+    (x,), shift, axis = vals, params["shift"], params["axis"]
+    if axis is None:  # the flattened array is rolled: roll each example's row
+        flat = bind(roll_p, (reshape(x, x.shape[:1] + (-1,)),), {"shift": (shift,), "axis": (1,)})
+        return reshape(flat, x.shape)
+    return bind(roll_p, vals, {"shift": shift, "axis": tuple(a + 1 for a in axis)})
+
+
 roll_p = defprim(
     "roll", lambda x, shift, axis: np.roll(x, shift, axis),
     [lambda ans, x, shift, axis: lambda g: _roll(
         g, -shift if axis is None else tuple(-s for s in shift), axis)],
     jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -s)")],
-    batch=lambda vals, batched, params: _batch_roll(vals, batched, params))
+    batch=_batch_roll)
 
 
 def roll(a, shift, axis=None):
@@ -413,13 +462,13 @@ repeat_p = defprim(
     "repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis),
     [lambda ans, x, repeats, axis: lambda g: _segment_sum(g, repeats, axis)],
     jvp="linear", formulas=[("sum of g over each repeated group", r"\textstyle\sum_{\text{group}} \bar g")],
-    batch=lambda vals, batched, params: batch_with_axes_shifted(repeat_p)(vals, batched, params))
+    batch=batch_with_axes_shifted)
 
 segment_sum_p = defprim(
     "segment_sum", _segment_sum_impl,
     [lambda ans, g, repeats, axis: lambda h: _repeat(h, repeats, axis)],
     jvp="linear", formulas=[("repeat(h)", r"\operatorname{repeat}(\bar h)")],
-    batch=lambda vals, batched, params: batch_with_axes_shifted(segment_sum_p)(vals, batched, params))
+    batch=batch_with_axes_shifted)
 
 
 def repeat(a, repeats, axis=None):
@@ -494,15 +543,7 @@ def tril(m, k=0):
     return np.tril(m, k)
 
 
-# -- vmap rules (batch axis first) -----------------------------------------------------
-
-def _batch_broadcast_to(vals, batched, params):
-    x, shape = vals[0], params["shape"]
-    lead = len(shape) - (len(x.shape) - 1)  # new leading axes go after the batch axis
-    if lead:
-        x = reshape(x, x.shape[:1] + (1,) * lead + x.shape[1:])
-    return bind(broadcast_to_p, (x,), {"shape": x.shape[:1] + shape})
-
+# -- vmap of indexing (batch axis first): where NumPy puts the batch axis -------------------
 
 def _batched_index(idx):
     """``idx`` for the batched value: the batch axis is kept whole."""
@@ -525,42 +566,3 @@ def _batch_axis_after(idx):
     shapes = [(int(np.count_nonzero(i)),) if np.asarray(i).dtype == np.bool_ else np.shape(i)
               for i in (items[k] for k in adv)]
     return len(np.broadcast_shapes(*shapes))
-
-
-def _batch_getitem(vals, batched, params):
-    idx = params["idx"]
-    out = bind(getitem_p, vals, {"idx": _batched_index(idx)})
-    ax = _batch_axis_after(idx)
-    return moveaxis(out, ax, 0) if ax else out
-
-
-def _batch_scatter_add(vals, batched, params):
-    (g,), idx = vals, params["idx"]
-    ax = _batch_axis_after(idx)
-    g = moveaxis(g, 0, ax) if ax else g
-    return bind(scatter_add_p, (g,), {"idx": _batched_index(idx), "shape": g.shape[ax:ax + 1] + params["shape"]})
-
-
-def _batch_index_set(vals, batched, params):
-    x, v = vals
-    n = batch_size(vals, batched)
-    if not batched[0]:
-        x = broadcast_to(x, (n,) + x.shape)
-    idx = params["idx"]
-    target = np.empty(x.shape[1:], dtype=np.bool_)[idx].shape
-    if batched[1]:  # (B, 1, ..., 1, *v.shape) then (B, *target)
-        v = reshape(v, v.shape[:1] + (1,) * (len(target) + 1 - len(v.shape)) + v.shape[1:])
-        v = broadcast_to(v, (n,) + target)
-    else:
-        v = reshape(broadcast_to(v, target), (1,) + target)
-    ax = _batch_axis_after(idx)
-    v = moveaxis(v, 0, ax) if ax else v
-    return bind(index_set_p, (x, v), {"idx": _batched_index(idx)})
-
-
-def _batch_roll(vals, batched, params):
-    (x,), shift, axis = vals, params["shift"], params["axis"]
-    if axis is None:  # the flattened array is rolled: roll each example's row
-        flat = bind(roll_p, (reshape(x, x.shape[:1] + (-1,)),), {"shift": (shift,), "axis": (1,)})
-        return reshape(flat, x.shape)
-    return bind(roll_p, vals, {"shift": shift, "axis": tuple(a + 1 for a in axis)})
