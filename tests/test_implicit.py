@@ -311,3 +311,19 @@ def test_jvp_with_tape_params():
     t.backward()
     assert np.isclose(float(t), 1 / 6)
     assert np.isclose(float(a.grad), -1 / (4 * 9.0 ** 1.5))
+
+
+def test_vmap_with_a_starting_point_per_example():
+    """Each example starts from its own x0 (and so may find another root); x0 has no derivative."""
+    sq = lambda a, x0: root(lambda x, a: x ** 2 - a, x0, a)  # noqa: E731
+    a, x0 = np.array([4.0, 9.0]), np.array([1.0, -1.0])
+    np.testing.assert_allclose(cr.vmap(sq)(a, x0), [2.0, -3.0], rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(sq, in_axes=(None, 0))(4.0, x0), [2.0, -2.0], rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(cr.grad(sq))(a, x0), [0.25, -1 / 6], rtol=1e-10)
+    check_grads(lambda a: cr.vmap(sq)(a, x0), (a,), order=2)
+    _, t = cr.jvp(lambda x0: cr.vmap(sq)(a, x0), (x0,), (np.ones(2),))
+    np.testing.assert_array_equal(t, [0.0, 0.0])
+    nested = cr.vmap(cr.vmap(sq, in_axes=(None, 0)), in_axes=(0, None))(a, x0)
+    np.testing.assert_allclose(nested, [[2.0, -2.0], [3.0, -3.0]], rtol=1e-10)
+    heron = lambda x0: fixed_point(lambda x, a: (x + a / x) / 2, x0, 4.0)  # noqa: E731
+    np.testing.assert_allclose(cr.vmap(heron)(x0), [2.0, -2.0], rtol=1e-10)

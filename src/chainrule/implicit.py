@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule._ops._wrap import batch_size
+from chainrule._ops._wrap import batch_size, shape_of
 from chainrule.api import grad, jvp, vjp, vmap
 
 __all__ = ["root", "fixed_point", "implicit_derivative", "SingularJacobianError", "root_p"]
@@ -173,7 +173,9 @@ def _iterate(g, x0, params, tol, maxiter):
                        f"residual max|g(x) - x| = {diff:.3g} > tol = {tol:g} at x = {x!r}")
 
 
-def _root_impl(*params, F, g, x0, solver, tol, maxiter):
+def _root_impl(*params, F, g, x0, solver, tol, maxiter, start_in_params=False):
+    if start_in_params:  # a starting point that differs per vmap example: the last param
+        x0 = np.asarray(params[-1], dtype=np.float64).reshape(x0.shape)
     if solver == "newton":
         x = _newton(F, x0, params, tol, maxiter)
     else:  # "iterate": plain fixed-point iteration of g
@@ -222,8 +224,12 @@ def _batch_root(vals, batched, params):
     those of its own system; the solver and the implicit rules are unchanged.
     """
     n = batch_size(vals, batched)
-    x0 = params["x0"]
+    x0 = params["x0"]  # one example's starting point (its shape, when start_in_params)
     in_axes = (0,) + tuple(0 if b else None for b in batched)
+    if params["start_in_params"] and not batched[-1]:  # one start for all: stack it too
+        from chainrule._ops import broadcast_to
+        vals = list(vals[:-1]) + [broadcast_to(vals[-1], (n,) + tuple(shape_of(vals[-1])))]
+        in_axes = in_axes[:-1] + (0,)
 
     def stacked(fun):
         def h(x, *ps):
@@ -247,13 +253,21 @@ root_p = defprim(
 
 
 def _bind_root(F, g, x0, params, solver, tol, maxiter):
+    start_in_params = _batched(x0)
+    if start_in_params:
+        # x0 differs per example of a vmap: it becomes a last param that F ignores (so its
+        # derivative is zero), and the batching rule stacks it like the other params.
+        params = params + (x0,)
+        F, g = _IgnoringLast(F), (None if g is None else _IgnoringLast(g))
+        x0 = np.zeros(shape_of(x0))
     x0 = np.asarray(_primal(x0), dtype=np.float64)
     if x0.ndim > 1:
         raise ValueError(f"root: x0 must be a scalar or a 1-D array, got shape {x0.shape}")
     if not (isinstance(maxiter, (int, np.integer)) and maxiter >= 1):
         raise ValueError(f"root: maxiter must be a positive integer, got {maxiter!r}")
     params = tuple(_as_param(p) for p in params)
-    kw = {"F": F, "g": g, "x0": x0, "solver": solver, "tol": float(tol), "maxiter": int(maxiter)}
+    kw = {"F": F, "g": g, "x0": x0, "solver": solver, "tol": float(tol), "maxiter": int(maxiter),
+          "start_in_params": start_in_params}
     if not any(_traced(p) for p in params):
         return _root_impl(*params, **kw)  # no tracer: no primitive to record
     return bind(root_p, params, kw)
@@ -276,7 +290,9 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
     derivative is ``dx*/dθ = -(∂F/∂x)⁻¹ ∂F/∂θ``, one linear solve, whatever
     the number of iterations -- and it works with ``cr.grad``, ``cr.jvp``,
     tape Tensors, and again for higher derivatives.  Pass every value to be
-    differentiated as a parameter (not through a closure).
+    differentiated as a parameter (not through a closure).  Under ``cr.vmap``
+    the examples are solved as one stacked system (its ``∂F/∂x`` is block
+    diagonal), and ``x0`` may differ per example.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> from chainrule.implicit import root
@@ -312,6 +328,31 @@ def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
     """
     F = _FixedPointResidual(g)
     return _bind_root(F, g, x0, params, "iterate", tol, maxiter)
+
+
+def _batched(x):
+    """True if a ``vmap`` batches ``x`` (at any level under differentiation tracers)."""
+    from chainrule._interpreters.batching import BatchTracer
+    while type(x) in TRACER_TYPES:
+        if type(x) is BatchTracer:
+            return True
+        x = x._value
+    return False
+
+
+class _IgnoringLast:
+    """``F(x, *params)`` called with one more param (a per-example starting point), which it ignores."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, x, *params):
+        return self.f(x, *params[:-1])
+
+    def __repr__(self):
+        return repr(self.f)
 
 
 class _FixedPointResidual:
