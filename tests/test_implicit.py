@@ -327,3 +327,12 @@ def test_vmap_with_a_starting_point_per_example():
     np.testing.assert_allclose(nested, [[2.0, -2.0], [3.0, -3.0]], rtol=1e-10)
     heron = lambda x0: fixed_point(lambda x, a: (x + a / x) / 2, x0, 4.0)  # noqa: E731
     np.testing.assert_allclose(cr.vmap(heron)(x0), [2.0, -2.0], rtol=1e-10)
+
+
+def test_implicit_derivative_under_vmap():
+    circle = lambda x, y: x ** 2 + y ** 2 - 1  # noqa: E731
+    xs, ys = np.array([0.6, 0.8]), np.array([0.8, 0.6])
+    np.testing.assert_allclose(cr.vmap(lambda x, y: implicit_derivative(circle, x, y))(xs, ys), -xs / ys,
+                               rtol=1e-12)
+    with pytest.raises(ZeroDivisionError, match="F_y = 0"):
+        cr.vmap(lambda x, y: implicit_derivative(circle, x, y))(np.array([0.6, 1.0]), np.array([0.8, 0.0]))

@@ -381,10 +381,10 @@ def implicit_derivative(F, x, y):
     >>> round(float(implicit_derivative(circle, 0.6, 0.8)), 12)   # -x / y
     -0.75
     """
-    if np.ndim(_primal(x)) != 0 or np.ndim(_primal(y)) != 0:
+    if np.ndim(x) != 0 or np.ndim(y) != 0:  # the logical shape: under vmap, one example's
         raise ValueError("implicit_derivative: x and y must be scalars; for systems use cr.root")
     Fx, Fy = grad(F, argnums=(0, 1))(x, y)
-    if float(_primal(Fy)) == 0.0:
-        raise ZeroDivisionError(f"implicit_derivative: F_y = 0 at (x, y) = ({float(_primal(x))}, "
-                                f"{float(_primal(y))}); y is not a differentiable function of x there")
+    if np.any(np.asarray(_primal(Fy)) == 0.0):  # under vmap: at any example
+        raise ZeroDivisionError(f"implicit_derivative: F_y = 0 at (x, y) = ({_primal(x)}, "
+                                f"{_primal(y)}); y is not a differentiable function of x there")
     return -Fx / Fy
