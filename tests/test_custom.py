@@ -392,3 +392,22 @@ def test_vmap_runs_the_custom_jvp_rule_once_under_vmap():
     np.testing.assert_allclose(cr.vmap(lambda x: cr.jvp(f, (x,), (1.0,))[1])(xs), 3 * np.exp(xs), rtol=1e-12)
     assert len(calls) == 1
     np.testing.assert_allclose(cr.vmap(cr.grad(f))(xs), 3 * np.exp(xs), rtol=1e-12)
+
+
+def test_a_nondiff_argument_mapped_by_vmap_is_refused_with_the_way_out():
+    def fn(k, x):
+        return k * cnp.sin(x)
+
+    f = custom_vjp(fn, nondiff_argnums=(0,))
+    f.defvjp(lambda k, x: (f(k, x), x), lambda k, x, g: (k * g * cnp.cos(x),))
+    ks, xs = np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3])
+    with pytest.raises(TypeError, match="argument 0 is in nondiff_argnums but cr.vmap maps it.*differentiable"):
+        cr.vmap(f)(ks, xs)
+    np.testing.assert_allclose(cr.vmap(f, in_axes=(None, 0))(2.0, xs), 2.0 * np.sin(xs), rtol=1e-12)
+    np.testing.assert_allclose(cr.vmap(cr.grad(f, argnums=1), in_axes=(None, 0))(2.0, xs), 2.0 * np.cos(xs),
+                               rtol=1e-12)
+
+    g = custom_vjp(fn)  # the way out: k differentiable, its cotangent None
+    g.defvjp(lambda k, x: (g(k, x), (k, x)), lambda r, ct: (None, r[0] * ct * cnp.cos(r[1])))
+    np.testing.assert_allclose(cr.vmap(g)(ks, xs), ks * np.sin(xs), rtol=1e-12)
+    np.testing.assert_allclose(cr.vmap(cr.grad(g, argnums=1))(ks, xs), ks * np.cos(xs), rtol=1e-12)

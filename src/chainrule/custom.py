@@ -29,6 +29,7 @@ import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim, new_level
 from chainrule._core.pytree import tree_flatten, tree_unflatten
+from chainrule._interpreters.batching import is_batched
 from chainrule._interpreters.jvp import JVPTracer
 from chainrule._ops._wrap import batch_all, dtype_of
 from chainrule._ops._wrap import raw as _raw
@@ -262,6 +263,11 @@ class _Custom:
                 raise ValueError(f"{self.kind} function '{self.__name__}': nondiff_argnums "
                                  f"{self.nondiff_argnums} does not fit a call with {nargs} arguments")
             nondiff[j] = args[j]
+            if any(is_batched(leaf) for leaf in tree_flatten(args[j])[0]):
+                raise TypeError(f"{self.kind} function '{self.__name__}': argument {j} is in nondiff_argnums "
+                                f"but cr.vmap maps it; a nondiff argument is static, the same for every "
+                                f"example. Make it a differentiable argument instead (its rule may give "
+                                f"None as its cotangent)")
         diff = tuple(a for i, a in enumerate(args) if i not in nondiff)
         leaves, in_tree = tree_flatten(diff)
         leaves = [x if type(x) in TRACER_TYPES or hasattr(x, "shape") else np.asarray(x)[()]

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
+from chainrule._interpreters.batching import is_batched
 from chainrule._ops._wrap import batch_size, shape_of
 from chainrule.api import grad, jvp, vjp, vmap
 
@@ -253,7 +254,7 @@ root_p = defprim(
 
 
 def _bind_root(F, g, x0, params, solver, tol, maxiter):
-    start_in_params = _batched(x0)
+    start_in_params = is_batched(x0)
     if start_in_params:
         # x0 differs per example of a vmap: it becomes a last param that F ignores (so its
         # derivative is zero), and the batching rule stacks it like the other params.
@@ -328,16 +329,6 @@ def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
     """
     F = _FixedPointResidual(g)
     return _bind_root(F, g, x0, params, "iterate", tol, maxiter)
-
-
-def _batched(x):
-    """True if a ``vmap`` batches ``x`` (at any level under differentiation tracers)."""
-    from chainrule._interpreters.batching import BatchTracer
-    while type(x) in TRACER_TYPES:
-        if type(x) is BatchTracer:
-            return True
-        x = x._value
-    return False
 
 
 class _IgnoringLast:

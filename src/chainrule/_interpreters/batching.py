@@ -16,7 +16,7 @@ from __future__ import annotations
 from chainrule._core.arrayops import ArrayOps
 from chainrule._core.primitive import TRACER_TYPES, bind
 
-__all__ = ["BatchTracer"]
+__all__ = ["BatchTracer", "is_batched"]
 
 
 class BatchTracer(ArrayOps):
@@ -53,6 +53,15 @@ class BatchTracer(ArrayOps):
 
 
 TRACER_TYPES.add(BatchTracer)
+
+
+def is_batched(x):
+    """True if a ``vmap`` batches ``x`` (at any level, under differentiation tracers too)."""
+    while type(x) in TRACER_TYPES:
+        if type(x) is BatchTracer:
+            return True
+        x = x._value
+    return False
 
 
 def _ndim(x):
