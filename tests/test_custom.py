@@ -411,3 +411,21 @@ def test_a_nondiff_argument_mapped_by_vmap_is_refused_with_the_way_out():
     g.defvjp(lambda k, x: (g(k, x), (k, x)), lambda r, ct: (None, r[0] * ct * cnp.cos(r[1])))
     np.testing.assert_allclose(cr.vmap(g)(ks, xs), ks * np.sin(xs), rtol=1e-12)
     np.testing.assert_allclose(cr.vmap(cr.grad(g, argnums=1))(ks, xs), ks * np.cos(xs), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["vjp", "jvp"])
+def test_a_closure_over_a_mapped_value_is_refused_under_vmap(kind):
+    def outer(k, x):
+        if kind == "vjp":
+            f = custom_vjp(lambda x: k * cnp.sin(x))
+            f.defvjp(lambda x: (f(x), x), lambda x, g: (k * g * cnp.cos(x),))
+        else:
+            f = custom_jvp(lambda x: k * cnp.sin(x))
+            f.defjvp(lambda p, t: (f(p[0]), k * cnp.cos(p[0]) * t[0]))
+        return f(x)
+
+    ks, xs = np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="closes over a value traced by cr.vmap.*explicit argument"):
+        cr.vmap(outer)(ks, xs)
+    with pytest.raises(ValueError, match="closes over a value traced by cr.vmap"):
+        cr.vmap(cr.grad(outer, argnums=1))(ks, xs)

@@ -482,20 +482,41 @@ def _batch(vals, batched, params):
     vals = batch_all(vals, batched)
     protos = [_zeros(v)[0] for v in vals]  # one example's leaves: shapes for bwd's cotangents
 
+    def closed(out, inputs):
+        """``out``, checked for a value traced at a level that none of ``inputs`` has (a closure)."""
+        seen = set()
+        for x in tree_flatten(inputs)[0]:
+            while type(x) in TRACER_TYPES:
+                seen.add(x._level)
+                x = x._value
+        inner = max(seen)  # the vmap's own: levels above it were made inside the user's function
+        for x in tree_flatten(out)[0]:
+            while type(x) in TRACER_TYPES:
+                if x._level < inner and x._level not in seen:
+                    from chainrule.checkpoint import transform_of
+                    raise ValueError(
+                        f"{owner.kind} function '{call.name}' closes over a value traced by "
+                        f"{transform_of(x)}: it captures it from an enclosing scope, and its rules only "
+                        f"see its arguments. Pass the value as an explicit argument")
+                x = x._value
+        return out
+
     def fun(*leaves):
-        return call.pack(call.record_out(owner.fun(*call.args(list(leaves))), "the function"))
+        out = call.pack(call.record_out(owner.fun(*call.args(list(leaves))), "the function"))
+        return closed(out, leaves)
 
     batched_call = type(owner)(vmap(fun))
     if owner.kind == "custom_vjp":
         def fwd(*leaves):
             out, residuals = _run_fwd(call, leaves)
-            return call.pack(call.record_out(out, "fwd")), residuals
+            return closed(call.pack(call.record_out(out, "fwd")), leaves), residuals
 
         def bwd(residuals, g):
             return tuple(_fit_to(c, p) for c, p in zip(_run_bwd(call, residuals, g, protos), protos))
 
         batched_call.defvjp(vmap(fwd), vmap(bwd))
     else:
-        batched_call.defjvp(vmap(lambda primals, tangents: _run_jvp_rule(call, primals, tangents, True)))
+        batched_call.defjvp(vmap(lambda primals, tangents: closed(_run_jvp_rule(call, primals, tangents, True),
+                                                                  (primals, tangents))))
     return batched_call(*vals)
 
