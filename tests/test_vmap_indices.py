@@ -27,6 +27,8 @@ def _distinct(n, k, shape=None):
 # name: (f(x, i), shape of one x, the batch of indices)
 TABLE = {
     "x[i]": (lambda x, i: x[i], (4, 3), _distinct(4, 2)),
+    "x[i] scalar": (lambda x, i: x[i], (4, 3), np.array([3, 0, 1])),
+    "x[i, 2] scalar": (lambda x, i: x[i, 2] * x[0, i - 1], (4, 3), np.array([3, 0, 1])),
     "x[i] negative": (lambda x, i: x[i - 4], (4, 3), _distinct(4, 2)),
     "x[i] repeated": (lambda x, i: x[i], (4,), np.array([[1, 1, 0], [3, 3, 3], [0, 2, 0]])),
     "x[i] 2-d index": (lambda x, i: x[i], (4, 3), _distinct(4, 4, (2, 2))),
