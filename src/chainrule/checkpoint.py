@@ -20,11 +20,13 @@ computation for the level above it: ``grad`` of ``grad``, ``jvp`` of
 
 One re-run per backward: the rule of every input of a node reads the
 cotangents from a single pullback, cached for the cotangent it was given.
+Under ``cr.vmap`` a checkpointed call stays one node: its batching rule binds
+``checkpoint`` again on ``vmap(f)``.
 
 Limitation: values being differentiated must reach ``f`` through its
-arguments.  A differentiated value that ``f`` captures from an enclosing
-scope (a closure) cannot be seen by the primitive; that raises a
-``ValueError`` that says so, rather than giving wrong derivatives.
+arguments.  A differentiated (or vmapped) value that ``f`` captures from an
+enclosing scope (a closure) cannot be seen by the primitive; that raises a
+``ValueError`` that names the transform, rather than giving wrong results.
 """
 from __future__ import annotations
 
@@ -256,6 +258,6 @@ def _batch(vals, batched, params):
 
 checkpoint_p = defprim(
     "checkpoint", _impl, PerInput(_make_vjp), jvp=_jvp,
-    batch=lambda vals, batched, params: _batch(vals, batched, params),
+    batch=_batch,
     formulas=PerInput(lambda i: ("vjp of f, recomputed from the saved inputs, applied to g",
                                  r"\bar g \, \partial f / \partial x_i \text{ (recomputed)}")))

@@ -17,8 +17,14 @@ user's rules are written with ``chainrule.numpy`` they can be differentiated
 again (``grad`` of ``grad``, ``create_graph=True`` on the tape).
 
 A function returning a pytree binds the primitive on the concatenation of
-its raveled output leaves and splits the result, so the user's functions run
+its raveled output leaves and splits the result (:func:`pack`,
+:func:`unpack`, shared with ``checkpoint``), so the user's functions run
 once per call whatever the number of outputs.
+
+Under ``cr.vmap`` the user's functions run under ``vmap`` (as JAX batches
+custom rules): the batching rule binds the primitive again on ``vmap(fun)``
+with ``vmap(fwd)``/``vmap(bwd)`` (or ``vmap`` of the jvp rule), once for the
+whole batch.
 """
 from __future__ import annotations
 

@@ -121,4 +121,3 @@ def batch_all(vals, batched):
     from chainrule._ops.shape import broadcast_to
     n = batch_size(vals, batched)
     return [v if b else broadcast_to(v, (n,) + tuple(shape_of(v))) for v, b in zip(vals, batched)]
-
