@@ -242,3 +242,16 @@ def test_the_rule_is_used_not_a_loop(name, monkeypatch):
     cr.vmap(cr.grad(_loss(f)))(*xs)
     assert calls == []
     assert set(prims) <= seen, f"{name} never bound {set(prims) - seen} under vmap"
+
+
+def test_a_primitive_without_a_rule_still_maps_but_warns():
+    from chainrule._core.primitive import bind, defprim
+    p = defprim("test_only_cumulative_max", lambda x: np.maximum.accumulate(x, axis=-1), [None], jvp=None)
+    try:
+        xs = np.array([[1.0, 3.0, 2.0], [5.0, 4.0, 6.0]])
+        with pytest.warns(RuntimeWarning, match="'test_only_cumulative_max' has no batching rule.*batch="):
+            out = cr.vmap(lambda x: bind(p, (x,), {}))(xs)
+        np.testing.assert_array_equal(out, np.maximum.accumulate(xs, axis=-1))
+    finally:
+        del REGISTRY[p.name]
+        batching._warned.discard(p.name)

@@ -13,6 +13,8 @@ and the results stacked: always correct, only slower.
 """
 from __future__ import annotations
 
+import warnings
+
 from chainrule._core.arrayops import ArrayOps
 from chainrule._core.primitive import TRACER_TYPES, bind
 
@@ -53,6 +55,7 @@ class BatchTracer(ArrayOps):
 
 
 TRACER_TYPES.add(BatchTracer)
+_warned: set = set()  # primitives already warned about (one_by_one)
 
 
 def is_batched(x):
@@ -81,6 +84,12 @@ def align(vals, batched):
 
 
 def one_by_one(p, vals, batched, params):
+    """The fallback: ``p`` applied to one example at a time, the results stacked (slow, once warned)."""
+    if p.name not in _warned:
+        _warned.add(p.name)
+        warnings.warn(f"vmap: primitive {p.name!r} has no batching rule, so it is mapped one example at "
+                      f"a time in a Python loop; declare batch= in its defprim block", RuntimeWarning,
+                      stacklevel=2)
     n = next(v.shape[0] for v, b in zip(vals, batched) if b)
     rows = [bind(p, [v[i] if b else v for v, b in zip(vals, batched)], params) for i in range(n)]
     return _ops.stack(rows)
