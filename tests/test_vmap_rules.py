@@ -105,6 +105,11 @@ TABLE = {
     "logsumexp": (lambda x: cnp.special.logsumexp(x, axis=0), [(3, 2)], ["logsumexp"]),
     "logsumexp b": (lambda x, b: cnp.special.logsumexp(x, axis=-1, b=b, keepdims=True), [(2, 3), (3,)],
                     ["logsumexp"]),
+    "slogdet sign": (lambda a: cnp.linalg.slogdet(a - 1.0)[0] * cnp.linalg.slogdet(a - 1.0)[1], [(2, 2)],
+                     ["slogdet_sign", "logabsdet"]),
+    "sort (batched gather)": (lambda x: cnp.sort(x) * np.arange(1.0, 4.0), [(3,)], ["gather", "scatter_rows"]),
+    "at set, batched index": (lambda x, v: cnp.at(x)[cnp.argsort(v)[:2]].set(v[:2] ** 2), [(4,), (4,)],
+                              ["set_rows"]),
     "custom_vjp pytree": (lambda x, y: _softclip(x, y)[0] + _softclip(x, y)[1], [(2,), (2,)], ["custom_vjp_call"]),
     "custom_vjp nondiff": (lambda x: _scaled(3.0, x), [(2,)], ["custom_vjp_call"]),
     "custom_jvp": (lambda x: _logcosh(x) * 2.0, [(3,)], ["custom_jvp_call"]),
@@ -221,7 +226,8 @@ def test_the_table_exercises_every_primitive_with_a_rule():
     covered = {p for _, _, prims in TABLE.values() for p in prims}
     need = {"scatter_add", "index_set", "roll", "tile", "repeat", "segment_sum", "pad", "concatenate",
             "cumprod", "einsum", "inv", "solve", "det", "logabsdet", "cholesky", "eigh_w", "eigh_v",
-            "logsumexp", "checkpoint", "custom_vjp_call", "custom_jvp_call", "root"}
+            "logsumexp", "checkpoint", "custom_vjp_call", "custom_jvp_call", "root",
+            "gather", "scatter_rows", "set_rows", "slogdet_sign"}
     assert need <= covered, sorted(need - covered)
 
 
