@@ -264,13 +264,34 @@ def test_singular_jacobian():
         cr.grad(lambda a: root(F, np.array([0.5, 0.5]), a)[0])(1.0)
 
 
-def test_closure_over_traced_value_is_an_error():
+def test_a_closure_over_a_traced_value_becomes_a_parameter():
+    """F capturing a in its closure: a is lifted into the parameters, so derivatives flow to it."""
+    sq = lambda a: root(lambda x: x ** 2 - a, 1.0)  # noqa: E731
+    np.testing.assert_allclose([cr.grad(sq)(4.0), cr.grad(cr.grad(sq))(4.0)], [0.25, -1 / 32], rtol=1e-10)
+    np.testing.assert_allclose(cr.jvp(lambda a: root(lambda x, b: x ** 2 - a * b, 1.0, a), (2.0,), (1.0,))[1],
+                               1.0, rtol=1e-10)  # x = sqrt(a * a) = a
+    heron = lambda a: fixed_point(lambda x: (x + a / x) / 2, 1.0)  # noqa: E731
+    np.testing.assert_allclose(cr.vmap(heron)(np.array([4.0, 9.0])), [2.0, 3.0], rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(cr.grad(heron))(np.array([4.0, 9.0])), [0.25, 1 / 6], rtol=1e-10)
+    check_grads(sq, (4.0,), order=2)
+
+
+def test_a_deeper_capture_is_an_error_naming_the_transform():
+    box = {}
+
+    def F(x):
+        return x ** 2 - box["a"]()  # a reached through another function: not lifted
+
+    def sq(a):
+        box["a"] = lambda: a
+        return root(F, 1.0)
+
     with pytest.raises(TypeError, match="closes over a value traced by reverse mode.*explicit argument"):
-        cr.grad(lambda a: root(lambda x: x ** 2 - a, 1.0))(2.0)
+        cr.grad(sq)(2.0)
     with pytest.raises(TypeError, match="closes over a value traced by forward mode"):
-        cr.jvp(lambda a: root(lambda x, b: x ** 2 - a * b, 1.0, a), (2.0,), (1.0,))
+        cr.jvp(sq, (2.0,), (1.0,))
     with pytest.raises(TypeError, match="closes over a value traced by cr.vmap"):
-        cr.vmap(lambda a: fixed_point(lambda x: (x + a / x) / 2, 1.0))(np.array([2.0, 3.0]))
+        cr.vmap(sq)(np.array([2.0, 3.0]))
 
 
 def test_vmap_of_root_against_the_closed_form():

@@ -23,14 +23,17 @@ cotangents from a single pullback, cached for the cotangent it was given.
 Under ``cr.vmap`` a checkpointed call stays one node: its batching rule binds
 ``checkpoint`` again on ``vmap(f)``.
 
-Limitation: values being differentiated must reach ``f`` through its
-arguments.  A differentiated (or vmapped) value that ``f`` captures from an
-enclosing scope (a closure) cannot be seen by the primitive; that raises a
-``ValueError`` that names the transform, rather than giving wrong results.
+Closures: the primitive sees only its operands, so a traced value that
+``f`` captures in a closure cell (``lambda x: x * w`` with ``w`` being
+differentiated or vmapped) is lifted into an extra argument
+(:func:`lift_closure`).  One captured more deeply (a global, an attribute,
+another function's closure) cannot be seen; that raises a ``ValueError``
+that names the transform, rather than giving wrong results.
 """
 from __future__ import annotations
 
 import functools
+import types
 import weakref
 
 import numpy as np
@@ -57,9 +60,9 @@ def checkpoint(f):
     arguments; array and float leaves are traced, other leaves (ints,
     strings, ``None``) are passed through unchanged.  The output may be an
     array or a pytree of arrays.  Derivatives of any order work, in any mix
-    of ``grad``, ``vjp``, ``jvp`` and the tape.  Every value being
-    differentiated must be passed to ``f`` as an argument, not captured in a
-    closure.
+    of ``grad``, ``vjp``, ``jvp`` and the tape.  Values being differentiated
+    should reach ``f`` as arguments or closure variables (which are lifted
+    into arguments); a deeper capture (a global, an attribute) raises.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> from chainrule.checkpoint import checkpoint   # also cr.checkpoint
@@ -76,6 +79,8 @@ def checkpoint(f):
 
     @functools.wraps(f)
     def checkpointed(*args, **kwargs):
+        fn, closed = lift_closure(f)  # traced values f closes over become arguments
+        args = args + closed
         leaves, in_tree = tree_flatten((args, kwargs))
         dyn_pos, dyn, static = [], [], list(leaves)
         for k, leaf in enumerate(leaves):
@@ -84,8 +89,8 @@ def checkpoint(f):
                 dyn.append(leaf)
                 static[k] = None
         if not dyn:  # nothing to trace: a plain call
-            return f(*args, **kwargs)
-        spec = _Spec(f, in_tree, tuple(dyn_pos), static,
+            return fn(*args, **kwargs)
+        spec = _Spec(fn, in_tree, tuple(dyn_pos), static,
                      tuple(i for i, a in enumerate(dyn) if _requires_grad(a)))
         out = bind(checkpoint_p, tuple(dyn), {"spec": spec})
         return spec.unpack(out)
@@ -219,6 +224,43 @@ def _impl(*vals, spec):
             f"arguments. Pass the value as an explicit argument: cr.checkpoint(lambda x, w: ...)(x, w) "
             f"rather than cr.checkpoint(lambda x: ... w ...)(x)")
     return out
+
+
+def lift_closure(f):
+    """``(g, values)``: ``g(*args, *values, **kw) == f(*args, **kw)``, ``values`` the traced ones ``f`` closes over.
+
+    A value that ``f`` captures in a closure cell (``lambda x: x * w``) is
+    invisible to a primitive that only sees its arguments.  The cells whose
+    contents hold a tracer are lifted into trailing arguments: ``g`` is ``f``
+    rebuilt with those cells refilled from its last arguments.  Deeper
+    captures (a global, an attribute, another function's closure) are not
+    seen; they still raise the closure error.
+    """
+    cells = getattr(f, "__closure__", None)
+    if not cells or type(f) is not types.FunctionType:
+        return f, ()
+    lifted = []
+    for k, cell in enumerate(cells):
+        try:
+            v = cell.cell_contents
+        except ValueError:  # not yet assigned
+            continue
+        if any(type(leaf) in TRACER_TYPES for leaf in tree_flatten(v)[0]):
+            lifted.append(k)
+    if not lifted:
+        return f, ()
+    m = len(lifted)
+
+    def g(*args, **kwargs):
+        new = list(cells)
+        for k, v in zip(lifted, args[-m:]):
+            new[k] = types.CellType(v)
+        rebuilt = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, tuple(new))
+        rebuilt.__kwdefaults__ = f.__kwdefaults__
+        return rebuilt(*args[:-m], **kwargs)
+
+    g.__name__ = getattr(f, "__name__", "function")
+    return g, tuple(cells[k].cell_contents for k in lifted)
 
 
 def transform_of(x):

@@ -14,9 +14,9 @@ operations (``cr.vjp``, ``cr.jvp``, ``cnp.linalg.solve``) on the possibly
 traced ``x*`` and ``params``, so they are differentiable again: second
 derivatives of a root with respect to its parameters need no extra code.
 
-``F`` must receive every value it is differentiated with respect to as a
-parameter; a value it closes over is a constant to the solver (a traced one
-raises a clear error).
+``F`` receives the values it is differentiated with respect to as parameters;
+a traced value it captures in a closure cell is lifted into an extra parameter
+(``checkpoint.lift_closure``), and a deeper capture raises a clear error.
 
 >>> import chainrule as cr, chainrule.numpy as cnp
 >>> from chainrule.implicit import root
@@ -36,6 +36,7 @@ from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
 from chainrule._interpreters.batching import is_batched
 from chainrule._ops._wrap import batch_size, shape_of
 from chainrule.api import grad, jvp, vjp, vmap
+from chainrule.checkpoint import lift_closure
 
 __all__ = ["root", "fixed_point", "implicit_derivative", "SingularJacobianError", "root_p"]
 
@@ -290,8 +291,9 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
     The solver runs on plain values, so it is never differentiated: the
     derivative is ``dx*/dθ = -(∂F/∂x)⁻¹ ∂F/∂θ``, one linear solve, whatever
     the number of iterations -- and it works with ``cr.grad``, ``cr.jvp``,
-    tape Tensors, and again for higher derivatives.  Pass every value to be
-    differentiated as a parameter (not through a closure).  Under ``cr.vmap``
+    tape Tensors, and again for higher derivatives.  Values to be
+    differentiated are parameters or closure variables of ``F`` (lifted into
+    parameters), not globals or attributes.  Under ``cr.vmap``
     the examples are solved as one stacked system (its ``∂F/∂x`` is block
     diagonal), and ``x0`` may differ per example.
 
@@ -308,7 +310,8 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
     if solver != "newton":
         raise ValueError(f"root: unknown solver {solver!r}; use 'newton' (or cr.fixed_point for "
                          f"plain iteration)")
-    return _bind_root(F, None, x0, params, solver, tol, maxiter)
+    F, closed = lift_closure(F)  # traced values F closes over become parameters
+    return _bind_root(F, None, x0, params + closed, solver, tol, maxiter)
 
 
 def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
@@ -327,8 +330,8 @@ def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
     >>> round(float(cr.grad(lambda a: fixed_point(heron, 1.0, a))(9.0)), 12)
     0.166666666667
     """
-    F = _FixedPointResidual(g)
-    return _bind_root(F, g, x0, params, "iterate", tol, maxiter)
+    g, closed = lift_closure(g)  # traced values g closes over become parameters
+    return _bind_root(_FixedPointResidual(g), g, x0, params + closed, "iterate", tol, maxiter)
 
 
 class _IgnoringLast:
