@@ -120,9 +120,8 @@ ALL_REDUCTIONS = {**{n: (f, lambda shape, dom=dom: _make(dom, shape, 4)) for n, 
 ALL_CASES = REDUCTION_CASES + [c for c in RCASES if c not in REDUCTION_CASES]
 
 
-@pytest.mark.parametrize("keepdims", [False, True])
-@pytest.mark.parametrize("shape,axis", ALL_CASES, ids=str)
-@pytest.mark.parametrize("name", list(ALL_REDUCTIONS))
+@pytest.mark.parametrize("name,shape,axis,keepdims", [(n, s, a, k) for n in ALL_REDUCTIONS for s, a in ALL_CASES
+                                                      for k in (False, True)], ids=str)
 def test_reduction(name, shape, axis, keepdims):
     if not _valid(name, shape, axis):
         pytest.skip("not a valid reduction (as in test_ops_reductions)")
