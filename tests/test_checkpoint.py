@@ -11,6 +11,7 @@ import pytest
 
 import chainrule as cr
 import chainrule.numpy as cnp
+from chainrule.testing import check_grads
 from chainrule.checkpoint import checkpoint
 
 
@@ -210,13 +211,59 @@ def test_integer_arguments_are_not_differentiated():
     np.testing.assert_allclose(g, [2 * np.cos(0.1), 0.0, 2 * np.cos(0.3)], rtol=1e-12)
 
 
-def test_a_closure_over_a_differentiated_value_is_refused():
-    def loss(w):
-        block = checkpoint(lambda x: x * w)  # w is captured, not passed
-        return cnp.sum(block(np.ones(3)))
+def _closing_over(w):
+    """A loss whose checkpointed block captures ``w`` (and a dict holding it) in its closure."""
+    params = {"w": w}
+    block = checkpoint(lambda x: cnp.sin(x * w) * params["w"])
+    return cnp.sum(block(np.linspace(0.1, 0.3, 3)) ** 2)
 
-    with pytest.raises(ValueError, match="pass every differentiated value"):
-        cr.grad(loss)(2.0)
+
+def _plain(w):
+    return cnp.sum((cnp.sin(np.linspace(0.1, 0.3, 3) * w) * w) ** 2)
+
+
+def test_a_closure_over_a_traced_value_is_lifted_into_an_argument():
+    np.testing.assert_allclose(cr.grad(_closing_over)(2.0), cr.grad(_plain)(2.0), rtol=1e-12)
+    np.testing.assert_allclose(cr.grad(cr.grad(_closing_over))(2.0), cr.grad(cr.grad(_plain))(2.0), rtol=1e-12)
+    np.testing.assert_allclose(cr.jvp(_closing_over, (2.0,), (1.0,))[1], cr.jvp(_plain, (2.0,), (1.0,))[1],
+                               rtol=1e-12)
+    ws = np.array([1.0, 2.0])
+    np.testing.assert_allclose(cr.vmap(_closing_over)(ws), [_plain(w) for w in ws], rtol=1e-12)
+    check_grads(_closing_over, (2.0,), order=2)
+
+
+class _Box:
+    pass
+
+
+@pytest.mark.parametrize("transform, name", [
+    (lambda f: cr.jvp(f, (2.0,), (1.0,)), "forward mode"),
+    (lambda f: cr.vmap(f)(np.array([1.0, 2.0])), "cr.vmap"),
+    (lambda f: cr.grad(f)(2.0), "reverse mode")])
+def test_a_deeper_capture_raises_naming_the_transform(transform, name):
+    def loss(w):
+        box = _Box()
+        box.w = w  # captured through an attribute: not a closure cell, so not lifted
+        return cnp.sum(checkpoint(lambda x: x * box.w)(np.ones(3)))
+
+    with pytest.raises(ValueError, match=f"{name}.*Pass the value as an explicit argument"):
+        transform(loss)
+
+
+def test_vmap_of_a_checkpoint_stays_one_checkpoint_node():
+    """Under vmap the checkpointed call is still one node: the backward pass re-runs vmap(f)."""
+    calls = []
+
+    def f(h, w):
+        calls.append(1)
+        return cnp.tanh(w @ h)
+
+    block = checkpoint(f)
+    w, hs = np.eye(2) * 0.5, np.arange(6.0).reshape(3, 2)
+    g = cr.grad(lambda w: cnp.sum(cr.vmap(block, in_axes=(0, None))(hs, w)))(w)
+    want = sum(np.outer(1 - np.tanh(w @ h) ** 2, h) for h in hs)
+    np.testing.assert_allclose(g, want, rtol=1e-12)
+    assert len(calls) == 2  # the forward pass and one re-run in the backward pass, not one per example
 
 
 # -- memory -------------------------------------------------------------------------

@@ -345,3 +345,87 @@ def test_custom_jvp_tape_create_graph():
     x.grad = None
     g.backward()
     assert float(x.grad.detach().numpy()) == pytest.approx(-5 * np.sin(0.3))
+
+
+# -- vmap: the user's rules run under vmap, once per call, not once per example -----------------
+
+def test_vmap_runs_the_custom_vjp_rules_once_under_vmap():
+    calls = {"fwd": 0, "bwd": 0}
+
+    @cr.custom_vjp
+    def f(x, w):
+        return cnp.sin(x) * w
+
+    def fwd(x, w):
+        calls["fwd"] += 1
+        return f(x, w), (x, w)
+
+    def bwd(res, g):
+        calls["bwd"] += 1
+        x, w = res
+        return g * cnp.cos(x) * w * 10.0, g * cnp.sin(x)  # a deliberately different rule for x
+
+    f.defvjp(fwd, bwd)
+    xs, w = np.array([0.1, 0.2, 0.3]), 2.0
+    gx = cr.vmap(cr.grad(f), in_axes=(0, None))(xs, w)
+    np.testing.assert_allclose(gx, 10.0 * np.cos(xs) * w, rtol=1e-12)  # the rule was used
+    assert calls == {"fwd": 1, "bwd": 1}
+    gw = cr.grad(lambda w: cnp.sum(cr.vmap(f, in_axes=(0, None))(xs, w)))(w)
+    np.testing.assert_allclose(gw, np.sum(np.sin(xs)), rtol=1e-12)  # summed over the batch
+
+
+def test_vmap_runs_the_custom_jvp_rule_once_under_vmap():
+    calls = []
+
+    @cr.custom_jvp
+    def f(x):
+        return cnp.exp(x)
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        calls.append(1)
+        (x,), (t,) = primals, tangents
+        return f(x), 3.0 * cnp.exp(x) * t  # deliberately 3x: proves the rule is used
+
+    xs = np.array([0.0, 1.0])
+    np.testing.assert_allclose(cr.vmap(f)(xs), np.exp(xs), rtol=1e-12)
+    np.testing.assert_allclose(cr.vmap(lambda x: cr.jvp(f, (x,), (1.0,))[1])(xs), 3 * np.exp(xs), rtol=1e-12)
+    assert len(calls) == 1
+    np.testing.assert_allclose(cr.vmap(cr.grad(f))(xs), 3 * np.exp(xs), rtol=1e-12)
+
+
+def test_a_nondiff_argument_mapped_by_vmap_is_refused_with_the_way_out():
+    def fn(k, x):
+        return k * cnp.sin(x)
+
+    f = custom_vjp(fn, nondiff_argnums=(0,))
+    f.defvjp(lambda k, x: (f(k, x), x), lambda k, x, g: (k * g * cnp.cos(x),))
+    ks, xs = np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3])
+    with pytest.raises(TypeError, match="argument 0 is in nondiff_argnums but cr.vmap maps it.*differentiable"):
+        cr.vmap(f)(ks, xs)
+    np.testing.assert_allclose(cr.vmap(f, in_axes=(None, 0))(2.0, xs), 2.0 * np.sin(xs), rtol=1e-12)
+    np.testing.assert_allclose(cr.vmap(cr.grad(f, argnums=1), in_axes=(None, 0))(2.0, xs), 2.0 * np.cos(xs),
+                               rtol=1e-12)
+
+    g = custom_vjp(fn)  # the way out: k differentiable, its cotangent None
+    g.defvjp(lambda k, x: (g(k, x), (k, x)), lambda r, ct: (None, r[0] * ct * cnp.cos(r[1])))
+    np.testing.assert_allclose(cr.vmap(g)(ks, xs), ks * np.sin(xs), rtol=1e-12)
+    np.testing.assert_allclose(cr.vmap(cr.grad(g, argnums=1))(ks, xs), ks * np.cos(xs), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["vjp", "jvp"])
+def test_a_closure_over_a_mapped_value_is_refused_under_vmap(kind):
+    def outer(k, x):
+        if kind == "vjp":
+            f = custom_vjp(lambda x: k * cnp.sin(x))
+            f.defvjp(lambda x: (f(x), x), lambda x, g: (k * g * cnp.cos(x),))
+        else:
+            f = custom_jvp(lambda x: k * cnp.sin(x))
+            f.defjvp(lambda p, t: (f(p[0]), k * cnp.cos(p[0]) * t[0]))
+        return f(x)
+
+    ks, xs = np.array([1.0, 2.0, 3.0]), np.array([0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="closes over a value traced by cr.vmap.*explicit argument"):
+        cr.vmap(outer)(ks, xs)
+    with pytest.raises(ValueError, match="closes over a value traced by cr.vmap"):
+        cr.vmap(cr.grad(outer, argnums=1))(ks, xs)

@@ -264,9 +264,44 @@ def test_singular_jacobian():
         cr.grad(lambda a: root(F, np.array([0.5, 0.5]), a)[0])(1.0)
 
 
-def test_closure_over_traced_value_is_an_error():
-    with pytest.raises(TypeError, match="closes over"):
-        cr.grad(lambda a: root(lambda x: x ** 2 - a, 1.0))(2.0)
+def test_a_closure_over_a_traced_value_becomes_a_parameter():
+    """F capturing a in its closure: a is lifted into the parameters, so derivatives flow to it."""
+    sq = lambda a: root(lambda x: x ** 2 - a, 1.0)  # noqa: E731
+    np.testing.assert_allclose([cr.grad(sq)(4.0), cr.grad(cr.grad(sq))(4.0)], [0.25, -1 / 32], rtol=1e-10)
+    np.testing.assert_allclose(cr.jvp(lambda a: root(lambda x, b: x ** 2 - a * b, 1.0, a), (2.0,), (1.0,))[1],
+                               1.0, rtol=1e-10)  # x = sqrt(a * a) = a
+    heron = lambda a: fixed_point(lambda x: (x + a / x) / 2, 1.0)  # noqa: E731
+    np.testing.assert_allclose(cr.vmap(heron)(np.array([4.0, 9.0])), [2.0, 3.0], rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(cr.grad(heron))(np.array([4.0, 9.0])), [0.25, 1 / 6], rtol=1e-10)
+    check_grads(sq, (4.0,), order=2)
+
+
+def test_a_deeper_capture_is_an_error_naming_the_transform():
+    box = {}
+
+    def F(x):
+        return x ** 2 - box["a"]()  # a reached through another function: not lifted
+
+    def sq(a):
+        box["a"] = lambda: a
+        return root(F, 1.0)
+
+    with pytest.raises(TypeError, match="closes over a value traced by reverse mode.*explicit argument"):
+        cr.grad(sq)(2.0)
+    with pytest.raises(TypeError, match="closes over a value traced by forward mode"):
+        cr.jvp(sq, (2.0,), (1.0,))
+    with pytest.raises(TypeError, match="closes over a value traced by cr.vmap"):
+        cr.vmap(sq)(np.array([2.0, 3.0]))
+
+
+def test_vmap_of_root_against_the_closed_form():
+    """vmap batches the system (block-diagonal), not a loop: values and derivatives per example."""
+    a = np.array([1.0, 4.0, 9.0])
+    cube = lambda a: root(lambda x, a: x ** 3 - a, 1.0, a)  # noqa: E731
+    np.testing.assert_allclose(cr.vmap(cube)(a), np.cbrt(a), rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(cr.grad(cube))(a), np.cbrt(a) ** -2 / 3, rtol=1e-10)
+    np.testing.assert_allclose(cr.grad(lambda a: cnp.sum(cr.vmap(cube)(a)))(a), np.cbrt(a) ** -2 / 3, rtol=1e-10)
+    np.testing.assert_allclose(cr.jacfwd(cr.vmap(cube))(a), np.diag(np.cbrt(a) ** -2 / 3), rtol=1e-10)
 
 
 def test_bad_arguments():
@@ -297,3 +332,28 @@ def test_jvp_with_tape_params():
     t.backward()
     assert np.isclose(float(t), 1 / 6)
     assert np.isclose(float(a.grad), -1 / (4 * 9.0 ** 1.5))
+
+
+def test_vmap_with_a_starting_point_per_example():
+    """Each example starts from its own x0 (and so may find another root); x0 has no derivative."""
+    sq = lambda a, x0: root(lambda x, a: x ** 2 - a, x0, a)  # noqa: E731
+    a, x0 = np.array([4.0, 9.0]), np.array([1.0, -1.0])
+    np.testing.assert_allclose(cr.vmap(sq)(a, x0), [2.0, -3.0], rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(sq, in_axes=(None, 0))(4.0, x0), [2.0, -2.0], rtol=1e-10)
+    np.testing.assert_allclose(cr.vmap(cr.grad(sq))(a, x0), [0.25, -1 / 6], rtol=1e-10)
+    check_grads(lambda a: cr.vmap(sq)(a, x0), (a,), order=2)
+    _, t = cr.jvp(lambda x0: cr.vmap(sq)(a, x0), (x0,), (np.ones(2),))
+    np.testing.assert_array_equal(t, [0.0, 0.0])
+    nested = cr.vmap(cr.vmap(sq, in_axes=(None, 0)), in_axes=(0, None))(a, x0)
+    np.testing.assert_allclose(nested, [[2.0, -2.0], [3.0, -3.0]], rtol=1e-10)
+    heron = lambda x0: fixed_point(lambda x, a: (x + a / x) / 2, x0, 4.0)  # noqa: E731
+    np.testing.assert_allclose(cr.vmap(heron)(x0), [2.0, -2.0], rtol=1e-10)
+
+
+def test_implicit_derivative_under_vmap():
+    circle = lambda x, y: x ** 2 + y ** 2 - 1  # noqa: E731
+    xs, ys = np.array([0.6, 0.8]), np.array([0.8, 0.6])
+    np.testing.assert_allclose(cr.vmap(lambda x, y: implicit_derivative(circle, x, y))(xs, ys), -xs / ys,
+                               rtol=1e-12)
+    with pytest.raises(ZeroDivisionError, match="F_y = 0"):
+        cr.vmap(lambda x, y: implicit_derivative(circle, x, y))(np.array([0.6, 1.0]), np.array([0.8, 0.0]))

@@ -20,15 +20,20 @@ computation for the level above it: ``grad`` of ``grad``, ``jvp`` of
 
 One re-run per backward: the rule of every input of a node reads the
 cotangents from a single pullback, cached for the cotangent it was given.
+Under ``cr.vmap`` a checkpointed call stays one node: its batching rule binds
+``checkpoint`` again on ``vmap(f)``.
 
-Limitation: values being differentiated must reach ``f`` through its
-arguments.  A differentiated value that ``f`` captures from an enclosing
-scope (a closure) cannot be seen by the primitive; that raises a
-``ValueError`` that says so, rather than giving wrong derivatives.
+Closures: the primitive sees only its operands, so a traced value that
+``f`` captures in a closure cell (``lambda x: x * w`` with ``w`` being
+differentiated or vmapped) is lifted into an extra argument
+(:func:`lift_closure`).  One captured more deeply (a global, an attribute,
+another function's closure) cannot be seen; that raises a ``ValueError``
+that names the transform, rather than giving wrong results.
 """
 from __future__ import annotations
 
 import functools
+import types
 import weakref
 
 import numpy as np
@@ -36,7 +41,9 @@ import numpy as np
 from chainrule._core.primitive import TRACER_TYPES, PerInput, defprim, bind
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.reverse import Tensor
+from chainrule._ops._wrap import dtype_of
 from chainrule._ops._wrap import raw as _raw
+from chainrule.custom import pack, unpack
 
 __all__ = ["checkpoint"]
 
@@ -53,9 +60,9 @@ def checkpoint(f):
     arguments; array and float leaves are traced, other leaves (ints,
     strings, ``None``) are passed through unchanged.  The output may be an
     array or a pytree of arrays.  Derivatives of any order work, in any mix
-    of ``grad``, ``vjp``, ``jvp`` and the tape.  Every value being
-    differentiated must be passed to ``f`` as an argument, not captured in a
-    closure.
+    of ``grad``, ``vjp``, ``jvp`` and the tape.  Values being differentiated
+    should reach ``f`` as arguments or closure variables (which are lifted
+    into arguments); a deeper capture (a global, an attribute) raises.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> from chainrule.checkpoint import checkpoint   # also cr.checkpoint
@@ -72,6 +79,8 @@ def checkpoint(f):
 
     @functools.wraps(f)
     def checkpointed(*args, **kwargs):
+        fn, closed = lift_closure(f)  # traced values f closes over become arguments
+        args = args + closed
         leaves, in_tree = tree_flatten((args, kwargs))
         dyn_pos, dyn, static = [], [], list(leaves)
         for k, leaf in enumerate(leaves):
@@ -80,8 +89,8 @@ def checkpoint(f):
                 dyn.append(leaf)
                 static[k] = None
         if not dyn:  # nothing to trace: a plain call
-            return f(*args, **kwargs)
-        spec = _Spec(f, in_tree, tuple(dyn_pos), static,
+            return fn(*args, **kwargs)
+        spec = _Spec(fn, in_tree, tuple(dyn_pos), static,
                      tuple(i for i, a in enumerate(dyn) if _requires_grad(a)))
         out = bind(checkpoint_p, tuple(dyn), {"spec": spec})
         return spec.unpack(out)
@@ -105,7 +114,7 @@ def _requires_grad(x):
 
 
 def _is_float(x):
-    return np.issubdtype(np.result_type(_raw(x)), np.floating)
+    return np.issubdtype(dtype_of(x), np.floating)
 
 
 class _Spec:
@@ -120,7 +129,7 @@ class _Spec:
         self.static = static
         self.diff = diff          # inputs that some reverse level differentiates
         self.out_tree = None      # set by the first evaluation
-        self.out_meta = None      # (shape, dtype) per output leaf, when there are several
+        self.out_meta = None      # (shapes, dtypes) of the output leaves, when there are several
         self._entry = None        # the cached pullback results: (g, vals, {i: cotangent})
 
     def __repr__(self):
@@ -139,14 +148,11 @@ class _Spec:
         if self.out_tree is None:
             self.out_tree = out_tree
             if len(out_leaves) > 1:
-                self.out_meta = [(tuple(np.shape(_raw(o))), np.result_type(_raw(o))) for o in out_leaves]
+                self.out_meta = ([tuple(np.shape(_raw(o))) for o in out_leaves],
+                                 [dtype_of(o) for o in out_leaves])
         if len(out_leaves) == 1:
             return out_leaves[0]
-        from chainrule._ops import astype, concatenate, reshape
-        dt = np.result_type(*[m[1] for m in self.out_meta])
-        parts = [reshape(o, (-1,)) for o in out_leaves]
-        parts = [p if np.result_type(_raw(p)) == dt else astype(p, dt) for p in parts]
-        return concatenate(parts)
+        return pack(out_leaves, self.out_meta[1])
 
     def call_with(self, vals, idx, sub):
         """``f`` with ``vals``, positions ``idx`` replaced by ``sub``."""
@@ -161,16 +167,7 @@ class _Spec:
             return out
         if self.out_meta is None:
             return tree_unflatten(self.out_tree, [out])
-        from chainrule._ops import astype, reshape
-        leaves, start = [], 0
-        for shape, dt in self.out_meta:
-            n = int(np.prod(shape, dtype=np.int64))
-            leaf = reshape(out[start:start + n], shape)
-            if np.result_type(_raw(leaf)) != dt:
-                leaf = astype(leaf, dt)
-            leaves.append(leaf)
-            start += n
-        return tree_unflatten(self.out_tree, leaves)
+        return tree_unflatten(self.out_tree, unpack(out, *self.out_meta))
 
     # -- reverse mode: one re-run per (node, cotangent) -------------------------------
     def cotangent(self, i, vals, g):
@@ -222,10 +219,55 @@ def _impl(*vals, spec):
         out = out._value  # a closed-over constant Tensor: no history to lose
     if type(out) in TRACER_TYPES:
         raise ValueError(
-            f"checkpoint: {spec!r} uses a value that is being differentiated but is not one of its "
-            f"arguments (it captures it from an enclosing scope); pass every differentiated value "
-            f"to the checkpointed function as an argument")
+            f"{spec!r} closes over a value traced by {transform_of(out)}: it captures it from an "
+            f"enclosing scope instead of receiving it as an argument, and checkpoint only sees its "
+            f"arguments. Pass the value as an explicit argument: cr.checkpoint(lambda x, w: ...)(x, w) "
+            f"rather than cr.checkpoint(lambda x: ... w ...)(x)")
     return out
+
+
+def lift_closure(f):
+    """``(g, values)``: ``g(*args, *values, **kw) == f(*args, **kw)``, ``values`` the traced ones ``f`` closes over.
+
+    A value that ``f`` captures in a closure cell (``lambda x: x * w``) is
+    invisible to a primitive that only sees its arguments.  The cells whose
+    contents hold a tracer are lifted into trailing arguments: ``g`` is ``f``
+    rebuilt with those cells refilled from its last arguments.  Deeper
+    captures (a global, an attribute, another function's closure) are not
+    seen; they still raise the closure error.
+    """
+    cells = getattr(f, "__closure__", None)
+    if not cells or type(f) is not types.FunctionType:
+        return f, ()
+    lifted = []
+    for k, cell in enumerate(cells):
+        try:
+            v = cell.cell_contents
+        except ValueError:  # not yet assigned
+            continue
+        if any(type(leaf) in TRACER_TYPES for leaf in tree_flatten(v)[0]):
+            lifted.append(k)
+    if not lifted:
+        return f, ()
+    m = len(lifted)
+
+    def g(*args, **kwargs):
+        new = list(cells)
+        for k, v in zip(lifted, args[-m:]):
+            new[k] = types.CellType(v)
+        rebuilt = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, tuple(new))
+        rebuilt.__kwdefaults__ = f.__kwdefaults__
+        return rebuilt(*args[:-m], **kwargs)
+
+    g.__name__ = getattr(f, "__name__", "function")
+    return g, tuple(cells[k].cell_contents for k in lifted)
+
+
+def transform_of(x):
+    """The transform that traces ``x``, as a user knows it (for errors about closures)."""
+    return {"Tensor": "reverse mode (cr.grad, cr.vjp or .backward())",
+            "JVPTracer": "forward mode (cr.jvp or cr.jacfwd)",
+            "BatchTracer": "cr.vmap"}.get(type(x).__name__, type(x).__name__)
 
 
 def _make_vjp(i):
@@ -245,7 +287,19 @@ def _jvp(primals, tangents, ans, params):
     return t
 
 
+def _batch(vals, batched, params):
+    """vmap of a checkpointed call: one checkpointed call of ``vmap(f)`` (as JAX batches ``remat``)."""
+    from chainrule.api import vmap
+    spec = params["spec"]
+    inner = vmap(lambda *dyn: spec.call(dyn), in_axes=tuple(0 if b else None for b in batched))
+    _, in_tree = tree_flatten((tuple(vals), {}))
+    batched_spec = _Spec(inner, in_tree, tuple(range(len(vals))), [None] * len(vals),
+                         tuple(i for i, a in enumerate(vals) if _requires_grad(a)))
+    return bind(checkpoint_p, tuple(vals), {"spec": batched_spec})
+
+
 checkpoint_p = defprim(
     "checkpoint", _impl, PerInput(_make_vjp), jvp=_jvp,
+    batch=_batch,
     formulas=PerInput(lambda i: ("vjp of f, recomputed from the saved inputs, applied to g",
                                  r"\bar g \, \partial f / \partial x_i \text{ (recomputed)}")))

@@ -17,8 +17,14 @@ user's rules are written with ``chainrule.numpy`` they can be differentiated
 again (``grad`` of ``grad``, ``create_graph=True`` on the tape).
 
 A function returning a pytree binds the primitive on the concatenation of
-its raveled output leaves and splits the result, so the user's functions run
+its raveled output leaves and splits the result (:func:`pack`,
+:func:`unpack`, shared with ``checkpoint``), so the user's functions run
 once per call whatever the number of outputs.
+
+Under ``cr.vmap`` the user's functions run under ``vmap`` (as JAX batches
+custom rules): the batching rule binds the primitive again on ``vmap(fun)``
+with ``vmap(fwd)``/``vmap(bwd)`` (or ``vmap`` of the jvp rule), once for the
+whole batch.
 """
 from __future__ import annotations
 
@@ -29,7 +35,9 @@ import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim, new_level
 from chainrule._core.pytree import tree_flatten, tree_unflatten
+from chainrule._interpreters.batching import is_batched
 from chainrule._interpreters.jvp import JVPTracer
+from chainrule._ops._wrap import batch_all, dtype_of
 from chainrule._ops._wrap import raw as _raw
 
 __all__ = ["custom_vjp", "custom_jvp"]
@@ -39,13 +47,12 @@ __all__ = ["custom_vjp", "custom_jvp"]
 
 
 def _is_float(x):
-    return np.issubdtype(np.result_type(_raw(x)), np.inexact)
+    return np.issubdtype(dtype_of(x), np.inexact)
 
 
 def _zeros(x):
-    r = _raw(x)
-    dt = np.result_type(r)
-    return np.zeros(np.shape(r), dt if np.issubdtype(dt, np.inexact) else np.float64)
+    dt = dtype_of(x)
+    return np.zeros(_shape(x), dt if np.issubdtype(dt, np.inexact) else np.float64)
 
 
 def _shape(x):
@@ -97,7 +104,7 @@ class _Call:
         if not leaves:
             raise TypeError(f"{self.owner.kind} function '{self.name}': {what} returned no arrays")
         shapes = [_shape(o) for o in leaves]
-        dtypes = [np.result_type(_raw(o)) for o in leaves]
+        dtypes = [dtype_of(o) for o in leaves]
         if self.out_tree is None:
             self.out_tree, self.out_shapes, self.out_dtypes = tree, shapes, dtypes
         elif tree != self.out_tree or shapes != self.out_shapes:
@@ -111,30 +118,11 @@ class _Call:
 
     def pack(self, leaves):
         """Output leaves (any level) as the primitive's one output."""
-        if self.single():
-            return leaves[0]
-        from chainrule._ops import astype, concatenate, ravel
-        dt = np.result_type(*self.out_dtypes)
-        flat = [ravel(o) for o in leaves]
-        flat = [f if np.result_type(_raw(f)) == dt else astype(f, dt) for f in flat]
-        return concatenate(flat)
+        return leaves[0] if self.single() else pack(leaves, self.out_dtypes)
 
     def unpack(self, flat):
         """The primitive's one output split back into the output leaves."""
-        if self.single():
-            return [flat]
-        from chainrule._ops import astype, reshape
-        out, start = [], 0
-        for shape, dt in zip(self.out_shapes, self.out_dtypes):
-            n = int(np.prod(shape, dtype=np.int64))
-            piece = flat[start] if shape == () else reshape(flat[start:start + n], shape)
-            if np.result_type(_raw(piece)) != dt:
-                piece = astype(piece, dt)
-            if type(piece) is np.ndarray and piece.ndim == 0:
-                piece = piece[()]  # a NumPy scalar, as chainrule's operations give
-            out.append(piece)
-            start += n
-        return out
+        return [flat] if self.single() else unpack(flat, self.out_shapes, self.out_dtypes)
 
     def cotangents(self, ans, vals, g, compute):
         """All input cotangents for one (node, adjoint) pair, computed once."""
@@ -145,6 +133,42 @@ class _Call:
         cts = compute(vals, g)
         self._key, self._cts = (ans, g, tuple(vals)), cts
         return cts
+
+
+def pack(leaves, dtypes):
+    """Several output leaves (of any level) as one flat array of their common dtype.
+
+    A function with several outputs is bound as a primitive with this one
+    output (``custom_vjp``, ``custom_jvp``, ``checkpoint``); :func:`unpack`
+    splits it again.
+
+    >>> import numpy as np
+    >>> flat = pack([np.ones(2), np.float32(3.0)], [np.dtype(np.float64), np.dtype(np.float32)])
+    >>> flat
+    array([1., 1., 3.])
+    >>> unpack(flat, [(2,), ()], [np.dtype(np.float64), np.dtype(np.float32)])
+    [array([1., 1.]), np.float32(3.0)]
+    """
+    from chainrule._ops import astype, concatenate, ravel
+    dt = np.result_type(*dtypes)
+    flat = [ravel(o) for o in leaves]
+    return concatenate([f if dtype_of(f) == dt else astype(f, dt) for f in flat])
+
+
+def unpack(flat, shapes, dtypes):
+    """The leaves that :func:`pack` joined, with their shapes and dtypes."""
+    from chainrule._ops import astype, reshape
+    out, start = [], 0
+    for shape, dt in zip(shapes, dtypes):
+        n = int(np.prod(shape, dtype=np.int64))
+        piece = flat[start] if shape == () else reshape(flat[start:start + n], shape)
+        if dtype_of(piece) != dt:
+            piece = astype(piece, dt)
+        if type(piece) is np.ndarray and piece.ndim == 0:
+            piece = piece[()]  # a NumPy scalar, as chainrule's operations give
+        out.append(piece)
+        start += n
+    return out
 
 
 def _impl(*leaves, call):
@@ -245,6 +269,11 @@ class _Custom:
                 raise ValueError(f"{self.kind} function '{self.__name__}': nondiff_argnums "
                                  f"{self.nondiff_argnums} does not fit a call with {nargs} arguments")
             nondiff[j] = args[j]
+            if any(is_batched(leaf) for leaf in tree_flatten(args[j])[0]):
+                raise TypeError(f"{self.kind} function '{self.__name__}': argument {j} is in nondiff_argnums "
+                                f"but cr.vmap maps it; a nondiff argument is static, the same for every "
+                                f"example. Make it a differentiable argument instead (its rule may give "
+                                f"None as its cotangent)")
         diff = tuple(a for i, a in enumerate(args) if i not in nondiff)
         leaves, in_tree = tree_flatten(diff)
         leaves = [x if type(x) in TRACER_TYPES or hasattr(x, "shape") else np.asarray(x)[()]
@@ -308,17 +337,24 @@ class custom_vjp(_Custom):
                                  f"call {self.__name__}.defvjp(fwd, bwd) first")
 
 
-def _vjp_cotangents(call, vals, g):
-    owner = call.owner
-    args = call.args(list(vals))
-    res = owner.fwd(*args)
+def _run_fwd(call, vals):
+    """The user's ``fwd`` on the differentiable leaves: ``(output, residuals)``, checked."""
+    res = call.owner.fwd(*call.args(list(vals)))
     if not (isinstance(res, (tuple, list)) and len(res) == 2):
         raise ValueError(f"custom_vjp function '{call.name}': fwd must return a pair "
                          f"(output, residuals), got {type(res).__name__}")
-    _, residuals = res
+    return res
+
+
+def _run_bwd(call, residuals, g, vals):
+    """The user's ``bwd`` on the packed cotangent ``g``: one cotangent per leaf (``None`` for zero)."""
     g_tree = tree_unflatten(call.out_tree, call.unpack(g))
-    cts = owner.bwd(*call.nondiff_values(), residuals, g_tree)
+    cts = call.owner.bwd(*call.nondiff_values(), residuals, g_tree)
     return _check_cts(call, cts, vals, "bwd")
+
+
+def _vjp_cotangents(call, vals, g):
+    return _run_bwd(call, _run_fwd(call, vals)[1], g, vals)
 
 
 def _cached_rules(compute):
@@ -337,7 +373,8 @@ def _custom_vjp_jvp(primals, tangents, ans, params):
     return _jvp_of_primal(params["call"], primals, tangents)
 
 
-_custom_vjp_p = defprim("custom_vjp_call", _impl, _cached_rules(_vjp_cotangents), jvp=_custom_vjp_jvp)
+_custom_vjp_p = defprim("custom_vjp_call", _impl, _cached_rules(_vjp_cotangents), jvp=_custom_vjp_jvp,
+                        batch=lambda vals, batched, params: _batch(vals, batched, params))
 
 
 # -- custom_jvp ------------------------------------------------------------------------
@@ -387,14 +424,18 @@ class custom_jvp(_Custom):
                                  f"call {self.__name__}.defjvp(rule) first")
 
 
-def _run_jvp_rule(call, primals, tangents):
+def _run_jvp_rule(call, primals, tangents, with_primal=False):
+    """The user's rule: the packed tangent output (and the packed primal output first if asked)."""
     res = call.owner.jvp_rule(*call.nondiff_values(), call.diff_trees(list(primals)),
                               call.diff_trees(list(tangents)))
     if not (isinstance(res, (tuple, list)) and len(res) == 2):
         raise ValueError(f"custom_jvp function '{call.name}': the jvp rule must return a pair "
                          f"(primal_out, tangent_out), got {type(res).__name__}")
     leaves = call.record_out(res[1], "the jvp rule's tangent output")
-    return call.pack([_zeros(o) if o is None else o for o in leaves])
+    tangent = call.pack([_zeros(o) if o is None else o for o in leaves])
+    if not with_primal:
+        return tangent
+    return call.pack(call.record_out(res[0], "the jvp rule's primal output")), tangent
 
 
 def _custom_jvp_jvp(primals, tangents, ans, params):
@@ -426,4 +467,62 @@ def _jvp_cotangents(call, vals, g):
 
 
 
-_custom_jvp_p = defprim("custom_jvp_call", _impl, _cached_rules(_jvp_cotangents), jvp=_custom_jvp_jvp)
+_custom_jvp_p = defprim("custom_jvp_call", _impl, _cached_rules(_jvp_cotangents), jvp=_custom_jvp_jvp,
+                        batch=lambda vals, batched, params: _batch(vals, batched, params))
+
+
+# -- vmap: the user's functions, vmapped, behind a new call of the same primitive ------------
+
+
+def _batch(vals, batched, params):
+    """As JAX batches custom rules: ``fun``, ``fwd``, ``bwd`` (or the jvp rule) run under ``vmap``.
+
+    Every input is made batched (an unbatched one is broadcast, so reverse mode
+    sums its cotangent over the batch), and the vmapped functions are bound
+    as a new call over the flat leaves, whose one output is the batched
+    packed output of the original call.
+    """
+    from chainrule.api import vmap
+    call = params["call"]
+    owner = call.owner
+    vals = batch_all(vals, batched)
+    protos = [_zeros(v)[0] for v in vals]  # one example's leaves: shapes for bwd's cotangents
+
+    def closed(out, inputs):
+        """``out``, checked for a value traced at a level that none of ``inputs`` has (a closure)."""
+        seen = set()
+        for x in tree_flatten(inputs)[0]:
+            while type(x) in TRACER_TYPES:
+                seen.add(x._level)
+                x = x._value
+        inner = max(seen)  # the vmap's own: levels above it were made inside the user's function
+        for x in tree_flatten(out)[0]:
+            while type(x) in TRACER_TYPES:
+                if x._level < inner and x._level not in seen:
+                    from chainrule.checkpoint import transform_of
+                    raise ValueError(
+                        f"{owner.kind} function '{call.name}' closes over a value traced by "
+                        f"{transform_of(x)}: it captures it from an enclosing scope, and its rules only "
+                        f"see its arguments. Pass the value as an explicit argument")
+                x = x._value
+        return out
+
+    def fun(*leaves):
+        out = call.pack(call.record_out(owner.fun(*call.args(list(leaves))), "the function"))
+        return closed(out, leaves)
+
+    batched_call = type(owner)(vmap(fun))
+    if owner.kind == "custom_vjp":
+        def fwd(*leaves):
+            out, residuals = _run_fwd(call, leaves)
+            return closed(call.pack(call.record_out(out, "fwd")), leaves), residuals
+
+        def bwd(residuals, g):
+            return tuple(_fit_to(c, p) for c, p in zip(_run_bwd(call, residuals, g, protos), protos))
+
+        batched_call.defvjp(vmap(fwd), vmap(bwd))
+    else:
+        batched_call.defjvp(vmap(lambda primals, tangents: closed(_run_jvp_rule(call, primals, tangents, True),
+                                                                  (primals, tangents))))
+    return batched_call(*vals)
+

@@ -14,9 +14,9 @@ operations (``cr.vjp``, ``cr.jvp``, ``cnp.linalg.solve``) on the possibly
 traced ``x*`` and ``params``, so they are differentiable again: second
 derivatives of a root with respect to its parameters need no extra code.
 
-``F`` must receive every value it is differentiated with respect to as a
-parameter; a value it closes over is a constant to the solver (a traced one
-raises a clear error).
+``F`` receives the values it is differentiated with respect to as parameters;
+a traced value it captures in a closure cell is lifted into an extra parameter
+(``checkpoint.lift_closure``), and a deeper capture raises a clear error.
 
 >>> import chainrule as cr, chainrule.numpy as cnp
 >>> from chainrule.implicit import root
@@ -33,7 +33,10 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule.api import grad, jvp, vjp
+from chainrule._interpreters.batching import is_batched
+from chainrule._ops._wrap import batch_size, shape_of
+from chainrule.api import grad, jvp, vjp, vmap
+from chainrule.checkpoint import lift_closure
 
 __all__ = ["root", "fixed_point", "implicit_derivative", "SingularJacobianError", "root_p"]
 
@@ -61,9 +64,11 @@ def _as_param(p):
 
 def _check_residual(F, r, x, where):
     if _traced(r):
-        raise TypeError(f"{where}: F returned a traced value for plain inputs -- F closes over a value "
-                        f"being differentiated; pass it to F as a parameter instead "
-                        f"(root(F, x0, *params) calls F(x, *params))")
+        from chainrule.checkpoint import transform_of
+        raise TypeError(f"{where}: F closes over a value traced by {transform_of(r)}: it captures it "
+                        f"from an enclosing scope, and the solver runs on plain values, so it cannot "
+                        f"see it. Pass the value as an explicit argument: root(F, x0, *params) calls "
+                        f"F(x, *params) and differentiates (or maps) through params")
     r = np.asarray(r, dtype=np.result_type(r, np.float64))
     if r.shape != np.shape(x):
         raise ValueError(f"{where}: F(x, *params) has shape {r.shape} but x has shape {np.shape(x)}; "
@@ -102,12 +107,14 @@ def _solve(J, b, x, where, transpose=False):
     Jv = np.asarray(_primal(J), dtype=np.float64)
     if not np.all(np.isfinite(Jv)):
         raise _singular(where, x, "it is not finite")
-    if Jv.ndim == 0:
-        if Jv == 0:
+    # Under vmap, Jv holds one Jacobian per example (leading axes): check each.
+    if np.ndim(J) == 0:
+        if np.any(Jv == 0):
             raise _singular(where, x, "dF/dx = 0")
         return b / J
-    if np.linalg.cond(Jv) > 1 / np.finfo(np.float64).eps:
-        raise _singular(where, x, f"condition number {np.linalg.cond(Jv):.3g}")
+    cond = float(np.max(np.linalg.cond(Jv)))
+    if cond > 1 / np.finfo(np.float64).eps:
+        raise _singular(where, x, f"condition number {cond:.3g}")
     if transpose:
         J = J.T if not _traced(J) else _transpose(J)
     if not (_traced(J) or _traced(b)):
@@ -168,7 +175,9 @@ def _iterate(g, x0, params, tol, maxiter):
                        f"residual max|g(x) - x| = {diff:.3g} > tol = {tol:g} at x = {x!r}")
 
 
-def _root_impl(*params, F, g, x0, solver, tol, maxiter):
+def _root_impl(*params, F, g, x0, solver, tol, maxiter, start_in_params=False):
+    if start_in_params:  # a starting point that differs per vmap example: the last param
+        x0 = np.asarray(params[-1], dtype=np.float64).reshape(x0.shape)
     if solver == "newton":
         x = _newton(F, x0, params, tol, maxiter)
     else:  # "iterate": plain fixed-point iteration of g
@@ -210,20 +219,57 @@ def _root_jvp(primals, tangents, ans, params):
     return -_solve(J, dF, ans, "root: implicit JVP")
 
 
+def _batch_root(vals, batched, params):
+    """vmap of a root: one root of the stacked system ``x_b ↦ vmap(F)(x_b, θ_b)``, flattened.
+
+    Its ``∂F/∂x`` is block diagonal, so each example's root and derivative are
+    those of its own system; the solver and the implicit rules are unchanged.
+    """
+    n = batch_size(vals, batched)
+    x0 = params["x0"]  # one example's starting point (its shape, when start_in_params)
+    in_axes = (0,) + tuple(0 if b else None for b in batched)
+    if params["start_in_params"] and not batched[-1]:  # one start for all: stack it too
+        from chainrule._ops import broadcast_to
+        vals = list(vals[:-1]) + [broadcast_to(vals[-1], (n,) + tuple(shape_of(vals[-1])))]
+        in_axes = in_axes[:-1] + (0,)
+
+    def stacked(fun):
+        def h(x, *ps):
+            import chainrule.numpy as cnp
+            out = vmap(fun, in_axes=in_axes)(cnp.reshape(x, (n,) + x0.shape), *ps)
+            return cnp.reshape(out, (-1,))
+        return None if fun is None else h
+
+    kw = {**params, "F": stacked(params["F"]), "g": stacked(params["g"]),
+          "x0": np.broadcast_to(x0, (n,) + x0.shape).ravel()}
+    out = bind(root_p, tuple(vals), kw)
+    from chainrule._ops import reshape
+    return reshape(out, (n,) + x0.shape)
+
+
 root_p = defprim(
     "root", _root_impl, PerInput(_root_vjp), jvp=_root_jvp, uses_ans=True,
+    batch=lambda vals, batched, params: _batch_root(vals, batched, params),
     formulas=PerInput(lambda i: ("-(dF/dθ).T @ solve((dF/dx).T, g)",
                                  r"-\left(\partial_\theta F\right)^{\top} (\partial_x F)^{-\top} \bar g")))
 
 
 def _bind_root(F, g, x0, params, solver, tol, maxiter):
+    start_in_params = is_batched(x0)
+    if start_in_params:
+        # x0 differs per example of a vmap: it becomes a last param that F ignores (so its
+        # derivative is zero), and the batching rule stacks it like the other params.
+        params = params + (x0,)
+        F, g = _IgnoringLast(F), (None if g is None else _IgnoringLast(g))
+        x0 = np.zeros(shape_of(x0))
     x0 = np.asarray(_primal(x0), dtype=np.float64)
     if x0.ndim > 1:
         raise ValueError(f"root: x0 must be a scalar or a 1-D array, got shape {x0.shape}")
     if not (isinstance(maxiter, (int, np.integer)) and maxiter >= 1):
         raise ValueError(f"root: maxiter must be a positive integer, got {maxiter!r}")
     params = tuple(_as_param(p) for p in params)
-    kw = {"F": F, "g": g, "x0": x0, "solver": solver, "tol": float(tol), "maxiter": int(maxiter)}
+    kw = {"F": F, "g": g, "x0": x0, "solver": solver, "tol": float(tol), "maxiter": int(maxiter),
+          "start_in_params": start_in_params}
     if not any(_traced(p) for p in params):
         return _root_impl(*params, **kw)  # no tracer: no primitive to record
     return bind(root_p, params, kw)
@@ -245,8 +291,11 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
     The solver runs on plain values, so it is never differentiated: the
     derivative is ``dx*/dθ = -(∂F/∂x)⁻¹ ∂F/∂θ``, one linear solve, whatever
     the number of iterations -- and it works with ``cr.grad``, ``cr.jvp``,
-    tape Tensors, and again for higher derivatives.  Pass every value to be
-    differentiated as a parameter (not through a closure).
+    tape Tensors, and again for higher derivatives.  Values to be
+    differentiated are parameters or closure variables of ``F`` (lifted into
+    parameters), not globals or attributes.  Under ``cr.vmap``
+    the examples are solved as one stacked system (its ``∂F/∂x`` is block
+    diagonal), and ``x0`` may differ per example.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> from chainrule.implicit import root
@@ -261,7 +310,8 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
     if solver != "newton":
         raise ValueError(f"root: unknown solver {solver!r}; use 'newton' (or cr.fixed_point for "
                          f"plain iteration)")
-    return _bind_root(F, None, x0, params, solver, tol, maxiter)
+    F, closed = lift_closure(F)  # traced values F closes over become parameters
+    return _bind_root(F, None, x0, params + closed, solver, tol, maxiter)
 
 
 def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
@@ -280,8 +330,23 @@ def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
     >>> round(float(cr.grad(lambda a: fixed_point(heron, 1.0, a))(9.0)), 12)
     0.166666666667
     """
-    F = _FixedPointResidual(g)
-    return _bind_root(F, g, x0, params, "iterate", tol, maxiter)
+    g, closed = lift_closure(g)  # traced values g closes over become parameters
+    return _bind_root(_FixedPointResidual(g), g, x0, params + closed, "iterate", tol, maxiter)
+
+
+class _IgnoringLast:
+    """``F(x, *params)`` called with one more param (a per-example starting point), which it ignores."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, x, *params):
+        return self.f(x, *params[:-1])
+
+    def __repr__(self):
+        return repr(self.f)
 
 
 class _FixedPointResidual:
@@ -310,10 +375,10 @@ def implicit_derivative(F, x, y):
     >>> round(float(implicit_derivative(circle, 0.6, 0.8)), 12)   # -x / y
     -0.75
     """
-    if np.ndim(_primal(x)) != 0 or np.ndim(_primal(y)) != 0:
+    if np.ndim(x) != 0 or np.ndim(y) != 0:  # the logical shape: under vmap, one example's
         raise ValueError("implicit_derivative: x and y must be scalars; for systems use cr.root")
     Fx, Fy = grad(F, argnums=(0, 1))(x, y)
-    if float(_primal(Fy)) == 0.0:
-        raise ZeroDivisionError(f"implicit_derivative: F_y = 0 at (x, y) = ({float(_primal(x))}, "
-                                f"{float(_primal(y))}); y is not a differentiable function of x there")
+    if np.any(np.asarray(_primal(Fy)) == 0.0):  # under vmap: at any example
+        raise ZeroDivisionError(f"implicit_derivative: F_y = 0 at (x, y) = ({_primal(x)}, "
+                                f"{_primal(y)}); y is not a differentiable function of x there")
     return -Fx / Fy

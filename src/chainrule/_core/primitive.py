@@ -14,7 +14,7 @@ whose local derivatives are known.  A :class:`Primitive` is declared once, with
   the tangent is the JVP), ``"linear"`` (apply the primitive to the tangents)
   or ``"bilinear"`` (``f(tx, y) + f(x, ty)``);
 * ``batch`` -- its ``vmap`` rule (elementwise primitives batch by broadcasting;
-  a primitive without a rule is mapped element by element, correct but slow);
+  every other primitive of the library declares one);
 * ``formulas`` -- per input, the local derivative as ``(text, latex)`` for
   ``cr.explain``.  Names are the primitive's argument names (``x``, ``y``),
   ``ans`` for its output and ``g`` for the downstream adjoint, which appears
@@ -167,17 +167,20 @@ def _describe_failure(p, args, params, e):
 REGISTRY: dict[str, Primitive] = {}
 
 
-def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False):
-    """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, formulas.
+def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None):
+    """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
     its first input (reshape, transpose, basic indexing), so in-place changes
     are tracked across the two.  ``uses_ans=True`` marks a primitive whose
     VJP rules read its output, so an in-place change to the output is caught.
+    ``batch`` is the ``vmap`` rule ``(vals, batched, params) -> out`` (batch axis 0),
+    or a maker of one marked ``makes_batch_rule`` (called with the new primitive).
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
     p = Primitive(name, impl, vjps, jvp, formulas, view, uses_ans)
+    p.batch = batch(p) if getattr(batch, "makes_batch_rule", False) else batch
     REGISTRY[name] = p
     return p
 

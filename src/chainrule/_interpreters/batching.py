@@ -1,18 +1,24 @@
 """Batching (``vmap``): a ``BatchTracer`` carries a value with the batch axis first.
 
 For each primitive the tracer asks the primitive's ``batch`` rule, which maps
-the batched values (batch axis 0) to a batched result.  An elementwise
-primitive needs no rule: its batched inputs get singleton axes after the
-batch axis so that NumPy broadcasting lines the element axes up.  A primitive
-with neither is mapped over the batch one element at a time and the results
-stacked: always correct, only slower.
+the batched values (batch axis 0) to a batched result; ``batched`` says which
+operands carry the batch axis (the others are shared by every example).  An
+elementwise primitive needs no rule: its batched inputs get singleton axes
+after the batch axis so that NumPy broadcasting lines the element axes up.
+
+Every primitive of the library has a rule (``tests/test_vmap_rules.py``
+fails for one that has not).  A primitive with neither, declared outside the
+library, is mapped over the batch one element at a time by :func:`one_by_one`
+and the results stacked: always correct, only slower.
 """
 from __future__ import annotations
+
+import warnings
 
 from chainrule._core.arrayops import ArrayOps
 from chainrule._core.primitive import TRACER_TYPES, bind
 
-__all__ = ["BatchTracer"]
+__all__ = ["BatchTracer", "is_batched"]
 
 
 class BatchTracer(ArrayOps):
@@ -49,6 +55,16 @@ class BatchTracer(ArrayOps):
 
 
 TRACER_TYPES.add(BatchTracer)
+_warned: set = set()  # primitives already warned about (one_by_one)
+
+
+def is_batched(x):
+    """True if a ``vmap`` batches ``x`` (at any level, under differentiation tracers too)."""
+    while type(x) in TRACER_TYPES:
+        if type(x) is BatchTracer:
+            return True
+        x = x._value
+    return False
 
 
 def _ndim(x):
@@ -68,6 +84,12 @@ def align(vals, batched):
 
 
 def one_by_one(p, vals, batched, params):
+    """The fallback: ``p`` applied to one example at a time, the results stacked (slow, once warned)."""
+    if p.name not in _warned:
+        _warned.add(p.name)
+        warnings.warn(f"vmap: primitive {p.name!r} has no batching rule, so it is mapped one example at "
+                      f"a time in a Python loop; declare batch= in its defprim block", RuntimeWarning,
+                      stacklevel=2)
     n = next(v.shape[0] for v, b in zip(vals, batched) if b)
     rows = [bind(p, [v[i] if b else v for v, b in zip(vals, batched)], params) for i in range(n)]
     return _ops.stack(rows)

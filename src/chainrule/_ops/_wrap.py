@@ -46,6 +46,17 @@ def raw(x):
     return x
 
 
+def peel(x):
+    """The plain array under every tracer, batch axes included.
+
+    For a choice that depends on the values and must hold for every example
+    of a ``vmap`` batch at once (a branch taken in Python, a bounds check).
+    """
+    while type(x) in TRACER_TYPES:
+        x = x._value
+    return x
+
+
 def shape_of(x):
     return x.shape if hasattr(x, "shape") else np.shape(x)
 
@@ -73,6 +84,13 @@ def normalize_axis(fn, axis, ndim):
 
 # -- vmap rules shared by the families (batch axis first) ------------------------------
 
+def rule_maker(make):
+    """Mark ``make(p) -> rule``, so that ``defprim(..., batch=make)`` makes the primitive's rule."""
+    make.makes_batch_rule = True
+    return make
+
+
+@rule_maker
 def batch_by_broadcasting(p):
     """The vmap rule of a primitive that broadcasts like an elementwise one."""
     def rule(vals, batched, params):
@@ -81,6 +99,7 @@ def batch_by_broadcasting(p):
     return rule
 
 
+@rule_maker
 def batch_with_axes_shifted(p):
     """The vmap rule of a unary primitive whose ``axis`` param (an int or a tuple) counts from 0."""
     def rule(vals, batched, params):
@@ -88,3 +107,17 @@ def batch_with_axes_shifted(p):
         ax = ax + 1 if isinstance(ax, int) else tuple(a + 1 for a in ax)
         return bind(p, vals, {**params, "axis": ax})
     return rule
+
+
+def batch_size(vals, batched):
+    """The size of the batch axis: the leading axis of any batched value."""
+    return next(v.shape[0] for v, b in zip(vals, batched) if b)
+
+
+def batch_all(vals, batched):
+    """Every operand batched: the unbatched ones broadcast along a new leading axis."""
+    if all(batched):
+        return list(vals)
+    from chainrule._ops.shape import broadcast_to
+    n = batch_size(vals, batched)
+    return [v if b else broadcast_to(v, (n,) + tuple(shape_of(v))) for v, b in zip(vals, batched)]

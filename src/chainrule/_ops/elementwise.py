@@ -233,9 +233,11 @@ arctanh_p = defprim(
 
 # -- rounding and sign: zero derivative, like comparisons (as JAX) -------------------
 
-_ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None)
+# No derivative, but they broadcast: vmap them like elementwise primitives.
+_ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None, batch=batch_by_broadcasting)
              for name in ("floor", "ceil", "trunc", "sign")}
-round_p = defprim("round", lambda x, decimals: np.round(x, decimals), [None], jvp=None)
+round_p = defprim("round", lambda x, decimals: np.round(x, decimals), [None], jvp=None,
+                  batch=batch_by_broadcasting)
 
 # -- selection ---------------------------------------------------------------
 # Ties split the gradient evenly, as JAX does: maximum'(x, x) = (1/2, 1/2).
@@ -272,19 +274,15 @@ astype_p = defprim(
     "astype", lambda x, dtype: np.asarray(x).astype(dtype),
     # the reverse engine casts every cotangent to its input's dtype
     [lambda ans, x, dtype: lambda g: g],
-    jvp="linear", formulas=[("1", "1")])
+    jvp="linear", formulas=[("1", "1")], batch=batch_by_broadcasting)
 
-stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None)
+stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None, batch=batch_by_broadcasting)
 
 # -- comparisons: no derivative, they see through every level ---------------------
 
 _CMP = {}
 for _name in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
-    _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None)
-
-# No derivative, but they broadcast: vmap them like elementwise primitives.
-for _p in [*_CMP.values(), *_ROUNDING.values(), round_p, astype_p, stop_gradient_p]:
-    _p.batch = batch_by_broadcasting(_p)
+    _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None, batch=batch_by_broadcasting)
 
 # -- public functions ---------------------------------------------------------
 
@@ -372,7 +370,7 @@ def where(condition, x, y):
     array([0., 1.])
     """
     c = raw(condition)
-    if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
+    if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES or type(c) in TRACER_TYPES:  # c: batched
         return bind(where_p, (c, x, y), EMPTY)
     return np.where(c, x, y)
 

@@ -14,14 +14,19 @@ __all__ = ["take", "take_along_axis", "sort", "pad", "argmax", "argmin", "argsor
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import normalize_axis, raw
-from chainrule._ops.shape import _getitem, reshape
+from chainrule._ops._wrap import dtype_of, ndim_of, normalize_axis, peel, raw, shape_of
+from chainrule._ops.shape import _getitem, broadcast_to, reshape
 
 
 
 
 def _int_indices(fn, indices):
-    ind = np.asarray(raw(indices))
+    ind = raw(indices)
+    if type(ind) in TRACER_TYPES:  # batched under vmap: checked where it is used
+        if not np.issubdtype(dtype_of(ind), np.integer):
+            raise TypeError(f"{fn}: indices must be integers, got dtype {dtype_of(ind)}")
+        return ind
+    ind = np.asarray(ind)
     if ind.dtype.kind not in "iub":
         if ind.size == 0:
             ind = ind.astype(np.intp)
@@ -31,6 +36,7 @@ def _int_indices(fn, indices):
 
 
 def _check_bounds(fn, ind, n, axis):
+    ind = np.asarray(peel(ind))  # every example of a batch
     if ind.size and (ind.max() >= n or ind.min() < -n):
         bad = ind.max() if ind.max() >= n else ind.min()
         raise IndexError(f"{fn}: index {bad} is out of bounds for axis {axis} with size {n}")
@@ -47,18 +53,18 @@ def take(a, indices, axis=None):
     >>> cr.grad(lambda x: cnp.sum(cnp.take(x, [0, 2, 2])))(cnp.array([1.0, 2.0, 3.0]))
     array([1., 0., 2.])
     """
-    if type(a) not in TRACER_TYPES:
+    if type(a) not in TRACER_TYPES and type(raw(indices)) not in TRACER_TYPES:
         return np.take(a, raw(indices), axis)
     ind = _int_indices("take", indices)
     if axis is None:
         a = reshape(a, -1)
         axis = 0
-    ndim = a.ndim
+    ndim = ndim_of(a)
     if ndim == 0:
         raise ValueError("take: cannot take from a zero-dimensional array along an axis")
     axis = normalize_axis("take", axis, ndim)
-    _check_bounds("take", ind, a.shape[axis], axis)
-    key = int(ind) if ind.ndim == 0 else ind
+    _check_bounds("take", ind, shape_of(a)[axis], axis)
+    key = ind if type(ind) in TRACER_TYPES else (int(ind) if ind.ndim == 0 else ind)
     return _getitem(a, (slice(None),) * axis + (key,))
 
 
@@ -75,7 +81,7 @@ def take_along_axis(arr, indices, axis=-1):
     ...     cnp.array([1.0, 2.0, 3.0]))
     array([2., 0., 1.])
     """
-    if type(arr) not in TRACER_TYPES:
+    if type(arr) not in TRACER_TYPES and type(raw(indices)) not in TRACER_TYPES:
         return np.take_along_axis(arr, raw(indices), axis)
     ind = _int_indices("take_along_axis", indices)
     if axis is None:
@@ -84,12 +90,12 @@ def take_along_axis(arr, indices, axis=-1):
                              f"got shape {ind.shape}")
         arr = reshape(arr, -1)
         axis = 0
-    ndim = arr.ndim
+    ndim = ndim_of(arr)
     if ind.ndim != ndim:
         raise ValueError(f"take_along_axis: indices and arr must have the same number of "
                          f"dimensions, got {ind.shape} and {arr.shape}")
     axis = normalize_axis("take_along_axis", axis, ndim)
-    shape = arr.shape
+    shape = shape_of(arr)
     for d in range(ndim):
         if d != axis and ind.shape[d] not in (1, shape[d]) and shape[d] != 1:
             raise ValueError(f"take_along_axis: indices of shape {ind.shape} do not broadcast "
@@ -100,7 +106,7 @@ def take_along_axis(arr, indices, axis=-1):
     key = []
     for d in range(ndim):
         if d == axis:
-            key.append(np.broadcast_to(ind, out_shape))
+            key.append(broadcast_to(ind, out_shape))
         else:
             r = np.zeros(out_shape[d], np.intp) if shape[d] == 1 else np.arange(out_shape[d], dtype=np.intp)
             key.append(np.broadcast_to(r.reshape((1,) * d + (-1,) + (1,) * (ndim - d - 1)), out_shape))
@@ -137,7 +143,8 @@ def _pad_slices(x, pad_width):
 pad_p = defprim(
     "pad", lambda x, pad_width: np.pad(x, pad_width),
     [lambda ans, x, pad_width: lambda g: _getitem(g, _pad_slices(x, pad_width))],
-    jvp="linear", formulas=[("g without the padding", r"\bar g[\text{interior}]")])
+    jvp="linear", formulas=[("g without the padding", r"\bar g[\text{interior}]")],
+    batch=lambda vals, batched, params: bind(pad_p, vals, {"pad_width": ((0, 0),) + params["pad_width"]}))
 
 
 def pad(array, pad_width, mode="constant", **kwargs):
@@ -194,17 +201,18 @@ def pad(array, pad_width, mode="constant", **kwargs):
 # -- no derivative --------------------------------------------------------------
 
 # Integer outputs: no derivative (a pass-through at differentiation levels).  Under vmap
-# the axis shifts past the batch axis; ``axis=None`` (the flat index) maps one by one.
+# the axis shifts past the batch axis; ``axis=None`` (the flat index) flattens each example.
 def _arg_prim(name, fn):
-    p = defprim(name, fn, [None], jvp=None)
-
     def batch(vals, batched, params):
-        if params["axis"] is None:
-            from chainrule._interpreters.batching import one_by_one
-            return one_by_one(p, vals, batched, params)
-        return bind(p, vals, {**params, "axis": params["axis"] + 1})
+        (x,), axis = vals, params["axis"]
+        if axis is not None:
+            return bind(p, vals, {**params, "axis": axis + 1})
+        out = bind(p, (reshape(x, x.shape[:1] + (-1,)),), {**params, "axis": 1})
+        if params.get("keepdims"):  # NumPy keeps every axis, as size one
+            out = reshape(out, out.shape[:1] + (1,) * (len(x.shape) - 1))
+        return out
 
-    p.batch = batch
+    p = defprim(name, fn, [None], jvp=None, batch=batch)
     return p
 
 

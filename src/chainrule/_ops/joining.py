@@ -14,7 +14,7 @@ __all__ = ["concatenate", "stack", "hstack", "vstack", "split"]
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule._ops._wrap import ndim_of, normalize_axis, shape_of
+from chainrule._ops._wrap import batch_all, ndim_of, normalize_axis, shape_of
 from chainrule._ops.shape import _getitem, reshape
 
 def _concat_vjp(i):
@@ -30,7 +30,9 @@ concatenate_p = defprim(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis),
     PerInput(_concat_vjp),
     jvp="linear",
-    formulas=PerInput(lambda i: ("g[..., slice of x_i along axis]", r"\bar g[\text{slice}_i]")))
+    formulas=PerInput(lambda i: ("g[..., slice of x_i along axis]", r"\bar g[\text{slice}_i]")),
+    batch=lambda vals, batched, params: bind(
+        concatenate_p, batch_all(vals, batched), {"axis": params["axis"] + 1}))
 
 
 def _any_tracer(xs):

@@ -17,7 +17,7 @@ import string
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule._ops._wrap import EMPTY, ndim_of, raw, shape_of
+from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, raw, shape_of
 from chainrule._ops.elementwise import abs as _abs
 from chainrule._ops.elementwise import add, divide, multiply, negative, sqrt, subtract, where
 from chainrule._ops.reductions import max as _max
@@ -46,9 +46,26 @@ def _matmul_dy(ans, x, y):
     return lambda g: matmul(swapaxes(x, -1, -2), g)
 
 
+def _batch_matmul(vals, batched, params):
+    """Per-example vectors become a row (left) or a column (right), removed again after."""
+    from chainrule._interpreters.batching import align
+    (x, y), (bx, by) = vals, batched
+    xv, yv = len(x.shape) - bx == 1, len(y.shape) - by == 1
+    if xv:
+        x = reshape(x, x.shape[:-1] + (1,) + x.shape[-1:])
+    if yv:
+        y = reshape(y, y.shape + (1,))
+    out = bind(matmul_p, align((x, y), batched), EMPTY)
+    if not (xv or yv):
+        return out
+    s = out.shape
+    return reshape(out, s[:-2] + (() if xv else s[-2:-1]) + (() if yv else s[-1:]))
+
+
 matmul_p = defprim(
     "matmul", np.matmul, [_matmul_dx, _matmul_dy], jvp="bilinear",
-    formulas=[("g @ y.T", r"\bar g\, y^{\top}"), ("x.T @ g", r"x^{\top} \bar g")])
+    formulas=[("g @ y.T", r"\bar g\, y^{\top}"), ("x.T @ g", r"x^{\top} \bar g")],
+    batch=_batch_matmul)
 
 
 def matmul(x, y):
@@ -308,9 +325,19 @@ def _einsum_jvp(primals, tangents, ans, params):
     return out
 
 
+def _batch_einsum(vals, batched, params):
+    """A fresh index letter for the batch axis, on the batched operands and first in the output."""
+    terms, out = params["terms"], params["out"]
+    used = set("".join(terms) + out)
+    b = next(c for c in string.ascii_letters if c not in used)
+    terms = tuple(b + t if bt else t for t, bt in zip(terms, batched))
+    return bind(einsum_p, vals, {"terms": terms, "out": b + out})
+
+
 einsum_p = defprim(
     "einsum", _einsum_impl, PerInput(_einsum_vjp), jvp=_einsum_jvp,
-    formulas=PerInput(lambda i: ("einsum of g with the other operands", r"\operatorname{einsum}(\bar g, \dots)")))
+    formulas=PerInput(lambda i: ("einsum of g with the other operands", r"\operatorname{einsum}(\bar g, \dots)")),
+    batch=_batch_einsum)
 
 
 def _einsum_bind(terms, out, operands):
@@ -350,7 +377,7 @@ def _inv_jvp(primals, tangents, ans, params):
 inv_p = defprim(
     "inv", np.linalg.inv,
     [lambda ans, a: lambda g: negative(matmul(_mT(ans), matmul(g, _mT(ans))))],
-    jvp=_inv_jvp, uses_ans=True,
+    jvp=_inv_jvp, uses_ans=True, batch=batch_by_broadcasting,
     formulas=[("-ans.T @ g @ ans.T", r"-A^{-\top} \bar g A^{-\top}")])
 
 
@@ -410,8 +437,21 @@ def _solve_jvp(primals, tangents, ans, params):
     return _uncol(out) if vec else out
 
 
+def _batch_solve(vals, batched, params):
+    """NumPy 2's ``solve``: a 1-D right side is one vector, so make it a column explicitly."""
+    from chainrule._interpreters.batching import align
+    (a, b), (ba, bb) = vals, batched
+    if len(b.shape) - bb != 1:  # a stack of matrices: leading axes broadcast
+        return bind(solve_p, align((a, b), batched), EMPTY)
+    lead = b.shape[:1] if bb else ()
+    col = reshape(b, lead + (1,) * (len(a.shape) - ba - 2) + b.shape[-1:] + (1,))
+    out = bind(solve_p, (a, col), EMPTY)
+    return reshape(out, out.shape[:-1])
+
+
 solve_p = defprim(
     "solve", np.linalg.solve, [_solve_da, _solve_db], jvp=_solve_jvp, uses_ans=True,
+    batch=_batch_solve,
     formulas=[("-solve(a.T, g) @ ans.T", r"-A^{-\top}\bar g\, x^{\top}"),
               ("solve(a.T, g)", r"A^{-\top} \bar g")])
 
@@ -438,7 +478,7 @@ def _det_jvp(primals, tangents, ans, params):
 det_p = defprim(
     "det", np.linalg.det,
     [lambda ans, a: lambda g: multiply(reshape(multiply(g, ans), g.shape + (1, 1)), _mT(inv(a)))],
-    jvp=_det_jvp, uses_ans=True,
+    jvp=_det_jvp, uses_ans=True, batch=batch_by_broadcasting,
     formulas=[("g * ans * inv(a).T", r"\bar g \det(A) A^{-\top}")])
 
 
@@ -463,7 +503,7 @@ def _logabsdet_jvp(primals, tangents, ans, params):
 logabsdet_p = defprim(
     "logabsdet", lambda a: np.linalg.slogdet(a)[1],
     [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(inv(a)))],
-    jvp=_logabsdet_jvp,
+    jvp=_logabsdet_jvp, batch=batch_by_broadcasting,
     formulas=[("g * inv(a).T", r"\bar g A^{-\top}")])
 
 
@@ -480,8 +520,13 @@ def slogdet(a):
     """
     if not _traced(a):
         return np.linalg.slogdet(a)
-    sign, _ = np.linalg.slogdet(raw(a))
+    r = raw(a)  # the sign has no derivative; under vmap it is batched
+    sign = bind(slogdet_sign_p, (r,), EMPTY) if _traced(r) else np.linalg.slogdet(r)[0]
     return sign, bind(logabsdet_p, (a,), EMPTY)
+
+
+slogdet_sign_p = defprim("slogdet_sign", lambda a: np.linalg.slogdet(a)[0], [None], jvp=None,
+                         batch=batch_by_broadcasting)
 
 
 def _phi(x):
@@ -509,6 +554,7 @@ def _cholesky_jvp(primals, tangents, ans, params):
 
 cholesky_p = defprim(
     "cholesky", np.linalg.cholesky, [_cholesky_vjp], jvp=_cholesky_jvp, uses_ans=True,
+    batch=batch_by_broadcasting,
     formulas=[("sym(L^-T phi(L^T g) L^-1)", r"\tfrac12 (S + S^{\top}),\ S = L^{-\top}\Phi(L^{\top}\bar g)L^{-1}")])
 
 
@@ -561,9 +607,11 @@ def _eigh_v_jvp(primals, tangents, ans, params):
 
 eigh_w_p = defprim(
     "eigh_w", lambda a: np.linalg.eigh(a)[0], [_eigh_dw], jvp=_eigh_w_jvp,
+    batch=batch_by_broadcasting,
     formulas=[("v diag(g) v.T", r"V \operatorname{diag}(\bar g) V^{\top}")])
 eigh_v_p = defprim(
     "eigh_v", lambda a: np.linalg.eigh(a)[1], [_eigh_dv], jvp=_eigh_v_jvp, uses_ans=True,
+    batch=batch_by_broadcasting,
     formulas=[("v (F * (v.T g)) v.T", r"V (F \circ V^{\top}\bar g) V^{\top}")])
 
 
@@ -640,13 +688,3 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
             return out if keepdims else reshape(out, tuple(d for i, d in enumerate(out.shape) if i not in axis))
         raise NotImplementedError(f"norm: matrix ord={ord!r} is not implemented")
     raise ValueError("norm: improper number of dimensions to norm")
-
-
-def _batch_matmul(vals, batched, params):
-    from chainrule._interpreters.batching import align, one_by_one
-    if any(b and len(v.shape) == 2 for v, b in zip(vals, batched)):  # a batch of vectors
-        return one_by_one(matmul_p, vals, batched, params)
-    return bind(matmul_p, align(vals, batched), params)
-
-
-matmul_p.batch = _batch_matmul

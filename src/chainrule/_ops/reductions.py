@@ -14,7 +14,7 @@ import builtins
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, defprim
-from chainrule._ops._wrap import batch_with_axes_shifted, dtype_of, raw
+from chainrule._ops._wrap import batch_with_axes_shifted, dtype_of, peel, raw
 from chainrule._ops.elementwise import add, astype, divide, multiply, sqrt, square, subtract, where
 from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, reshape, transpose
 
@@ -55,13 +55,15 @@ def _count(shape, axis):
 sum_p = defprim(
     "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     [lambda ans, x, axis, keepdims: lambda g: _spread(g, x.shape, axis, keepdims)],
-    jvp="linear", formulas=[("1", "1")])
+    jvp="linear", formulas=[("1", "1")],
+    batch=batch_with_axes_shifted)
 
 mean_p = defprim(
     "mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
     [lambda ans, x, axis, keepdims: lambda g: _spread(
         multiply(g, 1.0 / (_count(x.shape, axis) or 1)), x.shape, axis, keepdims)],
-    jvp="linear", formulas=[("1/n", r"\frac{1}{n}")])
+    jvp="linear", formulas=[("1/n", r"\frac{1}{n}")],
+    batch=batch_with_axes_shifted)
 
 
 def _max_weights(ans, x, axis, keepdims):
@@ -85,14 +87,16 @@ def _max_jvp(primals, tangents, ans, params):
 max_p = defprim(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
-    formulas=[("[x == max] / #ties", r"\frac{[x=\max]}{\#\text{ties}}")])
+    formulas=[("[x == max] / #ties", r"\frac{[x=\max]}{\#\text{ties}}")],
+    batch=batch_with_axes_shifted)
 
 
 # min shares max's rules: the weights are [x == ans] / #ties for either.
 min_p = defprim(
     "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
-    formulas=[("[x == min] / #ties", r"\frac{[x=\min]}{\#\text{ties}}")])
+    formulas=[("[x == min] / #ties", r"\frac{[x=\min]}{\#\text{ties}}")],
+    batch=batch_with_axes_shifted)
 
 
 def _reduction(p, np_fn, name, what):
@@ -171,7 +175,8 @@ def _prod_jvp(primals, tangents, ans, params):
 prod_p = defprim(
     "prod", lambda x, axis, keepdims: np.prod(x, axis=axis, keepdims=keepdims),
     [_prod_vjp], jvp=_prod_jvp,
-    formulas=[("prod of the other entries", r"\prod_{i \ne j} x_i")])
+    formulas=[("prod of the other entries", r"\prod_{i \ne j} x_i")],
+    batch=batch_with_axes_shifted)
 
 # -- cumulative sum and product ------------------------------------------------------
 
@@ -183,7 +188,8 @@ def _reverse(x, axis):
 cumsum_p = defprim(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
     [lambda ans, x, axis: lambda g: _reverse(cumsum(_reverse(g, axis), axis=axis), axis)],
-    jvp="linear", formulas=[("reversed cumsum of g", r"\textstyle\sum_{k \ge j} \bar g_k")])
+    jvp="linear", formulas=[("reversed cumsum of g", r"\textstyle\sum_{k \ge j} \bar g_k")],
+    batch=batch_with_axes_shifted)
 
 
 def _move_last(x, axis):
@@ -212,8 +218,9 @@ def _cumprod_partials(x, axis):
 
 def _no_zero_products(ans):
     # With no zero (and no overflow) among the partial products, no x_j is 0
-    # and ans_k / x_j is exact to rounding: the O(n) formulas apply.
-    a = raw(ans)
+    # and ans_k / x_j is exact to rounding: the O(n) formulas apply (to every example
+    # of a vmap batch: peel, not raw).
+    a = peel(ans)
     return bool(np.all(a != 0) and np.all(np.isfinite(a)))
 
 
@@ -243,6 +250,7 @@ def _cumprod_jvp(primals, tangents, ans, params):
 cumprod_p = defprim(
     "cumprod", lambda x, axis: np.cumprod(x, axis=axis),
     [_cumprod_vjp], jvp=_cumprod_jvp, uses_ans=True,
+    batch=batch_with_axes_shifted,
     formulas=[("sum_{k>=j} g_k prod_{i<=k, i!=j} x_i",
                r"\textstyle\sum_{k \ge j} \bar g_k \prod_{i \le k, i \ne j} x_i")])
 
@@ -365,7 +373,3 @@ def sum_to_shape(g, shape):
     if ones:
         g = sum(g, axis=ones, keepdims=True)
     return g
-
-
-for _p in (sum_p, mean_p, max_p, min_p, prod_p, cumsum_p):
-    _p.batch = batch_with_axes_shifted(_p)

@@ -13,7 +13,7 @@ __all__ = ["reshape", "transpose", "swapaxes", "broadcast_to", "ravel", "moveaxi
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import raw
+from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, raw
 
 
 def _inverse_perm(axes):
@@ -23,22 +23,44 @@ def _inverse_perm(axes):
 reshape_p = defprim(
     "reshape", lambda x, shape: np.reshape(x, shape),
     [lambda ans, x, shape: lambda g: reshape(g, x.shape)],
-    jvp="linear", view=True, formulas=[("reshape(g, x.shape)", r"\operatorname{reshape}(\bar g)")])
+    jvp="linear", view=True, formulas=[("reshape(g, x.shape)", r"\operatorname{reshape}(\bar g)")],
+    batch=lambda vals, batched, params: bind(reshape_p, vals, {"shape": vals[0].shape[:1] + params["shape"]}))
 
 transpose_p = defprim(
     "transpose", lambda x, axes: np.transpose(x, axes),
     [lambda ans, x, axes: lambda g: transpose(g, _inverse_perm(axes))],
-    jvp="linear", view=True, formulas=[("transpose(g)", r"\bar g^{\top}")])
+    jvp="linear", view=True, formulas=[("transpose(g)", r"\bar g^{\top}")],
+    batch=lambda vals, batched, params: bind(
+        transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])}))
+
+
+def _batch_broadcast_to(vals, batched, params):
+    x, shape = vals[0], params["shape"]
+    lead = len(shape) - (len(x.shape) - 1)  # new leading axes go after the batch axis
+    if lead:
+        x = reshape(x, x.shape[:1] + (1,) * lead + x.shape[1:])
+    return bind(broadcast_to_p, (x,), {"shape": x.shape[:1] + shape})
+
 
 broadcast_to_p = defprim(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     [lambda ans, x, shape: lambda g: g],
-    jvp="linear", view=True, formulas=[("sum of g over broadcast axes", r"\textstyle\sum \bar g")])
+    jvp="linear", view=True, formulas=[("sum of g over broadcast axes", r"\textstyle\sum \bar g")],
+    batch=_batch_broadcast_to)
+
+
+def _batch_getitem(vals, batched, params):
+    idx = params["idx"]
+    out = bind(getitem_p, vals, {"idx": _batched_index(idx)})
+    ax = _batch_axis_after(idx)
+    return moveaxis(out, ax, 0) if ax else out
+
 
 getitem_p = defprim(
     "getitem", lambda x, idx: x[idx],
     [lambda ans, x, idx: lambda g: _scatter_add(g, idx, x.shape)],
-    jvp="linear", view=True, formulas=[("g scattered to x[idx]", r"\bar g \text{ at } [\mathrm{idx}]")])
+    jvp="linear", view=True, formulas=[("g scattered to x[idx]", r"\bar g \text{ at } [\mathrm{idx}]")],
+    batch=_batch_getitem)
 
 
 def _scatter_add_impl(g, idx, shape):
@@ -50,10 +72,18 @@ def _scatter_add_impl(g, idx, shape):
     return out
 
 
+def _batch_scatter_add(vals, batched, params):
+    (g,), idx = vals, params["idx"]
+    ax = _batch_axis_after(idx)
+    g = moveaxis(g, 0, ax) if ax else g
+    return bind(scatter_add_p, (g,), {"idx": _batched_index(idx), "shape": g.shape[ax:ax + 1] + params["shape"]})
+
+
 scatter_add_p = defprim(
     "scatter_add", _scatter_add_impl,
     [lambda ans, g, idx, shape: lambda h: _getitem(h, idx)],
-    jvp="linear", formulas=[("h[idx]", r"\bar h[\mathrm{idx}]")])
+    jvp="linear", formulas=[("h[idx]", r"\bar h[\mathrm{idx}]")],
+    batch=_batch_scatter_add)
 
 
 def _index_set_impl(x, v, idx):
@@ -62,16 +92,41 @@ def _index_set_impl(x, v, idx):
     return out
 
 
+def _batch_index_set(vals, batched, params):
+    x, v = vals
+    n = batch_size(vals, batched)
+    if not batched[0]:
+        x = broadcast_to(x, (n,) + x.shape)
+    idx = params["idx"]
+    target = np.empty(x.shape[1:], dtype=np.bool_)[idx].shape
+    if batched[1]:  # (B, 1, ..., 1, *v.shape) then (B, *target)
+        v = reshape(v, v.shape[:1] + (1,) * (len(target) + 1 - len(v.shape)) + v.shape[1:])
+        v = broadcast_to(v, (n,) + target)
+    else:
+        v = reshape(broadcast_to(v, target), (1,) + target)
+    ax = _batch_axis_after(idx)
+    v = moveaxis(v, 0, ax) if ax else v
+    return bind(index_set_p, (x, v), {"idx": _batched_index(idx)})
+
+
 index_set_p = defprim(
     "index_set", _index_set_impl,
     [lambda ans, x, v, idx: lambda g: index_set(g, 0.0, idx),
      lambda ans, x, v, idx: lambda g: _getitem(g, idx)],
-    jvp="linear", formulas=[("1 outside idx, 0 at idx", r"[\notin \mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")])
+    jvp="linear", formulas=[("1 outside idx, 0 at idx", r"[\notin \mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
+    batch=_batch_index_set)
 
 
 def _is_basic(idx):
     items = idx if isinstance(idx, tuple) else (idx,)
     return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) for i in items)
+
+
+def _traced_index(idx):
+    """True if an index (canonical) holds a traced integer array (batched under vmap)."""
+    if type(idx) is tuple:
+        return any(type(i) in TRACER_TYPES for i in idx)
+    return type(idx) in TRACER_TYPES
 
 
 def canonical_index(idx):
@@ -139,12 +194,18 @@ def broadcast_to(a, shape):
 def _getitem(x, idx):
     """``x[idx]`` for tracers: basic and integer-array indexing, differentiable."""
     idx = canonical_index(idx)
+    if _traced_index(idx):  # e.g. a batched integer array under vmap: an operand, not a param
+        from chainrule._ops.gather import getitem_traced
+        return getitem_traced(x, idx)
     if type(x) in TRACER_TYPES:
         return x._process(getitem_p, (x,), {"idx": idx})
     return x[idx]
 
 
 def _scatter_add(g, idx, shape):
+    if _traced_index(idx):
+        from chainrule._ops.gather import scatter_add_traced
+        return scatter_add_traced(g, idx, shape)
     if type(g) in TRACER_TYPES:
         return g._process(scatter_add_p, (g,), {"idx": idx, "shape": shape})
     return _scatter_add_impl(g, idx, shape)
@@ -153,6 +214,9 @@ def _scatter_add(g, idx, shape):
 def index_set(x, v, idx):
     """A copy of ``x`` with ``x[idx] = v``; differentiable in ``x`` and ``v``."""
     idx = canonical_index(idx)
+    if _traced_index(idx):
+        from chainrule._ops.gather import index_set_traced
+        return index_set_traced(x, v, idx)
     if type(x) in TRACER_TYPES or type(v) in TRACER_TYPES:
         return bind(index_set_p, (x, v), {"idx": idx})
     return _index_set_impl(x, v, idx)
@@ -278,11 +342,20 @@ def _roll(x, shift, axis):
     return np.roll(x, shift, axis)
 
 
+def _batch_roll(vals, batched, params):
+    (x,), shift, axis = vals, params["shift"], params["axis"]
+    if axis is None:  # the flattened array is rolled: roll each example's row
+        flat = bind(roll_p, (reshape(x, x.shape[:1] + (-1,)),), {"shift": (shift,), "axis": (1,)})
+        return reshape(flat, x.shape)
+    return bind(roll_p, vals, {"shift": shift, "axis": tuple(a + 1 for a in axis)})
+
+
 roll_p = defprim(
     "roll", lambda x, shift, axis: np.roll(x, shift, axis),
     [lambda ans, x, shift, axis: lambda g: _roll(
         g, -shift if axis is None else tuple(-s for s in shift), axis)],
-    jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -s)")])
+    jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -s)")],
+    batch=_batch_roll)
 
 
 def roll(a, shift, axis=None):
@@ -326,7 +399,8 @@ def _tile_vjp(ans, x, reps):
 
 tile_p = defprim(
     "tile", lambda x, reps: np.tile(x, reps), [_tile_vjp],
-    jvp="linear", formulas=[("sum of the tiles of g", r"\textstyle\sum_{\text{tiles}} \bar g")])
+    jvp="linear", formulas=[("sum of the tiles of g", r"\textstyle\sum_{\text{tiles}} \bar g")],
+    batch=lambda vals, batched, params: bind(tile_p, vals, {"reps": (1,) + params["reps"]}))
 
 
 def tile(A, reps):
@@ -387,12 +461,14 @@ def _repeat(x, repeats, axis):
 repeat_p = defprim(
     "repeat", lambda x, repeats, axis: np.repeat(x, repeats, axis),
     [lambda ans, x, repeats, axis: lambda g: _segment_sum(g, repeats, axis)],
-    jvp="linear", formulas=[("sum of g over each repeated group", r"\textstyle\sum_{\text{group}} \bar g")])
+    jvp="linear", formulas=[("sum of g over each repeated group", r"\textstyle\sum_{\text{group}} \bar g")],
+    batch=batch_with_axes_shifted)
 
 segment_sum_p = defprim(
     "segment_sum", _segment_sum_impl,
     [lambda ans, g, repeats, axis: lambda h: _repeat(h, repeats, axis)],
-    jvp="linear", formulas=[("repeat(h)", r"\operatorname{repeat}(\bar h)")])
+    jvp="linear", formulas=[("repeat(h)", r"\operatorname{repeat}(\bar h)")],
+    batch=batch_with_axes_shifted)
 
 
 def repeat(a, repeats, axis=None):
@@ -467,27 +543,26 @@ def tril(m, k=0):
     return np.tril(m, k)
 
 
-# -- vmap rules (batch axis first) -----------------------------------------------------
-
-reshape_p.batch = lambda vals, batched, params: bind(
-    reshape_p, vals, {"shape": vals[0].shape[:1] + params["shape"]})
-transpose_p.batch = lambda vals, batched, params: bind(
-    transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])})
-
-
-def _batch_broadcast_to(vals, batched, params):
-    x, shape = vals[0], params["shape"]
-    lead = len(shape) - (len(x.shape) - 1)  # new leading axes go after the batch axis
-    if lead:
-        x = reshape(x, x.shape[:1] + (1,) * lead + x.shape[1:])
-    return bind(broadcast_to_p, (x,), {"shape": x.shape[:1] + shape})
-
-
-broadcast_to_p.batch = _batch_broadcast_to
-
+# -- vmap of indexing (batch axis first): where NumPy puts the batch axis -------------------
 
 def _batched_index(idx):
+    """``idx`` for the batched value: the batch axis is kept whole."""
     return (slice(None),) + (idx if isinstance(idx, tuple) else (idx,))
 
 
-getitem_p.batch = lambda vals, batched, params: bind(getitem_p, vals, {"idx": _batched_index(params["idx"])})
+def _batch_axis_after(idx):
+    """Where ``x[_batched_index(idx)]`` puts the batch axis.
+
+    0, unless ``idx`` holds index arrays separated by a slice, an ellipsis or
+    a new axis: NumPy then moves the broadcast index axes to the front, so
+    the batch axis follows them.
+    """
+    items = idx if isinstance(idx, tuple) else (idx,)
+    if _is_basic(items):
+        return 0
+    adv = [k for k, i in enumerate(items) if not (i is None or i is Ellipsis or isinstance(i, slice))]
+    if adv[-1] - adv[0] == len(adv) - 1:  # adjacent: they stay where they are
+        return 0
+    shapes = [(int(np.count_nonzero(i)),) if np.asarray(i).dtype == np.bool_ else np.shape(i)
+              for i in (items[k] for k in adv)]
+    return len(np.broadcast_shapes(*shapes))

@@ -155,10 +155,16 @@ def _lse_jvp(primals, tangents, ans, params):
     return sum(inner, axis=axis, keepdims=keepdims)
 
 
+def _batch_logsumexp(vals, batched, params):
+    """``x`` and ``b`` aligned as for broadcasting, the reduced axes shifted past the batch axis."""
+    from chainrule._interpreters.batching import align
+    return bind(logsumexp_p, align(vals, batched), {**params, "axis": tuple(a + 1 for a in params["axis"])})
+
+
 logsumexp_p = defprim(
     "logsumexp", _logsumexp_impl, [_lse_dx, _lse_db], jvp=_lse_jvp,
     formulas=[("b exp(x - ans)", r"b\,e^{x-\mathrm{ans}}"), ("exp(x - ans)", r"e^{x-\mathrm{ans}}")],
-    uses_ans=True)
+    uses_ans=True, batch=_batch_logsumexp)
 
 # -- public functions ------------------------------------------------------------------
 

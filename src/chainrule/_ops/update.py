@@ -10,6 +10,7 @@ import numpy as np
 
 from chainrule._ops._wrap import shape_of
 from chainrule._ops.elementwise import add as _add
+from chainrule._ops.gather import indexed_shape
 from chainrule._ops.shape import _scatter_add, broadcast_to, canonical_index, index_set
 
 #: The public functions of this family (exported by chainrule.numpy).
@@ -46,7 +47,7 @@ class _At:
         self._idx = idx
 
     def _target_shape(self):
-        return np.empty(shape_of(self._x), dtype=np.bool_)[self._idx].shape
+        return indexed_shape(shape_of(self._x), self._idx)
 
     def set(self, v):
         """A copy of ``x`` with ``x[idx] = v`` (``v`` broadcast to ``x[idx]``)."""
