@@ -31,9 +31,17 @@ class ExpressionError(ValueError):
     """An expression that ``chainrule explain`` refuses, or cannot evaluate."""
 
 
+#: ``chainrule.numpy`` functions an expression may call: the mathematics, not the array
+#: makers (``ones(10**10)`` would only exhaust memory) nor anything that takes strings.
+_EXCLUDED = {"arange", "array", "asarray", "astype", "at", "eye", "full", "full_like", "identity",
+             "linspace", "ones", "ones_like", "zeros", "zeros_like", "tile", "repeat", "pad",
+             "broadcast_to", "einsum", "linalg", "special", "split"}
+
+
 def _functions():
     import chainrule.numpy as cnp
-    names = {n: getattr(cnp, n) for n in cnp.__all__ if callable(getattr(cnp, n, None))}
+    names = {n: getattr(cnp, n) for n in cnp.__all__
+             if n not in _EXCLUDED and callable(getattr(cnp, n, None))}
     names.update({n: getattr(cnp.special, n) for n in ("expit", "logit", "softplus", "erf", "logsumexp")})
     return names
 
@@ -197,7 +205,7 @@ def run_explain(args) -> int:
     except ExpressionError as e:
         print(f"chainrule explain: {e}", file=sys.stderr)
         return REFUSED
-    except (ValueError, TypeError, ZeroDivisionError) as e:
+    except (ValueError, TypeError, ArithmeticError) as e:
         print(f"chainrule explain: {e}", file=sys.stderr)
         return 1
     ex.title = args.expression

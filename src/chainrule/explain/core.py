@@ -170,10 +170,14 @@ class _Tracer:
         for i, (a, aname) in enumerate(zip(self.args, names)):
             leaves, tree = tree_flatten(a)
             paths = tree.paths()
-            new = []
-            for leaf, path in zip(leaves, paths):
+            # leaves of a dict in the dict's own order (pytrees sort the keys)
+            order = sorted(range(len(leaves)), key=lambda j: list(a).index(tree.meta[j])) \
+                if type(a) is dict and len(tree.meta) == len(leaves) else range(len(leaves))
+            new = [None] * len(leaves)
+            for j in order:
+                leaf, path = leaves[j], paths[j]
                 if not _is_float(leaf):
-                    new.append(leaf)
+                    new[j] = leaf
                     continue
                 name = _leaf_name(aname, path)
                 if name in nodes:  # two dicts with the same key: say whose
@@ -183,7 +187,7 @@ class _Tracer:
                 node.wrt = self._is_wrt(i, aname, name)
                 nodes[name] = node
                 boxes[id(t)] = node
-                new.append(t)
+                new[j] = t
             args.append(tree_unflatten(tree, new))
         if not nodes:
             raise TypeError(f"explain: {self.title} has no floating-point inputs to differentiate; "
@@ -296,6 +300,9 @@ class _Tracer:
         for node in nodes.values():
             node.relevant = node.relevant or node.wrt
         shown = [e for e in edges if boxes[id(e[3])].relevant]
+        # the adjoint the engine had gathered for each node when it ran the node's own edges
+        gathered = {id(e[0]): e[1] for e in reversed(edges)}
+        count = 0
         remaining = {}
         for e in shown:
             remaining[id(e[3])] = remaining.get(id(e[3]), 0) + 1
@@ -339,7 +346,7 @@ class _Tracer:
             last = remaining[id(a)] == 0
             note = ""
             if last:
-                total = leaf_grads[a] if a._prim is None else _total(edges, a)
+                total = leaf_grads[a] if a._prim is None else gathered.get(id(a))
                 if total is None:  # no rule reads this node's adjoint further back
                     total = sum(contributions[id(a)][1:], contributions[id(a)][0])
                 target.adjoint = _scalar(total)
@@ -360,20 +367,13 @@ class _Tracer:
             formula = " = ".join([lhs + " " + sym] + ([numeric] if numeric else []) + [value])
             if note:
                 formula += "   " + note
-            steps.append(Step("backward", sum(s.phase == "backward" for s in steps) + 1, target.name, p.name, (n.name,), formula,
+            count += 1
+            steps.append(Step("backward", count, target.name, p.name, (n.name,), formula,
                 f"{lhs_tex} {sym_tex} = {_tex_num(value)}", _scalar(running)))
             rows.append(_Row(lhs + " " + sym, numeric, "", value, note))
         out = next(n for n in nodes.values() if n.kind == "output")
         if out.adjoint is None:
             out.adjoint = 1.0
-
-
-def _total(edges, a):
-    """The adjoint the engine had gathered for ``a`` when it ran ``a``'s own edges."""
-    for node_t, g, *_ in edges:
-        if node_t is a:
-            return g
-    return None
 
 
 def _topological(out, level):

@@ -169,5 +169,6 @@ SCRIPT = r"""
     else if (e.key === "Home") { go(0); e.preventDefault(); }
   });
   render();
-})(document.currentScript && document.currentScript.parentNode);
+})((document.currentScript && document.currentScript.parentNode) ||
+   Array.prototype.filter.call(document.querySelectorAll(".crx"), function (e) { return !e.dataset.ready; })[0]);
 """

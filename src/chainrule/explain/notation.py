@@ -66,10 +66,10 @@ def pad(s: str, n: int) -> str:
 
 
 def bar(name: str) -> str:
-    """The adjoint of ``name`` in text: ``ū``, ``w̄11``, ``fc.weight̄``."""
+    """The adjoint of ``name`` in text: ``ū``, ``w̄11``; a longer name is overlined whole (``b̅o̅``)."""
     if re.fullmatch(r"[A-Za-z][0-9₀-₉]*", name):  # NFC: ū precomposed, x̄ combining
         return unicodedata.normalize("NFC", name[0] + "\u0304" + name[1:])
-    return unicodedata.normalize("NFC", name + "\u0304")
+    return "".join(c + "\u0305" for c in name)
 
 
 def tex(name: str) -> str:

@@ -10,48 +10,75 @@ from html import escape
 
 from chainrule.explain import notation as nt
 
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 172, 70, 64, 22, 16
+BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 150, 66, 60, 18, 16
 
 
 def layout(ex):
-    """``{name: (x, y)}`` (top-left corners) and the drawing's width and height."""
+    """``({name: (x, y)}, width, height, across)``: box corners, and whether layers run left to right.
+
+    Each input sits one layer before its first use; a deep, narrow graph (the
+    seeds' network) is drawn top to bottom instead, so it fits beside the log.
+    """
     nodes = ex.nodes
+    users = {name: [] for name in nodes}
     layer = {}
-    for name, n in nodes.items():  # nodes are stored inputs first, then in topological order
+    for name, n in nodes.items():  # inputs first, then topological order
         layer[name] = 0 if not n.inputs else 1 + max(layer[i] for i in n.inputs)
-    columns = [[] for _ in range(max(layer.values()) + 1)]
+        for i in n.inputs:
+            users[i].append(name)
+    for name, n in nodes.items():
+        if not n.inputs and users[name]:
+            layer[name] = min(layer[u] for u in users[name]) - 1
+    depth = max(layer.values()) + 1
+    columns = [[] for _ in range(depth)]
     for name in nodes:
         columns[layer[name]].append(name)
-    row = {name: float(i) for col in columns for i, name in enumerate(col)}
-    for _ in range(2):
-        for col in columns[1:]:
-            col.sort(key=lambda m: sum(row[i] for i in nodes[m].inputs) / len(nodes[m].inputs))
-            for i, m in enumerate(col):
-                row[m] = float(i)
     tallest = max(len(c) for c in columns)
-    height = 2 * MARGIN + tallest * BOX_H + (tallest - 1) * GAP_Y
+    across = depth <= 5 or depth * (BOX_W + GAP_X) < 1.6 * tallest * (BOX_H + GAP_Y)
+    step = (BOX_H + GAP_Y) if across else (BOX_W + GAP_Y)
+    place = {}
+
+    def centre(col):
+        first = -(len(col) - 1) / 2
+        for i, m in enumerate(col):
+            place[m] = (first + i) * step
+
+    for col in columns:
+        centre(col)
+    for _ in range(4):  # barycentre sweeps, both neighbours
+        for col in columns:
+            col.sort(key=lambda m: sum(place[o] for o in nodes[m].inputs + tuple(users[m]))
+                     / max(1, len(nodes[m].inputs) + len(users[m])))
+            centre(col)
+    lo = min(place.values())
+    span = max(place.values()) - lo
     pos = {}
-    for c, col in enumerate(columns):
-        top = (height - len(col) * BOX_H - (len(col) - 1) * GAP_Y) / 2
-        for i, name in enumerate(col):
-            pos[name] = (MARGIN + c * (BOX_W + GAP_X), top + i * (BOX_H + GAP_Y))
-    width = 2 * MARGIN + len(columns) * BOX_W + (len(columns) - 1) * GAP_X
-    return pos, width, height
+    for name in nodes:
+        along = MARGIN + layer[name] * ((BOX_W + GAP_X) if across else (BOX_H + GAP_X / 2))
+        side = MARGIN + place[name] - lo
+        pos[name] = (along, side) if across else (side, along)
+    if across:
+        width = 2 * MARGIN + depth * BOX_W + (depth - 1) * GAP_X
+        height = 2 * MARGIN + span + BOX_H
+    else:
+        width = 2 * MARGIN + span + BOX_W
+        height = 2 * MARGIN + depth * BOX_H + (depth - 1) * GAP_X / 2
+    return pos, width, height, across
 
 
-def node_label(ex, n):
+def node_label(n, step):
     """The first line of a node's box: ``u = x · y``, or the input's name."""
     if n.op is None:
         return f"{n.name} (input)"
-    step = next(s for s in ex.steps if s.phase == "forward" and s.node == n.name)
     text = step.formula.split(" = ")[1]
     return f"{n.name} = {text}" if nt.width(text) <= 16 else f"{n.name} = {n.op}"
 
 
 def svg(ex, live=False) -> str:
     """The graph with every value and adjoint on it (``live``: values only on inputs, for the page)."""
-    pos, width, height = layout(ex)
+    pos, width, height, across = layout(ex)
     ids = {name: f"n{i}" for i, name in enumerate(ex.nodes)}
+    made_by = {s.node: s for s in ex.steps if s.phase == "forward"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width:.0f} {height:.0f}" '
            f'width="{width:.0f}" height="{height:.0f}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
            "<style>" + STYLE + "</style>",
@@ -61,11 +88,16 @@ def svg(ex, live=False) -> str:
         x2, y2 = pos[name]
         for src in dict.fromkeys(n.inputs):
             x1, y1 = pos[src]
-            a, b = (x1 + BOX_W, y1 + BOX_H / 2), (x2, y2 + BOX_H / 2)
-            mid = (a[0] + b[0]) / 2
+            if across:
+                a, b = (x1 + BOX_W, y1 + BOX_H / 2), (x2 - 2, y2 + BOX_H / 2)
+                mid = (a[0] + b[0]) / 2
+                curve = f"C{mid:.1f},{a[1]:.1f} {mid:.1f},{b[1]:.1f}"
+            else:
+                a, b = (x1 + BOX_W / 2, y1 + BOX_H), (x2 + BOX_W / 2, y2 - 2)
+                mid = (a[1] + b[1]) / 2
+                curve = f"C{a[0]:.1f},{mid:.1f} {b[0]:.1f},{mid:.1f}"
             out.append(f'<path class="edge" data-from="{ids[src]}" data-to="{ids[name]}" '
-                       f'd="M{a[0]:.1f},{a[1]:.1f} C{mid:.1f},{a[1]:.1f} {mid:.1f},{b[1]:.1f} '
-                       f'{b[0] - 2:.1f},{b[1]:.1f}" marker-end="url(#arrow)"/>')
+                       f'd="M{a[0]:.1f},{a[1]:.1f} {curve} {b[0]:.1f},{b[1]:.1f}" marker-end="url(#arrow)"/>')
     for name, n in ex.nodes.items():
         x, y = pos[name]
         val = nt.num(n.value) if (not live or n.kind == "input") else ""
@@ -74,7 +106,7 @@ def svg(ex, live=False) -> str:
             f'<g class="node {n.kind}" id="{ids[name]}" data-name="{escape(name)}" '
             f'transform="translate({x:.1f},{y:.1f})"><title>{escape(name)}</title>'
             f'<rect width="{BOX_W}" height="{BOX_H}" rx="9"/>'
-            f'<text class="label" x="10" y="21">{escape(node_label(ex, n))}</text>'
+            f'<text class="label" x="10" y="21">{escape(node_label(n, made_by.get(name)))}</text>'
             f'<text class="val" x="10" y="42">{escape(val)}</text>'
             f'<text class="adj" x="10" y="61">{escape(adj)}</text></g>')
     out.append("</svg>")
