@@ -243,6 +243,12 @@ def test_model_weights_are_named_by_path():
     assert float(ex.grads["hidden.weight"][0, 0]) == pytest.approx(float(scalar), rel=1e-13)
 
 
+def test_indexing_and_constants_read_naturally():
+    ex = cr.explain(lambda x: x[0] * cnp.sum(x[1:]), np.array([1.0, -2.0, 3.0]))
+    assert [s.formula for s in ex.steps[:2]] == ["u = x[0] = 1", "v = x[1:] = [-2, 3]"]
+    np.testing.assert_allclose(ex.grads["x"], [1.0, 1.0, 1.0])
+
+
 def test_dict_inputs_are_named_by_key():
     ex = cr.explain(lambda p: p["a"] * p["b"], {"a": 2.0, "b": 3.0})
     assert ex.grads == {"a": pytest.approx(3.0), "b": pytest.approx(2.0)}
@@ -302,5 +308,7 @@ def test_errors_say_what_to_do():
         cr.explain(lambda x: 1.0, 2.0)
     with pytest.raises(TypeError, match="floating-point"):
         cr.explain(lambda n: n * 2, 3)
+    with pytest.raises(ValueError, match="unchanged"):
+        cr.explain(lambda x: x, 2.0)
     with pytest.raises(ValueError, match="matches none"):
         cr.explain(seed_L, 1.0, 2.0, 3.0, wrt="z")

@@ -147,3 +147,25 @@ def test_tour_page_screenshot(browser, tmp_path):
         page.screenshot(path=str(ROOT / "docs" / "explain-tour.png"), full_page=True)
     assert errors == []
     page.close()
+
+
+def test_tour_page_sections_step_independently(browser, tmp_path, capsys, monkeypatch):
+    from chainrule.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["--html", "tour.html"]) == 0
+    capsys.readouterr()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((tmp_path / "tour.html").as_uri())
+    sections = page.locator("div.crx")
+    assert sections.count() == 3
+    second = sections.nth(1)
+    second.locator("button.fwd").click()
+    second.press("ArrowRight")  # keys go to the section that has the focus
+    assert second.locator(".log li").count() == 2
+    assert sections.nth(0).locator(".log li").count() == 0
+    assert sections.nth(2).locator(".log li").count() == 0
+    assert second.locator("g.node.current").get_attribute("data-name") == "v"
+    assert errors == []
+    page.close()

@@ -196,6 +196,9 @@ class _Tracer:
             raise ValueError(f"explain: wrt={self.wrt!r} matches none of the inputs "
                              f"{', '.join(nodes)}; pass argument positions or input names")
         out = f(*args)
+        if type(out) is Tensor and out._level == level and out._prim is None:
+            raise ValueError(f"explain: {self.title} returns its input {boxes[id(out)].name} unchanged; "
+                             f"there is no step to explain (its gradient is 1)")
         if type(out) is not Tensor or out._level != level or out._prim is None:
             raise ValueError(f"explain: the output of {self.title} does not depend on its inputs "
                              f"through chainrule operations; build it with chainrule.numpy functions")

@@ -24,6 +24,10 @@ def num(v) -> str:
     ('7.389', '2', '[1, 2.5]', '2×3 [0 … 0]')
     """
     a = np.asarray(v)
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        return repr(v)
+    if a.dtype == bool and a.size == 1:
+        return str(bool(a.reshape(())))
     if a.size == 1:
         x = float(a.reshape(()))
         s = f"{x:.4g}"
@@ -110,6 +114,22 @@ _FORWARD = {
 }
 
 
+def index_text(idx) -> str:
+    """``(0, slice(None, 2))`` -> ``0, :2`` (as written between brackets)."""
+    if isinstance(idx, tuple):
+        return ", ".join(index_text(i) for i in idx)
+    if isinstance(idx, slice):
+        parts = ["" if v is None else str(v) for v in (idx.start, idx.stop, idx.step)]
+        return ":".join(parts[:2] if idx.step is None else parts)
+    if idx is Ellipsis:
+        return "..."
+    if idx is None:
+        return "None"
+    if isinstance(idx, np.ndarray):
+        return f"<{idx.dtype} index {shape_text(idx.shape)}>"
+    return str(idx)
+
+
 def _simple(v):
     """A parameter worth printing: a number, a string, a short tuple (not an object's repr)."""
     return isinstance(v, (int, float, str, tuple)) and len(repr(v)) <= 24
@@ -119,6 +139,9 @@ def forward_expr(op, args, params, elementwise_arrays=False):
     """``(text, latex)`` of ``op`` applied to ``args`` (pairs of text and LaTeX)."""
     texts = [a[0] for a in args]
     texes = [a[1] for a in args]
+    if op == "getitem" and "idx" in params and len(args) == 1:
+        idx = index_text(params["idx"])
+        return f"{texts[0]}[{idx}]", f"{texes[0]}_{{[{idx}]}}"
     extra = ", ".join(f"{k}={v!r}" for k, v in params.items()
                       if v is not None and v is not False and _simple(v))
     if op in _FORWARD and (not extra or op == "sum"):
@@ -165,7 +188,8 @@ def arg_names(p, n):
     """The names the primitive's formulas use for its ``n`` inputs (from its VJP rules)."""
     try:
         rule = p.vjps[0] if p.vjps[0] is not None else next(r for r in p.vjps if r is not None)
-        names = list(inspect.signature(rule).parameters)[1:1 + n]
+        params = list(inspect.signature(rule).parameters.values())[1:]
+        names = [q.name for q in params if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)][:n]
     except (TypeError, ValueError, StopIteration):
         names = []
     if len(names) < n:
