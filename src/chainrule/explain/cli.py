@@ -237,7 +237,7 @@ def tour_explanations():
         return (out - target) ** 2 / 2
 
     weights = dict(w11=0.5, b1=0.1, w12=-0.4, b2=-0.1, wo1=0.8, wo2=0.6, bo=0.05)
-    tour = [("1. L = e^{xy} + w at x = 1, y = 2, w = 3", explain(L, 1.0, 2.0, 3.0, output="L")),
+    tour = [("1. L = eˣʸ + w at x = 1, y = 2, w = 3", explain(L, 1.0, 2.0, 3.0, output="L")),
             ("2. y = (x² + 1)³ at x = 1.5", explain(y, 1.5, output="y")),
             (f"3. The 1-2-1 tanh network, L = (y - {target})² / 2 at x = {x_in}",
              explain(loss, *weights.values(), output="L"))]

@@ -10,10 +10,23 @@ from html import escape
 
 from chainrule.explain import notation as nt
 
-BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN = 150, 66, 60, 18, 16
+BOX_H, GAP_X, GAP_Y, MARGIN = 66, 60, 18, 16
+CHAR_W = 7.4  # px per character at 13px, a little over DejaVu Sans's average
 
 
-def layout(ex):
+def box_width(ex):
+    """One width for every box: enough for the longest label, value or adjoint (150 to 300 px)."""
+    made_by = {s.node: s for s in ex.steps if s.phase == "forward"}
+    longest = 0
+    for name, n in ex.nodes.items():
+        lines = [node_label(n, made_by.get(name)), nt.num(n.value)]
+        if n.adjoint is not None:
+            lines.append(f"{nt.bar(name)} = {nt.num(n.adjoint)}")
+        longest = max([longest] + [nt.width(t) for t in lines])
+    return int(min(300, max(150, 22 + CHAR_W * longest)))
+
+
+def layout(ex, box_w=150):
     """``({name: (x, y)}, width, height, across)``: box corners, and whether layers run left to right.
 
     Each input sits one layer before its first use; a deep, narrow graph (the
@@ -34,8 +47,8 @@ def layout(ex):
     for name in nodes:
         columns[layer[name]].append(name)
     tallest = max(len(c) for c in columns)
-    across = depth <= 5 or depth * (BOX_W + GAP_X) < 1.6 * tallest * (BOX_H + GAP_Y)
-    step = (BOX_H + GAP_Y) if across else (BOX_W + GAP_Y)
+    across = depth <= 5 or depth * (box_w + GAP_X) < 1.6 * tallest * (BOX_H + GAP_Y)
+    step = (BOX_H + GAP_Y) if across else (box_w + GAP_Y)
     place = {}
 
     def centre(col):
@@ -54,14 +67,14 @@ def layout(ex):
     span = max(place.values()) - lo
     pos = {}
     for name in nodes:
-        along = MARGIN + layer[name] * ((BOX_W + GAP_X) if across else (BOX_H + GAP_X / 2))
+        along = MARGIN + layer[name] * ((box_w + GAP_X) if across else (BOX_H + GAP_X / 2))
         side = MARGIN + place[name] - lo
         pos[name] = (along, side) if across else (side, along)
     if across:
-        width = 2 * MARGIN + depth * BOX_W + (depth - 1) * GAP_X
+        width = 2 * MARGIN + depth * box_w + (depth - 1) * GAP_X
         height = 2 * MARGIN + span + BOX_H
     else:
-        width = 2 * MARGIN + span + BOX_W
+        width = 2 * MARGIN + span + box_w
         height = 2 * MARGIN + depth * BOX_H + (depth - 1) * GAP_X / 2
     return pos, width, height, across
 
@@ -76,12 +89,14 @@ def node_label(n, step):
 
 def svg(ex, live=False) -> str:
     """The graph with every value and adjoint on it (``live``: values only on inputs, for the page)."""
-    pos, width, height, across = layout(ex)
+    box_w = box_width(ex)
+    pos, width, height, across = layout(ex, box_w)
     ids = {name: f"n{i}" for i, name in enumerate(ex.nodes)}
     made_by = {s.node: s for s in ex.steps if s.phase == "forward"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width:.0f} {height:.0f}" '
            f'width="{width:.0f}" height="{height:.0f}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
            "<style>" + STYLE + "</style>",
+           '<rect class="paper" width="100%" height="100%" fill="#ffffff"/>',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>']
     for name, n in ex.nodes.items():
@@ -89,11 +104,11 @@ def svg(ex, live=False) -> str:
         for src in dict.fromkeys(n.inputs):
             x1, y1 = pos[src]
             if across:
-                a, b = (x1 + BOX_W, y1 + BOX_H / 2), (x2 - 2, y2 + BOX_H / 2)
+                a, b = (x1 + box_w, y1 + BOX_H / 2), (x2 - 2, y2 + BOX_H / 2)
                 mid = (a[0] + b[0]) / 2
                 curve = f"C{mid:.1f},{a[1]:.1f} {mid:.1f},{b[1]:.1f}"
             else:
-                a, b = (x1 + BOX_W / 2, y1 + BOX_H), (x2 + BOX_W / 2, y2 - 2)
+                a, b = (x1 + box_w / 2, y1 + BOX_H), (x2 + box_w / 2, y2 - 2)
                 mid = (a[1] + b[1]) / 2
                 curve = f"C{a[0]:.1f},{mid:.1f} {b[0]:.1f},{mid:.1f}"
             out.append(f'<path class="edge" data-from="{ids[src]}" data-to="{ids[name]}" '
@@ -105,7 +120,7 @@ def svg(ex, live=False) -> str:
         out.append(
             f'<g class="node {n.kind}" id="{ids[name]}" data-name="{escape(name)}" '
             f'transform="translate({x:.1f},{y:.1f})"><title>{escape(name)}</title>'
-            f'<rect width="{BOX_W}" height="{BOX_H}" rx="9"/>'
+            f'<rect width="{box_w}" height="{BOX_H}" rx="9"/>'
             f'<text class="label" x="10" y="21">{escape(node_label(n, made_by.get(name)))}</text>'
             f'<text class="val" x="10" y="42">{escape(val)}</text>'
             f'<text class="adj" x="10" y="61">{escape(adj)}</text></g>')
