@@ -79,6 +79,7 @@ def test_forward_then_backward_buttons(browser, seed_ex, tmp_path):
         assert _lit(page) == [["u", "v", "L"][clicks - 1]]
     assert clicks == 3
     assert _texts(page, "val") == {"x": "1", "y": "2", "w": "3", "u": "2", "v": "7.389", "L": "10.39"}
+    assert page.inner_text(".now") == "L = v + w = 7.389 + 3 = 10.39"
     assert page.locator(".log li").count() == 3
     assert page.locator(".log li").nth(1).inner_text() == "F2  v = exp(u) = exp(2) = 7.389"
     assert set(_texts(page, "adj").values()) == {""}

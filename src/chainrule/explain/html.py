@@ -68,6 +68,7 @@ def fragment(ex, single=False) -> str:
 <button type="button" class="reset" title="Home">Reset</button>
 <span class="status"></span>
 </div>
+<div class="now" aria-live="polite"></div>
 <div class="main"><div class="pane">{svg(ex, live=True)}</div>
 <div class="logpane"><h2>Log</h2><ol class="log"></ol></div></div>
 <p class="help">Keys: → next step, ← back, Home reset. Values appear in blue, adjoints in red; the node being
@@ -86,6 +87,8 @@ CSS = """
 .crx button.fwd{background:#e7f0ff}.crx button.bwd{background:#fde8ea}
 .crx button:disabled{opacity:.4;cursor:default}
 .crx .status{font-size:14px;color:#5c677d;margin-left:8px}
+.crx .now{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:15px;margin:0 0 10px;padding:8px 12px;
+ background:#fff9db;border:1px solid #f0d264;border-radius:6px;min-height:1.3em;white-space:pre-wrap}
 .crx .main{display:flex;gap:16px;align-items:flex-start}
 .crx .pane{flex:3;overflow:auto;border:1px solid #dde1e8;border-radius:8px;padding:6px;background:#fff}
 .crx .pane svg{max-width:100%;height:auto}
@@ -148,6 +151,8 @@ SCRIPT = r"""
       var last = log.lastElementChild;
       if (last && last.scrollIntoView) last.scrollIntoView({block: "nearest"});
     }
+    $(".now").textContent = k === 0 ? "Inputs: " + data.inputs :
+      (k === nForward + 1 ? "seed " + data.seed.shown + "   then   " : "") + steps[k - 1].formula;
     $(".fwd").disabled = k >= nForward;
     $(".bwd").disabled = k < nForward || k >= total;
     $(".back").disabled = k === 0;
