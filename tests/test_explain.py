@@ -218,8 +218,8 @@ class TinyModel:
         self.params = {"hidden.weight": np.array([[0.5], [-0.4]]), "hidden.bias": np.array([0.1, -0.1]),
                        "out.weight": np.array([[0.8, 0.6]]), "out.bias": np.array([0.05])}
 
-    def named_parameters(self):
-        return iter(self.params.items())
+    def named_parameters(self):  # Tensors, as cr.nn gives them
+        return ((path, cr.tensor(v, requires_grad=True)) for path, v in self.params.items())
 
     def apply(self, params, x):
         h = cnp.tanh(params["hidden.weight"] @ x + params["hidden.bias"])
@@ -241,6 +241,21 @@ def test_model_weights_are_named_by_path():
     # the same numbers as the seeds' 1-2-1 network written with scalars
     scalar = cr.grad(mlp_loss, argnums=0)(*WEIGHTS.values())
     assert float(ex.grads["hidden.weight"][0, 0]) == pytest.approx(float(scalar), rel=1e-13)
+
+
+def test_function_of_a_model():
+    model = TinyModel()
+    x = np.array([0.8])
+
+    def loss(m, x):
+        return m(x) * 3.0
+
+    ex = cr.explain(loss, model, x, wrt="m")
+    oracle = cr.grad(lambda p, x: model.apply(p, x) * 3.0)(model.params, x)
+    assert set(ex.grads) == set(model.params)
+    for path, g in oracle.items():
+        np.testing.assert_allclose(ex.grads[path], g, rtol=1e-13)
+    assert ex.nodes["x"].kind == "input" and not ex.nodes["x"].wrt
 
 
 def test_indexing_and_constants_read_naturally():

@@ -76,7 +76,9 @@ def explain(f, *args, wrt=None, output=None):
     ``f`` returns a scalar.  Every floating input (and every leaf of a pytree
     input) is a named node: named after ``f``'s parameters, or dict keys; for
     a ``cr.nn`` model (anything with ``named_parameters()`` and ``apply``),
-    ``explain(model, x)`` names each weight by its module path.  ``wrt``
+    ``explain(model, x)`` names each weight by its module path, and so does
+    ``explain(lambda model, x: ..., model, x)`` (the function gets a model
+    whose parameters are the nodes; calling it applies them).  ``wrt``
     picks what to differentiate with respect to: argument positions or
     parameter names (default: every input; for a model, its parameters).
     ``output`` names the result (default ``"f"``).
@@ -182,7 +184,7 @@ class _Tracer:
                 name = _leaf_name(aname, path)
                 if name in nodes:  # two dicts with the same key: say whose
                     name = f"{aname}.{name}"
-                t = box(np.asarray(leaf._value if type(leaf) is Tensor else leaf, dtype=_float_dtype(leaf)), level)
+                t = box(np.asarray(_raw_value(leaf), dtype=_float_dtype(leaf)), level)
                 node = Node(name, "input", None, (), t._value)
                 node.wrt = self._is_wrt(i, aname, name)
                 nodes[name] = node
@@ -219,10 +221,9 @@ class _Tracer:
 
     def _function_and_names(self):
         f = self.f
-        if hasattr(f, "named_parameters") and hasattr(f, "apply"):
+        if _is_model(f):
             model = f
-            params = {path: np.asarray(_raw_value(t)) for path, t in model.named_parameters()}
-            self.args = [params] + self.args
+            self.args = [_parameters(model)] + self.args
             self.title = type(model).__name__
             if self.wrt is None:
                 self.wrt = (0,)
@@ -238,6 +239,12 @@ class _Tracer:
                 names.append(params[i].name)
             else:
                 names.append(f"x{i + 1}")
+        models = {i: a for i, a in enumerate(self.args) if _is_model(a)}
+        if models:  # a function of a model: its parameters are nodes, the function gets the model
+            self.args = [_parameters(a) if i in models else a for i, a in enumerate(self.args)]
+            fn = f
+            f = lambda *args: fn(*[_Bound(models[i], a) if i in models else a  # noqa: E731
+                                   for i, a in enumerate(args)])
         return f, names
 
     def _is_wrt(self, i, aname, name):
@@ -407,9 +414,37 @@ def _leaf_name(aname, path):
 
 
 def _raw_value(x):
-    while type(x) is Tensor:
+    while isinstance(x, Tensor):  # a cr.nn parameter may be a subclass
         x = x._value
     return x
+
+
+def _is_model(x):
+    """A ``cr.nn.Module`` or anything like one: ``named_parameters()`` and ``apply(params, x)``."""
+    return callable(getattr(x, "named_parameters", None)) and callable(getattr(x, "apply", None))
+
+
+def _parameters(model):
+    return {path: np.asarray(_raw_value(t)) for path, t in model.named_parameters()}
+
+
+class _Bound:
+    """A model whose parameters are explain's input nodes: calling it applies them."""
+
+    def __init__(self, model, params):
+        self._model, self._params = model, params
+
+    def __call__(self, *args, **kwargs):
+        return self._model.apply(self._params, *args, **kwargs)
+
+    def apply(self, params, *args, **kwargs):
+        return self._model.apply(params, *args, **kwargs)
+
+    def named_parameters(self):
+        return iter(self._params.items())
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
 
 
 def _is_float(x):
