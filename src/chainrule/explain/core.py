@@ -303,7 +303,7 @@ class _Tracer:
             parts = [node.name, sym] + ([num_text] if num_text else []) + [value]
             steps.append(Step("forward", k, node.name, t._prim.name, node.inputs, " = ".join(parts),
                               f"{node.tex} &= {sym_tex} = {_tex_num(value)}", _scalar(t._value)))
-            rows.append(_Row(node.name, sym, num_text or "", value, ""))
+            rows.append(_Row(node.name, "= " + sym, num_text or "", value, ""))
 
     def _backward(self, edges, leaf_grads, nodes, boxes, steps, rows):
         level = self.level
@@ -380,7 +380,7 @@ class _Tracer:
             count += 1
             steps.append(Step("backward", count, target.name, p.name, (n.name,), formula,
                 f"{lhs_tex} {sym_tex} = {_tex_num(value)}", _scalar(running)))
-            rows.append(_Row(lhs + " " + sym, numeric, "", value, note))
+            rows.append(_Row(lhs, sym, numeric, value, note))
         out = next(n for n in nodes.values() if n.kind == "output")
         if out.adjoint is None:
             out.adjoint = 1.0

@@ -70,10 +70,16 @@ def pad(s: str, n: int) -> str:
 
 
 def bar(name: str) -> str:
-    """The adjoint of ``name`` in text: ``ū``, ``w̄11``; a longer name is overlined whole (``b̅o̅``)."""
+    """The adjoint of ``name`` in text: ``ū``, ``w̄11``, ``b̅o̅``; a long name as ``fc.weight.grad``.
+
+    >>> bar("u"), bar("w11"), bar("fc.weight")
+    ('ū', 'w̄11', 'fc.weight.grad')
+    """
     if re.fullmatch(r"[A-Za-z][0-9₀-₉]*", name):  # NFC: ū precomposed, x̄ combining
         return unicodedata.normalize("NFC", name[0] + "\u0304" + name[1:])
-    return "".join(c + "\u0305" for c in name)
+    if len(name) <= 3:
+        return "".join(c + "\u0305" for c in name)
+    return name + ".grad"
 
 
 def tex(name: str) -> str:

@@ -7,7 +7,7 @@ from chainrule.explain import notation as nt
 def text(ex) -> str:
     """The step log, columns aligned (Unicode)."""
     inputs = [n for n in ex.nodes.values() if n.kind == "input"]
-    lines = [f"Inputs: " + ", ".join(f"{n.name} = {nt.num(n.value)}" for n in inputs)]
+    lines = ["Inputs: " + ", ".join(f"{n.name} = {nt.num(n.value)}" for n in inputs)]
     rows = list(zip(ex.steps, ex._rows))
     for phase, title in (("forward", "Forward pass: values, in topological order"),
                          ("backward", f"Backward pass: adjoints, in reverse order, from the seed "
@@ -18,10 +18,9 @@ def text(ex) -> str:
         widths = [max((nt.width(c[j]) for c in cols), default=0) for j in range(4)]
         num_w = len(str(len(part)))
         for (s, r), c in zip(part, cols):
-            cells = [nt.pad(c[0], widths[0])]
-            for j in (1, 2):
-                if widths[j]:
-                    cells.append(nt.pad(("= " + c[j]) if c[j] else "", widths[j] + 2))
+            cells = [nt.pad(c[0], widths[0]), nt.pad(c[1], widths[1])]
+            if widths[2]:
+                cells.append(nt.pad(("= " + c[2]) if c[2] else "", widths[2] + 2))
             cells.append("= " + nt.pad(c[3], widths[3]))
             line = f"  {s.index:>{num_w}}. " + " ".join(cells)
             if r.note:
