@@ -107,6 +107,28 @@ def test_text_snapshot_fan_out_is_a_sum():
     assert xs == pytest.approx([math.sin(2.0), math.sin(2.0) + 2.0 * math.cos(2.0)])
 
 
+def _shared(x):
+    a = cnp.exp(x)
+    b = cnp.sin(a)
+    return b + a  # add reads b first, and b reads a: a must still come first
+
+
+def _diamond_chain(x):
+    for _ in range(30):
+        x = cnp.tanh(x) * x + cnp.sin(x)
+    return x
+
+
+@pytest.mark.parametrize("f", [_shared, _diamond_chain, lambda x: cnp.sin(x) * x])
+def test_forward_steps_are_in_topological_order(f):
+    ex = cr.explain(f, 0.5)
+    defined = {n.name for n in ex.nodes.values() if n.kind == "input"}
+    for s in (s for s in ex.steps if s.phase == "forward"):
+        assert set(s.inputs) <= defined, (s.formula, defined)
+        defined.add(s.node)
+    assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(f)(0.5)), rel=1e-13)
+
+
 def test_power_rule_reads_simply():
     ex = cr.explain(lambda x: (x ** 2 + 1) ** 3, 1.5, output="y")
     text = str(ex)

@@ -387,18 +387,26 @@ class _Tracer:
 
 
 def _topological(out, level):
-    """Non-leaf Tensors of ``level`` reachable from ``out``, inputs before users (iterative)."""
-    order, seen = [], {id(out)}
+    """Non-leaf Tensors of ``level`` reachable from ``out``, inputs before users.
+
+    An iterative depth-first search that emits a node when all it reads is
+    emitted.  A node is marked when it is expanded, not when it is pushed: a
+    node pushed early may be reached again through a deeper path, and must
+    come out after everything on that path.
+    """
+    order, seen = [], set()
     stack = [(out, False)]
     while stack:
         t, done = stack.pop()
         if done:
             order.append(t)
             continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
         stack.append((t, True))
         for a in reversed(t._args):
             if type(a) is Tensor and a._level == level and a._prim is not None and id(a) not in seen:
-                seen.add(id(a))
                 stack.append((a, False))
     return order
 
