@@ -129,6 +129,12 @@ def test_forward_steps_are_in_topological_order(f):
     assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(f)(0.5)), rel=1e-13)
 
 
+def test_running_adjoint_with_three_contributions():
+    ex = cr.explain(lambda x: x * x * x, 2.0)  # x reaches the output along three edges
+    xs = [float(s.value) for s in ex.steps if s.phase == "backward" and s.node == "x"]
+    assert xs == pytest.approx([4.0, 8.0, 12.0])  # u = x·x, then + x·x, then + x·x: 3x²
+
+
 def test_power_rule_reads_simply():
     ex = cr.explain(lambda x: (x ** 2 + 1) ** 3, 1.5, output="y")
     text = str(ex)

@@ -350,26 +350,25 @@ class _Tracer:
                 sym = f"{nt.bar(n.name)} {times[0]} {nt.paren(local)}"
                 sym_tex = rf"{nt.texbar(n.name)} {times[1]} {nt.paren(local_tex, tex=True)}"
                 numeric = ""
-            prev = contributions.get(id(a))
-            contributions.setdefault(id(a), []).append(ct)
+            parts = contributions.setdefault(id(a), [])
+            parts.append(ct)
             remaining[id(a)] -= 1
             last = remaining[id(a)] == 0
             note = ""
             if last:
                 total = leaf_grads[a] if a._prim is None else gathered.get(id(a))
                 if total is None:  # no rule reads this node's adjoint further back
-                    total = sum(contributions[id(a)][1:], contributions[id(a)][0])
+                    total = sum(parts[1:], parts[0])
                 target.adjoint = _scalar(total)
                 running = total
-                parts = contributions[id(a)]
                 if len(parts) > 1:
                     note = (f"{nt.bar(target.name)} = " + " + ".join(nt.paren(nt.num(c)) for c in parts)
                             + f" = {nt.num(total)}")
                 if target.kind == "input" and target.wrt:
                     grad = f"∂{self.output}/∂{target.name} = {nt.num(total)}"
                     note = f"{note}   ⇒ {grad}" if note else f"⇒ {grad}"
-            else:
-                running = ct if prev is None else np.add(sum(prev[1:], prev[0]), ct)
+            else:  # the adjoint so far, for the page to show (the engine sums the same way)
+                running = sum(parts[1:], parts[0])
             if np.shape(node_t._value) != np.shape(a._value) and not whole:
                 how = "summed over broadcast axes" if p.elementwise else "spread"
                 sym += f"  ({how} to {nt.shape_text(np.shape(a._value))})"
