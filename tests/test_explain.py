@@ -140,6 +140,11 @@ def test_power_rule_reads_simply():
     text = str(ex)
     assert "= 1 · 3·v²" in text and "= 31.69 · 2·x" in text
     assert float(ex.grads["x"]) == pytest.approx(6 * 1.5 * (1.5 ** 2 + 1) ** 2)
+    # a formula's argument after a number is renamed too: square's "2x" reads 2·u
+    sq = cr.explain(lambda x: cnp.square(cnp.sin(x)), 0.7)
+    u_step = next(s for s in sq.steps if s.phase == "backward" and s.node == "u")
+    assert u_step.formula.startswith("ū += f̄ · ∂f/∂u = 1 · 2·u = ")
+    assert r"1 \cdot 2\,u = " in u_step.latex
 
 
 # -- the seeds' 1-2-1 network -------------------------------------------------------

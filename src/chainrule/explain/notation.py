@@ -203,6 +203,15 @@ def arg_names(p, n):
     return names
 
 
+def _name(m, names, times):
+    """The node name for the formula's token ``m``, after ``times`` when a number precedes it."""
+    token = m.group(0)
+    if token not in names:
+        return token
+    after_digit = m.start() > 0 and m.string[m.start() - 1].isdigit()
+    return (times if after_digit else "") + names[token]
+
+
 def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex):
     """The local derivative of input ``i`` as declared by ``p``, with names substituted.
 
@@ -224,12 +233,12 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex):
     if has_adjoint:
         tmap.setdefault("g", adj_text)
         tmap.setdefault("h", adj_text)
-    text = re.sub(r"\b[A-Za-z_]\w*\b", lambda m: tmap.get(m.group(0), m.group(0)), text)
+    text = re.sub(r"(?<![A-Za-z_])[A-Za-z_]\w*", lambda m: _name(m, tmap, "·"), text)  # 2x -> 2·u
     text = text.replace(".T", "ᵀ").replace(" @ ", " · ")
     text = re.sub(r"^(\(?-?[\d.]+\)?)\*(\w+)\^\(\1-1\)$", _power_rule, text)
     latex = re.sub(r"\\bar\s*([gh])\b", lambda m: "\x00" if m.group(1) in ("g", "h") else m.group(0), latex)
     latex = latex.replace(r"\mathrm{ans}", "\x01")
-    latex = re.sub(r"(?<!\\)\b[A-Za-z]\w*\b", lambda m: lmap.get(m.group(0), m.group(0)), latex)
+    latex = re.sub(r"(?<![\\A-Za-z_])[A-Za-z]\w*", lambda m: _name(m, lmap, r"\,"), latex)
     latex = latex.replace("\x00", adj_tex + " ").replace("\x01", subs_tex[-1])
     latex = re.sub(r"^(\(?-?[\d.]+\)?)\\,(\S+?)\^\{\1-1\}$", _power_rule_tex, latex)
     return text, latex, has_adjoint
