@@ -108,6 +108,15 @@ def test_missing_and_bad_values(capsys):
     assert rc == 2 and "NAME=NUMBER" in err
 
 
+def test_huge_or_deep_expressions_are_refused(capsys):
+    rc, _, err = run(["explain", "x" + " + x" * 4000, "x=1"], capsys)
+    assert rc == 2 and "at most 10000" in err
+    rc, _, err = run(["explain", "--", "- " * 2500 + "x", "x=1"], capsys)
+    assert rc == 2 and "nested too deeply" in err
+    rc, _, err = run(["explain", "(" * 2000 + "x" + ")" * 2000, "x=1"], capsys)
+    assert rc == 2 and "too many nested parentheses" in err and len(err) < 200
+
+
 def test_console_module_runs():
     env = dict(os.environ, PYTHONPATH=str(SRC))
     proc = subprocess.run([sys.executable, "-m", "chainrule", "explain", "x * sin(x)", "x=2"],

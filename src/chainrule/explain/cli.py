@@ -56,10 +56,15 @@ def parse_expression(source: str):
     ...
     chainrule.explain.cli.ExpressionError: attribute access (x.__class__) is not allowed; ...
     """
+    if len(source) > 10_000:
+        raise ExpressionError(f"the expression is {len(source)} characters long; at most 10000 are read")
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as e:
-        raise ExpressionError(f"cannot parse {source!r}: {e.msg}") from None
+        shown = source if len(source) <= 60 else source[:57] + "..."
+        raise ExpressionError(f"cannot parse {shown!r}: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError("the expression is nested too deeply to read") from None
     functions = _functions()
     found = []
     for node in ast.walk(tree):
@@ -204,6 +209,9 @@ def run_explain(args) -> int:
         ex = explain(f, *values.values())
     except ExpressionError as e:
         print(f"chainrule explain: {e}", file=sys.stderr)
+        return REFUSED
+    except RecursionError:
+        print("chainrule explain: the expression is nested too deeply to evaluate", file=sys.stderr)
         return REFUSED
     except (ValueError, TypeError, ArithmeticError) as e:
         print(f"chainrule explain: {e}", file=sys.stderr)

@@ -103,6 +103,13 @@ class Explanation:
     one chosen by the file's extension.  ``ex.steps`` lists the :class:`Step`
     records, ``ex.nodes`` the graph's nodes by name, ``ex.grads`` the
     gradient of the output with respect to each input, by name.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> ex = cr.explain(lambda x: cnp.tanh(x) * 2.0, 0.5)
+    >>> print(ex.latex().splitlines()[2])
+    u &= \\tanh x = 0.4621 \\\\
+    >>> ex.dot().splitlines()[-2], ex.svg()[:4], ex.html()[:15]
+    ('  "u" -> "f";', '<svg', '<!DOCTYPE html>')
     """
 
     def __init__(self, nodes, steps, rows, output, value, grads, seed, title):
