@@ -360,3 +360,5 @@ def test_errors_say_what_to_do():
         cr.explain(lambda x: x, 2.0)
     with pytest.raises(ValueError, match="matches none"):
         cr.explain(seed_L, 1.0, 2.0, 3.0, wrt="z")
+    with pytest.raises(ValueError, match="wrt='typo' matches none"):
+        cr.explain(seed_L, 1.0, 2.0, 3.0, wrt=("x", "typo"))

@@ -175,6 +175,7 @@ class _Tracer:
         level = new_level()
         self.level = level
         nodes, boxes = {}, {}
+        self.input_of = {}  # input name -> (argument position, argument name)
         args = []
         for i, (a, aname) in enumerate(zip(self.args, names)):
             leaves, tree = tree_flatten(a)
@@ -194,6 +195,7 @@ class _Tracer:
                 t = box(np.asarray(_raw_value(leaf), dtype=_float_dtype(leaf)), level)
                 node = Node(name, "input", None, (), t._value)
                 node.wrt = self._is_wrt(i, aname, name)
+                self.input_of[name] = (i, aname)
                 nodes[name] = node
                 boxes[id(t)] = node
                 new[j] = t
@@ -201,9 +203,12 @@ class _Tracer:
         if not nodes:
             raise TypeError(f"explain: {self.title} has no floating-point inputs to differentiate; "
                             f"pass floats or float arrays")
-        if not any(n.wrt for n in nodes.values()):
-            raise ValueError(f"explain: wrt={self.wrt!r} matches none of the inputs "
-                             f"{', '.join(nodes)}; pass argument positions or input names")
+        wanted = self.wrt if isinstance(self.wrt, (tuple, list, set)) else (self.wrt,)
+        for w in (() if self.wrt is None else wanted):
+            if not any(w in (i, aname, n) for n, (i, aname) in self.input_of.items()):
+                raise ValueError(f"explain: wrt={w!r} matches none of the inputs "
+                                 f"({', '.join(nodes)}) nor argument positions 0..{len(self.args) - 1}; "
+                                 f"pass argument positions or input names")
         out = f(*args)
         if type(out) is Tensor and out._level == level and out._prim is None:
             raise ValueError(f"explain: {self.title} returns its input {boxes[id(out)].name} unchanged; "
