@@ -57,6 +57,11 @@ def test_seed_backward_steps(seed_ex):
     assert seed_ex.grads == {"x": pytest.approx(2 * E2), "y": pytest.approx(E2), "w": pytest.approx(1.0)}
 
 
+def test_local_derivatives_by_edge(seed_ex):
+    assert seed_ex.local == {("v", "L"): "∂L/∂v = 1", ("w", "L"): "∂L/∂w = 1", ("u", "v"): "∂v/∂u = exp(u)",
+                             ("x", "u"): "∂u/∂x = y", ("y", "u"): "∂u/∂y = x"}
+
+
 def test_gradients_are_marked(seed_ex):
     marked = [s.node for s in seed_ex.steps if "⇒ ∂L/∂" in s.formula]
     assert sorted(marked) == ["w", "x", "y"]

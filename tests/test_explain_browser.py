@@ -83,9 +83,12 @@ def test_forward_then_backward_buttons(browser, seed_ex, tmp_path):
     assert page.locator(".log li").count() == 3
     assert page.locator(".log li").nth(1).inner_text() == "F2  v = exp(u) = exp(2) = 7.389"
     assert set(_texts(page, "adj").values()) == {""}
+    assert page.locator(".elabel:visible").count() == 0
     while page.is_enabled("button.bwd"):
         page.click("button.bwd")
         clicks += 1
+        if clicks == 3 + 3:  # ū += v̄ · ∂v/∂u: the edge's local derivative is written on it
+            assert page.locator(".elabel:visible").all_text_contents() == ["∂v/∂u = exp(u)"]
     assert clicks == 3 + 5
     adj = _texts(page, "adj")
     e2 = math.exp(2)

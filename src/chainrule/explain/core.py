@@ -102,7 +102,9 @@ class Explanation:
     ``ex.svg()`` and ``ex.html()`` the other views; ``ex.save(path)`` writes
     one chosen by the file's extension.  ``ex.steps`` lists the :class:`Step`
     records, ``ex.nodes`` the graph's nodes by name, ``ex.grads`` the
-    gradient of the output with respect to each input, by name.
+    gradient of the output with respect to each input, by name; ``ex.local``
+    the local derivative on each edge ``(input, node)`` that an adjoint
+    flowed along, as text.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> ex = cr.explain(lambda x: cnp.tanh(x) * 2.0, 0.5)
@@ -112,8 +114,8 @@ class Explanation:
     ('  "u" -> "f";', '<svg', '<!DOCTYPE html>')
     """
 
-    def __init__(self, nodes, steps, rows, output, value, grads, seed, title):
-        self.nodes, self.steps, self._rows = nodes, steps, rows
+    def __init__(self, nodes, steps, rows, output, value, grads, seed, title, local):
+        self.nodes, self.steps, self._rows, self.local = nodes, steps, rows, local
         self.output, self.value, self.grads, self.seed = output, value, grads, seed
         self.title = title
 
@@ -229,7 +231,7 @@ class _Tracer:
         self._backward(edges, leaf_grads, nodes, boxes, steps, rows)
         grads = {n.name: n.adjoint for n in nodes.values() if n.kind == "input" and n.wrt}
         return Explanation(nodes, steps, rows, boxes[id(out)].name, _scalar(out._value), grads,
-                           seed.reshape(()), self.title)
+                           seed.reshape(()), self.title, self.local)
 
     def _function_and_names(self):
         f = self.f
@@ -329,6 +331,7 @@ class _Tracer:
         for e in shown:
             remaining[id(e[3])] = remaining.get(id(e[3]), 0) + 1
         contributions = {}
+        self.local = {}
         for node_t, g, i, a, ct in shown:
             n, target = boxes[id(node_t)], boxes[id(a)]
             if n.adjoint is None:
@@ -348,6 +351,8 @@ class _Tracer:
             local, local_tex, whole = nt.local_formula(p, i, len(node_t._args), subs_text, subs_tex,
                                                        nt.bar(n.name), nt.texbar(n.name))
             scalar = np.size(g) == 1 and np.size(ct) == 1
+            self.local[target.name, n.name] = (f"{nt.bar(target.name)} += {local}" if whole
+                                               else f"∂{n.name}/∂{target.name} = {local}")
             lhs = f"{nt.bar(target.name)} +="
             lhs_tex = rf"{nt.texbar(target.name)} \mathrel{{+}}="
             if whole:

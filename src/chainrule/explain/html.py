@@ -118,7 +118,7 @@ SCRIPT = r"""
       g.querySelector(".adj").textContent = "";
       g.classList.remove("current", "source", "grad");
     });
-    root.querySelectorAll(".edge.lit").forEach(function (e) { e.classList.remove("lit"); });
+    root.querySelectorAll(".edge.lit, .elabel.lit").forEach(function (e) { e.classList.remove("lit"); });
     var log = $(".log");
     log.innerHTML = "";
     for (var i = 0; i < k; i++) {
@@ -142,8 +142,8 @@ SCRIPT = r"""
       node(cur.node).classList.add("current");
       if (cur.source) {
         node(cur.source).classList.add("source");
-        root.querySelectorAll('.edge[data-from="' + cur.node + '"][data-to="' + cur.source + '"]')
-          .forEach(function (e) { e.classList.add("lit"); });
+        root.querySelectorAll('[data-from="' + cur.node + '"][data-to="' + cur.source + '"]')
+          .forEach(function (e) { e.classList.add("lit"); });  // the edge and its local derivative
       } else {
         root.querySelectorAll('.edge[data-to="' + cur.node + '"]')
           .forEach(function (e) { e.classList.add("lit"); });

@@ -99,6 +99,7 @@ def svg(ex, live=False) -> str:
            '<rect class="paper" width="100%" height="100%" fill="#ffffff"/>',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>']
+    labels = []
     for name, n in ex.nodes.items():
         x2, y2 = pos[name]
         for src in dict.fromkeys(n.inputs):
@@ -111,8 +112,17 @@ def svg(ex, live=False) -> str:
                 a, b = (x1 + box_w / 2, y1 + BOX_H), (x2 + box_w / 2, y2 - 2)
                 mid = (a[1] + b[1]) / 2
                 curve = f"C{a[0]:.1f},{mid:.1f} {b[0]:.1f},{mid:.1f}"
+            local = ex.local.get((src, name))
+            title = f"<title>{escape(local)}</title>" if local else ""
             out.append(f'<path class="edge" data-from="{ids[src]}" data-to="{ids[name]}" '
-                       f'd="M{a[0]:.1f},{a[1]:.1f} {curve} {b[0]:.1f},{b[1]:.1f}" marker-end="url(#arrow)"/>')
+                       f'd="M{a[0]:.1f},{a[1]:.1f} {curve} {b[0]:.1f},{b[1]:.1f}" marker-end="url(#arrow)">'
+                       f'{title}</path>')
+            if local:  # shown on the page while the backward step along this edge is current
+                mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+                at = f'x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle"' if across else \
+                    f'x="{mx + 8:.1f}" y="{my + 5:.1f}" text-anchor="start"'
+                labels.append(f'<text class="elabel" data-from="{ids[src]}" data-to="{ids[name]}" '
+                              f'{at}>{escape(local)}</text>')
     for name, n in ex.nodes.items():
         x, y = pos[name]
         val = nt.num(n.value) if (not live or n.kind == "input") else ""
@@ -124,6 +134,7 @@ def svg(ex, live=False) -> str:
             f'<text class="label" x="10" y="21">{escape(node_label(n, made_by.get(name)))}</text>'
             f'<text class="val" x="10" y="42">{escape(val)}</text>'
             f'<text class="adj" x="10" y="61">{escape(adj)}</text></g>')
+    out += labels
     out.append("</svg>")
     return "\n".join(out)
 
@@ -136,6 +147,8 @@ STYLE = (
     ".node.current rect{fill:#ffe066;stroke:#d9480f;stroke-width:3}"
     ".node.source rect{stroke:#d9480f;stroke-dasharray:4 3;stroke-width:2.4}"
     ".node.grad rect{stroke:#2b8a3e;stroke-width:3}"
+    ".elabel{display:none;font-size:13px;font-weight:bold;fill:#d9480f;paint-order:stroke;"
+    "stroke:#ffffff;stroke-width:5px;stroke-linejoin:round}.elabel.lit{display:inline}"
     ".node text{font-size:13px;fill:#1d2433}"
     ".node .label{font-weight:bold}.node .val{fill:#1c4f9c}.node .adj{fill:#b02a37}"
 )
