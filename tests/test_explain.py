@@ -319,7 +319,8 @@ def test_latex(seed_ex):
 def test_dot(seed_ex):
     dot = seed_ex.dot()
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
-    for edge in ('"x" -> "u"', '"y" -> "u"', '"u" -> "v"', '"v" -> "L"', '"w" -> "L"'):
+    for edge in ('"x" -> "u" [label="∂u/∂x = y"', '"y" -> "u"', '"u" -> "v" [label="∂v/∂u = exp(u)"',
+                 '"v" -> "L"', '"w" -> "L"'):
         assert edge in dot
 
 

@@ -59,7 +59,9 @@ def dot(ex) -> str:
         out.append(f'  "{_q(n.name)}" [label="{_q(label)}", fillcolor="{fill}"];')
     for n in ex.nodes.values():
         for src in dict.fromkeys(n.inputs):
-            out.append(f'  "{_q(src)}" -> "{_q(n.name)}";')
+            local = ex.local.get((src, n.name))
+            label = f' [label="{_q(local)}", fontsize=10]' if local else ""
+            out.append(f'  "{_q(src)}" -> "{_q(n.name)}"{label};')
     out.append("}")
     return "\n".join(out)
 
