@@ -8,7 +8,6 @@ comprehensions, calls outside the list -- is refused with exit status 2.
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import inspect
 import math

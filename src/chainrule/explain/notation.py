@@ -14,7 +14,6 @@ import unicodedata
 
 import numpy as np
 
-_SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 
 
 def num(v) -> str:
