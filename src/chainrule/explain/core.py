@@ -111,7 +111,7 @@ class Explanation:
     >>> print(ex.latex().splitlines()[2])
     u &= \\tanh x = 0.4621 \\\\
     >>> ex.dot().splitlines()[-2], ex.svg()[:4], ex.html()[:15]
-    ('  "u" -> "f";', '<svg', '<!DOCTYPE html>')
+    ('  "u" -> "f" [label="∂f/∂u = 2", fontsize=10];', '<svg', '<!DOCTYPE html>')
     """
 
     def __init__(self, nodes, steps, rows, output, value, grads, seed, title, local):
