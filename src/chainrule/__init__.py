@@ -17,8 +17,8 @@ from chainrule.implicit import fixed_point, implicit_derivative, root
 __version__ = "0.1.0"
 
 __all__ = [
+    "explain",
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
     "no_grad", "enable_grad", "is_grad_enabled", "autograd", "testing",
     "vmap", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
-    "explain",
 ]
