@@ -368,3 +368,18 @@ def test_errors_say_what_to_do():
         cr.explain(seed_L, 1.0, 2.0, 3.0, wrt="z")
     with pytest.raises(ValueError, match="wrt='typo' matches none"):
         cr.explain(seed_L, 1.0, 2.0, 3.0, wrt=("x", "typo"))
+
+
+def test_a_real_cr_nn_model_when_present():
+    import importlib
+    nn = importlib.import_module("chainrule.nn")
+    if not hasattr(nn, "MLP"):
+        pytest.skip("cr.nn.MLP is not in this tree yet (the stand-in above covers the contract)")
+    model = nn.MLP([1, 2, 1], activation="tanh")
+    x = np.array([0.8])
+    ex = cr.explain(lambda m, x: cnp.sum((m(x) - 0.5) ** 2) / 2, model, x, wrt="m")
+    params = {path: np.array(t.detach().numpy()) for path, t in model.named_parameters()}
+    oracle = cr.grad(lambda p: cnp.sum((model.apply(p, x) - 0.5) ** 2) / 2)(params)
+    assert list(ex.grads) == list(params)
+    for path, g in oracle.items():
+        np.testing.assert_allclose(ex.grads[path], g, rtol=1e-12)
