@@ -45,6 +45,14 @@ def test_tour_options(tmp_path, monkeypatch, capsys):
     assert rc == 0 and (tmp_path / "t.html").is_file()
 
 
+def test_an_unwritable_page_is_a_clear_error(tmp_path, capsys):
+    target = tmp_path / "no" / "such" / "folder" / "tour.html"
+    rc, _, err = run(["--html", str(target)], capsys)
+    assert rc == 1 and "cannot write the interactive page" in err and "--no-html" in err
+    rc, _, err = run(["explain", "x * 2", "x=1", "--html", str(target)], capsys)
+    assert rc == 1 and "cannot write" in err
+
+
 def test_explain_an_expression(tmp_path, capsys):
     rc, out, _ = run(["explain", "exp(x*y) + w", "x=1", "y=2", "w=3", "--latex",
                       "--html", str(tmp_path / "e.html")], capsys)

@@ -220,7 +220,11 @@ def run_explain(args) -> int:
     if args.latex:
         print("\n" + ex.latex())
     if args.html:
-        print(f"\nInteractive page: {ex.save(args.html)}")
+        try:
+            print(f"\nInteractive page: {ex.save(args.html)}")
+        except OSError as e:
+            print(f"chainrule explain: cannot write {args.html}: {e.strerror}", file=sys.stderr)
+            return 1
     return 0
 
 
@@ -266,7 +270,12 @@ def run_tour(args) -> int:
         print()
     if not getattr(args, "no_html", False):
         path = pathlib.Path(getattr(args, "html", None) or DEFAULT_PAGE)
-        path.write_text(document("chainrule: the chain rule, step by step", [ex for _, ex in tour]) + "\n",
-                        encoding="utf-8")
+        try:
+            path.write_text(document("chainrule: the chain rule, step by step", [ex for _, ex in tour])
+                            + "\n", encoding="utf-8")
+        except OSError as e:
+            print(f"chainrule: cannot write the interactive page to {path}: {e.strerror}; "
+                  f"choose another place with --html PATH, or pass --no-html", file=sys.stderr)
+            return 1
         print(f"Interactive page: {path.resolve()}  (open it in a browser; → steps, ← goes back)")
     return 0
