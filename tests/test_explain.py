@@ -316,6 +316,21 @@ def test_latex(seed_ex):
     assert r"\bar{u} &\mathrel{+}= \bar{v}\,\frac{\partial v}{\partial u} = 1 \cdot e^{u} = 7.389" in tex
 
 
+def test_latex_lines_parse_as_mathematics():
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    from chainrule.explain.cli import tour_explanations
+    parser = mathtext.MathTextParser("agg")
+    rng = np.random.default_rng(0)
+    exs = [ex for _, ex in tour_explanations()] + [
+        cr.explain(_f_matmul, rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=(2, 1))),
+        cr.explain(lambda x: cnp.square(cnp.sin(x)) + cnp.log1p(x) / cnp.sqrt(x), 0.7)]
+    for ex in exs:
+        for line in ex.latex().splitlines()[1:-1]:
+            # matplotlib's mathtext has no \mathrel or \textstyle; everything else must parse
+            math = line.replace("&", "").removesuffix(r" \\").replace(r"\mathrel{+}=", "+=")
+            parser.parse("$" + math.replace(r"\textstyle", "") + "$", dpi=72)
+
+
 def test_dot(seed_ex):
     dot = seed_ex.dot()
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
