@@ -134,6 +134,14 @@ def test_forward_steps_are_in_topological_order(f):
     assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(f)(0.5)), rel=1e-13)
 
 
+def test_intermediate_names():
+    small = cr.explain(lambda x: cnp.exp(cnp.sin(x)) * x, 1.0)
+    assert [s.node for s in small.steps if s.phase == "forward"] == ["u", "v", "f"]
+    big = cr.explain(_diamond_chain, 0.5)  # more intermediates than letters: v1, v2, ...
+    names = [s.node for s in big.steps if s.phase == "forward"]
+    assert names[:3] == ["v1", "v2", "v3"] and names[-1] == "f" and len(set(names)) == len(names)
+
+
 def test_running_adjoint_with_three_contributions():
     ex = cr.explain(lambda x: x * x * x, 2.0)  # x reaches the output along three edges
     xs = [float(s.value) for s in ex.steps if s.phase == "backward" and s.node == "x"]

@@ -67,7 +67,8 @@ class _Row(NamedTuple):  # the columns of one step, for the aligned text renderi
     note: str
 
 
-_LETTERS = "uvpqrstabcdefghkmnz"
+#: Names for intermediates, in order (no e: it reads as Euler's number; no f: a function).
+_LETTERS = "uvpqrstabcdghkmnz"
 
 
 def explain(f, *args, wrt=None, output=None):
@@ -273,10 +274,9 @@ class _Tracer:
     def _name_intermediates(self, order, out, nodes, boxes):
         taken = set(nodes) | {self.output}
         inner = [t for t in order if t is not out]
-        if len(inner) <= len(_LETTERS) - 6:
-            free = [c for c in _LETTERS if c not in taken]
-        else:
-            free = [f"v{k}" for k in range(1, 10 * len(inner)) if f"v{k}" not in taken]
+        free = [c for c in _LETTERS if c not in taken]
+        if len(free) < len(inner):  # a big graph: v1, v2, ... as in Griewank's tables
+            free = [f"v{k}" for k in range(1, 2 * len(inner) + len(taken) + 1) if f"v{k}" not in taken]
         names = iter(free)
         for t in order:
             name = self.output if t is out else next(names)
