@@ -11,12 +11,14 @@ from chainrule._ops import stop_gradient
 from chainrule.api import grad, hessian, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp, vmap
 from chainrule.checkpoint import checkpoint
 from chainrule.custom import custom_jvp, custom_vjp
+from chainrule.explain import explain
 from chainrule.implicit import fixed_point, implicit_derivative, root
 from chainrule import nn, optim  # noqa: E402,F401  (last: they build on the names above)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "explain",
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
     "no_grad", "enable_grad", "is_grad_enabled", "autograd", "testing",
     "vmap", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",

@@ -361,12 +361,15 @@ def _seed(out, grad, what):
 
 # -- the backward pass ----------------------------------------------------------
 
-def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=None):
+def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=None,
+                  on_edge=None):
     """Propagate cotangents ``cts`` of ``roots`` back through their level's graph.
 
     All roots are Tensors of one level.  Returns ``{tensor: cotangent}`` for
     the leaves reached, plus the non-leaf Tensors listed in ``capture`` (for
-    ``cr.autograd.grad``).
+    ``cr.autograd.grad``).  ``on_edge(node, g, i, a, ct)``, if given, is called
+    for every edge as it runs: ``node``'s adjoint ``g`` sent ``ct`` to its
+    input ``i``, the Tensor ``a`` (for ``cr.explain``).
     """
     level = roots[0]._level
     counts = _count_edges(roots, level)
@@ -397,12 +400,14 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
             ans = node._value
             vals = [a._value if type(a) is Tensor and a._level == level else a for a in args]
         params = node._params
-        for rule, a in zip(p.vjps, args):
+        for i, (rule, a) in enumerate(zip(p.vjps, args)):
             if rule is None or type(a) is not Tensor or a._level != level or not a.requires_grad:
                 continue
             ct = rule(ans, *vals, **params)(g)
             if ct.shape != a._value.shape or ct.dtype != a._value.dtype:
                 ct = _fit(ct, a._value)
+            if on_edge is not None:
+                on_edge(node, g, i, a, ct)
             prev = grads.get(a)
             grads[a] = ct if prev is None else add(prev, ct)
             if a._prim is not None:

@@ -1,14 +1,281 @@
-"""The tour and ``chainrule explain`` (issue 5; being built)."""
+"""The tour (``chainrule`` alone) and ``chainrule explain "EXPR" x=1 y=2``.
 
+Expressions are parsed with :mod:`ast` and evaluated by walking the tree:
+numbers, variable names, ``+ - * / ** @``, unary minus, and calls of
+``chainrule.numpy`` functions by name (``exp(x*y) + w``).  Nothing is passed
+to ``eval``; anything else -- attribute access, subscripts, lambdas,
+comprehensions, calls outside the list -- is refused with exit status 2.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import math
+import operator
+import pathlib
+import sys
+
+import numpy as np
+
+DEFAULT_PAGE = "chainrule-tour.html"
+REFUSED = 2
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow, ast.MatMult: operator.matmul}
+_UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_CONSTANTS = {"pi": math.pi, "e": math.e}
+
+
+class ExpressionError(ValueError):
+    """An expression that ``chainrule explain`` refuses, or cannot evaluate."""
+
+
+#: ``chainrule.numpy`` functions an expression may call: the mathematics, not the array
+#: makers (``ones(10**10)`` would only exhaust memory) nor anything that takes strings.
+_EXCLUDED = {"arange", "array", "asarray", "astype", "at", "eye", "full", "full_like", "identity",
+             "linspace", "ones", "ones_like", "zeros", "zeros_like", "tile", "repeat", "pad",
+             "broadcast_to", "einsum", "linalg", "special", "split"}
+
+
+def _functions():
+    import chainrule.numpy as cnp
+    names = {n: getattr(cnp, n) for n in cnp.__all__
+             if n not in _EXCLUDED and callable(getattr(cnp, n, None))}
+    names.update({n: getattr(cnp.special, n) for n in ("expit", "logit", "softplus", "erf", "logsumexp")})
+    return names
+
+
+def parse_expression(source: str):
+    """``(tree, variables)``: the checked syntax tree and its free names, in order of appearance.
+
+    >>> parse_expression("exp(x*y) + w")[1]
+    ['x', 'y', 'w']
+    >>> parse_expression("x.__class__")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chainrule.explain.cli.ExpressionError: attribute access (x.__class__) is not allowed; ...
+    """
+    if len(source) > 10_000:
+        raise ExpressionError(f"the expression is {len(source)} characters long; at most 10000 are read")
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as e:
+        shown = source if len(source) <= 60 else source[:57] + "..."
+        raise ExpressionError(f"cannot parse {shown!r}: {e.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError("the expression is nested too deeply to read") from None
+    functions = _functions()
+    found = []
+    for node in ast.walk(tree):
+        what = _refusal(node, functions)
+        if what:
+            raise ExpressionError(what)
+        if isinstance(node, ast.Name) and node.id not in functions and node.id not in _CONSTANTS:
+            found.append((node.lineno, node.col_offset, node.id))
+    return tree, list(dict.fromkeys(name for *_, name in sorted(found)))
+
+
+_ALLOWED = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load,
+            ast.keyword, ast.Tuple) + tuple(_BINARY) + tuple(_UNARY)
+
+
+def _refusal(node, functions):
+    """Why ``node`` is refused, or None."""
+    hint = "; expressions may use numbers, names, + - * / ** @ and chainrule.numpy functions such as exp(x)"
+    if isinstance(node, ast.Attribute):
+        return f"attribute access ({ast.unparse(node)}) is not allowed" + hint
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name):
+            return f"only chainrule.numpy functions can be called, by name; not {ast.unparse(node.func)}" + hint
+        if node.func.id not in functions:
+            return f"{node.func.id}() is not a chainrule.numpy function" + hint
+        for kw in node.keywords:
+            if kw.arg is None:
+                return "** keyword unpacking is not allowed" + hint
+        return None
+    if isinstance(node, ast.Constant) and (isinstance(node.value, bool) or
+                                           not isinstance(node.value, (int, float))):
+        return f"only numbers are allowed as constants, not {node.value!r}" + hint
+    if isinstance(node, ast.Name) and node.id.startswith("_"):
+        return f"the name {node.id} is not allowed (names may not start with _)" + hint
+    if not isinstance(node, _ALLOWED):
+        kind = {ast.Lambda: "lambda", ast.Subscript: "subscripts ([...])", ast.ListComp: "comprehensions",
+                ast.GeneratorExp: "comprehensions", ast.SetComp: "comprehensions",
+                ast.DictComp: "comprehensions", ast.Compare: "comparisons", ast.BoolOp: "and/or",
+                ast.IfExp: "conditional expressions", ast.NamedExpr: ":=",
+                ast.List: "lists", ast.Dict: "dicts", ast.Starred: "* unpacking"}.get(type(node),
+                                                                                        type(node).__name__)
+        return f"{kind} {'are' if kind.endswith('s') else 'is'} not allowed in an expression" + hint
+    return None
+
+
+def evaluate(tree, env):
+    """The value of a checked expression tree, with the variables in ``env``."""
+    functions = _functions()
+
+    def ev(node):
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant):
+            return float(node.value) if isinstance(node.value, int) else node.value
+        if isinstance(node, ast.Name):
+            if node.id in env:
+                return env[node.id]
+            return _CONSTANTS[node.id]
+        if isinstance(node, ast.BinOp):
+            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp):
+            return _UNARY[type(node.op)](ev(node.operand))
+        if isinstance(node, ast.Tuple):
+            return tuple(int(v) if float(v).is_integer() else v for v in map(ev, node.elts))
+        if isinstance(node, ast.Call):
+            kwargs = {kw.arg: _param(ev(kw.value)) for kw in node.keywords}
+            return functions[node.func.id](*[ev(a) for a in node.args], **kwargs)
+        raise ExpressionError(f"cannot evaluate {ast.unparse(node)}")  # unreachable after checking
+
+    return ev(tree)
+
+
+def _param(v):
+    return int(v) if isinstance(v, float) and v.is_integer() else v
+
+
+def expression_function(source: str, names):
+    """A Python function of ``names`` computing the expression (for ``cr.explain``)."""
+    tree, variables = parse_expression(source)
+    unknown = [v for v in variables if v not in names]
+    if unknown:
+        raise ExpressionError(f"no value for {', '.join(unknown)}; pass "
+                              f"{' '.join(f'{v}=VALUE' for v in unknown)} after the expression")
+
+    def f(*args):
+        return evaluate(tree, dict(zip(names, args)))
+
+    f.__signature__ = inspect.Signature([inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                                         for n in names])
+    f.__name__ = source
+    return f
+
+
+def parse_assignments(items):
+    """``["x=1", "y=[1, 2]"]`` -> ``{"x": 1.0, "y": array([1., 2.])}`` (numbers and lists only)."""
+    values = {}
+    for item in items:
+        name, eq, text = item.partition("=")
+        name = name.strip()
+        if not eq or not name.isidentifier() or name.startswith("_"):
+            raise ExpressionError(f"cannot read {item!r} as a variable value; write NAME=NUMBER, e.g. x=1.5")
+        try:
+            value = ast.literal_eval(text.strip())
+            arr = np.asarray(value, dtype=float)
+        except (ValueError, SyntaxError, TypeError):
+            raise ExpressionError(f"the value of {name} must be a number or a list of numbers, "
+                                  f"got {text!r}") from None
+        values[name] = float(arr) if arr.ndim == 0 else arr
+    return values
+
+
+# -- the command line -----------------------------------------------------------
 
 def add_tour_arguments(parser):
     """Add the tour's options to the top-level ``chainrule`` parser."""
+    parser.add_argument("--html", metavar="PATH", default=None,
+                        help=f"where to write the interactive page (default: ./{DEFAULT_PAGE})")
+    parser.add_argument("--no-html", action="store_true", help="do not write the interactive page")
+    parser.add_argument("--latex", action="store_true", help="also print the steps as LaTeX")
 
 
 def add_explain_command(subparsers):
     """Register ``chainrule explain``."""
+    p = subparsers.add_parser(
+        "explain", help="explain the gradient of an expression, step by step",
+        description='Explain reverse mode on an expression: chainrule explain "exp(x*y) + w" x=1 y=2 w=3. '
+                    "The expression may use numbers, variable names, + - * / ** @ and chainrule.numpy "
+                    "functions by name.")
+    p.add_argument("expression", help='e.g. "exp(x*y) + w"')
+    p.add_argument("values", nargs="*", metavar="NAME=VALUE", help="the value of each variable, e.g. x=1")
+    p.add_argument("--html", metavar="PATH", default=None, help="also write the interactive page to PATH")
+    p.add_argument("--latex", action="store_true", help="also print the steps as LaTeX")
+    p.set_defaults(handler=run_explain)
 
 
-def run_tour(args):
+def run_explain(args) -> int:
+    """``chainrule explain``: print the steps; returns the exit status."""
+    from chainrule.explain import explain
+    try:
+        values = parse_assignments(args.values)
+        f = expression_function(args.expression, list(values))
+        ex = explain(f, *values.values())
+    except ExpressionError as e:
+        print(f"chainrule explain: {e}", file=sys.stderr)
+        return REFUSED
+    except RecursionError:
+        print("chainrule explain: the expression is nested too deeply to evaluate", file=sys.stderr)
+        return REFUSED
+    except (ValueError, TypeError, ArithmeticError) as e:
+        print(f"chainrule explain: {e}", file=sys.stderr)
+        return 1
+    ex.title = args.expression
+    print(ex)
+    if args.latex:
+        print("\n" + ex.latex())
+    if args.html:
+        try:
+            print(f"\nInteractive page: {ex.save(args.html)}")
+        except OSError as e:
+            print(f"chainrule explain: cannot write {args.html}: {e.strerror}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def tour_explanations():
+    """The seeds' three examples, explained: ``[(heading, Explanation)]``."""
+    import chainrule.numpy as cnp
+    from chainrule.explain import explain
+
+    def L(x, y, w):
+        return cnp.exp(x * y) + w
+
+    def y(x):
+        return (x ** 2 + 1) ** 3
+
+    x_in, target = 0.8, 0.5  # the training example of examples/tiny_mlp.py
+
+    def loss(w11, b1, w12, b2, wo1, wo2, bo):
+        h1 = cnp.tanh(w11 * x_in + b1)
+        h2 = cnp.tanh(w12 * x_in + b2)
+        out = wo1 * h1 + wo2 * h2 + bo
+        return (out - target) ** 2 / 2
+
+    weights = dict(w11=0.5, b1=0.1, w12=-0.4, b2=-0.1, wo1=0.8, wo2=0.6, bo=0.05)
+    tour = [("1. L = eˣʸ + w at x = 1, y = 2, w = 3", explain(L, 1.0, 2.0, 3.0, output="L")),
+            ("2. y = (x² + 1)³ at x = 1.5", explain(y, 1.5, output="y")),
+            (f"3. The 1-2-1 tanh network, L = (y - {target})² / 2 at x = {x_in}",
+             explain(loss, *weights.values(), output="L"))]
+    for heading, ex in tour:
+        ex.title = heading
+    return tour
+
+
+def run_tour(args) -> int:
     """Run the tour; returns the exit status."""
-    raise NotImplementedError("the chainrule tour is being built (issue 5)")
+    from chainrule.explain.html import document
+    tour = tour_explanations()
+    for heading, ex in tour:
+        print(heading)
+        print("=" * len(heading))
+        print(ex)
+        if getattr(args, "latex", False):
+            print("\n" + ex.latex())
+        print()
+    if not getattr(args, "no_html", False):
+        path = pathlib.Path(getattr(args, "html", None) or DEFAULT_PAGE)
+        try:
+            path.write_text(document("chainrule: the chain rule, step by step", [ex for _, ex in tour])
+                            + "\n", encoding="utf-8")
+        except OSError as e:
+            print(f"chainrule: cannot write the interactive page to {path}: {e.strerror}; "
+                  f"choose another place with --html PATH, or pass --no-html", file=sys.stderr)
+            return 1
+        print(f"Interactive page: {path.resolve()}  (open it in a browser; → steps, ← goes back)")
+    return 0

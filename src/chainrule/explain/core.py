@@ -1,0 +1,503 @@
+"""``cr.explain``: the chain rule, step by step, read off the engine's own tape.
+
+``explain(f, *args)`` wraps every floating input in a reverse-mode box at a
+fresh level (as ``cr.vjp`` does), runs ``f`` to record the graph, and runs
+the engine's :func:`backward_pass` with an ``on_edge`` hook.  The forward
+steps are the recorded primitives in topological order; the backward steps
+are the edges exactly as the engine ran them, each with the cotangent the
+primitive's own VJP rule produced.  Nothing is differentiated twice: this
+module only names the nodes and writes down what happened.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from chainrule._core.primitive import new_level
+from chainrule._core.pytree import tree_flatten, tree_unflatten
+from chainrule._interpreters.reverse import Tensor, backward_pass, box
+from chainrule.explain import notation as nt
+
+__all__ = ["explain", "Explanation", "Step", "Node"]
+
+
+class Step(NamedTuple):
+    """One step of the explanation.
+
+    ``phase`` is ``"forward"`` or ``"backward"``; ``index`` counts from 1
+    within the phase; ``node`` is the node whose value (forward) or adjoint
+    (backward) the step computes; ``op`` the primitive; ``inputs`` the nodes
+    it reads (forward: the primitive's inputs; backward: the node whose
+    adjoint flows back along the edge); ``formula`` and ``latex`` the step
+    written out; ``value`` the node's value (forward) or its adjoint so far,
+    this contribution included (backward).
+    """
+
+    phase: str
+    index: int
+    node: str
+    op: str
+    inputs: tuple
+    formula: str
+    latex: str
+    value: Any
+
+
+class Node:
+    """A node of the graph: an input or a primitive's output."""
+
+    __slots__ = ("name", "tex", "kind", "op", "inputs", "value", "adjoint", "wrt", "relevant")
+
+    def __init__(self, name, kind, op, inputs, value):
+        self.name, self.tex, self.kind, self.op = name, nt.tex(name), kind, op
+        self.inputs, self.value, self.adjoint = inputs, value, None
+        self.wrt = self.relevant = False
+
+    def __repr__(self):
+        return f"Node({self.name!r}, {self.kind}, value={nt.num(self.value)})"
+
+
+class _Row(NamedTuple):  # the columns of one step, for the aligned text rendering
+    lhs: str
+    symbolic: str
+    numeric: str
+    value: str
+    note: str
+
+
+#: Names for intermediates, in order (no e: it reads as Euler's number; no f: a function).
+_LETTERS = "uvpqrstabcdghkmnz"
+
+
+def explain(f, *args, wrt=None, output=None):
+    """Explain how reverse mode finds the gradient of ``f`` at ``args``, step by step.
+
+    ``f`` returns a scalar.  Every floating input (and every leaf of a pytree
+    input) is a named node: named after ``f``'s parameters, or dict keys; for
+    a ``cr.nn`` model (anything with ``named_parameters()`` and ``apply``),
+    ``explain(model, x)`` names each weight by its module path, and so does
+    ``explain(lambda model, x: ..., model, x)`` (the function gets a model
+    whose parameters are the nodes; calling it applies them).  ``wrt``
+    picks what to differentiate with respect to: argument positions or
+    parameter names (default: every input; for a model, its parameters).
+    ``output`` names the result (default ``"f"``).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> ex = cr.explain(lambda x, y, w: cnp.exp(x * y) + w, 1.0, 2.0, 3.0, output="L")
+    >>> [s.formula for s in ex.steps[:3]]
+    ['u = x · y = 1 · 2 = 2', 'v = exp(u) = exp(2) = 7.389', 'L = v + w = 7.389 + 3 = 10.39']
+    >>> ex.steps[5].formula
+    'ū += v̄ · ∂v/∂u = 1 · exp(u) = 7.389'
+    >>> ex.grads["x"], ex.grads["w"]
+    (np.float64(14.7781121978613), np.float64(1.0))
+    """
+    return _Tracer(f, args, wrt, output).run()
+
+
+class Explanation:
+    """The steps of one forward and backward pass, and renderers for them.
+
+    ``str(ex)`` is the aligned text log; ``ex.latex()``, ``ex.dot()``,
+    ``ex.svg()`` and ``ex.html()`` the other views; ``ex.save(path)`` writes
+    one chosen by the file's extension.  ``ex.steps`` lists the :class:`Step`
+    records, ``ex.nodes`` the graph's nodes by name, ``ex.grads`` the
+    gradient of the output with respect to each input, by name; ``ex.local``
+    the local derivative on each edge ``(input, node)`` that an adjoint
+    flowed along, as text.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> ex = cr.explain(lambda x: cnp.tanh(x) * 2.0, 0.5)
+    >>> print(ex.latex().splitlines()[2])
+    u &= \\tanh x = 0.4621 \\\\
+    >>> ex.dot().splitlines()[-2], ex.svg()[:4], ex.html()[:15]
+    ('  "u" -> "f" [label="∂f/∂u = 2", fontsize=10];', '<svg', '<!DOCTYPE html>')
+    """
+
+    def __init__(self, nodes, steps, rows, output, value, grads, seed, title, local):
+        self.nodes, self.steps, self._rows, self.local = nodes, steps, rows, local
+        self.output, self.value, self.grads, self.seed = output, value, grads, seed
+        self.title = title
+
+    def __str__(self):
+        from chainrule.explain.render import text
+        return text(self)
+
+    def __repr__(self):
+        return (f"<Explanation of {self.output}: {sum(s.phase == 'forward' for s in self.steps)} "
+                f"forward and {sum(s.phase == 'backward' for s in self.steps)} backward steps>")
+
+    def latex(self) -> str:
+        """The steps as a LaTeX ``align*`` environment."""
+        from chainrule.explain.render import latex
+        return latex(self)
+
+    def dot(self) -> str:
+        """The graph in Graphviz's DOT language, values and adjoints on its nodes."""
+        from chainrule.explain.render import dot
+        return dot(self)
+
+    def svg(self) -> str:
+        """The graph as a standalone SVG drawing (no Graphviz needed)."""
+        from chainrule.explain.svg import svg
+        return svg(self)
+
+    def html(self) -> str:
+        """One self-contained interactive page: the graph, step buttons, the running log."""
+        from chainrule.explain.html import html
+        return html(self)
+
+    def _repr_html_(self):
+        from chainrule.explain.html import html
+        return html(self, embedded=True)
+
+    def save(self, path) -> str:
+        """Write the view chosen by ``path``'s extension (.html .svg .dot .tex .txt); returns the path."""
+        import pathlib
+        path = pathlib.Path(path)
+        views = {".html": self.html, ".htm": self.html, ".svg": self.svg, ".dot": self.dot,
+                 ".gv": self.dot, ".tex": self.latex, ".txt": self.__str__}
+        view = views.get(path.suffix.lower())
+        if view is None:
+            raise ValueError(f"explain: cannot tell what to write for {path.name!r}; use one of the "
+                             f"extensions {', '.join(sorted(views))}")
+        path.write_text(view() + "\n", encoding="utf-8")
+        return str(path)
+
+
+# -- tracing --------------------------------------------------------------------
+
+class _Tracer:
+    def __init__(self, f, args, wrt, output):
+        self.f, self.args, self.wrt, self.output = f, list(args), wrt, output or "f"
+        self.title = getattr(f, "__name__", type(f).__name__)
+
+    def run(self):
+        f, names = self._function_and_names()
+        level = new_level()
+        self.level = level
+        nodes, boxes = {}, {}
+        self.input_of = {}  # input name -> (argument position, argument name)
+        args = []
+        for i, (a, aname) in enumerate(zip(self.args, names)):
+            leaves, tree = tree_flatten(a)
+            paths = tree.paths()
+            # leaves of a dict in the dict's own order (pytrees sort the keys)
+            order = sorted(range(len(leaves)), key=lambda j: list(a).index(tree.meta[j])) \
+                if type(a) is dict and len(tree.meta) == len(leaves) else range(len(leaves))
+            new = [None] * len(leaves)
+            for j in order:
+                leaf, path = leaves[j], paths[j]
+                if not _is_float(leaf):
+                    new[j] = leaf
+                    continue
+                name = _leaf_name(aname, path)
+                if name in nodes:  # two dicts with the same key: say whose
+                    name = f"{aname}.{name}"
+                t = box(np.asarray(_raw_value(leaf), dtype=_float_dtype(leaf)), level)
+                node = Node(name, "input", None, (), t._value)
+                node.wrt = self._is_wrt(i, aname, name)
+                self.input_of[name] = (i, aname)
+                nodes[name] = node
+                boxes[id(t)] = node
+                new[j] = t
+            args.append(tree_unflatten(tree, new))
+        if not nodes:
+            raise TypeError(f"explain: {self.title} has no floating-point inputs to differentiate; "
+                            f"pass floats or float arrays")
+        wanted = self.wrt if isinstance(self.wrt, (tuple, list, set)) else (self.wrt,)
+        for w in (() if self.wrt is None else wanted):
+            if not any(w in (i, aname, n) for n, (i, aname) in self.input_of.items()):
+                raise ValueError(f"explain: wrt={w!r} matches none of the inputs "
+                                 f"({', '.join(nodes)}) nor argument positions 0..{len(self.args) - 1}; "
+                                 f"pass argument positions or input names")
+        out = f(*args)
+        if type(out) is Tensor and out._level == level and out._prim is None:
+            raise ValueError(f"explain: {self.title} returns its input {boxes[id(out)].name} unchanged; "
+                             f"there is no step to explain (its gradient is 1)")
+        if type(out) is not Tensor or out._level != level or out._prim is None:
+            raise ValueError(f"explain: the output of {self.title} does not depend on its inputs "
+                             f"through chainrule operations; build it with chainrule.numpy functions")
+        if out._value.size != 1:
+            raise ValueError(f"explain: the output has shape {out._value.shape}; explain follows one "
+                             f"scalar output back -- reduce it (e.g. with .sum()) first")
+        order = _topological(out, level)
+        self._name_intermediates(order, out, nodes, boxes)
+        rows, steps = [], []
+        self._forward(order, nodes, boxes, steps, rows)
+        seed = np.ones(out._value.shape, out._value.dtype)
+        edges = []
+        leaf_grads = backward_pass([out], [seed], retain_graph=True, on_edge=lambda *e: edges.append(e))
+        self._backward(edges, leaf_grads, nodes, boxes, steps, rows)
+        grads = {n.name: n.adjoint for n in nodes.values() if n.kind == "input" and n.wrt}
+        return Explanation(nodes, steps, rows, boxes[id(out)].name, _scalar(out._value), grads,
+                           seed.reshape(()), self.title, self.local)
+
+    def _function_and_names(self):
+        f = self.f
+        if _is_model(f):
+            model = f
+            self.args = [_parameters(model)] + self.args
+            self.title = type(model).__name__
+            if self.wrt is None:
+                self.wrt = (0,)
+            names = ["params"] + [f"x{i}" if len(self.args) > 2 else "x" for i in range(1, len(self.args))]
+            return (lambda p, *rest: model.apply(p, *rest)), names
+        try:
+            params = [p for p in inspect.signature(f).parameters.values()]
+        except (TypeError, ValueError):
+            params = []
+        names = []
+        for i in range(len(self.args)):
+            if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY, params[i].POSITIONAL_OR_KEYWORD):
+                names.append(params[i].name)
+            else:
+                names.append(f"x{i + 1}")
+        models = {i: a for i, a in enumerate(self.args) if _is_model(a)}
+        if models:  # a function of a model: its parameters are nodes, the function gets the model
+            self.args = [_parameters(a) if i in models else a for i, a in enumerate(self.args)]
+            fn = f
+            f = lambda *args: fn(*[_Bound(models[i], a) if i in models else a  # noqa: E731
+                                   for i, a in enumerate(args)])
+        return f, names
+
+    def _is_wrt(self, i, aname, name):
+        wrt = self.wrt
+        if wrt is None:
+            return True
+        for w in (wrt if isinstance(wrt, (tuple, list, set)) else (wrt,)):
+            if w == i or w == aname or w == name:
+                return True
+        return False
+
+    def _name_intermediates(self, order, out, nodes, boxes):
+        taken = set(nodes) | {self.output}
+        inner = [t for t in order if t is not out]
+        free = [c for c in _LETTERS if c not in taken]
+        if len(free) < len(inner):  # a big graph: v1, v2, ... as in Griewank's tables
+            free = [f"v{k}" for k in range(1, 2 * len(inner) + len(taken) + 1) if f"v{k}" not in taken]
+        names = iter(free)
+        for t in order:
+            name = self.output if t is out else next(names)
+            node = Node(name, "output" if t is out else "intermediate", t._prim.name, (), t._value)
+            nodes[name] = node
+            boxes[id(t)] = node
+
+    def _forward(self, order, nodes, boxes, steps, rows):
+        level = self.level
+        for k, t in enumerate(order, 1):
+            node = boxes[id(t)]
+            shown, names, numeric = [], [], []
+            for a in t._args:
+                if type(a) is Tensor and a._level == level:
+                    src = boxes[id(a)]
+                    shown.append((src.name, src.tex))
+                    names.append(src.name)
+                    numeric.append(nt.paren(nt.num(src.value)) if np.size(src.value) == 1 else None)
+                    node.relevant = node.relevant or src.wrt or src.relevant
+                else:
+                    c = _constant(a)
+                    shown.append(c)
+                    numeric.append(c[0])
+            node.inputs = tuple(names)
+            arrays = sum(np.size(_raw_value(a)) > 1 for a in t._args) >= 2
+            params = t._params
+            if t._prim.name == "sum" and params.get("axis") is not None and not params.get("keepdims") \
+                    and len(params["axis"]) == np.ndim(_raw_value(t._args[0])):
+                params = {}  # a sum over every axis reads as plain Σ
+            sym, sym_tex = nt.forward_expr(t._prim.name, shown, params, arrays)
+            num_text = None
+            if all(n is not None for n in numeric):
+                num_text = nt.forward_expr(t._prim.name, [(n, n) for n in numeric], params, arrays)[0]
+                num_text = num_text.replace("((", "(").replace("))", ")")
+            value = nt.num(t._value)
+            if num_text == value or num_text == sym:
+                num_text = None
+            parts = [node.name, sym] + ([num_text] if num_text else []) + [value]
+            steps.append(Step("forward", k, node.name, t._prim.name, node.inputs, " = ".join(parts),
+                              f"{node.tex} &= {sym_tex} = {_tex_num(value)}", _scalar(t._value)))
+            rows.append(_Row(node.name, "= " + sym, num_text or "", value, ""))
+
+    def _backward(self, edges, leaf_grads, nodes, boxes, steps, rows):
+        level = self.level
+        for node in nodes.values():
+            node.relevant = node.relevant or node.wrt
+        shown = [e for e in edges if boxes[id(e[3])].relevant]
+        # the adjoint the engine had gathered for each node when it ran the node's own edges
+        gathered = {id(e[0]): e[1] for e in reversed(edges)}
+        count = 0
+        remaining = {}
+        for e in shown:
+            remaining[id(e[3])] = remaining.get(id(e[3]), 0) + 1
+        contributions = {}
+        self.local = {}
+        for node_t, g, i, a, ct in shown:
+            n, target = boxes[id(node_t)], boxes[id(a)]
+            if n.adjoint is None:
+                n.adjoint = _scalar(g)
+            p = node_t._prim
+            subs_text, subs_tex = [], []
+            for x in node_t._args:
+                if type(x) is Tensor and x._level == level:
+                    subs_text.append(boxes[id(x)].name)
+                    subs_tex.append(boxes[id(x)].tex)
+                else:
+                    c = _constant(x)
+                    subs_text.append(c[0])
+                    subs_tex.append(c[1])
+            subs_text.append(n.name)
+            subs_tex.append(n.tex)
+            local, local_tex, whole = nt.local_formula(p, i, len(node_t._args), subs_text, subs_tex,
+                                                       nt.bar(n.name), nt.texbar(n.name))
+            scalar = np.size(g) == 1 and np.size(ct) == 1
+            self.local[target.name, n.name] = (f"{nt.bar(target.name)} += {local}" if whole
+                                               else f"∂{n.name}/∂{target.name} = {local}")
+            lhs = f"{nt.bar(target.name)} +="
+            lhs_tex = rf"{nt.texbar(target.name)} \mathrel{{+}}="
+            if whole:
+                sym, sym_tex, numeric = local, local_tex, ""
+            elif scalar:
+                sym = f"{nt.bar(n.name)} · ∂{n.name}/∂{target.name}"
+                sym_tex = rf"{nt.texbar(n.name)}\,\frac{{\partial {n.tex}}}{{\partial {target.tex}}}"
+                numeric = f"{nt.paren(nt.num(g))} · {nt.paren(local)}"
+                sym_tex += rf" = {_tex_num(nt.paren(nt.num(g)))} \cdot {nt.paren(local_tex, tex=True)}"
+            else:
+                times = ("⊙", r"\odot") if p.elementwise else ("·", r"\cdot")
+                sym = f"{nt.bar(n.name)} {times[0]} {nt.paren(local)}"
+                sym_tex = rf"{nt.texbar(n.name)} {times[1]} {nt.paren(local_tex, tex=True)}"
+                numeric = ""
+            parts = contributions.setdefault(id(a), [])
+            parts.append(ct)
+            remaining[id(a)] -= 1
+            last = remaining[id(a)] == 0
+            note = ""
+            if last:
+                total = leaf_grads[a] if a._prim is None else gathered.get(id(a))
+                if total is None:  # no rule reads this node's adjoint further back
+                    total = sum(parts[1:], parts[0])
+                target.adjoint = _scalar(total)
+                running = total
+                if len(parts) > 1:
+                    note = (f"{nt.bar(target.name)} = " + " + ".join(nt.paren(nt.num(c)) for c in parts)
+                            + f" = {nt.num(total)}")
+                if target.kind == "input" and target.wrt:
+                    grad = f"∂{self.output}/∂{target.name} = {nt.num(total)}"
+                    note = f"{note}   ⇒ {grad}" if note else f"⇒ {grad}"
+            else:  # the adjoint so far, for the page to show (the engine sums the same way)
+                running = sum(parts[1:], parts[0])
+            if np.shape(node_t._value) != np.shape(a._value) and not whole:
+                how = "summed over broadcast axes" if p.elementwise else "spread"
+                sym += f"  ({how} to {nt.shape_text(np.shape(a._value))})"
+            value = nt.num(ct)
+            formula = " = ".join([lhs + " " + sym] + ([numeric] if numeric else []) + [value])
+            if note:
+                formula += "   " + note
+            count += 1
+            steps.append(Step("backward", count, target.name, p.name, (n.name,), formula,
+                f"{lhs_tex} {sym_tex} = {_tex_num(value)}", _scalar(running)))
+            rows.append(_Row(lhs, sym, numeric, value, note))
+        out = next(n for n in nodes.values() if n.kind == "output")
+        if out.adjoint is None:
+            out.adjoint = 1.0
+
+
+def _topological(out, level):
+    """Non-leaf Tensors of ``level`` reachable from ``out``, inputs before users.
+
+    An iterative depth-first search that emits a node when all it reads is
+    emitted.  A node is marked when it is expanded, not when it is pushed: a
+    node pushed early may be reached again through a deeper path, and must
+    come out after everything on that path.
+    """
+    order, seen = [], set()
+    stack = [(out, False)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        for a in reversed(t._args):
+            if type(a) is Tensor and a._level == level and a._prim is not None and id(a) not in seen:
+                stack.append((a, False))
+    return order
+
+
+def _leaf_name(aname, path):
+    """``w11`` for ``p["w11"]``, ``hidden.weight`` for a model's path, ``x[0]`` for a list item."""
+    if not path:
+        return aname
+    parts = path[1:-1].split("][")
+    if all(p[:1] in "'\"" for p in parts):
+        return ".".join(p[1:-1] for p in parts)
+    return aname + path
+
+
+def _raw_value(x):
+    while isinstance(x, Tensor):  # a cr.nn parameter may be a subclass
+        x = x._value
+    return x
+
+
+def _is_model(x):
+    """A ``cr.nn.Module`` or anything like one: ``named_parameters()`` and ``apply(params, x)``."""
+    return callable(getattr(x, "named_parameters", None)) and callable(getattr(x, "apply", None))
+
+
+def _parameters(model):
+    return {path: np.asarray(_raw_value(t)) for path, t in model.named_parameters()}
+
+
+class _Bound:
+    """A model whose parameters are explain's input nodes: calling it applies them."""
+
+    def __init__(self, model, params):
+        self._model, self._params = model, params
+
+    def __call__(self, *args, **kwargs):
+        return self._model.apply(self._params, *args, **kwargs)
+
+    def apply(self, params, *args, **kwargs):
+        return self._model.apply(params, *args, **kwargs)
+
+    def named_parameters(self):
+        return iter(self._params.items())
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+
+def _is_float(x):
+    x = _raw_value(x)
+    if isinstance(x, (bool, np.bool_)):
+        return False
+    if isinstance(x, float):
+        return True
+    return isinstance(x, (np.ndarray, np.generic)) and np.issubdtype(x.dtype, np.floating)
+
+
+def _float_dtype(x):
+    x = _raw_value(x)
+    return x.dtype if hasattr(x, "dtype") else np.float64
+
+
+def _constant(x):
+    v = _raw_value(x)
+    if np.size(v) == 1:
+        s = nt.num(v)
+        return (f"({s})" if s.startswith("-") else s), (f"({s})" if s.startswith("-") else s)
+    shape = nt.shape_text(np.shape(v))
+    return f"const[{shape}]", rf"c_{{{shape}}}"
+
+
+def _scalar(v):
+    a = np.asarray(v)
+    return a.reshape(())[()] if a.size == 1 and a.ndim == 0 else a
+
+
+def _tex_num(s):
+    return s.replace("…", r"\dots").replace("×", r"\times ")

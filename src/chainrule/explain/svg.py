@@ -1,0 +1,154 @@
+"""The computational graph drawn as SVG by chainrule itself (no Graphviz).
+
+A layered layout: inputs in the first column, every other node one column
+right of its deepest input, nodes in a column ordered by the mean row of
+their inputs (two sweeps), edges as cubic curves between box sides.
+"""
+from __future__ import annotations
+
+from html import escape
+
+from chainrule.explain import notation as nt
+
+BOX_H, GAP_X, GAP_Y, MARGIN = 66, 60, 18, 16
+CHAR_W = 7.4  # px per character at 13px, a little over DejaVu Sans's average
+
+
+def box_width(ex):
+    """One width for every box: enough for the longest label, value or adjoint (150 to 300 px)."""
+    made_by = {s.node: s for s in ex.steps if s.phase == "forward"}
+    longest = 0
+    for name, n in ex.nodes.items():
+        lines = [node_label(n, made_by.get(name)), nt.num(n.value)]
+        if n.adjoint is not None:
+            lines.append(f"{nt.bar(name)} = {nt.num(n.adjoint)}")
+        longest = max([longest] + [nt.width(t) for t in lines])
+    return int(min(300, max(150, 22 + CHAR_W * longest)))
+
+
+def layout(ex, box_w=150):
+    """``({name: (x, y)}, width, height, across)``: box corners, and whether layers run left to right.
+
+    Each input sits one layer before its first use; a deep, narrow graph (the
+    seeds' network) is drawn top to bottom instead, so it fits beside the log.
+    """
+    nodes = ex.nodes
+    users = {name: [] for name in nodes}
+    layer = {}
+    for name, n in nodes.items():  # inputs first, then topological order
+        layer[name] = 0 if not n.inputs else 1 + max(layer[i] for i in n.inputs)
+        for i in n.inputs:
+            users[i].append(name)
+    for name, n in nodes.items():
+        if not n.inputs and users[name]:
+            layer[name] = min(layer[u] for u in users[name]) - 1
+    depth = max(layer.values()) + 1
+    columns = [[] for _ in range(depth)]
+    for name in nodes:
+        columns[layer[name]].append(name)
+    tallest = max(len(c) for c in columns)
+    across = depth <= 5 or depth * (box_w + GAP_X) < 1.6 * tallest * (BOX_H + GAP_Y)
+    step = (BOX_H + GAP_Y) if across else (box_w + GAP_Y)
+    place = {}
+
+    def centre(col):
+        first = -(len(col) - 1) / 2
+        for i, m in enumerate(col):
+            place[m] = (first + i) * step
+
+    for col in columns:
+        centre(col)
+    for _ in range(4):  # barycentre sweeps, both neighbours
+        for col in columns:
+            col.sort(key=lambda m: sum(place[o] for o in nodes[m].inputs + tuple(users[m]))
+                     / max(1, len(nodes[m].inputs) + len(users[m])))
+            centre(col)
+    lo = min(place.values())
+    span = max(place.values()) - lo
+    pos = {}
+    for name in nodes:
+        along = MARGIN + layer[name] * ((box_w + GAP_X) if across else (BOX_H + GAP_X / 2))
+        side = MARGIN + place[name] - lo
+        pos[name] = (along, side) if across else (side, along)
+    if across:
+        width = 2 * MARGIN + depth * box_w + (depth - 1) * GAP_X
+        height = 2 * MARGIN + span + BOX_H
+    else:
+        width = 2 * MARGIN + span + box_w
+        height = 2 * MARGIN + depth * BOX_H + (depth - 1) * GAP_X / 2
+    return pos, width, height, across
+
+
+def node_label(n, step):
+    """The first line of a node's box: ``u = x · y``, or the input's name."""
+    if n.op is None:
+        return f"{n.name} (input)"
+    text = step.formula.split(" = ")[1]
+    return f"{n.name} = {text}" if nt.width(text) <= 16 else f"{n.name} = {n.op}"
+
+
+def svg(ex, live=False) -> str:
+    """The graph with every value and adjoint on it (``live``: values only on inputs, for the page)."""
+    box_w = box_width(ex)
+    pos, width, height, across = layout(ex, box_w)
+    ids = {name: f"n{i}" for i, name in enumerate(ex.nodes)}
+    made_by = {s.node: s for s in ex.steps if s.phase == "forward"}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width:.0f} {height:.0f}" '
+           f'width="{width:.0f}" height="{height:.0f}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
+           "<style>" + STYLE + "</style>",
+           '<rect class="paper" width="100%" height="100%" fill="#ffffff"/>',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>']
+    labels = []
+    for name, n in ex.nodes.items():
+        x2, y2 = pos[name]
+        for src in dict.fromkeys(n.inputs):
+            x1, y1 = pos[src]
+            if across:
+                a, b = (x1 + box_w, y1 + BOX_H / 2), (x2 - 2, y2 + BOX_H / 2)
+                mid = (a[0] + b[0]) / 2
+                curve = f"C{mid:.1f},{a[1]:.1f} {mid:.1f},{b[1]:.1f}"
+            else:
+                a, b = (x1 + box_w / 2, y1 + BOX_H), (x2 + box_w / 2, y2 - 2)
+                mid = (a[1] + b[1]) / 2
+                curve = f"C{a[0]:.1f},{mid:.1f} {b[0]:.1f},{mid:.1f}"
+            local = ex.local.get((src, name))
+            title = f"<title>{escape(local)}</title>" if local else ""
+            out.append(f'<path class="edge" data-from="{ids[src]}" data-to="{ids[name]}" '
+                       f'd="M{a[0]:.1f},{a[1]:.1f} {curve} {b[0]:.1f},{b[1]:.1f}" marker-end="url(#arrow)">'
+                       f'{title}</path>')
+            if local:  # shown on the page while the backward step along this edge is current
+                mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+                at = f'x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle"' if across else \
+                    f'x="{mx + 8:.1f}" y="{my + 5:.1f}" text-anchor="start"'
+                labels.append(f'<text class="elabel" data-from="{ids[src]}" data-to="{ids[name]}" '
+                              f'{at}>{escape(local)}</text>')
+    for name, n in ex.nodes.items():
+        x, y = pos[name]
+        val = nt.num(n.value) if (not live or n.kind == "input") else ""
+        adj = f"{nt.bar(name)} = {nt.num(n.adjoint)}" if (not live and n.adjoint is not None) else ""
+        out.append(
+            f'<g class="node {n.kind}" id="{ids[name]}" data-name="{escape(name)}" '
+            f'transform="translate({x:.1f},{y:.1f})"><title>{escape(name)}</title>'
+            f'<rect width="{box_w}" height="{BOX_H}" rx="9"/>'
+            f'<text class="label" x="10" y="21">{escape(node_label(n, made_by.get(name)))}</text>'
+            f'<text class="val" x="10" y="42">{escape(val)}</text>'
+            f'<text class="adj" x="10" y="61">{escape(adj)}</text></g>')
+    out += labels
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+STYLE = (
+    ".edge{fill:none;stroke:#8a94a6;stroke-width:1.6}"
+    ".edge.lit{stroke:#d9480f;stroke-width:3}"
+    ".node rect{fill:#f8f9fb;stroke:#5c677d;stroke-width:1.4}"
+    ".node.input rect{fill:#e7f0ff}.node.output rect{fill:#fff1e3}"
+    ".node.current rect{fill:#ffe066;stroke:#d9480f;stroke-width:3}"
+    ".node.source rect{stroke:#d9480f;stroke-dasharray:4 3;stroke-width:2.4}"
+    ".node.grad rect{stroke:#2b8a3e;stroke-width:3}"
+    ".elabel{display:none;font-size:13px;font-weight:bold;fill:#d9480f;paint-order:stroke;"
+    "stroke:#ffffff;stroke-width:5px;stroke-linejoin:round}.elabel.lit{display:inline}"
+    ".node text{font-size:13px;fill:#1d2433}"
+    ".node .label{font-weight:bold}.node .val{fill:#1c4f9c}.node .adj{fill:#b02a37}"
+)

@@ -1,0 +1,408 @@
+"""cr.explain: the steps, their numbers against independent oracles, and the renderings."""
+import math
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as cnp
+from chainrule.explain import Step
+from chainrule.explain.notation import bar
+
+E2 = math.exp(2.0)
+
+
+def seed_L(x, y, w):
+    return cnp.exp(x * y) + w
+
+
+@pytest.fixture(scope="module")
+def seed_ex():
+    return cr.explain(seed_L, 1.0, 2.0, 3.0, output="L")
+
+
+def _final_adjoints(ex):
+    """Each node's adjoint after the last backward step that adds to it, read from the step log."""
+    out = {}
+    for s in ex.steps:
+        if s.phase == "backward":
+            out[s.node] = s.value
+    return out
+
+
+def test_seed_forward_steps(seed_ex):
+    fwd = [s for s in seed_ex.steps if s.phase == "forward"]
+    assert [(s.index, s.node, s.op, s.inputs) for s in fwd] == [
+        (1, "u", "multiply", ("x", "y")), (2, "v", "exp", ("u",)), (3, "L", "add", ("v", "w"))]
+    assert [float(s.value) for s in fwd] == pytest.approx([2.0, E2, E2 + 3.0], rel=1e-15)
+    assert fwd[1].formula == "v = exp(u) = exp(2) = 7.389"
+    assert all(isinstance(s, Step) for s in seed_ex.steps)
+
+
+def test_seed_backward_steps(seed_ex):
+    bwd = [s for s in seed_ex.steps if s.phase == "backward"]
+    assert len(bwd) == 5  # one per edge: L->v, L->w, v->u, u->x, u->y
+    by_node = {s.node: (s.inputs, float(s.value)) for s in bwd}
+    # adjoints 1, e^{xy}, y e^{xy}, x e^{xy}, 1 at x = 1, y = 2
+    assert by_node["v"] == (("L",), pytest.approx(1.0))
+    assert by_node["u"] == (("v",), pytest.approx(E2, rel=1e-15))
+    assert by_node["x"] == (("u",), pytest.approx(2.0 * E2, rel=1e-15))
+    assert by_node["y"] == (("u",), pytest.approx(1.0 * E2, rel=1e-15))
+    assert by_node["w"] == (("L",), pytest.approx(1.0))
+    # reverse topological order: v's adjoint is complete before u's step, u's before x's and y's
+    order = [s.node for s in bwd]
+    assert order.index("v") < order.index("u") < min(order.index("x"), order.index("y"))
+    assert "ū += v̄ · ∂v/∂u = 1 · exp(u) = 7.389" in [s.formula for s in bwd]
+    assert seed_ex.grads == {"x": pytest.approx(2 * E2), "y": pytest.approx(E2), "w": pytest.approx(1.0)}
+
+
+def test_local_derivatives_by_edge(seed_ex):
+    assert seed_ex.local == {("v", "L"): "∂L/∂v = 1", ("w", "L"): "∂L/∂w = 1", ("u", "v"): "∂v/∂u = exp(u)",
+                             ("x", "u"): "∂u/∂x = y", ("y", "u"): "∂u/∂y = x"}
+
+
+def test_gradients_are_marked(seed_ex):
+    marked = [s.node for s in seed_ex.steps if "⇒ ∂L/∂" in s.formula]
+    assert sorted(marked) == ["w", "x", "y"]
+
+
+SEED_TEXT = """\
+Inputs: x = 1, y = 2, w = 3
+
+Forward pass: values, in topological order
+  1. u = x · y  = 1 · 2     = 2
+  2. v = exp(u) = exp(2)    = 7.389
+  3. L = v + w  = 7.389 + 3 = 10.39
+
+Backward pass: adjoints, in reverse order, from the seed L̄ = 1
+  1. v̄ += L̄ · ∂L/∂v = 1 · 1      = 1
+  2. w̄ += L̄ · ∂L/∂w = 1 · 1      = 1       ⇒ ∂L/∂w = 1
+  3. ū += v̄ · ∂v/∂u = 1 · exp(u) = 7.389
+  4. x̄ += ū · ∂u/∂x = 7.389 · y  = 14.78   ⇒ ∂L/∂x = 14.78
+  5. ȳ += ū · ∂u/∂y = 7.389 · x  = 7.389   ⇒ ∂L/∂y = 7.389
+
+Gradient of L = 10.39: ∂L/∂x = 14.78, ∂L/∂y = 7.389, ∂L/∂w = 1"""
+
+
+def test_text_snapshot_seed(seed_ex):
+    assert str(seed_ex) == SEED_TEXT
+
+
+FANOUT_TEXT = """\
+Inputs: x = 2
+
+Forward pass: values, in topological order
+  1. u = sin(x) = sin(2)     = 0.9093
+  2. f = u · x  = 0.9093 · 2 = 1.819
+
+Backward pass: adjoints, in reverse order, from the seed f̄ = 1
+  1. ū += f̄ · ∂f/∂u = 1 · x      = 2
+  2. x̄ += f̄ · ∂f/∂x = 1 · u      = 0.9093
+  3. x̄ += ū · ∂u/∂x = 2 · cos(x) = -0.8323   x̄ = 0.9093 + (-0.8323) = 0.077   ⇒ ∂f/∂x = 0.077
+
+Gradient of f = 1.819: ∂f/∂x = 0.077"""
+
+
+def test_text_snapshot_fan_out_is_a_sum():
+    ex = cr.explain(lambda x: cnp.sin(x) * x, 2.0)
+    assert str(ex) == FANOUT_TEXT
+    # the running adjoint after each contribution, and the total equal to d/dx x sin x
+    xs = [float(s.value) for s in ex.steps if s.phase == "backward" and s.node == "x"]
+    assert xs == pytest.approx([math.sin(2.0), math.sin(2.0) + 2.0 * math.cos(2.0)])
+
+
+def _shared(x):
+    a = cnp.exp(x)
+    b = cnp.sin(a)
+    return b + a  # add reads b first, and b reads a: a must still come first
+
+
+def _diamond_chain(x):
+    for _ in range(30):
+        x = cnp.tanh(x) * x + cnp.sin(x)
+    return x
+
+
+@pytest.mark.parametrize("f", [_shared, _diamond_chain, lambda x: cnp.sin(x) * x])
+def test_forward_steps_are_in_topological_order(f):
+    ex = cr.explain(f, 0.5)
+    defined = {n.name for n in ex.nodes.values() if n.kind == "input"}
+    for s in (s for s in ex.steps if s.phase == "forward"):
+        assert set(s.inputs) <= defined, (s.formula, defined)
+        defined.add(s.node)
+    assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(f)(0.5)), rel=1e-13)
+
+
+def test_intermediate_names():
+    small = cr.explain(lambda x: cnp.exp(cnp.sin(x)) * x, 1.0)
+    assert [s.node for s in small.steps if s.phase == "forward"] == ["u", "v", "f"]
+    big = cr.explain(_diamond_chain, 0.5)  # more intermediates than letters: v1, v2, ...
+    names = [s.node for s in big.steps if s.phase == "forward"]
+    assert names[:3] == ["v1", "v2", "v3"] and names[-1] == "f" and len(set(names)) == len(names)
+
+
+def test_running_adjoint_with_three_contributions():
+    ex = cr.explain(lambda x: x * x * x, 2.0)  # x reaches the output along three edges
+    xs = [float(s.value) for s in ex.steps if s.phase == "backward" and s.node == "x"]
+    assert xs == pytest.approx([4.0, 8.0, 12.0])  # u = x·x, then + x·x, then + x·x: 3x²
+
+
+def test_power_rule_reads_simply():
+    ex = cr.explain(lambda x: (x ** 2 + 1) ** 3, 1.5, output="y")
+    text = str(ex)
+    assert "= 1 · 3·v²" in text and "= 31.69 · 2·x" in text
+    assert float(ex.grads["x"]) == pytest.approx(6 * 1.5 * (1.5 ** 2 + 1) ** 2)
+    # a formula's argument after a number is renamed too: square's "2x" reads 2·u
+    sq = cr.explain(lambda x: cnp.square(cnp.sin(x)), 0.7)
+    u_step = next(s for s in sq.steps if s.phase == "backward" and s.node == "u")
+    assert u_step.formula.startswith("ū += f̄ · ∂f/∂u = 1 · 2·u = ")
+    assert r"1 \cdot 2\,u = " in u_step.latex
+
+
+# -- the seeds' 1-2-1 network -------------------------------------------------------
+
+WEIGHTS = dict(w11=0.5, b1=0.1, w12=-0.4, b2=-0.1, wo1=0.8, wo2=0.6, bo=0.05)
+
+
+def mlp_loss(w11, b1, w12, b2, wo1, wo2, bo, x=0.8, target=0.5):
+    h1 = cnp.tanh(w11 * x + b1)
+    h2 = cnp.tanh(w12 * x + b2)
+    return (wo1 * h1 + wo2 * h2 + bo - target) ** 2 / 2
+
+
+def test_tiny_mlp_seven_gradients_from_the_log_equal_cr_grad():
+    ex = cr.explain(mlp_loss, *WEIGHTS.values(), output="L")
+    log = _final_adjoints(ex)
+    expected = cr.grad(mlp_loss, argnums=tuple(range(7)))(*WEIGHTS.values())
+    for name, g in zip(WEIGHTS, expected):
+        assert float(log[name]) == pytest.approx(float(g), rel=1e-13, abs=1e-15), name
+    assert sum(s.phase == "forward" for s in ex.steps) == 13
+    # x and target are not inputs here: they appear as numbers in the formulas
+    assert "u = w11 · 0.8 = 0.5 · 0.8 = 0.4" in [s.formula for s in ex.steps]
+
+
+def test_wrt_hides_edges_to_other_inputs():
+    ex = cr.explain(seed_L, 1.0, 2.0, 3.0, wrt="x", output="L")
+    assert ex.grads == {"x": pytest.approx(2 * E2)}
+    assert {s.node for s in ex.steps if s.phase == "backward"} == {"v", "u", "x"}
+    ex1 = cr.explain(seed_L, 1.0, 2.0, 3.0, wrt=(0, 2), output="L")
+    assert set(ex1.grads) == {"x", "w"}
+
+
+# -- arrays: oracle cr.grad ------------------------------------------------------------
+
+def _f_matmul(W, x, b):
+    return cnp.sum(cnp.tanh(W @ x + b) ** 2)
+
+
+def _f_broadcast(a, b):
+    return cnp.mean(cnp.exp(a * b) - a)   # (3, 2) with (1, 2), a used twice
+
+
+def _f_fanout(x, W):
+    h = W @ x
+    return cnp.sum(h * h) + cnp.sum(cnp.sin(h) * x[:2].sum())
+
+
+@pytest.mark.parametrize("f, shapes", [
+    (_f_matmul, [(2, 3), (3,), (2,)]),
+    (_f_broadcast, [(3, 2), (1, 2)]),
+    (_f_fanout, [(3,), (2, 3)]),
+])
+def test_array_gradients_equal_cr_grad(f, shapes):
+    rng = np.random.default_rng(sum(map(sum, shapes)))
+    args = [rng.normal(size=s) for s in shapes]
+    ex = cr.explain(f, *args)
+    oracle = cr.grad(f, argnums=tuple(range(len(args))))(*args)
+    log = _final_adjoints(ex)
+    names = list(ex.grads)
+    assert len(names) == len(args)
+    for name, a, g in zip(names, args, oracle):
+        assert np.shape(ex.grads[name]) == a.shape
+        np.testing.assert_allclose(ex.grads[name], g, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(log[name], g, rtol=1e-12, atol=1e-14)
+
+
+def test_matrix_formulas_read_as_in_a_textbook():
+    rng = np.random.default_rng(1)
+    ex = cr.explain(lambda W, x: cnp.sum(cnp.tanh(W @ x)), rng.normal(size=(2, 3)), rng.normal(size=3))
+    formulas = [s.formula for s in ex.steps]
+    assert any(f.startswith("W̄ += ū · xᵀ = 2×3 [") for f in formulas), formulas
+    assert any(f.startswith("x̄ += Wᵀ · ū = [") for f in formulas), formulas
+    assert formulas[0].startswith("u = W · x = [")
+    assert any("⊙" in f for f in formulas)  # the elementwise tanh' on a vector
+
+
+def test_broadcasting_is_said():
+    ex = cr.explain(lambda a, b: cnp.sum(a * b), np.ones((3, 2)), np.ones((1, 2)))
+    b_step = next(s for s in ex.steps if s.phase == "backward" and s.node == "b")
+    assert "summed over broadcast axes to 1×2" in b_step.formula
+    np.testing.assert_allclose(b_step.value, [[3.0, 3.0]])
+
+
+# -- the steps come from the engine ------------------------------------------------------
+
+def test_backward_steps_come_from_the_primitives_own_rules():
+    # A deliberately wrong custom rule: explain must show what the engine ran, not re-derive.
+    @cr.custom_vjp
+    def f(x):
+        return cnp.sin(x)
+
+    f.defvjp(lambda x: (cnp.sin(x), None), lambda res, g: (g * 100.0,))
+    ex = cr.explain(lambda x: f(x) * 2.0, 1.0)
+    assert float(ex.grads["x"]) == pytest.approx(200.0)
+    assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(lambda x: f(x) * 2.0)(1.0)))
+
+
+# -- models (duck-typed cr.nn) -----------------------------------------------------------------
+
+class TinyModel:
+    """A stand-in for a cr.nn.Module: named_parameters() and apply(params, x)."""
+
+    def __init__(self):
+        self.params = {"hidden.weight": np.array([[0.5], [-0.4]]), "hidden.bias": np.array([0.1, -0.1]),
+                       "out.weight": np.array([[0.8, 0.6]]), "out.bias": np.array([0.05])}
+
+    def named_parameters(self):  # Tensors, as cr.nn gives them
+        return ((path, cr.tensor(v, requires_grad=True)) for path, v in self.params.items())
+
+    def apply(self, params, x):
+        h = cnp.tanh(params["hidden.weight"] @ x + params["hidden.bias"])
+        return cnp.sum((params["out.weight"] @ h + params["out.bias"] - 0.5) ** 2) / 2
+
+
+def test_model_weights_are_named_by_path():
+    model = TinyModel()
+    x = np.array([0.8])
+    ex = cr.explain(model, x)
+    assert set(ex.grads) == set(model.params)
+    for path in model.params:
+        assert ex.nodes[path].kind == "input"
+    oracle = cr.grad(model.apply)(model.params, x)
+    for path, g in oracle.items():
+        np.testing.assert_allclose(ex.grads[path], g, rtol=1e-13)
+    assert any(s.formula.startswith("hidden.weight.grad += ") for s in ex.steps)
+    assert bar("bo") == "b\u0305o\u0305" and bar("w11") == "w\u030411"
+    # the same numbers as the seeds' 1-2-1 network written with scalars
+    scalar = cr.grad(mlp_loss, argnums=0)(*WEIGHTS.values())
+    assert float(ex.grads["hidden.weight"][0, 0]) == pytest.approx(float(scalar), rel=1e-13)
+
+
+def test_function_of_a_model():
+    model = TinyModel()
+    x = np.array([0.8])
+
+    def loss(m, x):
+        return m(x) * 3.0
+
+    ex = cr.explain(loss, model, x, wrt="m")
+    oracle = cr.grad(lambda p, x: model.apply(p, x) * 3.0)(model.params, x)
+    assert set(ex.grads) == set(model.params)
+    for path, g in oracle.items():
+        np.testing.assert_allclose(ex.grads[path], g, rtol=1e-13)
+    assert ex.nodes["x"].kind == "input" and not ex.nodes["x"].wrt
+
+
+def test_indexing_and_constants_read_naturally():
+    ex = cr.explain(lambda x: x[0] * cnp.sum(x[1:]), np.array([1.0, -2.0, 3.0]))
+    assert [s.formula for s in ex.steps[:2]] == ["u = x[0] = 1", "v = x[1:] = [-2, 3]"]
+    np.testing.assert_allclose(ex.grads["x"], [1.0, 1.0, 1.0])
+
+
+def test_dict_inputs_are_named_by_key():
+    ex = cr.explain(lambda p: p["a"] * p["b"], {"a": 2.0, "b": 3.0})
+    assert ex.grads == {"a": pytest.approx(3.0), "b": pytest.approx(2.0)}
+
+
+# -- renderers ---------------------------------------------------------------------------
+
+def test_latex(seed_ex):
+    tex = seed_ex.latex()
+    assert tex.startswith(r"\begin{align*}") and tex.endswith(r"\end{align*}")
+    assert r"v &= e^{u} = 7.389" in tex
+    assert r"\bar{u} &\mathrel{+}= \bar{v}\,\frac{\partial v}{\partial u} = 1 \cdot e^{u} = 7.389" in tex
+
+
+def test_latex_lines_parse_as_mathematics():
+    mathtext = pytest.importorskip("matplotlib.mathtext")
+    from chainrule.explain.cli import tour_explanations
+    parser = mathtext.MathTextParser("agg")
+    rng = np.random.default_rng(0)
+    exs = [ex for _, ex in tour_explanations()] + [
+        cr.explain(_f_matmul, rng.normal(size=(2, 3)), rng.normal(size=3), rng.normal(size=(2, 1))),
+        cr.explain(lambda x: cnp.square(cnp.sin(x)) + cnp.log1p(x) / cnp.sqrt(x), 0.7)]
+    for ex in exs:
+        for line in ex.latex().splitlines()[1:-1]:
+            # matplotlib's mathtext has no \mathrel or \textstyle; everything else must parse
+            math = line.replace("&", "").removesuffix(r" \\").replace(r"\mathrel{+}=", "+=")
+            parser.parse("$" + math.replace(r"\textstyle", "") + "$", dpi=72)
+
+
+def test_dot(seed_ex):
+    dot = seed_ex.dot()
+    assert dot.startswith("digraph") and dot.rstrip().endswith("}")
+    for edge in ('"x" -> "u" [label="∂u/∂x = y"', '"y" -> "u"', '"u" -> "v" [label="∂v/∂u = exp(u)"',
+                 '"v" -> "L"', '"w" -> "L"'):
+        assert edge in dot
+
+
+def test_svg_is_well_formed_with_every_node_and_edge(seed_ex):
+    root = ET.fromstring(seed_ex.svg())
+    ns = "{http://www.w3.org/2000/svg}"
+    nodes = root.findall(f"{ns}g")
+    assert sorted(g.get("data-name") for g in nodes) == sorted(["x", "y", "w", "u", "v", "L"])
+    assert len(root.findall(f"{ns}path")) == 5
+    texts = "".join(t.text or "" for t in root.iter(f"{ns}text"))
+    assert "7.389" in texts and "x̄ = 14.78" in texts
+
+
+def test_html_is_self_contained(seed_ex):
+    page = seed_ex.html()
+    assert page.startswith("<!DOCTYPE html>")
+    for word in ("Forward step", "Backward step", "Back", "Reset", "<svg", "<script>"):
+        assert word in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in page
+    assert "<div" in seed_ex._repr_html_() and "<!DOCTYPE" not in seed_ex._repr_html_()
+
+
+def test_save_by_extension(seed_ex, tmp_path):
+    for ext, start in ((".html", "<!DOCTYPE html>"), (".svg", "<svg"), (".dot", "digraph"),
+                       (".tex", r"\begin{align*}"), (".txt", "Inputs: x = 1")):
+        path = seed_ex.save(tmp_path / f"steps{ext}")
+        assert open(path, encoding="utf-8").read().startswith(start)
+    with pytest.raises(ValueError, match=r"\.html"):
+        seed_ex.save(tmp_path / "steps.pdf")
+
+
+# -- errors ------------------------------------------------------------------------------
+
+def test_errors_say_what_to_do():
+    with pytest.raises(ValueError, match="reduce it"):
+        cr.explain(lambda x: x * 2.0, np.ones(3))
+    with pytest.raises(ValueError, match="does not depend"):
+        cr.explain(lambda x: 1.0, 2.0)
+    with pytest.raises(TypeError, match="floating-point"):
+        cr.explain(lambda n: n * 2, 3)
+    with pytest.raises(ValueError, match="unchanged"):
+        cr.explain(lambda x: x, 2.0)
+    with pytest.raises(ValueError, match="matches none"):
+        cr.explain(seed_L, 1.0, 2.0, 3.0, wrt="z")
+    with pytest.raises(ValueError, match="wrt='typo' matches none"):
+        cr.explain(seed_L, 1.0, 2.0, 3.0, wrt=("x", "typo"))
+
+
+def test_a_real_cr_nn_model_when_present():
+    import importlib
+    nn = importlib.import_module("chainrule.nn")
+    if not hasattr(nn, "MLP"):
+        pytest.skip("cr.nn.MLP is not in this tree yet (the stand-in above covers the contract)")
+    model = nn.MLP([1, 2, 1], activation="tanh")
+    x = np.array([0.8])
+    ex = cr.explain(lambda m, x: cnp.sum((m(x) - 0.5) ** 2) / 2, model, x, wrt="m")
+    params = {path: np.array(t.detach().numpy()) for path, t in model.named_parameters()}
+    oracle = cr.grad(lambda p: cnp.sum((model.apply(p, x) - 0.5) ** 2) / 2)(params)
+    assert list(ex.grads) == list(params)
+    for path, g in oracle.items():
+        np.testing.assert_allclose(ex.grads[path], g, rtol=1e-12)

@@ -1,0 +1,175 @@
+"""The interactive page in a real browser (Debian's chromium driven by Playwright).
+
+Skipped when chromium or Playwright is missing, unless CHAINRULE_REQUIRE_BROWSER=1
+(CI), when that is a failure.  CHAINRULE_UPDATE_SCREENSHOT=1 also rewrites
+docs/explain-tour.png from the tour's 1-2-1 network page.
+"""
+import math
+import os
+import pathlib
+
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as cnp
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _missing():
+    if not os.path.exists(CHROMIUM):
+        return f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed (pip install playwright; never `playwright install`)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    why = _missing()
+    if why:
+        if os.environ.get("CHAINRULE_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CHAINRULE_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, ex, tmp_path, size=(1400, 760)):
+    path = ex.save(tmp_path / "page.html")
+    page = browser.new_page(viewport={"width": size[0], "height": size[1]})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: errors.append(f"network request {r.url}")
+            if not r.url.startswith(("file:", "data:")) else None)
+    page.goto(pathlib.Path(path).resolve().as_uri())
+    return page, errors
+
+
+def _texts(page, cls):
+    return page.eval_on_selector_all(
+        "g.node", f"gs => Object.fromEntries(gs.map(g => [g.dataset.name, g.querySelector('.{cls}').textContent]))")
+
+
+def _lit(page):
+    return page.eval_on_selector_all("g.node.current", "gs => gs.map(g => g.dataset.name)")
+
+
+@pytest.fixture
+def seed_ex():
+    return cr.explain(lambda x, y, w: cnp.exp(x * y) + w, 1.0, 2.0, 3.0, output="L")
+
+
+def test_forward_then_backward_buttons(browser, seed_ex, tmp_path):
+    page, errors = _open(browser, seed_ex, tmp_path)
+    assert _texts(page, "val") == {"x": "1", "y": "2", "w": "3", "u": "", "v": "", "L": ""}
+    assert page.is_disabled("button.bwd")
+    clicks = 0
+    while page.is_enabled("button.fwd"):
+        page.click("button.fwd")
+        clicks += 1
+        assert _lit(page) == [["u", "v", "L"][clicks - 1]]
+    assert clicks == 3
+    assert _texts(page, "val") == {"x": "1", "y": "2", "w": "3", "u": "2", "v": "7.389", "L": "10.39"}
+    assert page.inner_text(".now") == "L = v + w = 7.389 + 3 = 10.39"
+    assert page.locator(".log li").count() == 3
+    assert page.locator(".log li").nth(1).inner_text() == "F2  v = exp(u) = exp(2) = 7.389"
+    assert set(_texts(page, "adj").values()) == {""}
+    assert page.locator(".elabel:visible").count() == 0
+    while page.is_enabled("button.bwd"):
+        page.click("button.bwd")
+        clicks += 1
+        if clicks == 3 + 3:  # ū += v̄ · ∂v/∂u: the edge's local derivative is written on it
+            assert page.locator(".elabel:visible").all_text_contents() == ["∂v/∂u = exp(u)"]
+    assert clicks == 3 + 5
+    adj = _texts(page, "adj")
+    e2 = math.exp(2)
+    assert adj["x"] == f"x̄ = {2 * e2:.4g}" and adj["y"] == f"ȳ = {e2:.4g}" and adj["w"] == "w̄ = 1"
+    assert adj["u"] == f"ū = {e2:.4g}" and adj["L"] == "L̄ = 1"
+    grads = page.eval_on_selector_all("g.node.grad", "gs => gs.map(g => g.dataset.name).sort()")
+    assert grads == ["w", "x", "y"]
+    log = page.locator(".log li").all_inner_texts()
+    assert len(log) == 3 + 1 + 5 and log[3] == "seed L̄ = 1"
+    assert log[-1].startswith("B5") and "⇒ ∂L/∂" in log[-1]
+    assert _lit(page) == [seed_ex.steps[-1].node]
+    assert "done" in page.inner_text(".status")
+    assert errors == []
+    page.close()
+
+
+def test_keyboard_back_and_reset(browser, seed_ex, tmp_path):
+    page, errors = _open(browser, seed_ex, tmp_path)
+    for _ in range(10):  # past the end: stays at the last step
+        page.keyboard.press("ArrowRight")
+    assert page.locator(".log li").count() == 9
+    assert _texts(page, "adj")["y"] != ""
+    page.keyboard.press("ArrowLeft")  # undo the last backward step
+    assert page.locator(".log li").count() == 8
+    last = seed_ex.steps[-1].node
+    assert _texts(page, "adj")[last] == ""
+    page.click("button.back")
+    page.click("button.back")  # 3 forward and 2 backward steps, and the seed
+    assert page.locator(".log li").count() == 6
+    assert _lit(page) == [seed_ex.steps[4].node]
+    page.click("button.back")
+    page.click("button.back")  # back to the end of the forward pass: the seed goes too
+    assert page.locator(".log li").count() == 3
+    assert _texts(page, "adj")["L"] == "" and page.is_enabled("button.bwd")
+    page.click("button.reset")
+    assert page.locator(".log li").count() == 0
+    assert _texts(page, "val")["v"] == "" and _lit(page) == []
+    assert page.is_disabled("button.back") and page.is_enabled("button.fwd")
+    page.keyboard.press("ArrowRight")
+    assert _texts(page, "val")["u"] == "2"
+    page.keyboard.press("Home")
+    assert _texts(page, "val")["u"] == ""
+    assert errors == []
+    page.close()
+
+
+def test_tour_page_screenshot(browser, tmp_path):
+    """The tour's 1-2-1 network, midway through the backward pass (docs/explain-tour.png)."""
+    from chainrule.explain.cli import tour_explanations
+    _, ex = tour_explanations()[2]
+    page, errors = _open(browser, ex, tmp_path, size=(1500, 820))
+    n_forward = sum(s.phase == "forward" for s in ex.steps)
+    for _ in range(n_forward + 12):
+        page.keyboard.press("ArrowRight")
+    assert page.locator(".log li").count() == n_forward + 1 + 12
+    out = tmp_path / "tour.png"
+    page.screenshot(path=str(out), full_page=True)
+    assert out.stat().st_size > 10_000
+    if os.environ.get("CHAINRULE_UPDATE_SCREENSHOT") == "1":
+        page.screenshot(path=str(ROOT / "docs" / "explain-tour.png"), full_page=True)
+    assert errors == []
+    page.close()
+
+
+def test_tour_page_sections_step_independently(browser, tmp_path, capsys, monkeypatch):
+    from chainrule.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["--html", "tour.html"]) == 0
+    capsys.readouterr()
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto((tmp_path / "tour.html").as_uri())
+    sections = page.locator("div.crx")
+    assert sections.count() == 3
+    second = sections.nth(1)
+    second.locator("button.fwd").click()
+    second.press("ArrowRight")  # keys go to the section that has the focus
+    assert second.locator(".log li").count() == 2
+    assert sections.nth(0).locator(".log li").count() == 0
+    assert sections.nth(2).locator(".log li").count() == 0
+    assert second.locator("g.node.current").get_attribute("data-name") == "v"
+    assert errors == []
+    page.close()
