@@ -269,14 +269,41 @@ def _scalar(x):
 
 # -- batching and Jacobians ----------------------------------------------------------
 
-def vmap(f, in_axes=0, out_axes=0):
+def _axis_leaves(spec, tree, what):
+    """One axis (an int or ``None``) per leaf of ``tree``, from ``spec``: an int or ``None``
+    for the whole subtree, or a container of the same kind as ``tree`` holding such specs
+    (a pytree *prefix*, as in JAX; ``None`` in it is an axis, not an empty subtree)."""
+    if spec is None or isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return [None if spec is None else int(spec)] * len(tree.paths())
+    kind = tree.kind
+    same = (type(spec) is kind or (isinstance(spec, (tuple, list)) and kind in (tuple, list))
+            or (kind not in ("leaf", "none", dict, tuple, list) and isinstance(spec, tuple)))
+    if kind is dict and isinstance(spec, dict):
+        if set(spec) != set(tree.meta):
+            raise ValueError(f"vmap: {what} is a dict with keys {sorted(spec, key=repr)}, but the value "
+                             f"has keys {list(tree.meta)}; give one entry per key (an int or None)")
+        return [a for k, c in zip(tree.meta, tree.children)
+                for a in _axis_leaves(spec[k], c, f"{what}[{k!r}]")]
+    if not same or kind is dict or len(spec) != len(tree.children):
+        raise ValueError(f"vmap: {what} is {spec!r}, which does not match the value's structure "
+                         f"{tree}; use an int or None, or a pytree prefix of the value")
+    return [a for i, (sp, c) in enumerate(zip(spec, tree.children))
+            for a in _axis_leaves(sp, c, f"{what}[{i}]")]
+
+
+def vmap(f, in_axes=0, out_axes=0, axis_size=None):
     """``f`` mapped over a batch axis: ``vmap(f)(xs)[i] == f(xs[i])``, in one vectorised call.
 
     ``in_axes`` is an int (the batch axis of every argument), ``None`` (not
-    mapped), or a tuple with one entry per argument (each an int, ``None``, or a
-    pytree matching that argument); ``out_axes`` places the batch axis of every
-    output.  Composes with ``grad``/``vjp``/``jvp`` in either order: ``vmap(grad(loss))``
-    gives per-example gradients.
+    mapped), or a tuple with one entry per positional argument, each an int,
+    ``None`` or a pytree prefix of that argument (e.g. ``(None, {"w": 0, "b": None})``).
+    Keyword arguments are mapped over their leading axis, as in JAX.
+    ``out_axes`` (an int, negative counting from the end, ``None`` or a pytree
+    prefix of the output) places the batch axis of the outputs; ``None``
+    requires an output that does not depend on the mapped inputs.  ``axis_size``
+    gives the batch size when no argument is mapped.  Composes with
+    ``grad``/``vjp``/``jvp`` in either order: ``vmap(grad(loss))`` gives
+    per-example gradients.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.vmap(lambda x: cnp.sum(x ** 2))(np.array([[1.0, 2.0], [3.0, 4.0]]))
@@ -289,43 +316,71 @@ def vmap(f, in_axes=0, out_axes=0):
     from chainrule._interpreters.batching import BatchTracer
     from chainrule._ops import broadcast_to, moveaxis
 
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+    if axis_size is not None and not (isinstance(axis_size, (int, np.integer)) and axis_size >= 0):
+        raise ValueError(f"vmap: axis_size must be a non-negative int, got {axis_size!r}")
+
     @functools.wraps(f)
-    def vmapped(*args):
-        axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+    def vmapped(*args, **kwargs):
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
         if len(axes) != len(args):
-            raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} arguments")
+            raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} positional "
+                             f"argument{'s' if len(args) != 1 else ''}; give one entry per argument "
+                             f"(an int, None or a pytree prefix)")
+        named = [(f"argument {k}", a, ax) for k, (a, ax) in enumerate(zip(args, axes))]
+        named += [(f"keyword argument {k!r}", a, 0) for k, a in kwargs.items()]
         level = new_level()
-        n = None
-        new_args = []
-        for k, (a, ax) in enumerate(zip(args, axes)):
+        sizes = []  # (where, size) of every mapped leaf
+        new_vals = []
+        for where, a, ax in named:
             leaves, tree = tree_flatten(a)
-            ax_leaves = [ax] * len(leaves) if ax is None or isinstance(ax, int) else tree_flatten(ax)[0]
-            if len(ax_leaves) != len(leaves):
-                raise ValueError(f"vmap: in_axes for argument {k} does not match its structure {tree}")
+            ax_leaves = _axis_leaves(ax, tree, f"in_axes for {where}")
             wrapped = []
-            for leaf, lax in zip(leaves, ax_leaves):
+            for leaf, lax, path in zip(leaves, ax_leaves, tree.paths()):
                 if lax is None:
                     wrapped.append(leaf)
                     continue
                 leaf = leaf if type(leaf) in TRACER_TYPES else np.asarray(leaf)
                 shape = _shape(leaf)
-                if not -len(shape) <= lax < max(len(shape), 1) or not shape:
-                    raise ValueError(f"vmap: in_axes {lax} is out of range for argument {k} of shape {shape}")
-                if n is None:
-                    n = shape[lax]
-                elif shape[lax] != n:
-                    raise ValueError(f"vmap: argument {k} has size {shape[lax]} on its mapped axis, "
-                                     f"but an earlier argument has size {n}")
+                if not -len(shape) <= lax < len(shape):
+                    raise ValueError(f"vmap: in_axes {lax} asks to map axis {lax} of {where}{path}, "
+                                     f"but it has shape {shape} (rank {len(shape)}); pick an axis in "
+                                     f"range, or None to leave it unmapped" + (
+                                         " (keyword arguments are always mapped over axis 0, as in "
+                                         "JAX: pass an unmapped value positionally with in_axes "
+                                         "None, or close over it)" if where[0] == "k" else ""))
+                sizes.append((f"{where}{path} (shape {shape}, axis {lax})", shape[lax]))
                 wrapped.append(BatchTracer(moveaxis(leaf, lax, 0) if lax % len(shape) else leaf, level))
-            new_args.append(tree_unflatten(tree, wrapped))
+            new_vals.append(tree_unflatten(tree, wrapped))
+        n = axis_size if axis_size is not None else (sizes[0][1] if sizes else None)
+        if any(s != n for _, s in sizes):
+            detail = "; ".join(f"{w} has size {s}" for w, s in sizes)
+            extra = f"axis_size={axis_size}, but " if axis_size is not None else ""
+            raise ValueError(f"vmap: inconsistent sizes of the mapped axes: {extra}{detail}")
         if n is None:
-            raise ValueError("vmap: no argument is mapped (every in_axes is None)")
-        o_leaves, o_tree = tree_flatten(f(*new_args))
+            raise ValueError("vmap: no argument is mapped (every in_axes is None); pass axis_size= "
+                             "to give the batch size")
+        new_args = new_vals[:len(args)]
+        new_kwargs = dict(zip(kwargs, new_vals[len(args):]))
+        o_leaves, o_tree = tree_flatten(f(*new_args, **new_kwargs))
+        o_axes = _axis_leaves(out_axes, o_tree, "out_axes")
         outs = []
-        for o in o_leaves:
-            v = o._value if type(o) is BatchTracer and o._level == level else \
-                broadcast_to(o, (n,) + _shape(o))
-            outs.append(moveaxis(v, 0, out_axes) if out_axes else v)
+        for o, oax, path in zip(o_leaves, o_axes, o_tree.paths()):
+            batched = type(o) is BatchTracer and o._level == level
+            if oax is None:
+                if batched:
+                    raise ValueError(f"vmap: out_axes is None for output{path or ''}, but that output "
+                                     f"depends on the mapped inputs (it differs per example); give it "
+                                     f"an int out_axes, or return an unbatched value")
+                outs.append(o)
+                continue
+            v = o._value if batched else broadcast_to(o, (n,) + _shape(o))
+            nd = len(_shape(v))
+            if not -nd <= oax < nd:
+                raise ValueError(f"vmap: out_axes {oax} is out of range for output{path} of shape "
+                                 f"{_shape(v)[1:]} (the batch axis makes rank {nd})")
+            outs.append(moveaxis(v, 0, oax) if oax % nd else v)
         return tree_unflatten(o_tree, outs)
 
     return vmapped
