@@ -221,7 +221,7 @@ def grad(f, argnums=0, has_aux=False):
 
 # -- forward mode ------------------------------------------------------------------
 
-def jvp(f, primals, tangents):
+def jvp(f, primals, tangents, _name="jvp"):
     """``(f(*primals), J·tangents)`` by forward mode; ``primals`` and ``tangents`` are tuples.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -249,7 +249,7 @@ def jvp(f, primals, tangents):
             t = t.astype(dt)
         tracers.append(JVPTracer(p, t, level))
     out = f(*tree_unflatten(p_tree, tracers))
-    o_leaves, o_tree = tree_flatten(out)
+    o_leaves, o_tree = _check_outputs(out, _name)
     outs, touts = [], []
     for o in o_leaves:
         if type(o) is JVPTracer and o._level == level:
@@ -420,12 +420,50 @@ def _assemble(out, diff, single, block):
     return tree_unflatten(o_tree, rows)
 
 
+def _jac_inputs(args, argnums, name):
+    """``(single, nums, diff)`` for a Jacobian, every differentiated leaf checked to be a
+    float array (a ``TypeError`` naming ``name`` and the argument path otherwise)."""
+    single, nums = _argnums(argnums, len(args), name)
+    for i in nums:
+        leaves, tree = tree_flatten(args[i])
+        for leaf, path in zip(leaves, tree.paths()):
+            _as_input(leaf, f"{name}: argument {i}{path}")
+    return single, nums, tuple(args[i] for i in nums)
+
+
+def _check_outputs(out, name):
+    leaves, tree = tree_flatten(out)
+    for o, path in zip(leaves, tree.paths()):
+        if type(o) in TRACER_TYPES or isinstance(o, (np.ndarray, np.generic, numbers.Number)):
+            continue
+        raise TypeError(f"{name}: output{path} is a {type(o).__name__}, not an array or number; "
+                        f"return arrays (pytrees of them), or return other values through has_aux "
+                        f"of cr.grad / cr.vjp")
+    return leaves, tree
+
+
+def _jacrev_from(out, pull, diff, single, name):
+    """The Jacobian from one recorded reverse-mode pass: its output and pullback."""
+    from chainrule._ops import reshape
+    o_leaves, o_tree = _check_outputs(out, name)
+    cts, spans = _basis(o_leaves, _float_dtype)
+    rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))))(*cts))[0]
+    i_leaves = tree_flatten(diff)[0]
+
+    def block(k, j):
+        (start, s), out_shape = spans[k], _shape(o_leaves[k])
+        return reshape(rows[j][start:start + s], out_shape + _shape(i_leaves[j]))
+
+    return _assemble(out, diff, single, block)
+
+
 def jacrev(f, argnums=0):
     """The Jacobian of ``f`` by reverse mode: one batched pullback over the output basis.
 
     Each block has shape ``out.shape + in.shape``.  Pytrees work on both sides, as
     in JAX: the result has the output's structure, and each output leaf holds the
     structure of the differentiated arguments (a tuple of them for a tuple ``argnums``).
+    Keyword arguments are passed through to ``f`` and not differentiated.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacrev(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
@@ -437,21 +475,10 @@ def jacrev(f, argnums=0):
            [0., 4.]]), array([1., 1.]))
     """
     @functools.wraps(f)
-    def jac(*args):
-        from chainrule._ops import reshape
-        single, nums = _argnums(argnums, len(args), "jacrev")
-        diff = tuple(args[i] for i in nums)
-        out, pull = vjp(lambda *d: f(*_with(args, nums, d)), *diff)
-        o_leaves, o_tree = tree_flatten(out)
-        cts, spans = _basis(o_leaves, _float_dtype)
-        rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))))(*cts))[0]
-        i_leaves = tree_flatten(diff)[0]
-
-        def block(k, j):
-            (start, s), out_shape = spans[k], _shape(o_leaves[k])
-            return reshape(rows[j][start:start + s], out_shape + _shape(i_leaves[j]))
-
-        return _assemble(out, diff, single, block)
+    def jac(*args, **kwargs):
+        single, nums, diff = _jac_inputs(args, argnums, "jacrev")
+        out, pull = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff)
+        return _jacrev_from(out, pull, diff, single, "jacrev")
 
     return jac
 
@@ -459,7 +486,7 @@ def jacrev(f, argnums=0):
 def jacfwd(f, argnums=0):
     """The Jacobian of ``f`` by forward mode: one batched push-forward over the input basis.
 
-    Shapes and pytree structure as for :func:`jacrev`.
+    Shapes, pytree structure and keyword arguments as for :func:`jacrev`.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacfwd(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
@@ -469,15 +496,15 @@ def jacfwd(f, argnums=0):
     ((np.float64(3.0), np.float64(2.0)), (np.float64(1.0), np.float64(1.0)))
     """
     @functools.wraps(f)
-    def jac(*args):
+    def jac(*args, **kwargs):
         from chainrule._ops import moveaxis, reshape
-        single, nums = _argnums(argnums, len(args), "jacfwd")
-        diff = tuple(args[i] for i in nums)
+        single, nums, diff = _jac_inputs(args, argnums, "jacfwd")
         i_leaves, i_tree = tree_flatten(diff)
         tangents, spans = _basis(i_leaves, _float_dtype)
 
         def push(*ts):
-            return jvp(lambda *d: f(*_with(args, nums, d)), diff, tree_unflatten(i_tree, list(ts)))[1]
+            return jvp(lambda *d: f(*_with(args, nums, d), **kwargs), diff,
+                       tree_unflatten(i_tree, list(ts)), _name="jacfwd")[1]
 
         tout = vmap(push)(*tangents)            # the output's structure, leaves (n, *out.shape)
         t_leaves = tree_flatten(tout)[0]
@@ -499,7 +526,10 @@ def jacobian(f, argnums=0, mode="auto"):
     A k x n Jacobian takes n forward passes or k reverse passes (each batched
     into one vectorised pass here).  ``mode="auto"`` picks **forward mode when
     the outputs outnumber the inputs** (k > n) and reverse mode otherwise;
-    ``mode="fwd"`` / ``"rev"`` forces one.
+    ``mode="fwd"`` / ``"rev"`` forces one.  To learn k, auto mode records one
+    reverse-mode pass of ``f``; when reverse mode is chosen, that pass (its
+    output and pullback) is the one the Jacobian is pulled back through, so
+    ``f`` runs once; only when forward mode wins is it followed by the forward pass.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacobian(lambda x: cnp.outer(x, x).ravel())(np.array([1.0, 2.0]))  # 4 outputs > 2 inputs: fwd
@@ -510,16 +540,18 @@ def jacobian(f, argnums=0, mode="auto"):
     """
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+    if mode != "auto":
+        return (jacfwd if mode == "fwd" else jacrev)(f, argnums)
 
     @functools.wraps(f)
-    def jac(*args):
-        chosen = mode
-        if mode == "auto":
-            _, nums = _argnums(argnums, len(args), "jacobian")
-            n_in = sum(_size(x) for i in nums for x in tree_flatten(args[i])[0])
-            n_out = sum(_size(o) for o in tree_flatten(f(*args))[0])
-            chosen = "fwd" if n_out > n_in else "rev"
-        return (jacfwd if chosen == "fwd" else jacrev)(f, argnums)(*args)
+    def jac(*args, **kwargs):
+        single, nums, diff = _jac_inputs(args, argnums, "jacobian")
+        out, pull = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff)
+        n_in = sum(_size(x) for x in tree_flatten(diff)[0])
+        n_out = sum(_size(o) for o in _check_outputs(out, "jacobian")[0])
+        if n_out > n_in:
+            return jacfwd(f, argnums)(*args, **kwargs)
+        return _jacrev_from(out, pull, diff, single, "jacobian")
 
     return jac
 
@@ -532,4 +564,11 @@ def hessian(f, argnums=0):
     array([[6., 2.],
            [2., 0.]])
     """
-    return jacfwd(jacrev(f, argnums), argnums)
+    h = jacfwd(jacrev(f, argnums), argnums)
+
+    @functools.wraps(f)
+    def hess(*args, **kwargs):
+        _jac_inputs(args, argnums, "hessian")  # errors name hessian, not its inner transforms
+        return h(*args, **kwargs)
+
+    return hess
