@@ -357,3 +357,19 @@ def test_implicit_derivative_under_vmap():
                                rtol=1e-12)
     with pytest.raises(ZeroDivisionError, match="F_y = 0"):
         cr.vmap(lambda x, y: implicit_derivative(circle, x, y))(np.array([0.6, 1.0]), np.array([0.8, 0.0]))
+
+
+def test_float32_stays_float32_through_root_and_fixed_point():
+    """The solver runs in float64, the root comes back in NumPy's promotion of x0 and params."""
+    f32 = np.float32
+    F = lambda x, a: x ** 3 + x - a  # noqa: E731
+    assert cr.root(F, 1.0, f32(2.0)).dtype == np.float32
+    assert cr.root(F, 1, 2).dtype == np.float64
+    assert cr.vmap(lambda x0, a: cr.root(F, x0, a))(np.ones(3, f32), np.full(3, 2.0, f32)).dtype == np.float32
+    assert cr.vmap(lambda a: cr.root(F, np.ones(2, f32), a))(np.ones((3, 2), f32)).dtype == np.float32
+    assert cr.fixed_point(lambda x, a: (x + a / x) / 2, 1.0, f32(4.0)).dtype == np.float32
+    g = cr.vmap(cr.grad(lambda a: cr.fixed_point(lambda x, a: (x + a / x) / 2, 1.0, a)))(np.full(3, 4.0, f32))
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, 0.25, rtol=1e-6)
+    H = cr.hessian(lambda a: cnp.sum(cr.root(F, np.ones(2, f32), a) ** 2))(np.full(2, 2.0, f32))
+    assert H.dtype == np.float32

@@ -175,13 +175,14 @@ def _iterate(g, x0, params, tol, maxiter):
                        f"residual max|g(x) - x| = {diff:.3g} > tol = {tol:g} at x = {x!r}")
 
 
-def _root_impl(*params, F, g, x0, solver, tol, maxiter, start_in_params=False):
+def _root_impl(*params, F, g, x0, solver, tol, maxiter, start_in_params=False, dtype=np.float64):
     if start_in_params:  # a starting point that differs per vmap example: the last param
         x0 = np.asarray(params[-1], dtype=np.float64).reshape(x0.shape)
     if solver == "newton":
         x = _newton(F, x0, params, tol, maxiter)
     else:  # "iterate": plain fixed-point iteration of g
         x = _iterate(g, x0, params, tol, maxiter)
+    x = x.astype(dtype, copy=False)  # solved in float64, returned in the inputs' precision
     return x[()] if x.ndim == 0 else x
 
 
@@ -255,6 +256,10 @@ root_p = defprim(
 
 
 def _bind_root(F, g, x0, params, solver, tol, maxiter):
+    # NumPy's promotion of x0 and the params (float32 stays float32), at least a float
+    dtype = np.result_type(*[v if isinstance(v, (int, float)) else np.asarray(_primal(v))
+                             for v in (x0,) + tuple(params)])
+    dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
     start_in_params = is_batched(x0)
     if start_in_params:
         # x0 differs per example of a vmap: it becomes a last param that F ignores (so its
@@ -269,7 +274,7 @@ def _bind_root(F, g, x0, params, solver, tol, maxiter):
         raise ValueError(f"root: maxiter must be a positive integer, got {maxiter!r}")
     params = tuple(_as_param(p) for p in params)
     kw = {"F": F, "g": g, "x0": x0, "solver": solver, "tol": float(tol), "maxiter": int(maxiter),
-          "start_in_params": start_in_params}
+          "start_in_params": start_in_params, "dtype": dtype}
     if not any(_traced(p) for p in params):
         return _root_impl(*params, **kw)  # no tracer: no primitive to record
     return bind(root_p, params, kw)
