@@ -373,3 +373,18 @@ def test_float32_stays_float32_through_root_and_fixed_point():
     np.testing.assert_allclose(g, 0.25, rtol=1e-6)
     H = cr.hessian(lambda a: cnp.sum(cr.root(F, np.ones(2, f32), a) ** 2))(np.full(2, 2.0, f32))
     assert H.dtype == np.float32
+
+
+def test_pytree_params_and_captured_pytrees():
+    """Params may be pytrees (a dict of weights, tuples, None leaves), as for every transform."""
+    F = lambda x, p: x ** 3 + p["b"][0] * x - p["a"]  # noqa: E731  root x = 1 at a = 2, b = 1
+    p = {"a": 2.0, "b": (1.0, None)}
+    assert root(F, 1.5, p) == pytest.approx(1.0)
+    g = cr.grad(lambda p: root(F, 1.5, p))(p)  # dx/da = 1 / (3x^2 + b), dx/db = -x / (3x^2 + b)
+    assert g["a"] == pytest.approx(0.25) and g["b"][0] == pytest.approx(-0.25) and g["b"][1] is None
+    np.testing.assert_allclose(cr.vmap(lambda a: root(F, 1.0, {"a": a, "b": (1.0, None)}))(np.array([2.0, 10.0])),
+                               [1.0, 2.0])
+    captured = cr.grad(lambda a: (lambda q: root(lambda x: x ** 3 + x - q["a"], 1.0))({"a": a}))(2.0)
+    assert captured == pytest.approx(0.25)
+    J = cr.jacfwd(lambda p: fixed_point(lambda x, p: (x + p["a"] / x) / 2, 1.0, p))({"a": 4.0})
+    assert J["a"] == pytest.approx(0.25)

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
+from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.batching import is_batched
 from chainrule._ops._wrap import batch_size, shape_of
 from chainrule.api import grad, jvp, vjp, vmap
@@ -316,7 +317,8 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
         raise ValueError(f"root: unknown solver {solver!r}; use 'newton' (or cr.fixed_point for "
                          f"plain iteration)")
     F, closed = lift_closure(F)  # traced values F closes over become parameters
-    return _bind_root(F, None, x0, params + closed, solver, tol, maxiter)
+    F, params = _flat_params(F, params + closed)
+    return _bind_root(F, None, x0, params, solver, tol, maxiter)
 
 
 def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
@@ -336,7 +338,32 @@ def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
     0.166666666667
     """
     g, closed = lift_closure(g)  # traced values g closes over become parameters
-    return _bind_root(_FixedPointResidual(g), g, x0, params + closed, "iterate", tol, maxiter)
+    g, params = _flat_params(g, params + closed)
+    return _bind_root(_FixedPointResidual(g), g, x0, params, "iterate", tol, maxiter)
+
+
+def _flat_params(F, params):
+    """Pytree parameters (a dict of weights, a tuple) as their leaves: ``F`` rebuilt to take
+    the leaves and call the user's function with the original structure."""
+    leaves, tree = tree_flatten(tuple(params))
+    if all(c.kind == "leaf" for c in tree.children):
+        return F, tuple(params)
+    return _Unflattening(F, tree), tuple(leaves)
+
+
+class _Unflattening:
+    """``F(x, *leaves)`` calling the user's ``F(x, *params)`` with the params rebuilt from leaves."""
+
+    __slots__ = ("f", "tree")
+
+    def __init__(self, f, tree):
+        self.f, self.tree = f, tree
+
+    def __call__(self, x, *leaves):
+        return self.f(x, *tree_unflatten(self.tree, leaves))
+
+    def __repr__(self):
+        return repr(self.f)
 
 
 class _IgnoringLast:
