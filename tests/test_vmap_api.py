@@ -76,3 +76,9 @@ def test_against_jax():
     ours = cr.vmap(lambda p, x: p["w"] @ x + p["b"], in_axes=({"w": None, "b": 0}, 1))(p, xs[1].T)
     ref = jax.vmap(lambda p, x: p["w"] @ x + p["b"], in_axes=({"w": None, "b": 0}, 1))(p, xs[1].T)
     np.testing.assert_allclose(ours, ref)
+
+
+@pytest.mark.parametrize("name", ["vmap", "grad", "value_and_grad", "jacfwd", "jacrev", "jacobian", "hessian"])
+def test_a_non_function_is_refused_at_once_naming_the_transform(name):
+    with pytest.raises(TypeError, match=rf"^{name}: expected a function to transform, got float 3.0"):
+        getattr(cr, name)(3.0)

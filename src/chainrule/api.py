@@ -51,6 +51,12 @@ def _as_input(x, what):
     return x
 
 
+def _callable(f, name):
+    if not callable(f):
+        raise TypeError(f"{name}: expected a function to transform, got {type(f).__name__} "
+                        f"{f!r:.60}; pass the function itself (f, not f(x))")
+
+
 def _argnums(argnums, nargs, name):
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
@@ -155,6 +161,7 @@ def vjp(f, *primals, has_aux=False):
     With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
     ``(out, vjp_fn, aux)``.
     """
+    _callable(f, 'vjp')
     _, out, pull, aux = _trace_vjp(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp", retain=True)
     return (out, pull, aux) if has_aux else (out, pull)
 
@@ -166,6 +173,7 @@ def value_and_grad(f, argnums=0, has_aux=False, _name="value_and_grad"):
     >>> cr.value_and_grad(lambda x: x ** 2)(3.0)
     (np.float64(9.0), np.float64(6.0))
     """
+    _callable(f, _name)
     name = f"{_name}({getattr(f, '__name__', 'f')})"
 
     @functools.wraps(f)
@@ -228,6 +236,7 @@ def jvp(f, primals, tangents, _name="jvp"):
     >>> cr.jvp(cnp.sin, (0.0,), (2.0,))
     (np.float64(0.0), np.float64(2.0))
     """
+    _callable(f, 'jvp')
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f), "
                         f"got {type(primals).__name__} and {type(tangents).__name__}")
@@ -313,6 +322,7 @@ def vmap(f, in_axes=0, out_axes=0, axis_size=None):
     array([[2., 0.],
            [0., 8.]])
     """
+    _callable(f, 'vmap')
     from chainrule._interpreters.batching import BatchTracer
     from chainrule._ops import broadcast_to, moveaxis
 
@@ -474,6 +484,7 @@ def jacrev(f, argnums=0):
     (array([[2., 0.],
            [0., 4.]]), array([1., 1.]))
     """
+    _callable(f, 'jacrev')
     @functools.wraps(f)
     def jac(*args, **kwargs):
         single, nums, diff = _jac_inputs(args, argnums, "jacrev")
@@ -495,6 +506,7 @@ def jacfwd(f, argnums=0):
     >>> cr.jacfwd(lambda x, y: (x * y, x + y), argnums=(0, 1))(2.0, 3.0)
     ((np.float64(3.0), np.float64(2.0)), (np.float64(1.0), np.float64(1.0)))
     """
+    _callable(f, 'jacfwd')
     @functools.wraps(f)
     def jac(*args, **kwargs):
         from chainrule._ops import moveaxis, reshape
@@ -538,6 +550,7 @@ def jacobian(f, argnums=0, mode="auto"):
            [2., 1.],
            [0., 4.]])
     """
+    _callable(f, 'jacobian')
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
     if mode != "auto":
@@ -564,6 +577,7 @@ def hessian(f, argnums=0):
     array([[6., 2.],
            [2., 0.]])
     """
+    _callable(f, 'hessian')
     h = jacfwd(jacrev(f, argnums), argnums)
 
     @functools.wraps(f)
