@@ -388,3 +388,8 @@ def test_pytree_params_and_captured_pytrees():
     assert captured == pytest.approx(0.25)
     J = cr.jacfwd(lambda p: fixed_point(lambda x, p: (x + p["a"] / x) / 2, 1.0, p))({"a": 4.0})
     assert J["a"] == pytest.approx(0.25)
+
+
+def test_shape_error_under_vmap_gives_one_examples_shapes():
+    with pytest.raises(ValueError, match=r"under vmap, F\(x, \*params\) has shape \(\) per example but x has shape \(2,\)"):
+        cr.vmap(lambda a: root(lambda x, a: cnp.sum(x) - a, np.ones(2), a))(np.ones(3))
