@@ -391,5 +391,5 @@ def test_pytree_params_and_captured_pytrees():
 
 
 def test_shape_error_under_vmap_gives_one_examples_shapes():
-    with pytest.raises(ValueError, match=r"under vmap, F\(x, \*params\) has shape \(\) per example but x has shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"F\(x, \*params\) has shape \(\) but x has shape \(2,\)"):
         cr.vmap(lambda a: root(lambda x, a: cnp.sum(x) - a, np.ones(2), a))(np.ones(3))

@@ -82,3 +82,23 @@ def test_against_jax():
 def test_a_non_function_is_refused_at_once_naming_the_transform(name):
     with pytest.raises(TypeError, match=rf"^{name}: expected a function to transform, got float 3.0"):
         getattr(cr, name)(3.0)
+
+
+@pytest.mark.parametrize("fn,args,err,match", [
+    (lambda x: x + np.ones(4), (X,), ValueError, r"shapes \(3,\) \(4,\)"),
+    (lambda x, y: x + y, (X, np.ones((2, 4))), ValueError, r"shapes \(3,\) \(4,\)"),
+    (lambda x: x[5], (X,), IndexError, "index 5 is out of bounds for axis 0 with size 3"),
+    (lambda a, b: cnp.linalg.solve(a, b), (np.stack([np.eye(3)] * 2), np.ones((2, 4))), ValueError,
+     r"operands: \(3, 3\) float64, \(4,\) float64"),
+])
+def test_errors_inside_vmap_speak_of_one_example(fn, args, err, match):
+    """A primitive failing under vmap reports the shapes and axes of one example, as the
+    user wrote the function, not those of the batched arrays."""
+    with pytest.raises(err, match=match) as info:
+        cr.vmap(fn)(*args)
+    assert "inside cr.vmap" in "".join(getattr(info.value, "__notes__", []))
+
+
+def test_a_failure_of_another_example_keeps_the_batched_error():
+    with pytest.raises(IndexError, match="mask"):
+        cr.vmap(lambda x, m: x[m])(X, np.array([[True, False, True], [True, True, False]]))

@@ -239,10 +239,6 @@ def _batch_root(vals, batched, params):
         def h(x, *ps):
             import chainrule.numpy as cnp
             out = vmap(fun, in_axes=in_axes)(cnp.reshape(x, (n,) + x0.shape), *ps)
-            if tuple(shape_of(out))[1:] != x0.shape:  # one example's shapes, not the stacked ones
-                raise ValueError(f"under vmap, F(x, *params) has shape {tuple(shape_of(out))[1:]} "
-                                 f"per example but x has shape {x0.shape}; F must return one "
-                                 f"equation per unknown")
             return cnp.reshape(out, (-1,))
         return None if fun is None else h
 
