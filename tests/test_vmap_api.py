@@ -102,3 +102,16 @@ def test_errors_inside_vmap_speak_of_one_example(fn, args, err, match):
 def test_a_failure_of_another_example_keeps_the_batched_error():
     with pytest.raises(IndexError, match="mask"):
         cr.vmap(lambda x, m: x[m])(X, np.array([[True, False, True], [True, True, False]]))
+
+
+def test_array_of_traced_values_is_a_differentiable_stack():
+    """jnp.array([x[0], 2 * x[1]]), as JAX users write it, under vmap, grad, jacfwd and root."""
+    np.testing.assert_array_equal(cr.vmap(lambda a: cnp.array([a[0], a[1] * 2]))(X), [[0.0, 2.0], [3.0, 8.0]])
+    g = cr.grad(lambda a: cnp.sum(cnp.array([[a[0], 1.0], [a[1] ** 2, a[2]]])))(X[1])
+    np.testing.assert_array_equal(g, [1.0, 8.0, 1.0])
+    J = cr.jacfwd(lambda a: cnp.array([a[0] * a[1], a[2]], dtype=np.float32))(X[0])
+    assert J.dtype == np.float32
+    F = lambda x, a: cnp.array([x[0] * x[1] - a, x[0] - x[1] - 1.0])  # noqa: E731
+    assert cr.grad(lambda a: cr.root(F, np.array([1.0, 1.0]), a)[0])(6.0) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="different shapes"):
+        cr.grad(lambda a: cnp.sum(cnp.array([a, a[:2]])))(X[0])
