@@ -53,6 +53,12 @@ class BatchTracer(ArrayOps):
             raise _one_example_error(p, vals, batched, params, e) from e
         return BatchTracer(out, level)
 
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("converting a batched value (inside cr.vmap) to a NumPy array would see the "
+                        "whole batch, not one example; use chainrule.numpy functions "
+                        "(cnp.asarray passes it through; index a NumPy array x with a batched index "
+                        "i through cnp.take(x, i, axis=0))")
+
     def __repr__(self):
         return f"BatchTracer(level={self._level}, {self._value!r})"
 
