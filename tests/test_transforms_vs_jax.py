@@ -134,3 +134,21 @@ def test_implicit_derivative_under_jacrev_jacfwd_and_vmap():
     for jac in (cr.jacrev, cr.jacfwd, cr.grad):
         _close(jac(slope)(0.6), ref(0.6))
     _close(cr.vmap(cr.grad(slope))(xs), jax.vmap(ref)(xs))
+
+
+@pytest.mark.parametrize("name", ["jacfwd", "jacrev", "jacobian", "hessian"])
+def test_has_aux_like_jax(name):
+    def f(m):
+        return lambda x: (m.sum(m.sin(x) * x[0]) ** 2 if name == "hessian" else m.sin(x) * m.sum(x),
+                          {"n": m.sum(x ** 2)})
+    ours, aux = getattr(cr, name)(f(cnp), has_aux=True)(W)
+    ref, ref_aux = getattr(jax, name)(f(jnp), has_aux=True)(W)
+    _close(ours, ref)
+    _close(aux, ref_aux)
+    batched, baux = cr.vmap(getattr(cr, name)(f(cnp), has_aux=True))(X)
+    _close((batched, baux), jax.vmap(getattr(jax, name)(f(jnp), has_aux=True))(X))
+
+
+def test_jvp_has_aux_like_jax():
+    f = lambda m: (lambda x: (m.sin(x), m.sum(x)))  # noqa: E731
+    _close(cr.jvp(f(cnp), (W,), (W,), has_aux=True), jax.jvp(f(jnp), (W,), (W,), has_aux=True))

@@ -119,6 +119,20 @@ def _unbox(x, level):
     return x
 
 
+def _split_aux(out, has_aux, name, unbox):
+    """``(out, aux)``: with ``has_aux`` the function's pair, aux read off this level's tracers."""
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) \
+            else "a single output"
+        raise ValueError(f"{name} with has_aux=True needs the function to return a pair "
+                         f"(output, aux), got {got}")
+    out, aux = out
+    aux_leaves, aux_tree = tree_flatten(aux)
+    return out, tree_unflatten(aux_tree, [unbox(a) for a in aux_leaves])
+
+
 def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
     single, nums = _argnums(argnums, len(args), name)
     level = new_level()
@@ -131,17 +145,7 @@ def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
         args[i] = tree_unflatten(tree, boxes)
         all_boxes.append(boxes)
         in_trees.append(tree)
-    out = f(*args, **kwargs)
-    aux = None
-    if has_aux:
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) \
-                else "a single output"
-            raise ValueError(f"{name} with has_aux=True needs the function to return a pair "
-                             f"(output, aux), got {got}")
-        out, aux = out
-        aux_leaves, aux_tree = tree_flatten(aux)
-        aux = tree_unflatten(aux_tree, [_unbox(a, level) for a in aux_leaves])
+    out, aux = _split_aux(f(*args, **kwargs), has_aux, name, lambda a: _unbox(a, level))
     out_leaves, out_tree = tree_flatten(out)
     pull = _VJP()
     pull.level, pull.boxes, pull.in_trees = level, all_boxes, in_trees
@@ -229,8 +233,11 @@ def grad(f, argnums=0, has_aux=False):
 
 # -- forward mode ------------------------------------------------------------------
 
-def jvp(f, primals, tangents, _name="jvp"):
+def jvp(f, primals, tangents, has_aux=False, _name="jvp"):
     """``(f(*primals), J·tangents)`` by forward mode; ``primals`` and ``tangents`` are tuples.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
+    ``(out, tangent_out, aux)``, as in JAX.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cr.jvp(cnp.sin, (0.0,), (2.0,))
@@ -257,7 +264,8 @@ def jvp(f, primals, tangents, _name="jvp"):
         if type(t) not in TRACER_TYPES and t.dtype != dt:
             t = t.astype(dt)
         tracers.append(JVPTracer(p, t, level))
-    out = f(*tree_unflatten(p_tree, tracers))
+    out, aux = _split_aux(f(*tree_unflatten(p_tree, tracers)), has_aux, _name,
+                          lambda a: a._value if type(a) is JVPTracer and a._level == level else a)
     o_leaves, o_tree = _check_outputs(out, _name)
     outs, touts = [], []
     for o in o_leaves:
@@ -269,7 +277,8 @@ def jvp(f, primals, tangents, _name="jvp"):
             shape = o.shape if hasattr(o, "shape") else np.shape(o)
             touts.append(np.zeros(shape, _float_dtype(o)))
     seen = set()
-    return tree_unflatten(o_tree, outs), tree_unflatten(o_tree, [_scalar(own(t, seen)) for t in touts])
+    result = tree_unflatten(o_tree, outs), tree_unflatten(o_tree, [_scalar(own(t, seen)) for t in touts])
+    return result + (aux,) if has_aux else result
 
 
 def _scalar(x):
@@ -467,13 +476,14 @@ def _jacrev_from(out, pull, diff, single, name):
     return _assemble(out, diff, single, block)
 
 
-def jacrev(f, argnums=0):
+def jacrev(f, argnums=0, has_aux=False):
     """The Jacobian of ``f`` by reverse mode: one batched pullback over the output basis.
 
     Each block has shape ``out.shape + in.shape``.  Pytrees work on both sides, as
     in JAX: the result has the output's structure, and each output leaf holds the
     structure of the differentiated arguments (a tuple of them for a tuple ``argnums``).
-    Keyword arguments are passed through to ``f`` and not differentiated.
+    Keyword arguments are passed through to ``f`` and not differentiated.  With
+    ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is ``(jacobian, aux)``.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacrev(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
@@ -488,16 +498,17 @@ def jacrev(f, argnums=0):
     @functools.wraps(f)
     def jac(*args, **kwargs):
         single, nums, diff = _jac_inputs(args, argnums, "jacrev")
-        out, pull = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff)
-        return _jacrev_from(out, pull, diff, single, "jacrev")
+        out, pull, *aux = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff, has_aux=has_aux)
+        J = _jacrev_from(out, pull, diff, single, "jacrev")
+        return (J, aux[0]) if has_aux else J
 
     return jac
 
 
-def jacfwd(f, argnums=0):
+def jacfwd(f, argnums=0, has_aux=False):
     """The Jacobian of ``f`` by forward mode: one batched push-forward over the input basis.
 
-    Shapes, pytree structure and keyword arguments as for :func:`jacrev`.
+    Shapes, pytree structure, keyword arguments and ``has_aux`` as for :func:`jacrev`.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacfwd(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
@@ -515,10 +526,12 @@ def jacfwd(f, argnums=0):
         tangents, spans = _basis(i_leaves, _float_dtype)
 
         def push(*ts):
-            return jvp(lambda *d: f(*_with(args, nums, d), **kwargs), diff,
-                       tree_unflatten(i_tree, list(ts)), _name="jacfwd")[1]
+            _, tout, *aux = jvp(lambda *d: f(*_with(args, nums, d), **kwargs), diff,
+                                tree_unflatten(i_tree, list(ts)), has_aux=has_aux, _name="jacfwd")
+            return tout, (aux[0] if has_aux else None)
 
-        tout = vmap(push)(*tangents)            # the output's structure, leaves (n, *out.shape)
+        # the output's structure, leaves (n, *out.shape); aux is the same for every tangent
+        tout, aux = vmap(push, out_axes=(0, None))(*tangents)
         t_leaves = tree_flatten(tout)[0]
 
         def block(k, j):
@@ -527,12 +540,13 @@ def jacfwd(f, argnums=0):
             piece = moveaxis(piece, 0, -1) if out_shape else piece
             return reshape(piece, out_shape + _shape(i_leaves[j]))
 
-        return _assemble(tout, diff, single, block)
+        J = _assemble(tout, diff, single, block)
+        return (J, aux) if has_aux else J
 
     return jac
 
 
-def jacobian(f, argnums=0, mode="auto"):
+def jacobian(f, argnums=0, mode="auto", has_aux=False):
     """The Jacobian of ``f``, shape ``out.shape + in.shape``, in the cheaper mode.
 
     A k x n Jacobian takes n forward passes or k reverse passes (each batched
@@ -554,23 +568,25 @@ def jacobian(f, argnums=0, mode="auto"):
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
     if mode != "auto":
-        return (jacfwd if mode == "fwd" else jacrev)(f, argnums)
+        return (jacfwd if mode == "fwd" else jacrev)(f, argnums, has_aux)
 
     @functools.wraps(f)
     def jac(*args, **kwargs):
         single, nums, diff = _jac_inputs(args, argnums, "jacobian")
-        out, pull = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff)
+        out, pull, *aux = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff, has_aux=has_aux)
         n_in = sum(_size(x) for x in tree_flatten(diff)[0])
         n_out = sum(_size(o) for o in _check_outputs(out, "jacobian")[0])
         if n_out > n_in:
-            return jacfwd(f, argnums)(*args, **kwargs)
-        return _jacrev_from(out, pull, diff, single, "jacobian")
+            return jacfwd(f, argnums, has_aux)(*args, **kwargs)
+        J = _jacrev_from(out, pull, diff, single, "jacobian")
+        return (J, aux[0]) if has_aux else J
 
     return jac
 
 
-def hessian(f, argnums=0):
-    """The Hessian of scalar ``f``, forward-over-reverse; shape ``in.shape + in.shape``.
+def hessian(f, argnums=0, has_aux=False):
+    """The Hessian of scalar ``f``, forward-over-reverse; shape ``in.shape + in.shape``
+    (``(hessian, aux)`` with ``has_aux=True``).
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 3.0]))
@@ -578,7 +594,7 @@ def hessian(f, argnums=0):
            [2., 0.]])
     """
     _callable(f, 'hessian')
-    h = jacfwd(jacrev(f, argnums), argnums)
+    h = jacfwd(jacrev(f, argnums, has_aux), argnums, has_aux)
 
     @functools.wraps(f)
     def hess(*args, **kwargs):
