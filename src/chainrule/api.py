@@ -415,6 +415,8 @@ def _with(args, nums, values):
 def _basis(leaves, dtype_of):
     """Rows of the identity over the concatenated leaves, cut back into one array per
     leaf, each of shape ``(n,) + leaf.shape``; also each leaf's (start, size) slice."""
+    if not leaves:  # nothing to differentiate (None, {}) or no output: no basis
+        return [], []
     sizes = [_size(x) for x in leaves]
     n = sum(sizes)
     eye = np.eye(n, dtype=np.result_type(*[dtype_of(x) for x in leaves]))
@@ -461,12 +463,20 @@ def _check_outputs(out, name):
     return leaves, tree
 
 
+def _record(f, args, kwargs, nums, diff, has_aux, name):
+    """One recorded reverse-mode pass of ``f`` in the arguments ``nums``: ``(out, pullback, aux)``."""
+    _, out, pull, aux = _trace_vjp(lambda *d: f(*_with(args, nums, d), **kwargs), diff, {},
+                                   tuple(range(len(diff))), has_aux, name, retain=True)
+    return out, pull, aux
+
+
 def _jacrev_from(out, pull, diff, single, name):
     """The Jacobian from one recorded reverse-mode pass: its output and pullback."""
     from chainrule._ops import reshape
     o_leaves, o_tree = _check_outputs(out, name)
     cts, spans = _basis(o_leaves, _float_dtype)
-    rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))))(*cts))[0]
+    n = sum(_size(o) for o in o_leaves)
+    rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))), axis_size=n)(*cts))[0]
     i_leaves = tree_flatten(diff)[0]
 
     def block(k, j):
@@ -498,9 +508,9 @@ def jacrev(f, argnums=0, has_aux=False):
     @functools.wraps(f)
     def jac(*args, **kwargs):
         single, nums, diff = _jac_inputs(args, argnums, "jacrev")
-        out, pull, *aux = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff, has_aux=has_aux)
+        out, pull, aux = _record(f, args, kwargs, nums, diff, has_aux, "jacrev")
         J = _jacrev_from(out, pull, diff, single, "jacrev")
-        return (J, aux[0]) if has_aux else J
+        return (J, aux) if has_aux else J
 
     return jac
 
@@ -531,7 +541,8 @@ def jacfwd(f, argnums=0, has_aux=False):
             return tout, (aux[0] if has_aux else None)
 
         # the output's structure, leaves (n, *out.shape); aux is the same for every tangent
-        tout, aux = vmap(push, out_axes=(0, None))(*tangents)
+        n = sum(_size(x) for x in i_leaves)
+        tout, aux = vmap(push, out_axes=(0, None), axis_size=n)(*tangents)
         t_leaves = tree_flatten(tout)[0]
 
         def block(k, j):
@@ -573,13 +584,13 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
     @functools.wraps(f)
     def jac(*args, **kwargs):
         single, nums, diff = _jac_inputs(args, argnums, "jacobian")
-        out, pull, *aux = vjp(lambda *d: f(*_with(args, nums, d), **kwargs), *diff, has_aux=has_aux)
+        out, pull, aux = _record(f, args, kwargs, nums, diff, has_aux, "jacobian")
         n_in = sum(_size(x) for x in tree_flatten(diff)[0])
         n_out = sum(_size(o) for o in _check_outputs(out, "jacobian")[0])
         if n_out > n_in:
             return jacfwd(f, argnums, has_aux)(*args, **kwargs)
         J = _jacrev_from(out, pull, diff, single, "jacobian")
-        return (J, aux[0]) if has_aux else J
+        return (J, aux) if has_aux else J
 
     return jac
 
