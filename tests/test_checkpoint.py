@@ -368,3 +368,11 @@ def test_jax_keywords_static_argnums_policy_prevent_cse():
     np.testing.assert_array_equal(cr.grad(lambda x: cnp.sum(g(x, {"on": True, "s": 3.0})))(np.ones(2)), [3.0, 3.0])
     with pytest.raises(TypeError, match="argument 1 is in static_argnums but holds a traced value"):
         cr.grad(lambda p: cnp.sum(f(np.ones(2), p)))(0.7)
+
+
+def test_a_non_array_output_is_refused_by_name():
+    for run in (lambda f: cr.grad(lambda x: cnp.sum(f(x)[0]))(np.ones(3)),
+                lambda f: cr.vmap(f)(np.ones((2, 3))),
+                lambda f: cr.jvp(f, (np.ones(3),), (np.ones(3),))):
+        with pytest.raises(TypeError, match=r"checkpointed .* returned output\[1\] of type str"):
+            run(cr.checkpoint(lambda x: (x * 2, "label")))

@@ -164,6 +164,12 @@ class _Spec:
         out_leaves, out_tree = tree_flatten(self.f(*args, **kwargs))
         if not out_leaves:
             raise ValueError(f"checkpoint: {self!r} returned no arrays")
+        for o, path in zip(out_leaves, out_tree.paths()):
+            if not (type(o) in TRACER_TYPES or isinstance(o, (np.ndarray, np.generic, int, float))) \
+                    or isinstance(o, (str, bytes, np.str_, np.bytes_)):
+                raise TypeError(f"{self!r} returned output{path} of type "
+                                f"{type(o).__name__}; a checkpointed function returns arrays or "
+                                f"numbers (pytrees of them) -- return other values outside it")
         if self.out_tree is None:
             self.out_tree = out_tree
             if len(out_leaves) > 1:
