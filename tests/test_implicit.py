@@ -393,3 +393,13 @@ def test_pytree_params_and_captured_pytrees():
 def test_shape_error_under_vmap_gives_one_examples_shapes():
     with pytest.raises(ValueError, match=r"F\(x, \*params\) has shape \(\) but x has shape \(2,\)"):
         cr.vmap(lambda a: root(lambda x, a: cnp.sum(x) - a, np.ones(2), a))(np.ones(3))
+
+
+def test_F_may_return_a_list_of_equations():
+    F = lambda x, a: [x[0] * x[1] - a, x[0] - x[1] - 1.0]  # noqa: E731  x = (3, 2) at a = 6
+    np.testing.assert_allclose(root(F, np.ones(2), 6.0), [3.0, 2.0])
+    assert cr.grad(lambda a: root(F, np.ones(2), a)[0])(6.0) == pytest.approx(0.2)
+    np.testing.assert_allclose(cr.vmap(lambda a: root(F, np.ones(2), a))(np.array([6.0, 2.0])), [[3, 2], [2, 1]])
+    J = cr.jacfwd(lambda a: fixed_point(lambda x, a: ((x[0] + a / x[0]) / 2, (x[1] + 2 * a / x[1]) / 2),
+                                        np.ones(2), a))(4.0)
+    np.testing.assert_allclose(J, [0.25, 0.5 / np.sqrt(2)])

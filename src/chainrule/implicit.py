@@ -317,7 +317,7 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
         raise ValueError(f"root: unknown solver {solver!r}; use 'newton' (or cr.fixed_point for "
                          f"plain iteration)")
     F, closed = lift_closure(F)  # traced values F closes over become parameters
-    F, params = _flat_params(F, params + closed)
+    F, params = _flat_params(_AsArray(F), params + closed)
     return _bind_root(F, None, x0, params, solver, tol, maxiter)
 
 
@@ -338,8 +338,27 @@ def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
     0.166666666667
     """
     g, closed = lift_closure(g)  # traced values g closes over become parameters
-    g, params = _flat_params(g, params + closed)
+    g, params = _flat_params(_AsArray(g), params + closed)
     return _bind_root(_FixedPointResidual(g), g, x0, params, "iterate", tol, maxiter)
+
+
+class _AsArray:
+    """``F`` whose list or tuple result (``[x[0] - a, x[1] - b]``) becomes one array, as NumPy's would."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, x, *params):
+        r = self.f(x, *params)
+        if isinstance(r, (list, tuple)):
+            import chainrule.numpy as cnp
+            r = cnp.array(r)
+        return r
+
+    def __repr__(self):
+        return repr(self.f)
 
 
 def _flat_params(F, params):
