@@ -152,3 +152,9 @@ def test_has_aux_like_jax(name):
 def test_jvp_has_aux_like_jax():
     f = lambda m: (lambda x: (m.sin(x), m.sum(x)))  # noqa: E731
     _close(cr.jvp(f(cnp), (W,), (W,), has_aux=True), jax.jvp(f(jnp), (W,), (W,), has_aux=True))
+
+
+def test_jacobian_auto_forward_branch_with_aux_and_kwargs():
+    f = lambda m: (lambda x, c=1.0: (m.outer(m.sin(x), x) * c, {"x0": x[0]}))  # noqa: E731  9 > 3: fwd
+    ours = cr.jacobian(f(cnp), has_aux=True)(W, c=2.0)
+    _close(ours, jax.jacobian(f(jnp), has_aux=True)(W, c=2.0))
