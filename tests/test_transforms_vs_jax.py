@@ -62,6 +62,9 @@ CASES = {
     "vmap out_axes pytree": lambda cr, m: cr.vmap(lambda x, c: {"s": m.sum(x), "c": c, "x": x},
                                                   in_axes=(1, None), out_axes={"s": 0, "c": None, "x": 1})(X, 2.0),
     "vmap kwargs": lambda cr, m: cr.vmap(lambda x, scale: x * scale)(X, scale=X[:, 0]),
+    "hessian pytree in and out": lambda cr, m: cr.hessian(
+        lambda p, c: {"a": m.sum(p["x"] ** 3) * c, "b": (p["x"] ** 2 * p["y"],)}, argnums=(0, 1))(
+        {"x": W, "y": 2.0}, 3.0),
     "float32 hessian": lambda cr, m: cr.hessian(lambda x: m.sum(m.sin(x) ** 2))(W.astype(np.float32)),
 }
 
