@@ -348,3 +348,31 @@ def test_float32_and_no_differentiated_inputs():
     assert g.dtype == np.float32
     np.testing.assert_allclose(g, 2 / np.cosh(x) ** 2, rtol=1e-5)
     np.testing.assert_array_equal(cf(x), np.tanh(x) * 2)  # no tracer at all: a plain evaluation
+
+
+def test_jax_keywords_static_argnums_policy_prevent_cse():
+    """JAX code passes static_argnums (often through functools.partial), policy, prevent_cse."""
+    import functools
+
+    @functools.partial(cr.checkpoint, static_argnums=(1,), prevent_cse=False)
+    def f(x, p):
+        return x ** 2 if p > 0.5 else x
+
+    np.testing.assert_array_equal(cr.grad(lambda x: cnp.sum(f(x, 0.7)))(np.ones(2)), [2.0, 2.0])
+    np.testing.assert_array_equal(cr.vmap(lambda x: f(x, 0.2))(np.ones((2, 3))), np.ones((2, 3)))
+
+    @cr.checkpoint(static_argnums=1, policy=lambda *a: True)
+    def g(x, p):
+        return x * p["s"] if p["on"] else x
+
+    np.testing.assert_array_equal(cr.grad(lambda x: cnp.sum(g(x, {"on": True, "s": 3.0})))(np.ones(2)), [3.0, 3.0])
+    with pytest.raises(TypeError, match="argument 1 is in static_argnums but holds a traced value"):
+        cr.grad(lambda p: cnp.sum(f(np.ones(2), p)))(0.7)
+
+
+def test_a_non_array_output_is_refused_by_name():
+    for run in (lambda f: cr.grad(lambda x: cnp.sum(f(x)[0]))(np.ones(3)),
+                lambda f: cr.vmap(f)(np.ones((2, 3))),
+                lambda f: cr.jvp(f, (np.ones(3),), (np.ones(3),))):
+        with pytest.raises(TypeError, match=r"checkpointed .* returned output\[1\] of type str"):
+            run(cr.checkpoint(lambda x: (x * 2, "label")))

@@ -429,3 +429,40 @@ def test_a_closure_over_a_mapped_value_is_refused_under_vmap(kind):
         cr.vmap(outer)(ks, xs)
     with pytest.raises(ValueError, match="closes over a value traced by cr.vmap"):
         cr.vmap(cr.grad(outer, argnums=1))(ks, xs)
+
+
+def test_defjvps_one_rule_per_argument_like_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+
+    def build(custom, m):
+        @custom
+        def f(x, y):
+            return m.sin(x) * y
+
+        f.defjvps(lambda tx, ans, x, y: m.cos(x) * tx * y, lambda ty, ans, x, y: m.sin(x) * ty)
+        return f
+
+    f, jf = build(cr.custom_jvp, cnp), build(jax.custom_jvp, jnp)
+    w = np.array([0.5, 1.0, 2.0])
+    for ours, ref in [
+        (cr.grad(lambda x, y: cnp.sum(f(x, y)), argnums=(0, 1))(w, 2 * w),
+         jax.grad(lambda x, y: jnp.sum(jf(x, y)), argnums=(0, 1))(w, 2 * w)),
+        (cr.vmap(cr.jacfwd(f))(np.stack([w, w]), np.stack([w, 3 * w])),
+         jax.vmap(jax.jacfwd(jf))(np.stack([w, w]), np.stack([w, 3 * w]))),
+        (cr.hessian(lambda x: cnp.sum(f(x, x)))(w), jax.hessian(lambda x: jnp.sum(jf(x, x)))(w)),
+    ]:
+        for o, r in zip(np.atleast_1d(ours) if not isinstance(ours, tuple) else ours,
+                        np.atleast_1d(ref) if not isinstance(ref, tuple) else ref):
+            np.testing.assert_allclose(o, r, rtol=1e-12)
+
+    @cr.custom_jvp
+    def g(x, y):
+        return x * y
+
+    g.defjvps(None, lambda ty, ans, x, y: x * ty)  # None: x contributes nothing
+    assert cr.grad(g, argnums=(0, 1))(2.0, 3.0) == (0.0, 2.0)
+    with pytest.raises(ValueError, match="defjvps got 1 rules for 2 arguments"):
+        g.defjvps(None)
+        cr.jvp(g, (2.0, 3.0), (1.0, 1.0))

@@ -357,3 +357,49 @@ def test_implicit_derivative_under_vmap():
                                rtol=1e-12)
     with pytest.raises(ZeroDivisionError, match="F_y = 0"):
         cr.vmap(lambda x, y: implicit_derivative(circle, x, y))(np.array([0.6, 1.0]), np.array([0.8, 0.0]))
+
+
+def test_float32_stays_float32_through_root_and_fixed_point():
+    """The solver runs in float64, the root comes back in NumPy's promotion of x0 and params."""
+    f32 = np.float32
+    F = lambda x, a: x ** 3 + x - a  # noqa: E731
+    assert cr.root(F, 1.0, f32(2.0)).dtype == np.float32
+    assert cr.root(F, 1, 2).dtype == np.float64
+    assert cr.vmap(lambda x0, a: cr.root(F, x0, a))(np.ones(3, f32), np.full(3, 2.0, f32)).dtype == np.float32
+    assert cr.vmap(lambda a: cr.root(F, np.ones(2, f32), a))(np.ones((3, 2), f32)).dtype == np.float32
+    assert cr.fixed_point(lambda x, a: (x + a / x) / 2, 1.0, f32(4.0)).dtype == np.float32
+    g = cr.vmap(cr.grad(lambda a: cr.fixed_point(lambda x, a: (x + a / x) / 2, 1.0, a)))(np.full(3, 4.0, f32))
+    assert g.dtype == np.float32
+    np.testing.assert_allclose(g, 0.25, rtol=1e-6)
+    H = cr.hessian(lambda a: cnp.sum(cr.root(F, np.ones(2, f32), a) ** 2))(np.full(2, 2.0, f32))
+    assert H.dtype == np.float32
+
+
+def test_pytree_params_and_captured_pytrees():
+    """Params may be pytrees (a dict of weights, tuples, None leaves), as for every transform."""
+    F = lambda x, p: x ** 3 + p["b"][0] * x - p["a"]  # noqa: E731  root x = 1 at a = 2, b = 1
+    p = {"a": 2.0, "b": (1.0, None)}
+    assert root(F, 1.5, p) == pytest.approx(1.0)
+    g = cr.grad(lambda p: root(F, 1.5, p))(p)  # dx/da = 1 / (3x^2 + b), dx/db = -x / (3x^2 + b)
+    assert g["a"] == pytest.approx(0.25) and g["b"][0] == pytest.approx(-0.25) and g["b"][1] is None
+    np.testing.assert_allclose(cr.vmap(lambda a: root(F, 1.0, {"a": a, "b": (1.0, None)}))(np.array([2.0, 10.0])),
+                               [1.0, 2.0])
+    captured = cr.grad(lambda a: (lambda q: root(lambda x: x ** 3 + x - q["a"], 1.0))({"a": a}))(2.0)
+    assert captured == pytest.approx(0.25)
+    J = cr.jacfwd(lambda p: fixed_point(lambda x, p: (x + p["a"] / x) / 2, 1.0, p))({"a": 4.0})
+    assert J["a"] == pytest.approx(0.25)
+
+
+def test_shape_error_under_vmap_gives_one_examples_shapes():
+    with pytest.raises(ValueError, match=r"F\(x, \*params\) has shape \(\) but x has shape \(2,\)"):
+        cr.vmap(lambda a: root(lambda x, a: cnp.sum(x) - a, np.ones(2), a))(np.ones(3))
+
+
+def test_F_may_return_a_list_of_equations():
+    F = lambda x, a: [x[0] * x[1] - a, x[0] - x[1] - 1.0]  # noqa: E731  x = (3, 2) at a = 6
+    np.testing.assert_allclose(root(F, np.ones(2), 6.0), [3.0, 2.0])
+    assert cr.grad(lambda a: root(F, np.ones(2), a)[0])(6.0) == pytest.approx(0.2)
+    np.testing.assert_allclose(cr.vmap(lambda a: root(F, np.ones(2), a))(np.array([6.0, 2.0])), [[3, 2], [2, 1]])
+    J = cr.jacfwd(lambda a: fixed_point(lambda x, a: ((x[0] + a / x[0]) / 2, (x[1] + 2 * a / x[1]) / 2),
+                                        np.ones(2), a))(4.0)
+    np.testing.assert_allclose(J, [0.25, 0.5 / np.sqrt(2)])

@@ -105,3 +105,21 @@ def test_float32_blocks_stay_float32():
     J = cr.jacrev(lambda x: {"y": cnp.sin(x)})(x)
     assert J["y"].dtype == np.float32
     np.testing.assert_allclose(J["y"], np.diag(np.cos(x)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("jac", [cr.jacfwd, cr.jacrev, cr.jacobian])
+def test_empty_pytrees_on_either_side(jac):
+    """Nothing to differentiate (None, {}) or nothing returned: an empty Jacobian of that
+    structure, not a crash in building the basis."""
+    assert jac(lambda x: 1.0)(None) is None
+    assert jac(lambda p: 1.0)({}) == {}
+    assert jac(lambda x: None)(np.ones(2)) is None
+    J = jac(lambda p, q: p * 2, argnums=(0, 1))(np.ones(2), None)
+    np.testing.assert_array_equal(J[0], 2 * np.eye(2))
+    assert J[1] is None
+
+
+@pytest.mark.parametrize("jac", [cr.jacrev, cr.jacobian, cr.jacfwd])
+def test_has_aux_errors_name_the_transform(jac):
+    with pytest.raises(ValueError, match=rf"^{jac.__name__} with has_aux=True needs .* a pair"):
+        jac(lambda x: x, has_aux=True)(np.ones(2))

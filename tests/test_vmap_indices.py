@@ -81,8 +81,12 @@ def test_shared_array_batched_index_under_jvp(name):
 def test_plain_numpy_array_needs_take_for_a_batched_index():
     """NumPy's own indexing cannot see a chainrule value; cnp.take (or a traced array) can."""
     x, idx = _x((4,))[0], _distinct(4, 2)
-    with pytest.raises(IndexError):
+    with pytest.raises(TypeError, match=r"cnp.take\(x, i, axis=0\)"):
         cr.vmap(lambda i: x[i])(idx)
+    with pytest.raises(TypeError, match="inside cr.vmap"):  # not an object array of tracers
+        cr.vmap(lambda x: np.asarray(x))(np.ones(3))
+    with pytest.raises(TypeError, match="forward mode"):  # not a silent zero derivative
+        cr.jacfwd(lambda x: np.asarray(x))(np.ones(3))
     np.testing.assert_array_equal(cr.vmap(lambda i: cnp.take(x, i, axis=0))(idx), x[idx])
 
 

@@ -123,20 +123,37 @@ def test_argnums_tuple_gives_one_block_per_argument():
         np.testing.assert_allclose(jy, np.diag(np.sin(x)))
 
 
-@pytest.mark.parametrize("n_in,n_out,expected", [(10, 2, "rev"), (2, 10, "fwd")])
-def test_jacobian_auto_picks_the_cheaper_mode(n_in, n_out, expected):
+@pytest.mark.parametrize("n_in,n_out,calls", [(10, 2, ["Tensor"]), (2, 10, ["Tensor", "JVPTracer"]),
+                                               (3, 3, ["Tensor"])])
+def test_jacobian_auto_picks_the_cheaper_mode_without_an_extra_forward_pass(n_in, n_out, calls):
+    """Reverse mode (k <= n) reuses the one recorded pass that measured the output: f runs
+    once.  Forward mode (k > n) follows that pass with the batched forward pass."""
     seen = []
     A = RNG.standard_normal((n_out, n_in))
 
-    def f(x):
+    def f(x, scale=1.0):
         seen.append(type(x).__name__)
-        return cnp.tanh(A @ x)
+        return cnp.tanh(A @ x) * scale
 
-    cr.jacobian(f)(RNG.standard_normal(n_in))
-    traced = seen[1:]  # the first call measures the output size
-    assert traced, seen
-    mode = "fwd" if all(t == "JVPTracer" for t in traced) else "rev" if all(t == "Tensor" for t in traced) else seen
-    assert mode == expected
+    x = RNG.standard_normal(n_in)
+    J = cr.jacobian(f)(x, scale=2.0)
+    assert seen == calls
+    np.testing.assert_allclose(J, cr.jacfwd(f)(x, scale=2.0))
+    np.testing.assert_allclose(J, 2 * (1 - np.tanh(A @ x) ** 2)[:, None] * A)
+
+
+def test_jacobians_pass_keyword_arguments_and_name_themselves_in_errors():
+    f = lambda x, s=1.0: x * s  # noqa: E731
+    for jac in (cr.jacfwd, cr.jacrev, cr.jacobian):
+        np.testing.assert_array_equal(jac(f)(np.ones(2), s=3.0), 3 * np.eye(2))
+    np.testing.assert_array_equal(cr.hessian(lambda x, s: cnp.sum(x ** 2) * s)(np.ones(2), s=2.0), 4 * np.eye(2))
+    for name, jac in [("jacfwd", cr.jacfwd), ("jacrev", cr.jacrev), ("jacobian", cr.jacobian),
+                      ("hessian", cr.hessian)]:
+        with pytest.raises(TypeError, match=rf"^{name}: argument 0\['w'\] has dtype int64"):
+            jac(lambda p: cnp.sum(p["w"] * 1.0))({"w": np.arange(3)})
+    for name, jac in [("jacfwd", cr.jacfwd), ("jacrev", cr.jacrev), ("jacobian", cr.jacobian)]:
+        with pytest.raises(TypeError, match=rf"^{name}: output\[1\] is a str"):
+            jac(lambda x: (x, "label"))(np.ones(2))
 
 
 def test_hessian_against_finite_differences_of_the_gradient():

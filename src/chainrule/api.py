@@ -51,6 +51,12 @@ def _as_input(x, what):
     return x
 
 
+def _callable(f, name):
+    if not callable(f):
+        raise TypeError(f"{name}: expected a function to transform, got {type(f).__name__} "
+                        f"{f!r:.60}; pass the function itself (f, not f(x))")
+
+
 def _argnums(argnums, nargs, name):
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
@@ -113,6 +119,20 @@ def _unbox(x, level):
     return x
 
 
+def _split_aux(out, has_aux, name, unbox):
+    """``(out, aux)``: with ``has_aux`` the function's pair, aux read off this level's tracers."""
+    if not has_aux:
+        return out, None
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) \
+            else "a single output"
+        raise ValueError(f"{name} with has_aux=True needs the function to return a pair "
+                         f"(output, aux), got {got}")
+    out, aux = out
+    aux_leaves, aux_tree = tree_flatten(aux)
+    return out, tree_unflatten(aux_tree, [unbox(a) for a in aux_leaves])
+
+
 def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
     single, nums = _argnums(argnums, len(args), name)
     level = new_level()
@@ -125,17 +145,7 @@ def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
         args[i] = tree_unflatten(tree, boxes)
         all_boxes.append(boxes)
         in_trees.append(tree)
-    out = f(*args, **kwargs)
-    aux = None
-    if has_aux:
-        if not (isinstance(out, (tuple, list)) and len(out) == 2):
-            got = f"a {type(out).__name__} of length {len(out)}" if isinstance(out, (tuple, list)) \
-                else "a single output"
-            raise ValueError(f"{name} with has_aux=True needs the function to return a pair "
-                             f"(output, aux), got {got}")
-        out, aux = out
-        aux_leaves, aux_tree = tree_flatten(aux)
-        aux = tree_unflatten(aux_tree, [_unbox(a, level) for a in aux_leaves])
+    out, aux = _split_aux(f(*args, **kwargs), has_aux, name, lambda a: _unbox(a, level))
     out_leaves, out_tree = tree_flatten(out)
     pull = _VJP()
     pull.level, pull.boxes, pull.in_trees = level, all_boxes, in_trees
@@ -155,6 +165,7 @@ def vjp(f, *primals, has_aux=False):
     With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
     ``(out, vjp_fn, aux)``.
     """
+    _callable(f, 'vjp')
     _, out, pull, aux = _trace_vjp(f, primals, {}, tuple(range(len(primals))), has_aux, "vjp", retain=True)
     return (out, pull, aux) if has_aux else (out, pull)
 
@@ -166,6 +177,7 @@ def value_and_grad(f, argnums=0, has_aux=False, _name="value_and_grad"):
     >>> cr.value_and_grad(lambda x: x ** 2)(3.0)
     (np.float64(9.0), np.float64(6.0))
     """
+    _callable(f, _name)
     name = f"{_name}({getattr(f, '__name__', 'f')})"
 
     @functools.wraps(f)
@@ -221,13 +233,17 @@ def grad(f, argnums=0, has_aux=False):
 
 # -- forward mode ------------------------------------------------------------------
 
-def jvp(f, primals, tangents):
+def jvp(f, primals, tangents, has_aux=False, _name="jvp"):
     """``(f(*primals), J·tangents)`` by forward mode; ``primals`` and ``tangents`` are tuples.
+
+    With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
+    ``(out, tangent_out, aux)``, as in JAX.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cr.jvp(cnp.sin, (0.0,), (2.0,))
     (np.float64(0.0), np.float64(2.0))
     """
+    _callable(f, 'jvp')
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
         raise TypeError("jvp: primals and tangents must be tuples (one entry per argument of f), "
                         f"got {type(primals).__name__} and {type(tangents).__name__}")
@@ -248,8 +264,9 @@ def jvp(f, primals, tangents):
         if type(t) not in TRACER_TYPES and t.dtype != dt:
             t = t.astype(dt)
         tracers.append(JVPTracer(p, t, level))
-    out = f(*tree_unflatten(p_tree, tracers))
-    o_leaves, o_tree = tree_flatten(out)
+    out, aux = _split_aux(f(*tree_unflatten(p_tree, tracers)), has_aux, _name,
+                          lambda a: a._value if type(a) is JVPTracer and a._level == level else a)
+    o_leaves, o_tree = _check_outputs(out, _name)
     outs, touts = [], []
     for o in o_leaves:
         if type(o) is JVPTracer and o._level == level:
@@ -260,7 +277,8 @@ def jvp(f, primals, tangents):
             shape = o.shape if hasattr(o, "shape") else np.shape(o)
             touts.append(np.zeros(shape, _float_dtype(o)))
     seen = set()
-    return tree_unflatten(o_tree, outs), tree_unflatten(o_tree, [_scalar(own(t, seen)) for t in touts])
+    result = tree_unflatten(o_tree, outs), tree_unflatten(o_tree, [_scalar(own(t, seen)) for t in touts])
+    return result + (aux,) if has_aux else result
 
 
 def _scalar(x):
@@ -269,14 +287,41 @@ def _scalar(x):
 
 # -- batching and Jacobians ----------------------------------------------------------
 
-def vmap(f, in_axes=0, out_axes=0):
+def _axis_leaves(spec, tree, what):
+    """One axis (an int or ``None``) per leaf of ``tree``, from ``spec``: an int or ``None``
+    for the whole subtree, or a container of the same kind as ``tree`` holding such specs
+    (a pytree *prefix*, as in JAX; ``None`` in it is an axis, not an empty subtree)."""
+    if spec is None or isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return [None if spec is None else int(spec)] * len(tree.paths())
+    kind = tree.kind
+    same = (type(spec) is kind or (isinstance(spec, (tuple, list)) and kind in (tuple, list))
+            or (kind not in ("leaf", "none", dict, tuple, list) and isinstance(spec, tuple)))
+    if kind is dict and isinstance(spec, dict):
+        if set(spec) != set(tree.meta):
+            raise ValueError(f"vmap: {what} is a dict with keys {sorted(spec, key=repr)}, but the value "
+                             f"has keys {list(tree.meta)}; give one entry per key (an int or None)")
+        return [a for k, c in zip(tree.meta, tree.children)
+                for a in _axis_leaves(spec[k], c, f"{what}[{k!r}]")]
+    if not same or kind is dict or len(spec) != len(tree.children):
+        raise ValueError(f"vmap: {what} is {spec!r}, which does not match the value's structure "
+                         f"{tree}; use an int or None, or a pytree prefix of the value")
+    return [a for i, (sp, c) in enumerate(zip(spec, tree.children))
+            for a in _axis_leaves(sp, c, f"{what}[{i}]")]
+
+
+def vmap(f, in_axes=0, out_axes=0, axis_size=None):
     """``f`` mapped over a batch axis: ``vmap(f)(xs)[i] == f(xs[i])``, in one vectorised call.
 
     ``in_axes`` is an int (the batch axis of every argument), ``None`` (not
-    mapped), or a tuple with one entry per argument (each an int, ``None``, or a
-    pytree matching that argument); ``out_axes`` places the batch axis of every
-    output.  Composes with ``grad``/``vjp``/``jvp`` in either order: ``vmap(grad(loss))``
-    gives per-example gradients.
+    mapped), or a tuple with one entry per positional argument, each an int,
+    ``None`` or a pytree prefix of that argument (e.g. ``(None, {"w": 0, "b": None})``).
+    Keyword arguments are mapped over their leading axis, as in JAX.
+    ``out_axes`` (an int, negative counting from the end, ``None`` or a pytree
+    prefix of the output) places the batch axis of the outputs; ``None``
+    requires an output that does not depend on the mapped inputs.  ``axis_size``
+    gives the batch size when no argument is mapped.  Composes with
+    ``grad``/``vjp``/``jvp`` in either order: ``vmap(grad(loss))`` gives
+    per-example gradients.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.vmap(lambda x: cnp.sum(x ** 2))(np.array([[1.0, 2.0], [3.0, 4.0]]))
@@ -286,46 +331,75 @@ def vmap(f, in_axes=0, out_axes=0):
     array([[2., 0.],
            [0., 8.]])
     """
+    _callable(f, 'vmap')
     from chainrule._interpreters.batching import BatchTracer
     from chainrule._ops import broadcast_to, moveaxis
 
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+    if axis_size is not None and not (isinstance(axis_size, (int, np.integer)) and axis_size >= 0):
+        raise ValueError(f"vmap: axis_size must be a non-negative int, got {axis_size!r}")
+
     @functools.wraps(f)
-    def vmapped(*args):
-        axes = tuple(in_axes) if isinstance(in_axes, (tuple, list)) else (in_axes,) * len(args)
+    def vmapped(*args, **kwargs):
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
         if len(axes) != len(args):
-            raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} arguments")
+            raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} positional "
+                             f"argument{'s' if len(args) != 1 else ''}; give one entry per argument "
+                             f"(an int, None or a pytree prefix)")
+        named = [(f"argument {k}", a, ax) for k, (a, ax) in enumerate(zip(args, axes))]
+        named += [(f"keyword argument {k!r}", a, 0) for k, a in kwargs.items()]
         level = new_level()
-        n = None
-        new_args = []
-        for k, (a, ax) in enumerate(zip(args, axes)):
+        sizes = []  # (where, size) of every mapped leaf
+        new_vals = []
+        for where, a, ax in named:
             leaves, tree = tree_flatten(a)
-            ax_leaves = [ax] * len(leaves) if ax is None or isinstance(ax, int) else tree_flatten(ax)[0]
-            if len(ax_leaves) != len(leaves):
-                raise ValueError(f"vmap: in_axes for argument {k} does not match its structure {tree}")
+            ax_leaves = _axis_leaves(ax, tree, f"in_axes for {where}")
             wrapped = []
-            for leaf, lax in zip(leaves, ax_leaves):
+            for leaf, lax, path in zip(leaves, ax_leaves, tree.paths()):
                 if lax is None:
                     wrapped.append(leaf)
                     continue
                 leaf = leaf if type(leaf) in TRACER_TYPES else np.asarray(leaf)
                 shape = _shape(leaf)
-                if not -len(shape) <= lax < max(len(shape), 1) or not shape:
-                    raise ValueError(f"vmap: in_axes {lax} is out of range for argument {k} of shape {shape}")
-                if n is None:
-                    n = shape[lax]
-                elif shape[lax] != n:
-                    raise ValueError(f"vmap: argument {k} has size {shape[lax]} on its mapped axis, "
-                                     f"but an earlier argument has size {n}")
+                if not -len(shape) <= lax < len(shape):
+                    raise ValueError(f"vmap: in_axes {lax} asks to map axis {lax} of {where}{path}, "
+                                     f"but it has shape {shape} (rank {len(shape)}); pick an axis in "
+                                     f"range, or None to leave it unmapped" + (
+                                         " (keyword arguments are always mapped over axis 0, as in "
+                                         "JAX: pass an unmapped value positionally with in_axes "
+                                         "None, or close over it)" if where[0] == "k" else ""))
+                sizes.append((f"{where}{path} (shape {shape}, axis {lax})", shape[lax]))
                 wrapped.append(BatchTracer(moveaxis(leaf, lax, 0) if lax % len(shape) else leaf, level))
-            new_args.append(tree_unflatten(tree, wrapped))
+            new_vals.append(tree_unflatten(tree, wrapped))
+        n = axis_size if axis_size is not None else (sizes[0][1] if sizes else None)
+        if any(s != n for _, s in sizes):
+            detail = "; ".join(f"{w} has size {s}" for w, s in sizes)
+            extra = f"axis_size={axis_size}, but " if axis_size is not None else ""
+            raise ValueError(f"vmap: inconsistent sizes of the mapped axes: {extra}{detail}")
         if n is None:
-            raise ValueError("vmap: no argument is mapped (every in_axes is None)")
-        o_leaves, o_tree = tree_flatten(f(*new_args))
+            raise ValueError("vmap: no argument is mapped (every in_axes is None); pass axis_size= "
+                             "to give the batch size")
+        new_args = new_vals[:len(args)]
+        new_kwargs = dict(zip(kwargs, new_vals[len(args):]))
+        o_leaves, o_tree = tree_flatten(f(*new_args, **new_kwargs))
+        o_axes = _axis_leaves(out_axes, o_tree, "out_axes")
         outs = []
-        for o in o_leaves:
-            v = o._value if type(o) is BatchTracer and o._level == level else \
-                broadcast_to(o, (n,) + _shape(o))
-            outs.append(moveaxis(v, 0, out_axes) if out_axes else v)
+        for o, oax, path in zip(o_leaves, o_axes, o_tree.paths()):
+            batched = type(o) is BatchTracer and o._level == level
+            if oax is None:
+                if batched:
+                    raise ValueError(f"vmap: out_axes is None for output{path or ''}, but that output "
+                                     f"depends on the mapped inputs (it differs per example); give it "
+                                     f"an int out_axes, or return an unbatched value")
+                outs.append(o)
+                continue
+            v = o._value if batched else broadcast_to(o, (n,) + _shape(o))
+            nd = len(_shape(v))
+            if not -nd <= oax < nd:
+                raise ValueError(f"vmap: out_axes {oax} is out of range for output{path} of shape "
+                                 f"{_shape(v)[1:]} (the batch axis makes rank {nd})")
+            outs.append(moveaxis(v, 0, oax) if oax % nd else v)
         return tree_unflatten(o_tree, outs)
 
     return vmapped
@@ -341,6 +415,8 @@ def _with(args, nums, values):
 def _basis(leaves, dtype_of):
     """Rows of the identity over the concatenated leaves, cut back into one array per
     leaf, each of shape ``(n,) + leaf.shape``; also each leaf's (start, size) slice."""
+    if not leaves:  # nothing to differentiate (None, {}) or no output: no basis
+        return [], []
     sizes = [_size(x) for x in leaves]
     n = sum(sizes)
     eye = np.eye(n, dtype=np.result_type(*[dtype_of(x) for x in leaves]))
@@ -365,12 +441,59 @@ def _assemble(out, diff, single, block):
     return tree_unflatten(o_tree, rows)
 
 
-def jacrev(f, argnums=0):
+def _jac_inputs(args, argnums, name):
+    """``(single, nums, diff)`` for a Jacobian, every differentiated leaf checked to be a
+    float array (a ``TypeError`` naming ``name`` and the argument path otherwise)."""
+    single, nums = _argnums(argnums, len(args), name)
+    for i in nums:
+        leaves, tree = tree_flatten(args[i])
+        for leaf, path in zip(leaves, tree.paths()):
+            _as_input(leaf, f"{name}: argument {i}{path}")
+    return single, nums, tuple(args[i] for i in nums)
+
+
+def _check_outputs(out, name):
+    leaves, tree = tree_flatten(out)
+    for o, path in zip(leaves, tree.paths()):
+        if type(o) in TRACER_TYPES or isinstance(o, (np.ndarray, np.generic, numbers.Number)):
+            continue
+        raise TypeError(f"{name}: output{path} is a {type(o).__name__}, not an array or number; "
+                        f"return arrays (pytrees of them), or return other values through has_aux "
+                        f"of cr.grad / cr.vjp")
+    return leaves, tree
+
+
+def _record(f, args, kwargs, nums, diff, has_aux, name):
+    """One recorded reverse-mode pass of ``f`` in the arguments ``nums``: ``(out, pullback, aux)``."""
+    _, out, pull, aux = _trace_vjp(lambda *d: f(*_with(args, nums, d), **kwargs), diff, {},
+                                   tuple(range(len(diff))), has_aux, name, retain=True)
+    return out, pull, aux
+
+
+def _jacrev_from(out, pull, diff, single, name):
+    """The Jacobian from one recorded reverse-mode pass: its output and pullback."""
+    from chainrule._ops import reshape
+    o_leaves, o_tree = _check_outputs(out, name)
+    cts, spans = _basis(o_leaves, _float_dtype)
+    n = sum(_size(o) for o in o_leaves)
+    rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))), axis_size=n)(*cts))[0]
+    i_leaves = tree_flatten(diff)[0]
+
+    def block(k, j):
+        (start, s), out_shape = spans[k], _shape(o_leaves[k])
+        return reshape(rows[j][start:start + s], out_shape + _shape(i_leaves[j]))
+
+    return _assemble(out, diff, single, block)
+
+
+def jacrev(f, argnums=0, has_aux=False):
     """The Jacobian of ``f`` by reverse mode: one batched pullback over the output basis.
 
     Each block has shape ``out.shape + in.shape``.  Pytrees work on both sides, as
     in JAX: the result has the output's structure, and each output leaf holds the
     structure of the differentiated arguments (a tuple of them for a tuple ``argnums``).
+    Keyword arguments are passed through to ``f`` and not differentiated.  With
+    ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is ``(jacobian, aux)``.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacrev(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
@@ -381,30 +504,21 @@ def jacrev(f, argnums=0):
     (array([[2., 0.],
            [0., 4.]]), array([1., 1.]))
     """
+    _callable(f, 'jacrev')
     @functools.wraps(f)
-    def jac(*args):
-        from chainrule._ops import reshape
-        single, nums = _argnums(argnums, len(args), "jacrev")
-        diff = tuple(args[i] for i in nums)
-        out, pull = vjp(lambda *d: f(*_with(args, nums, d)), *diff)
-        o_leaves, o_tree = tree_flatten(out)
-        cts, spans = _basis(o_leaves, _float_dtype)
-        rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))))(*cts))[0]
-        i_leaves = tree_flatten(diff)[0]
-
-        def block(k, j):
-            (start, s), out_shape = spans[k], _shape(o_leaves[k])
-            return reshape(rows[j][start:start + s], out_shape + _shape(i_leaves[j]))
-
-        return _assemble(out, diff, single, block)
+    def jac(*args, **kwargs):
+        single, nums, diff = _jac_inputs(args, argnums, "jacrev")
+        out, pull, aux = _record(f, args, kwargs, nums, diff, has_aux, "jacrev")
+        J = _jacrev_from(out, pull, diff, single, "jacrev")
+        return (J, aux) if has_aux else J
 
     return jac
 
 
-def jacfwd(f, argnums=0):
+def jacfwd(f, argnums=0, has_aux=False):
     """The Jacobian of ``f`` by forward mode: one batched push-forward over the input basis.
 
-    Shapes and pytree structure as for :func:`jacrev`.
+    Shapes, pytree structure, keyword arguments and ``has_aux`` as for :func:`jacrev`.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacfwd(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
@@ -413,18 +527,22 @@ def jacfwd(f, argnums=0):
     >>> cr.jacfwd(lambda x, y: (x * y, x + y), argnums=(0, 1))(2.0, 3.0)
     ((np.float64(3.0), np.float64(2.0)), (np.float64(1.0), np.float64(1.0)))
     """
+    _callable(f, 'jacfwd')
     @functools.wraps(f)
-    def jac(*args):
+    def jac(*args, **kwargs):
         from chainrule._ops import moveaxis, reshape
-        single, nums = _argnums(argnums, len(args), "jacfwd")
-        diff = tuple(args[i] for i in nums)
+        single, nums, diff = _jac_inputs(args, argnums, "jacfwd")
         i_leaves, i_tree = tree_flatten(diff)
         tangents, spans = _basis(i_leaves, _float_dtype)
 
         def push(*ts):
-            return jvp(lambda *d: f(*_with(args, nums, d)), diff, tree_unflatten(i_tree, list(ts)))[1]
+            _, tout, *aux = jvp(lambda *d: f(*_with(args, nums, d), **kwargs), diff,
+                                tree_unflatten(i_tree, list(ts)), has_aux=has_aux, _name="jacfwd")
+            return tout, (aux[0] if has_aux else None)
 
-        tout = vmap(push)(*tangents)            # the output's structure, leaves (n, *out.shape)
+        # the output's structure, leaves (n, *out.shape); aux is the same for every tangent
+        n = sum(_size(x) for x in i_leaves)
+        tout, aux = vmap(push, out_axes=(0, None), axis_size=n)(*tangents)
         t_leaves = tree_flatten(tout)[0]
 
         def block(k, j):
@@ -433,18 +551,22 @@ def jacfwd(f, argnums=0):
             piece = moveaxis(piece, 0, -1) if out_shape else piece
             return reshape(piece, out_shape + _shape(i_leaves[j]))
 
-        return _assemble(tout, diff, single, block)
+        J = _assemble(tout, diff, single, block)
+        return (J, aux) if has_aux else J
 
     return jac
 
 
-def jacobian(f, argnums=0, mode="auto"):
+def jacobian(f, argnums=0, mode="auto", has_aux=False):
     """The Jacobian of ``f``, shape ``out.shape + in.shape``, in the cheaper mode.
 
     A k x n Jacobian takes n forward passes or k reverse passes (each batched
     into one vectorised pass here).  ``mode="auto"`` picks **forward mode when
     the outputs outnumber the inputs** (k > n) and reverse mode otherwise;
-    ``mode="fwd"`` / ``"rev"`` forces one.
+    ``mode="fwd"`` / ``"rev"`` forces one.  To learn k, auto mode records one
+    reverse-mode pass of ``f``; when reverse mode is chosen, that pass (its
+    output and pullback) is the one the Jacobian is pulled back through, so
+    ``f`` runs once; only when forward mode wins is it followed by the forward pass.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacobian(lambda x: cnp.outer(x, x).ravel())(np.array([1.0, 2.0]))  # 4 outputs > 2 inputs: fwd
@@ -453,28 +575,41 @@ def jacobian(f, argnums=0, mode="auto"):
            [2., 1.],
            [0., 4.]])
     """
+    _callable(f, 'jacobian')
     if mode not in ("auto", "fwd", "rev"):
         raise ValueError(f"jacobian: mode must be 'auto', 'fwd' or 'rev', got {mode!r}")
+    if mode != "auto":
+        return (jacfwd if mode == "fwd" else jacrev)(f, argnums, has_aux)
 
     @functools.wraps(f)
-    def jac(*args):
-        chosen = mode
-        if mode == "auto":
-            _, nums = _argnums(argnums, len(args), "jacobian")
-            n_in = sum(_size(x) for i in nums for x in tree_flatten(args[i])[0])
-            n_out = sum(_size(o) for o in tree_flatten(f(*args))[0])
-            chosen = "fwd" if n_out > n_in else "rev"
-        return (jacfwd if chosen == "fwd" else jacrev)(f, argnums)(*args)
+    def jac(*args, **kwargs):
+        single, nums, diff = _jac_inputs(args, argnums, "jacobian")
+        out, pull, aux = _record(f, args, kwargs, nums, diff, has_aux, "jacobian")
+        n_in = sum(_size(x) for x in tree_flatten(diff)[0])
+        n_out = sum(_size(o) for o in _check_outputs(out, "jacobian")[0])
+        if n_out > n_in:
+            return jacfwd(f, argnums, has_aux)(*args, **kwargs)
+        J = _jacrev_from(out, pull, diff, single, "jacobian")
+        return (J, aux) if has_aux else J
 
     return jac
 
 
-def hessian(f, argnums=0):
-    """The Hessian of scalar ``f``, forward-over-reverse; shape ``in.shape + in.shape``.
+def hessian(f, argnums=0, has_aux=False):
+    """The Hessian of scalar ``f``, forward-over-reverse; shape ``in.shape + in.shape``
+    (``(hessian, aux)`` with ``has_aux=True``).
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 3.0]))
     array([[6., 2.],
            [2., 0.]])
     """
-    return jacfwd(jacrev(f, argnums), argnums)
+    _callable(f, 'hessian')
+    h = jacfwd(jacrev(f, argnums, has_aux), argnums, has_aux)
+
+    @functools.wraps(f)
+    def hess(*args, **kwargs):
+        _jac_inputs(args, argnums, "hessian")  # errors name hessian, not its inner transforms
+        return h(*args, **kwargs)
+
+    return hess

@@ -48,7 +48,7 @@ from chainrule.custom import pack, unpack
 __all__ = ["checkpoint"]
 
 
-def checkpoint(f):
+def checkpoint(f=None, *, static_argnums=(), policy=None, prevent_cse=True):
     """``f`` with the same values and derivatives, its intermediates recomputed in the backward pass.
 
     Reverse mode stores only the inputs and the output of each call of the
@@ -60,7 +60,10 @@ def checkpoint(f):
     arguments; array and float leaves are traced, other leaves (ints,
     strings, ``None``) are passed through unchanged.  The output may be an
     array or a pytree of arrays.  Derivatives of any order work, in any mix
-    of ``grad``, ``vjp``, ``jvp`` and the tape.  Values being differentiated
+    of ``grad``, ``vjp``, ``jvp`` and the tape.  As in JAX, ``static_argnums``
+    marks arguments passed through untraced (e.g. a float that drives Python
+    control flow); ``policy`` and ``prevent_cse`` are accepted for compatibility
+    and change nothing here (every intermediate is recomputed).  Values being differentiated
     should reach ``f`` as arguments or closure variables (which are lifted
     into arguments); a deeper capture (a global, an attribute) raises.
 
@@ -74,17 +77,33 @@ def checkpoint(f):
     >>> x.grad
     tensor([1.        , 0.36003949])
     """
+    if f is None:  # @cr.checkpoint(static_argnums=...) as a decorator factory
+        return functools.partial(checkpoint, static_argnums=static_argnums, policy=policy,
+                                 prevent_cse=prevent_cse)
     if not callable(f):
         raise TypeError(f"checkpoint: expected a function, got {type(f).__name__}")
+    statics = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
 
     @functools.wraps(f)
     def checkpointed(*args, **kwargs):
         fn, closed = lift_closure(f)  # traced values f closes over become arguments
+        fixed = set()  # leaves of static_argnums: passed through, never traced
+        for i in statics:
+            if not -len(args) <= i < len(args):
+                raise ValueError(f"checkpoint: static_argnums {static_argnums!r} does not fit a call "
+                                 f"with {len(args)} positional arguments")
+            sub = tree_flatten(args[i])[0]
+            if any(type(leaf) in TRACER_TYPES for leaf in sub):
+                raise TypeError(f"checkpoint: argument {i % len(args)} is in static_argnums but holds "
+                                f"a traced value (differentiated or vmapped); remove it from "
+                                f"static_argnums")
+            start = len(tree_flatten(args[:i % len(args)])[0])
+            fixed.update(range(start, start + len(sub)))
         args = args + closed
         leaves, in_tree = tree_flatten((args, kwargs))
         dyn_pos, dyn, static = [], [], list(leaves)
         for k, leaf in enumerate(leaves):
-            if _is_dynamic(leaf):
+            if k not in fixed and _is_dynamic(leaf):
                 dyn_pos.append(k)
                 dyn.append(leaf)
                 static[k] = None
@@ -145,6 +164,12 @@ class _Spec:
         out_leaves, out_tree = tree_flatten(self.f(*args, **kwargs))
         if not out_leaves:
             raise ValueError(f"checkpoint: {self!r} returned no arrays")
+        for o, path in zip(out_leaves, out_tree.paths()):
+            if not (type(o) in TRACER_TYPES or isinstance(o, (np.ndarray, np.generic, int, float))) \
+                    or isinstance(o, (str, bytes, np.str_, np.bytes_)):
+                raise TypeError(f"{self!r} returned output{path} of type "
+                                f"{type(o).__name__}; a checkpointed function returns arrays or "
+                                f"numbers (pytrees of them) -- return other values outside it")
         if self.out_tree is None:
             self.out_tree = out_tree
             if len(out_leaves) > 1:

@@ -418,6 +418,26 @@ class custom_jvp(_Custom):
         self.jvp_rule = jvp_rule
         return jvp_rule
 
+    def defjvps(self, *jvps):
+        """One rule per argument, as JAX's ``defjvps``: ``jvps[i](t_i, ans, *primals)`` is the
+        tangent contribution of argument ``i`` (``None``: it contributes nothing); they add up."""
+        if self.nondiff_argnums:
+            raise TypeError(f"custom_jvp function '{self.__name__}': defjvps cannot be used with "
+                            f"nondiff_argnums; use defjvp")
+
+        def rule(primals, tangents):
+            if len(jvps) != len(primals):
+                raise ValueError(f"custom_jvp function '{self.__name__}': defjvps got {len(jvps)} "
+                                 f"rules for {len(primals)} arguments; give one per argument "
+                                 f"(None for none)")
+            ans = self(*primals)
+            parts = [tree_flatten(j(t, ans, *primals))[0] for j, t in zip(jvps, tangents) if j is not None]
+            leaves, tree = tree_flatten(ans)
+            total = [sum((p[k] for p in parts), _zeros(o)) for k, o in enumerate(leaves)]
+            return ans, tree_unflatten(tree, total)
+
+        self.jvp_rule = rule
+
     def _ready(self):
         if self.jvp_rule is None:
             raise AttributeError(f"No JVP defined for custom_jvp function '{self.__name__}'; "

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
+from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.batching import is_batched
 from chainrule._ops._wrap import batch_size, shape_of
 from chainrule.api import grad, jvp, vjp, vmap
@@ -175,13 +176,14 @@ def _iterate(g, x0, params, tol, maxiter):
                        f"residual max|g(x) - x| = {diff:.3g} > tol = {tol:g} at x = {x!r}")
 
 
-def _root_impl(*params, F, g, x0, solver, tol, maxiter, start_in_params=False):
+def _root_impl(*params, F, g, x0, solver, tol, maxiter, start_in_params=False, dtype=np.float64):
     if start_in_params:  # a starting point that differs per vmap example: the last param
         x0 = np.asarray(params[-1], dtype=np.float64).reshape(x0.shape)
     if solver == "newton":
         x = _newton(F, x0, params, tol, maxiter)
     else:  # "iterate": plain fixed-point iteration of g
         x = _iterate(g, x0, params, tol, maxiter)
+    x = x.astype(dtype, copy=False)  # solved in float64, returned in the inputs' precision
     return x[()] if x.ndim == 0 else x
 
 
@@ -255,6 +257,10 @@ root_p = defprim(
 
 
 def _bind_root(F, g, x0, params, solver, tol, maxiter):
+    # NumPy's promotion of x0 and the params (float32 stays float32), at least a float
+    dtype = np.result_type(*[v if isinstance(v, (int, float)) else np.asarray(_primal(v))
+                             for v in (x0,) + tuple(params)])
+    dtype = dtype if np.issubdtype(dtype, np.floating) else np.dtype(np.float64)
     start_in_params = is_batched(x0)
     if start_in_params:
         # x0 differs per example of a vmap: it becomes a last param that F ignores (so its
@@ -269,7 +275,7 @@ def _bind_root(F, g, x0, params, solver, tol, maxiter):
         raise ValueError(f"root: maxiter must be a positive integer, got {maxiter!r}")
     params = tuple(_as_param(p) for p in params)
     kw = {"F": F, "g": g, "x0": x0, "solver": solver, "tol": float(tol), "maxiter": int(maxiter),
-          "start_in_params": start_in_params}
+          "start_in_params": start_in_params, "dtype": dtype}
     if not any(_traced(p) for p in params):
         return _root_impl(*params, **kw)  # no tracer: no primitive to record
     return bind(root_p, params, kw)
@@ -311,7 +317,8 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
         raise ValueError(f"root: unknown solver {solver!r}; use 'newton' (or cr.fixed_point for "
                          f"plain iteration)")
     F, closed = lift_closure(F)  # traced values F closes over become parameters
-    return _bind_root(F, None, x0, params + closed, solver, tol, maxiter)
+    F, params = _flat_params(_AsArray(F), params + closed)
+    return _bind_root(F, None, x0, params, solver, tol, maxiter)
 
 
 def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
@@ -331,7 +338,51 @@ def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
     0.166666666667
     """
     g, closed = lift_closure(g)  # traced values g closes over become parameters
-    return _bind_root(_FixedPointResidual(g), g, x0, params + closed, "iterate", tol, maxiter)
+    g, params = _flat_params(_AsArray(g), params + closed)
+    return _bind_root(_FixedPointResidual(g), g, x0, params, "iterate", tol, maxiter)
+
+
+class _AsArray:
+    """``F`` whose list or tuple result (``[x[0] - a, x[1] - b]``) becomes one array, as NumPy's would."""
+
+    __slots__ = ("f",)
+
+    def __init__(self, f):
+        self.f = f
+
+    def __call__(self, x, *params):
+        r = self.f(x, *params)
+        if isinstance(r, (list, tuple)):
+            import chainrule.numpy as cnp
+            r = cnp.array(r)
+        return r
+
+    def __repr__(self):
+        return repr(self.f)
+
+
+def _flat_params(F, params):
+    """Pytree parameters (a dict of weights, a tuple) as their leaves: ``F`` rebuilt to take
+    the leaves and call the user's function with the original structure."""
+    leaves, tree = tree_flatten(tuple(params))
+    if all(c.kind == "leaf" for c in tree.children):
+        return F, tuple(params)
+    return _Unflattening(F, tree), tuple(leaves)
+
+
+class _Unflattening:
+    """``F(x, *leaves)`` calling the user's ``F(x, *params)`` with the params rebuilt from leaves."""
+
+    __slots__ = ("f", "tree")
+
+    def __init__(self, f, tree):
+        self.f, self.tree = f, tree
+
+    def __call__(self, x, *leaves):
+        return self.f(x, *tree_unflatten(self.tree, leaves))
+
+    def __repr__(self):
+        return repr(self.f)
 
 
 class _IgnoringLast:

@@ -42,13 +42,22 @@ class BatchTracer(ArrayOps):
             else:
                 vals.append(a)
                 batched.append(False)
-        if p.batch is not None:
-            out = p.batch(vals, batched, params)
-        elif p.elementwise:
-            out = bind(p, align(vals, batched), params)
-        else:
-            out = one_by_one(p, vals, batched, params)
+        try:
+            if p.batch is not None:
+                out = p.batch(vals, batched, params)
+            elif p.elementwise:
+                out = bind(p, align(vals, batched), params)
+            else:
+                out = one_by_one(p, vals, batched, params)
+        except (ValueError, TypeError, IndexError) as e:
+            raise _one_example_error(p, vals, batched, params, e) from e
         return BatchTracer(out, level)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("converting a batched value (inside cr.vmap) to a NumPy array would see the "
+                        "whole batch, not one example; use chainrule.numpy functions "
+                        "(cnp.asarray passes it through; index a NumPy array x with a batched index "
+                        "i through cnp.take(x, i, axis=0))")
 
     def __repr__(self):
         return f"BatchTracer(level={self._level}, {self._value!r})"
@@ -81,6 +90,21 @@ def align(vals, batched):
             v = _ops.reshape(v, shape[:1] + (1,) * (rank - len(shape) + 1) + shape[1:])
         out.append(v)
     return out
+
+
+def _one_example_error(p, vals, batched, params, err):
+    """The error ``p`` raises on the first example alone: it speaks of one example's shapes
+    and axes (as the user wrote them), not of the batched arrays.  ``err`` itself when the
+    batch is empty or the first example goes through (another example failed)."""
+    if not any(b and v.shape[0] for v, b in zip(vals, batched)):
+        return err
+    try:
+        bind(p, [v[0] if b else v for v, b in zip(vals, batched)], params)
+    except (ValueError, TypeError, IndexError) as e:
+        e.add_note(f"(raised by {p.name!r} inside cr.vmap, shown for the first example; the "
+                   f"shapes are those of one example)")
+        return e
+    return err
 
 
 def one_by_one(p, vals, batched, params):

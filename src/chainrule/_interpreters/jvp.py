@@ -24,6 +24,11 @@ class JVPTracer(ArrayOps):
         self._tangent = tangent
         self._level = level
 
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("converting a value traced by forward mode (cr.jvp, cr.jacfwd, cr.hessian) to "
+                        "a NumPy array would drop its derivative; use chainrule.numpy functions "
+                        "(cnp.asarray passes it through)")
+
     def _process(self, p, args, params):
         level = self._level
         primals = []

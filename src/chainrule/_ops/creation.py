@@ -22,9 +22,21 @@ def array(object, dtype=None, copy=True):  # noqa: A002 (NumPy's name)
         from chainrule._ops.elementwise import astype
         return object if dtype is None else astype(object, dtype)
     if isinstance(object, (list, tuple)) and _has_tracer(object):
-        raise TypeError("array: building an array from a list of traced values is not supported yet; "
-                        "combine them with arithmetic, or compute with whole arrays")
+        out = _stack_nested(object)  # as jnp.array([x[0], 2 * x[1]]): a differentiable stack
+        return out if dtype is None else array(out, dtype)
     return np.array(object, dtype=dtype, copy=copy)
+
+
+def _stack_nested(seq):
+    from chainrule._ops import stack
+    items = [_stack_nested(x) if isinstance(x, (list, tuple)) else x for x in seq]
+    if not items:
+        raise ValueError("array: an empty list among traced values has no shape to stack")
+    shapes = {tuple(shape_of(x)) for x in items}
+    if len(shapes) > 1:
+        raise ValueError(f"array: the entries have different shapes {sorted(shapes)}; a nested list "
+                         f"must be rectangular")
+    return stack(items)
 
 
 def asarray(a, dtype=None):
