@@ -178,3 +178,14 @@ def test_jvp_needs_tuples():
 def test_has_aux_needs_a_pair():
     with pytest.raises(ValueError, match="aux"):
         cr.grad(lambda x: x * 2.0, has_aux=True)(1.0)
+
+
+@pytest.mark.parametrize("axes", [(1, 0, 2), (0, 0), (0, 5)])
+def test_transpose_with_bad_axes_quotes_the_axes_given(axes):
+    with pytest.raises(ValueError, match=r"transpose: axes \(" + ", ".join(map(str, axes)) + r"\) are not a permutation"):
+        cr.grad(lambda x: cnp.sum(cnp.transpose(x, axes)))(np.ones((2, 3)))
+
+
+def test_transpose_with_negative_axes_works_under_grad():
+    g = cr.grad(lambda x: cnp.sum(cnp.transpose(x, (-1, 0)) * np.arange(6.0).reshape(3, 2)))(np.ones((2, 3)))
+    np.testing.assert_array_equal(g, np.arange(6.0).reshape(3, 2).T)

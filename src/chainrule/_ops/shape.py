@@ -159,9 +159,12 @@ def transpose(a, axes=None):
     """``numpy.transpose(a, axes)``: reverses the axes by default, differentiable."""
     if type(a) in TRACER_TYPES:
         ndim = a.ndim
-        axes = tuple(range(ndim))[::-1] if axes is None else tuple(int(ax) % max(ndim, 1) for ax in axes)
-        if sorted(axes) != list(range(ndim)):
-            raise ValueError(f"transpose: axes {axes} are not a permutation of the axes of shape {a.shape}")
+        given = None if axes is None else tuple(int(ax) for ax in axes)
+        if given is not None and (len(given) != ndim or any(not -ndim <= ax < ndim for ax in given)
+                                  or len({ax % ndim for ax in given}) != ndim):
+            raise ValueError(f"transpose: axes {given} are not a permutation of the axes of shape "
+                             f"{a.shape}; pass {ndim} distinct axes in range(-{ndim}, {ndim})")
+        axes = tuple(range(ndim))[::-1] if given is None else tuple(ax % ndim for ax in given)
         return a._process(transpose_p, (a,), {"axes": axes})
     return np.transpose(a, axes)
 
