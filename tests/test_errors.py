@@ -189,3 +189,11 @@ def test_transpose_with_bad_axes_quotes_the_axes_given(axes):
 def test_transpose_with_negative_axes_works_under_grad():
     g = cr.grad(lambda x: cnp.sum(cnp.transpose(x, (-1, 0)) * np.arange(6.0).reshape(3, 2)))(np.ones((2, 3)))
     np.testing.assert_array_equal(g, np.arange(6.0).reshape(3, 2).T)
+
+
+def test_a_failing_solver_call_quotes_plain_settings_not_functions_or_arrays():
+    with pytest.raises(ValueError) as info:
+        cr.grad(lambda p: cnp.sum(cr.root(lambda x, p: x @ p, np.ones(2), p)))(np.ones(3))
+    msg = str(info.value)
+    assert msg.startswith("root: ") and "operands: (3,) float64" in msg
+    assert "<function" not in msg and "array(" not in msg and "solver='newton'" in msg

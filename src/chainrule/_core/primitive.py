@@ -159,9 +159,18 @@ def bind(p: Primitive, args: tuple, params: dict):
 def _describe_failure(p, args, params, e):
     """NumPy's complaint, with the operation and its operands' shapes and dtypes."""
     import numpy as np
+    if "[operands:" in str(e):          # an inner operation already said what failed
+        return f"{p.name}: {e}"
     ops = ", ".join(f"{np.shape(a)} {getattr(a, 'dtype', type(a).__name__)}" for a in args)
-    extra = "".join(f", {k}={v!r}" for k, v in params.items())
+    extra = "".join(f", {k}={v!r}" for k, v in params.items() if _is_plain(v))
     return f"{p.name}: {e} [operands: {ops}{extra}]"
+
+
+def _is_plain(v):
+    """A parameter worth quoting in an error: a number, string, axis tuple or None."""
+    if isinstance(v, (tuple, list)):
+        return len(v) <= 8 and all(_is_plain(x) for x in v)
+    return v is None or isinstance(v, (bool, int, float, str))
 
 
 REGISTRY: dict[str, Primitive] = {}
