@@ -104,8 +104,15 @@ def test_hyperparameter_errors():
         cr.optim.SGD([cr.tensor(1.0, requires_grad=True)], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match=r"adam: betas\[1\] must be"):
         cr.optim.adam(betas=(0.9, 1.0))
-    with pytest.raises(TypeError, match="parameter 0 is not a tape leaf"):
+    with pytest.raises(TypeError, match="parameter 0 is a ndarray, not a Tensor"):
         cr.optim.Adam([np.ones(2)])
+    w = cr.tensor([1.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"parameter 1 is not a leaf: it was computed \(by multiply\)"):
+        cr.optim.Adam([w, w * 2])
+    with pytest.raises(TypeError, match="parameter 0 does not require grad"):
+        cr.optim.Adam([cr.tensor([1.0])])
+    with pytest.raises(TypeError, match="parameter groups"):
+        cr.optim.SGD([{"params": [w], "lr": 0.1}], lr=0.1)
     with pytest.raises(ValueError, match="empty parameter list"):
         cr.optim.Adam([])
     with pytest.raises(ValueError, match="grads have structure"):

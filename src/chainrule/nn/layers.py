@@ -5,7 +5,7 @@ import numpy as np
 
 from chainrule.nn import functional as F
 from chainrule.nn import init as _init
-from chainrule.nn.module import Module, parameter
+from chainrule.nn.module import Module, ModuleInputError, parameter
 
 __all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity"]
 
@@ -47,12 +47,35 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x):
+        shape = getattr(x, "shape", None)
+        if shape is None:
+            x = np.asarray(x)
+            shape = x.shape
+        if not shape or shape[-1] != self.in_features:
+            raise ModuleInputError(self, f"expected an input of shape (..., {self.in_features}) "
+                                   f"(the last axis holds the {self.in_features} features), got shape "
+                                   f"{tuple(shape)}; {_shape_hint(shape, self.in_features)}")
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and not np.issubdtype(dtype, np.inexact):
+            if type(x) is not np.ndarray:
+                raise ModuleInputError(self, f"expected a floating-point input, got dtype {dtype}; "
+                                       f"cast it, e.g. x.astype(np.float32)")
+            x = x.astype(self.weight.dtype)  # integer data (pixels, counts): the weights' dtype
         y = x @ self.weight
         return y if self.bias is None else y + self.bias
 
-    def __repr__(self):
-        return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None})")
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+def _shape_hint(shape, n):
+    if len(shape) >= 2 and shape[-2] == n:
+        return "the features seem to be on the second-last axis: pass x.T (or move that axis last)"
+    if not shape:
+        return "pass an array of shape (batch, features)"
+    return (f"check the model's input size (in_features={n}) against the data's number of features "
+            f"({shape[-1]})")
 
 
 class _Activation(Module):
@@ -60,10 +83,6 @@ class _Activation(Module):
 
     def forward(self, x):
         return self.fn(x)
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
-
 
 class Tanh(_Activation):
     """``tanh(x)`` as a module."""
@@ -100,6 +119,9 @@ class GELU(_Activation):
     def forward(self, x):
         return F.gelu(x, self.approximate)
 
+    def extra_repr(self):
+        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
+
 
 class Sequential(Module):
     """Modules (or functions) applied in turn; parameters are named ``layers.<i>.<name>``.
@@ -119,7 +141,7 @@ class Sequential(Module):
         return x
 
     def __repr__(self):
-        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        inner = "".join(f"\n  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
 
 
@@ -163,6 +185,5 @@ class MLP(Module):
             x = act(layer(x))
         return self.output(last(x))
 
-    def __repr__(self):
-        return (f"MLP(sizes={self.sizes}, activation={self.activation_name!r}, "
-                f"output={self.output_name!r})")
+    def extra_repr(self):
+        return f"sizes={self.sizes}, activation={self.activation_name!r}, output={self.output_name!r}"

@@ -4,7 +4,8 @@
 ``loss.backward()``, ``opt.step()``.  ``step`` reads each parameter's ``.grad``, asks
 the core for the new values and writes them into the parameters in place (an
 unrecorded write, so the parameters stay the same leaves).  A parameter whose
-``.grad`` is ``None`` is left alone.  ``LBFGS.step(closure)`` re-evaluates the loss
+``.grad`` is ``None`` -- one the loss did not use, or one frozen with
+``requires_grad_(False)`` -- is left alone, its state too.  ``LBFGS.step(closure)`` re-evaluates the loss
 through ``closure`` (which zeroes the gradients, computes the loss, calls
 ``backward`` and returns the loss).
 """
@@ -14,6 +15,7 @@ import numpy as np
 
 from chainrule._core.grad_mode import enable_grad
 from chainrule._interpreters.reverse import Tensor, _write
+from chainrule.nn.module import _is_parameter
 from chainrule.optim.functional import adam, adamw, sgd
 from chainrule.optim.lbfgs import lbfgs
 
@@ -27,10 +29,20 @@ def _param_list(params, name):
     if not params:
         raise ValueError(f"{name}: got an empty parameter list")
     for i, p in enumerate(params):
-        if type(p) is not Tensor or not p.requires_grad or p._prim is not None or p._level != 0:
-            raise TypeError(f"{name}: parameter {i} is not a tape leaf with requires_grad=True "
-                            f"(got {type(p).__name__}); pass model.parameters() or tensors made with "
-                            f"cr.tensor(..., requires_grad=True)")
+        if type(p) is dict and "params" in p:
+            raise TypeError(f"{name}: parameter groups (dicts with 'params') are not supported; "
+                            f"make one optimiser per group, or pass one list of parameters")
+        if type(p) is not Tensor:
+            raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a Tensor; pass "
+                            f"model.parameters() or tensors made with cr.tensor(..., requires_grad=True)")
+        if p._prim is not None or p._level != 0:
+            raise TypeError(f"{name}: parameter {i} is not a leaf: it was computed (by "
+                            f"{p._prim.name if p._prim is not None else 'a transform'}), so writing "
+                            f"to it would not change what it was computed from; optimise the leaf "
+                            f"tensors it came from (model.parameters())")
+        if not p.requires_grad and not _is_parameter(p):
+            raise TypeError(f"{name}: parameter {i} does not require grad; make it with "
+                            f"cr.tensor(..., requires_grad=True) or cr.nn.parameter(...)")
     if len({id(p) for p in params}) != len(params):
         raise ValueError(f"{name}: a parameter appears more than once in the list")
     return params

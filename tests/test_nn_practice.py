@@ -1,0 +1,105 @@
+"""cr.nn as a PyTorch user meets it: repr, module walking, freezing, dtype, input errors, torch state."""
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.nn import functional as F
+
+
+def test_repr_nests_like_torch():
+    net = cr.nn.Sequential(cr.nn.Linear(3, 4, rng=0), cr.nn.ReLU(), cr.nn.Sequential(cr.nn.Linear(4, 2, rng=0)))
+    assert repr(net) == ("Sequential(\n  (0): Linear(in_features=3, out_features=4, bias=True)\n  (1): ReLU()\n"
+                         "  (2): Sequential(\n    (0): Linear(in_features=4, out_features=2, bias=True)\n  )\n)")
+    r = repr(cr.nn.MLP([3, 5, 2], rng=0))
+    assert "(layers.1): Linear(in_features=5, out_features=2, bias=True)" in r
+
+    class Net(cr.nn.Module):
+        def __init__(self):
+            self.encoder = cr.nn.Linear(2, 3, rng=0)
+            self.heads = {"a": cr.nn.Linear(3, 1, rng=0)}
+    assert repr(Net()) == ("Net(\n  (encoder): Linear(in_features=2, out_features=3, bias=True)\n"
+                           "  (heads.a): Linear(in_features=3, out_features=1, bias=True)\n)")
+
+
+def test_named_modules_children_and_counting():
+    net = cr.nn.Sequential(cr.nn.Linear(3, 4, rng=0), cr.nn.Tanh(), cr.nn.Sequential(cr.nn.Linear(4, 2, rng=0)))
+    assert [p for p, _ in net.named_modules()] == ["", "layers.0", "layers.1", "layers.2", "layers.2.layers.0"]
+    assert [type(m).__name__ for m in net.children()] == ["Linear", "Tanh", "Sequential"]
+    assert net.modules()[0] is net and len(net.modules()) == 5
+    assert net.num_parameters() == 3 * 4 + 4 + 4 * 2 + 2
+    # parameter paths and module paths agree
+    mods = dict(net.named_modules())
+    for path, t in net.named_parameters():
+        owner, leaf = path.rsplit(".", 1)
+        assert getattr(mods[owner], leaf) is t
+
+
+def test_frozen_parameter_stays_a_parameter_and_is_skipped():
+    net = cr.nn.MLP([3, 4, 1], rng=0)
+    names = [n for n, _ in net.named_parameters()]
+    net.layers[0].requires_grad_(False)
+    assert [n for n, _ in net.named_parameters()] == names        # still listed
+    assert list(net.state_dict()) == names                         # still saved
+    assert net.num_parameters(trainable_only=True) == 4 * 1 + 1
+    frozen = net.layers[0].weight.detach().numpy().copy()
+    for opt in (cr.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=0.1),
+                cr.optim.AdamW(net.parameters(), lr=0.1)):
+        x = np.ones((2, 3))
+        opt.zero_grad()
+        F.mse_loss(net(x), np.zeros((2, 1))).backward()
+        assert net.layers[0].weight.grad is None
+        opt.step()
+        np.testing.assert_array_equal(net.layers[0].weight.detach().numpy(), frozen)
+    g = cr.grad(lambda p: F.mse_loss(net.apply(p, x), np.zeros((2, 1))))(net.params())
+    assert set(g) == set(names)                                    # apply still takes every path
+    net.requires_grad_(True)
+    assert net.num_parameters(trainable_only=True) == net.num_parameters()
+
+
+def test_to_float32_end_to_end():
+    net = cr.nn.MLP([3, 8, 2], rng=0).to(np.float32)
+    opt = cr.optim.Adam(net.parameters(), lr=1e-2)
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    for _ in range(2):
+        opt.zero_grad()
+        loss = F.cross_entropy(net(x), np.array([0, 1, 1, 0, 1]))
+        loss.backward()
+        opt.step()
+    assert loss.dtype == np.float32
+    assert {p.dtype for p in net.parameters()} == {np.dtype(np.float32)}
+    assert {p.grad.dtype for p in net.parameters()} == {np.dtype(np.float32)}
+    assert {b.dtype for k in ("exp_avg", "exp_avg_sq") for b in opt.state[k]} == {np.dtype(np.float32)}
+    assert net(np.ones((1, 3), dtype=np.int64)).dtype == np.float32   # integer data takes the weights' dtype
+    assert net.double().layers[0].weight.dtype == np.float64
+    with pytest.raises(TypeError, match="floating dtype"):
+        net.to(np.int32)
+
+
+def test_linear_input_errors_name_the_layer():
+    net = cr.nn.MLP([3, 5, 2], rng=0)
+    with pytest.raises(ValueError, match=r"Linear 'layers.0' of the MLP: expected an input of shape "
+                                         r"\(\.\.\., 3\).*got shape \(7, 4\)"):
+        net(np.ones((7, 4)))
+    with pytest.raises(ValueError, match=r"pass x\.T"):
+        net(np.ones((3, 7)))
+    outer = cr.nn.Sequential(cr.nn.Linear(3, 5, rng=0), cr.nn.Tanh(), net)
+    with pytest.raises(ValueError, match=r"Linear 'layers.2.layers.0' of the Sequential.*got shape \(2, 5\)"):
+        outer(np.ones((2, 3)))                      # 5 features reach net, which takes 3
+    with pytest.raises(ValueError, match=r"Linear\(in_features=3.*got shape \(\)"):
+        cr.nn.Linear(3, 2, rng=0)(1.0)
+    with pytest.raises(ValueError, match="floating-point input, got dtype int64"):
+        cr.nn.Linear(3, 2, rng=0)(cr.tensor(np.ones((2, 3), dtype=np.int64)))
+
+
+def test_torch_state_dict_is_refused_clearly():
+    torch = pytest.importorskip("torch")
+    lin = cr.nn.Linear(3, 3, rng=0)
+    before = lin.weight.detach().numpy().copy()
+    with pytest.raises(TypeError, match=r"PyTorch state_dict.*transpose.*nothing was loaded"):
+        lin.load_state_dict(torch.nn.Linear(3, 3).state_dict())
+    np.testing.assert_array_equal(lin.weight.detach().numpy(), before)
+    arrays = {k: v.numpy() for k, v in torch.nn.Linear(3, 5).state_dict().items()}
+    with pytest.raises(ValueError, match=r"\(in, out\), the transpose of PyTorch's"):
+        cr.nn.Linear(3, 5, rng=0).load_state_dict(arrays)
+    arrays["weight"] = arrays["weight"].T                           # the documented conversion works
+    cr.nn.Linear(3, 5, rng=0).load_state_dict(arrays)
