@@ -129,14 +129,15 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(d * d, reduction, "mse_loss")
 
 
-def cross_entropy(logits, target, reduction="mean"):
+def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy from unnormalised ``logits`` of shape ``(..., classes)``.
 
     ``target`` is either integer class indices of shape ``logits.shape[:-1]``, or
     probabilities of the same shape as ``logits``.  Computed as
     ``-sum(onehot * log_softmax(logits))`` with the fused, stable ``log_softmax``
     primitive: finite for any finite logits.  Under ``vmap`` the integer labels may
-    be batched too.
+    be batched too.  ``label_smoothing = e`` mixes the target with the uniform
+    distribution, ``(1 - e) target + e / classes``, as PyTorch does.
 
     >>> from chainrule.nn import functional as F
     >>> F.cross_entropy(np.array([[1000.0, 0.0]]), np.array([1]))
@@ -163,6 +164,11 @@ def cross_entropy(logits, target, reduction="mean"):
         raise ValueError(f"cross_entropy: target must be class indices of shape {tuple(shape[:-1])} "
                          f"or probabilities of shape {tuple(shape)}, got shape {tuple(tshape)} "
                          f"and dtype {tdtype}")
+    if label_smoothing:
+        e = float(label_smoothing)
+        if not 0.0 <= e <= 1.0:
+            raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {e}")
+        onehot = onehot * (1.0 - e) + e / shape[-1]
     # The -1 and the 1/N of the mean are folded into the (usually constant) one-hot
     # weights, so the whole loss records three operations: log_softmax, multiply, sum.
     if reduction == "mean":

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from chainrule._core.pytree import tree_flatten, tree_unflatten
-from chainrule.numpy import sqrt
+from chainrule.numpy import maximum, sqrt
 
 __all__ = ["sgd", "adam", "adamw", "FunctionalOptimizer"]
 
@@ -63,7 +63,7 @@ class FunctionalOptimizer:
         raise NotImplementedError
 
     def __repr__(self):
-        hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "buffers")
         return f"{type(self).__name__.lstrip('_')}({hyper})"
 
 
@@ -101,8 +101,11 @@ class _Adam(FunctionalOptimizer):
     buffers = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         name = type(self).__name__.lstrip("_").lower()
+        self.amsgrad = bool(amsgrad)
+        if self.amsgrad:  # Reddi et al. (2018): the running maximum of v in the denominator
+            self.buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
         self.lr = _check(f"{name}: lr", lr)
         b1, b2 = betas
         self.betas = (_check(f"{name}: betas[0]", b1, 0.0, 1.0), _check(f"{name}: betas[1]", b2, 0.0, 1.0))
@@ -118,13 +121,15 @@ class _Adam(FunctionalOptimizer):
         t = state["step"] + 1
         step_size = self.lr / (1.0 - b1 ** t)
         root_bc2 = math.sqrt(1.0 - b2 ** t)
-        lr, wd, eps = self.lr, self.weight_decay, self.eps
-        new_params, ms, vs = [], [], []
-        for g, p, m, v in zip(grads, params, state["exp_avg"], state["exp_avg_sq"]):
+        lr, wd, eps, ams = self.lr, self.weight_decay, self.eps, self.amsgrad
+        new_params, ms, vs, vmaxes = [], [], [], []
+        maxes = state["max_exp_avg_sq"] if ams else [None] * len(params)
+        for g, p, m, v, vmax in zip(grads, params, state["exp_avg"], state["exp_avg_sq"], maxes):
             if g is None:
                 new_params.append(p)
                 ms.append(m)
                 vs.append(v)
+                vmaxes.append(vmax)
                 continue
             if wd:
                 if self.decoupled:
@@ -133,17 +138,23 @@ class _Adam(FunctionalOptimizer):
                     g = g + wd * p               # Adam: L2 penalty in the gradient
             m = b1 * m + (1.0 - b1) * g
             v = b2 * v + (1.0 - b2) * (g * g)
-            new_params.append(p - step_size * (m / (sqrt(v) / root_bc2 + eps)))
+            if ams:
+                vmax = maximum(vmax, v)
+            new_params.append(p - step_size * (m / (sqrt(v if vmax is None else vmax) / root_bc2 + eps)))
             ms.append(m)
             vs.append(v)
-        return new_params, {"step": t, "exp_avg": tuple(ms), "exp_avg_sq": tuple(vs)}
+            vmaxes.append(vmax)
+        out = {"step": t, "exp_avg": tuple(ms), "exp_avg_sq": tuple(vs)}
+        if ams:
+            out["max_exp_avg_sq"] = tuple(vmaxes)
+        return new_params, out
 
 
 class _AdamW(_Adam):
     decoupled = True
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(lr, betas, eps, weight_decay)
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad)
 
 
 def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
@@ -155,11 +166,15 @@ def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
     return _SGD(lr, momentum, dampening, nesterov, weight_decay)
 
 
-def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    """Adam (Kingma & Ba, 2015); ``weight_decay`` adds ``weight_decay * p`` to the gradient."""
-    return _Adam(lr, betas, eps, weight_decay)
+def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    """Adam (Kingma & Ba, 2015); ``weight_decay`` adds ``weight_decay * p`` to the gradient.
+
+    ``amsgrad=True`` divides by the running maximum of the second moment (AMSGrad,
+    Reddi et al. 2018), as ``torch.optim.Adam(amsgrad=True)``.
+    """
+    return _Adam(lr, betas, eps, weight_decay, amsgrad)
 
 
-def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
     """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay ``p *= 1 - lr * wd``."""
-    return _AdamW(lr, betas, eps, weight_decay)
+    return _AdamW(lr, betas, eps, weight_decay, amsgrad)

@@ -139,15 +139,15 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with L2 ``weight_decay`` as ``torch.optim.Adam``."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        super().__init__(params, adam(lr, betas, eps, weight_decay))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+        super().__init__(params, adam(lr, betas, eps, weight_decay, amsgrad))
 
 
 class AdamW(Optimizer):
     """AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(params, adamw(lr, betas, eps, weight_decay))
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(params, adamw(lr, betas, eps, weight_decay, amsgrad))
 
 
 class LBFGS(Optimizer):
