@@ -103,3 +103,31 @@ def test_torch_state_dict_is_refused_clearly():
         cr.nn.Linear(3, 5, rng=0).load_state_dict(arrays)
     arrays["weight"] = arrays["weight"].T                           # the documented conversion works
     cr.nn.Linear(3, 5, rng=0).load_state_dict(arrays)
+
+
+def test_registering_replacing_and_deleting():
+    class Net(cr.nn.Module):
+        def __init__(self):
+            self.a = cr.nn.Linear(2, 3, rng=0)
+            self.b = cr.nn.Linear(3, 1, rng=0)
+
+        def forward(self, x):
+            out = self.b(cr.numpy.tanh(self.a(x)))
+            return out if self.scale is None else out * self.scale
+
+    net = Net()
+    assert net.register_parameter("scale", None) is None
+    s = net.register_parameter("scale", 2.0)
+    assert [n for n, _ in net.named_parameters()][-1] == "scale" and s.requires_grad
+    with pytest.raises(TypeError, match="must be a cr.nn.Module"):
+        net.add_module("c", lambda x: x)
+    del net.b
+    net.add_module("b", cr.nn.Linear(3, 1, rng=1))
+    assert [n for n, _ in net.named_parameters()] == ["a.weight", "a.bias", "scale", "b.weight", "b.bias"]
+    x = np.ones((4, 2))
+    F.mse_loss(net(x), np.zeros((4, 1))).backward()
+    net.zero_grad(set_to_none=False)
+    assert all(np.array_equal(p.grad.numpy(), np.zeros(p.shape)) for p in net.parameters())
+    net.eval()
+    assert [m.training for m in net.modules()] == [False] * 3
+    assert net.train() is net and all(m.training for m in net.modules())

@@ -52,6 +52,11 @@ def _is_parameter(v):
         v.requires_grad or _MADE_BY_PARAMETER.get(id(v)) is v)
 
 
+def _zero_grads(params, set_to_none):
+    for t in params:
+        t.grad = None if set_to_none or t.grad is None else Tensor(np.zeros_like(t._value))
+
+
 class ModuleInputError(ValueError):
     """A layer was given an input it cannot take; the message names the layer's path in the model.
 
@@ -234,10 +239,25 @@ class Module:
         return self.to(np.float64)
 
     # -- training state -----------------------------------------------------------------
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to ``None`` (gradients accumulate until then)."""
-        for t in self.parameters():
-            t.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Set every parameter's ``.grad`` to ``None`` (gradients accumulate until then).
+
+        ``set_to_none=False`` sets them to zeros instead (PyTorch's option).
+        """
+        _zero_grads(self.parameters(), set_to_none)
+
+    def register_parameter(self, name, value):
+        """``setattr(self, name, parameter(value))`` (``None`` allowed, as PyTorch); returns the parameter."""
+        value = None if value is None else value if _is_parameter(value) else parameter(value)
+        setattr(self, name, value)
+        return value
+
+    def add_module(self, name, module):
+        """``setattr(self, name, module)``, checking that ``module`` is a ``Module`` (or ``None``)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a cr.nn.Module, "
+                            f"got {type(module).__name__}")
+        setattr(self, name, module)
 
     def train(self, mode=True):
         """Set training mode (``self.training``) here and in every submodule; returns ``self``."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from chainrule._core.grad_mode import enable_grad
 from chainrule._interpreters.reverse import Tensor, _write
-from chainrule.nn.module import _is_parameter
+from chainrule.nn.module import _is_parameter, _zero_grads
 from chainrule.optim.functional import adam, adamw, sgd
 from chainrule.optim.lbfgs import lbfgs
 
@@ -65,10 +65,9 @@ class Optimizer:
     def lr(self, value):
         self.core.lr = float(value)
 
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to ``None``."""
-        for p in self.params:
-            p.grad = None
+    def zero_grad(self, set_to_none=True):
+        """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros)."""
+        _zero_grads(self.params, set_to_none)
 
     def step(self, closure=None):
         """One update from the parameters' ``.grad``; returns ``closure()`` if one is given."""
