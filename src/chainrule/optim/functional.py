@@ -96,6 +96,24 @@ class _SGD(FunctionalOptimizer):
             new_bufs.append(buf)
         return new_params, {"step": state["step"] + 1, "momentum_buffer": tuple(new_bufs)}
 
+    def _fused(self, g, bufs, x, step):
+        """``_update_leaves`` in place on flat arrays, operation for operation (same rounding)."""
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        if wd:
+            g += wd * x
+        if mu:
+            buf = bufs["momentum_buffer"]
+            if step == 0:
+                buf[...] = g
+            else:
+                buf *= mu
+                buf += (1.0 - self.dampening) * g
+            if self.nesterov:
+                g += mu * buf
+            else:
+                g = buf
+        x -= lr * g
+
 
 class _Adam(FunctionalOptimizer):
     buffers = ("exp_avg", "exp_avg_sq")
@@ -148,6 +166,34 @@ class _Adam(FunctionalOptimizer):
         if ams:
             out["max_exp_avg_sq"] = tuple(vmaxes)
         return new_params, out
+
+    def _fused(self, g, bufs, x, step):
+        """``_update_leaves`` in place on flat arrays, operation for operation (same rounding)."""
+        b1, b2 = self.betas
+        t = step + 1
+        step_size = self.lr / (1.0 - b1 ** t)
+        root_bc2 = math.sqrt(1.0 - b2 ** t)
+        lr, wd = self.lr, self.weight_decay
+        m, v = bufs["exp_avg"], bufs["exp_avg_sq"]
+        if wd:
+            if self.decoupled:
+                x *= 1.0 - lr * wd
+            else:
+                g += wd * x
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        g *= g
+        g *= 1.0 - b2
+        v += g
+        if self.amsgrad:
+            v = np.maximum(bufs["max_exp_avg_sq"], v, out=bufs["max_exp_avg_sq"])
+        d = np.sqrt(v, out=g)
+        d /= root_bc2
+        d += self.eps
+        np.divide(m, d, out=d)
+        d *= step_size
+        x -= d
 
 
 class _AdamW(_Adam):
