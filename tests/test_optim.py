@@ -242,9 +242,10 @@ def test_optimizer_state_of_the_wrong_shape_is_refused(tmp_path):
     lambda ps: cr.optim.Adam(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
     lambda ps: cr.optim.AdamW(ps, lr=0.01),
 ])
-def test_fused_wrapper_step_equals_the_functional_core_bitwise(make):
-    """The wrappers update flat buffers in place; the numbers are those of ``core.update``,
-    also across a step that skips a parameter and a state reloaded mid-way."""
+def test_fused_steps_equal_the_leaf_by_leaf_update_bitwise(make):
+    """The wrappers update flat buffers in place, and ``core.update`` on NumPy leaves works on
+    flat copies; the numbers are those of the leaf-by-leaf update (the one tracers take), also
+    across a step that skips a parameter and a state reloaded mid-way; no input is modified."""
     rng = np.random.default_rng(0)
     shapes = [(3, 4), (4,), (), (4, 2)]
     values = [rng.standard_normal(s) for s in shapes]
@@ -261,9 +262,20 @@ def test_fused_wrapper_step_equals_the_functional_core_bitwise(make):
         for t, g in zip(tensors, grads):
             t.grad = None if g is None else cr.tensor(g)
         opt.step()
-        params, state = core._update_leaves(grads, state, params)
+        if step != 3:
+            before = [p.copy() for p in params]
+            fused, fused_state = core._update_leaves(grads, state, params)
+            for a, b in zip(params, before):
+                np.testing.assert_array_equal(a, b)
+        params, state = core._update_each(grads, state, params)
         for t, p in zip(tensors, params):
             np.testing.assert_array_equal(t.detach().numpy(), p)
+        if step != 3:
+            for a, b in zip(fused, params):
+                np.testing.assert_array_equal(a, b)
         for k in core.buffers:
             for a, b in zip(opt.state[k], state[k]):
                 np.testing.assert_array_equal(a, b)
+            if step != 3:
+                for a, b in zip(fused_state[k], state[k]):
+                    np.testing.assert_array_equal(a, b)

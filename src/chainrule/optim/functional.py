@@ -38,7 +38,8 @@ def _check(name, value, low=0.0, high=None, strict=False):
 
 
 class FunctionalOptimizer:
-    """Base of the cores: pytree handling around ``_init_leaves`` / ``_update_leaves``."""
+    """Base of the cores: pytree handling, and the choice between a core's ``_fused`` flat
+    update (NumPy leaves of one dtype) and its ``_update_each`` leaf-by-leaf one (tracers)."""
 
     #: the state keys holding one array per parameter
     buffers: tuple = ()
@@ -59,7 +60,33 @@ class FunctionalOptimizer:
         new, state = self._update_leaves(g_leaves, state, p_leaves)
         return tree_unflatten(tree, new), state
 
-    def _update_leaves(self, grads, state, params):  # pragma: no cover - every core overrides it
+    def _update_leaves(self, grads, state, params):
+        """The new parameter leaves and state: fused on flat arrays when every leaf is a NumPy
+        array of one dtype (a dozen operations in all), else leaf by leaf (any tracer)."""
+        bufs = [state[k] for k in self.buffers]
+        if _one_plain_dtype(grads, params, *bufs) is None or sum(a.size for a in params) > _FUSE_MAX:
+            return self._update_each(grads, state, params)
+        # concatenate copies: the in-place _fused then touches nothing of the caller's
+        flat = {k: np.concatenate([b.reshape(-1) for b in leaves]) for k, leaves in zip(self.buffers, bufs)}
+        g = np.concatenate([a.reshape(-1) for a in grads])
+        x = np.concatenate([a.reshape(-1) for a in params])
+        self._fused(g, flat, x, state["step"])
+        ends = np.cumsum([a.size for a in params]).tolist()
+        starts = [0] + ends[:-1]
+
+        def split(vec):
+            return [vec[a:b].reshape(p.shape) for a, b, p in zip(starts, ends, params)]
+        return split(x), {"step": state["step"] + 1, **{k: tuple(split(v)) for k, v in flat.items()}}
+
+    def _update_each(self, grads, state, params):  # pragma: no cover - every core overrides it
+        raise NotImplementedError
+
+    def _fuses_in_place(self, n):
+        """Whether the wrappers' in-place flat step beats the leaf-by-leaf one for ``n`` elements."""
+        return n <= _FUSE_MAX
+
+    def _fused(self, g, bufs, x, step):  # pragma: no cover - every core overrides it
+        """``_update_each`` in place on flat arrays ``g``, ``bufs[k]``, ``x``, with the same rounding."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -67,8 +94,30 @@ class FunctionalOptimizer:
         return f"{type(self).__name__.lstrip('_')}({hyper})"
 
 
+#: Above this many parameter elements the per-operation overhead that fusing saves is
+#: small, and the flat copies cost more than it (large fresh arrays are slow to allocate).
+_FUSE_MAX = 1 << 15
+
+
+def _one_plain_dtype(*groups):
+    """The dtype shared by every array of ``groups`` if all are NumPy arrays (no ``None``), else None."""
+    dt = None
+    for group in groups:
+        for a in group:
+            if type(a) is not np.ndarray:
+                return None
+            if dt is None:
+                dt = a.dtype
+            elif a.dtype != dt:
+                return None
+    return dt
+
+
 class _SGD(FunctionalOptimizer):
     buffers = ("momentum_buffer",)
+
+    def _fuses_in_place(self, n):
+        return n <= _FUSE_MAX or self.momentum > 0  # plain SGD on large arrays: two ops per leaf anyway
 
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         self.lr = _check("sgd: lr", lr)
@@ -79,7 +128,7 @@ class _SGD(FunctionalOptimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("sgd: nesterov=True needs momentum > 0 and dampening = 0")
 
-    def _update_leaves(self, grads, state, params):
+    def _update_each(self, grads, state, params):
         lr, mu, wd, first = self.lr, self.momentum, self.weight_decay, state["step"] == 0
         new_params, new_bufs = [], []
         for g, p, buf in zip(grads, params, state["momentum_buffer"]):
@@ -97,7 +146,7 @@ class _SGD(FunctionalOptimizer):
         return new_params, {"step": state["step"] + 1, "momentum_buffer": tuple(new_bufs)}
 
     def _fused(self, g, bufs, x, step):
-        """``_update_leaves`` in place on flat arrays, operation for operation (same rounding)."""
+        """``_update_each`` in place on flat arrays, operation for operation (same rounding)."""
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
         if wd:
             g += wd * x
@@ -112,12 +161,19 @@ class _SGD(FunctionalOptimizer):
                 g += mu * buf
             else:
                 g = buf
-        x -= lr * g
+        if g is not bufs.get("momentum_buffer"):
+            g *= lr  # g is scratch: no temporary (lr * g and g * lr round alike)
+            x -= g
+        else:
+            x -= lr * g
 
 
 class _Adam(FunctionalOptimizer):
     buffers = ("exp_avg", "exp_avg_sq")
     decoupled = False
+
+    def _fuses_in_place(self, n):
+        return True  # in place, a dozen large temporaries fewer per leaf
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         name = type(self).__name__.lstrip("_").lower()
@@ -130,7 +186,7 @@ class _Adam(FunctionalOptimizer):
         self.eps = _check(f"{name}: eps", eps)
         self.weight_decay = _check(f"{name}: weight_decay", weight_decay)
 
-    def _update_leaves(self, grads, state, params):
+    def _update_each(self, grads, state, params):
         # Kingma & Ba (2015), Algorithm 1, arranged as PyTorch does:
         #   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
         #   p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
@@ -168,7 +224,7 @@ class _Adam(FunctionalOptimizer):
         return new_params, out
 
     def _fused(self, g, bufs, x, step):
-        """``_update_leaves`` in place on flat arrays, operation for operation (same rounding)."""
+        """``_update_each`` in place on flat arrays, operation for operation (same rounding)."""
         b1, b2 = self.betas
         t = step + 1
         step_size = self.lr / (1.0 - b1 ** t)

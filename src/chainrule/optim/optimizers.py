@@ -64,6 +64,7 @@ class Optimizer:
         sizes = np.cumsum([0] + [int(np.prod(p.shape, dtype=np.int64)) for p in self.params])
         self._slices = [slice(int(a), int(b)) for a, b in zip(sizes[:-1], sizes[1:])]
         self._flat, self._flat_for = None, None
+        self._g = self._x = None  # flat scratch for the gradients and parameters, reused
 
     @property
     def lr(self):
@@ -85,7 +86,8 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         grads = [None if p.grad is None else p.grad._value for p in self.params]
-        if self._fused is not None and all(g is not None for g in grads):
+        if self._fused is not None and all(g is not None for g in grads) \
+                and self.core._fuses_in_place(self._slices[-1].stop):
             self._fused_step(grads)
             return loss
         new, self.state = self.core._update_leaves(grads, self.state, [p._value for p in self.params])
@@ -106,9 +108,12 @@ class Optimizer:
             views = {k: tuple(flat[sl].reshape(p.shape) for sl, p in zip(self._slices, self.params))
                      for k, flat in self._flat.items()}
             self.state = self._flat_for = {**self.state, **views}
-        dt = self._dtype
-        g = np.concatenate([g.reshape(-1) for g in grads], dtype=dt)  # methods: numpy scalars have them too
-        x = np.concatenate([p._value.reshape(-1) for p in self.params], dtype=dt)
+        if self._g is None:
+            n = self._slices[-1].stop
+            self._g, self._x = np.empty(n, self._dtype), np.empty(n, self._dtype)
+        # .reshape methods: numpy scalars (0-d parameters) have them too
+        g = np.concatenate([g.reshape(-1) for g in grads], out=self._g, casting="same_kind")
+        x = np.concatenate([p._value.reshape(-1) for p in self.params], out=self._x)
         self._fused(g, self._flat, x, self.state["step"])
         self.state["step"] += 1
         name = f"{type(self).__name__}.step"
