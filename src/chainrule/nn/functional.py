@@ -13,6 +13,8 @@ array([0., 0., 2.])
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import chainrule.numpy as cnp
@@ -153,7 +155,7 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
         target = np.asarray(target)
         tdtype = target.dtype
     logp = log_softmax(logits, axis=-1)
-    if np.issubdtype(tdtype, np.integer):
+    if np.dtype(tdtype).kind in "iu":
         if tuple(tshape) != tuple(shape[:-1]):
             raise ValueError(f"cross_entropy: integer targets (class indices) must have shape "
                              f"{tuple(shape[:-1])} for logits of shape {tuple(shape)}, got {tuple(tshape)}")
@@ -172,7 +174,7 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     # The -1 and the 1/N of the mean are folded into the (usually constant) one-hot
     # weights, so the whole loss records three operations: log_softmax, multiply, sum.
     if reduction == "mean":
-        n = int(np.prod(shape[:-1], dtype=np.int64))
+        n = math.prod(shape[:-1])
         return cnp.sum(logp * (onehot * (-1.0 / n)))
     if reduction == "sum":
         return cnp.sum(logp * -onehot)

@@ -47,8 +47,9 @@ class Linear(Module):
             self.bias = None
 
     def forward(self, x):
-        shape = getattr(x, "shape", None)
-        if shape is None:
+        try:
+            shape = x.shape
+        except AttributeError:
             x = np.asarray(x)
             shape = x.shape
         if not shape or shape[-1] != self.in_features:
@@ -56,7 +57,7 @@ class Linear(Module):
                                    f"(the last axis holds the {self.in_features} features), got shape "
                                    f"{tuple(shape)}; {_shape_hint(shape, self.in_features)}")
         dtype = getattr(x, "dtype", None)
-        if dtype is not None and not np.issubdtype(dtype, np.inexact):
+        if dtype is not None and dtype.kind not in "fc":
             if type(x) is not np.ndarray:
                 raise ModuleInputError(self, f"expected a floating-point input, got dtype {dtype}; "
                                        f"cast it, e.g. x.astype(np.float32)")
