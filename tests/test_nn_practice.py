@@ -131,3 +131,38 @@ def test_registering_replacing_and_deleting():
     net.eval()
     assert [m.training for m in net.modules()] == [False] * 3
     assert net.train() is net and all(m.training for m in net.modules())
+
+
+def test_hessian_of_a_tiny_model_by_params_dict():
+    net = cr.nn.MLP([2, 3, 1], activation="tanh", rng=0)
+    x, y = np.random.default_rng(0).standard_normal((5, 2)), np.random.default_rng(1).standard_normal((5, 1))
+    params = net.params()
+
+    def loss(p):
+        return F.mse_loss(net.apply(p, x), y)
+
+    H = cr.hessian(loss)(params)
+    grad = cr.grad(loss)
+    eps = 1e-5
+    for a in params:
+        for idx in np.ndindex(params[a].shape):
+            plus, minus = dict(params), dict(params)
+            plus[a], minus[a] = params[a].copy(), params[a].copy()
+            plus[a][idx] += eps
+            minus[a][idx] -= eps
+            gp, gm = grad(plus), grad(minus)
+            for b in params:  # column (a, idx) of the Hessian, block b
+                np.testing.assert_allclose(H[b][a][(...,) + idx], (gp[b] - gm[b]) / (2 * eps),
+                                           rtol=1e-6, atol=1e-8)
+    cr.testing.check_grads(loss, (params,), order=2, modes=("rev",))
+
+
+def test_label_smoothing_under_vmap_and_grad():
+    z = np.random.default_rng(0).standard_normal((4, 3))
+    labels = np.array([0, 2, 1, 1])
+    per = cr.vmap(lambda v, t: F.cross_entropy(v, t, label_smoothing=0.2))(z, labels)
+    loop = [F.cross_entropy(z[i], labels[i], label_smoothing=0.2) for i in range(4)]
+    np.testing.assert_allclose(per, loop, rtol=1e-14)
+    cr.testing.check_grads(lambda v: F.cross_entropy(v, labels, label_smoothing=0.2), (z,), order=2)
+    with pytest.raises(ValueError, match=r"label_smoothing must lie in \[0, 1\]"):
+        F.cross_entropy(z, labels, label_smoothing=1.5)
