@@ -166,3 +166,16 @@ def test_label_smoothing_under_vmap_and_grad():
     cr.testing.check_grads(lambda v: F.cross_entropy(v, labels, label_smoothing=0.2), (z,), order=2)
     with pytest.raises(ValueError, match=r"label_smoothing must lie in \[0, 1\]"):
         F.cross_entropy(z, labels, label_smoothing=1.5)
+
+
+def test_out_of_range_class_indices_are_caught_in_every_form():
+    z = np.zeros((2, 3))
+    msg = r"class indices must lie in \[0, 3\) for 3 classes.*from 0 to 5"
+    with pytest.raises(ValueError, match=msg):
+        F.cross_entropy(z, np.array([0, 5]))
+    with pytest.raises(ValueError, match=msg):
+        F.cross_entropy(cr.tensor(z, requires_grad=True), cr.tensor(np.array([0, 5])))   # tape labels
+    with pytest.raises(ValueError, match=msg):
+        cr.vmap(F.cross_entropy)(z, np.array([0, 5]))                                   # batched labels
+    with pytest.raises(ValueError, match="from -1 to 1"):
+        F.cross_entropy(z, np.array([-1, 1]))

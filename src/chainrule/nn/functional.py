@@ -183,13 +183,16 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
 
 def _one_hot(labels, n, dtype):
     classes = np.arange(n)
-    if type(labels) in TRACER_TYPES:  # batched labels under vmap
+    values = labels
+    while type(values) in TRACER_TYPES:  # tape labels, or batched ones under vmap: their values
+        values = values._value
+    values = np.asarray(values) if isinstance(values, (np.ndarray, np.generic, int, list)) else None
+    if values is not None and values.size and (values.min() < 0 or values.max() >= n):
+        raise ValueError(f"cross_entropy: class indices must lie in [0, {n}) for {n} classes (the "
+                         f"logits' last axis), got values from {values.min()} to {values.max()}")
+    if type(labels) in TRACER_TYPES:
         return cnp.astype(cnp.expand_dims(labels, -1) == classes, dtype)
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= n):
-        raise ValueError(f"cross_entropy: class indices must lie in [0, {n}), got values from "
-                         f"{labels.min()} to {labels.max()}")
-    return (labels[..., None] == classes).astype(dtype)
+    return (np.asarray(labels)[..., None] == classes).astype(dtype)
 
 
 def binary_cross_entropy(input, target, reduction="mean"):
