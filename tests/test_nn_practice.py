@@ -179,3 +179,24 @@ def test_out_of_range_class_indices_are_caught_in_every_form():
         cr.vmap(F.cross_entropy)(z, np.array([0, 5]))                                   # batched labels
     with pytest.raises(ValueError, match="from -1 to 1"):
         F.cross_entropy(z, np.array([-1, 1]))
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, np.inf])
+@pytest.mark.parametrize("max_norm", [0.05, 100.0])
+def test_clip_grad_norm_matches_torch(norm_type, max_norm):
+    torch = pytest.importorskip("torch")
+    net = cr.nn.MLP([3, 4, 2], rng=0)
+    ref = [torch.tensor(p.detach().numpy().copy(), requires_grad=True) for p in net.parameters()]
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    F.cross_entropy(net(x), np.array([0, 1, 1, 0, 1])).backward()
+    for r, p in zip(ref, net.parameters()):
+        r.grad = torch.from_numpy(p.grad.numpy().copy())
+    total = cr.nn.clip_grad_norm_(net.parameters(), max_norm, norm_type)
+    ttotal = torch.nn.utils.clip_grad_norm_(ref, max_norm, norm_type)
+    np.testing.assert_allclose(total, ttotal.item(), rtol=1e-13)
+    for r, p in zip(ref, net.parameters()):
+        np.testing.assert_allclose(p.grad.numpy(), r.grad.numpy(), rtol=1e-13)
+    cr.nn.clip_grad_value_(net, 0.01)
+    torch.nn.utils.clip_grad_value_(ref, 0.01)
+    for r, p in zip(ref, net.parameters()):
+        np.testing.assert_array_equal(p.grad.numpy(), r.grad.numpy())
