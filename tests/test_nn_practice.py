@@ -200,3 +200,39 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
     torch.nn.utils.clip_grad_value_(ref, 0.01)
     for r, p in zip(ref, net.parameters()):
         np.testing.assert_array_equal(p.grad.numpy(), r.grad.numpy())
+
+
+def test_dropout_train_eval_and_gradient():
+    torch = pytest.importorskip("torch")
+    drop = cr.nn.Dropout(0.25, rng=0)
+    net = cr.nn.Sequential(cr.nn.Linear(50, 50, rng=0), drop, cr.nn.Linear(50, 1, rng=1))
+    x = np.random.default_rng(0).standard_normal((400, 50))
+    h = drop(np.ones((400, 50)))
+    assert set(np.unique(h)) == {0.0, 1 / 0.75} and abs((h == 0).mean() - 0.25) < 0.02   # torch's scaling
+    net.eval()
+    np.testing.assert_array_equal(net(x).detach().numpy(), net.layers[2](net.layers[0](x)).detach().numpy())
+    net.train()
+    w = cr.tensor(np.ones((3, 4)), requires_grad=True)
+    out = drop(w)
+    out.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), out.detach().numpy())    # d/dw (mask * w / 0.75)
+    assert cr.nn.Dropout(0.3, rng=0).eval()(x) is x and repr(drop) == "Dropout(p=0.25)"
+    assert drop(cr.tensor(np.ones(3, np.float32))).dtype == np.float32
+    with pytest.raises(ValueError, match=r"p must lie in \[0, 1\]"):
+        cr.nn.Dropout(1.5)
+
+
+def test_loss_modules_like_torch():
+    torch = pytest.importorskip("torch")
+    z = np.random.default_rng(0).standard_normal((6, 3))
+    labels = np.array([0, 2, 1, 1, 0, 2])
+    p = np.random.default_rng(1).uniform(0.1, 0.9, (6, 3))
+    tz, tl, tp = torch.from_numpy(z), torch.from_numpy(labels), torch.from_numpy(p)
+    pairs = [(cr.nn.CrossEntropyLoss(label_smoothing=0.1), torch.nn.CrossEntropyLoss(label_smoothing=0.1), z, labels, tz, tl),
+             (cr.nn.MSELoss("sum"), torch.nn.MSELoss(reduction="sum"), z, p, tz, tp),
+             (cr.nn.BCELoss(), torch.nn.BCELoss(), p, p[::-1].copy(), tp, torch.from_numpy(p[::-1].copy())),
+             (cr.nn.BCEWithLogitsLoss("none"), torch.nn.BCEWithLogitsLoss(reduction="none"), z, p, tz, tp)]
+    for ours, theirs, a, b, ta, tb in pairs:
+        np.testing.assert_allclose(ours(a, b), theirs(ta, tb).numpy(), rtol=1e-13)
+    assert repr(cr.nn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss(label_smoothing=0.1)"
+    assert repr(cr.nn.MSELoss()) == "MSELoss()"

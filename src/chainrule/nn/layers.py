@@ -7,7 +7,8 @@ from chainrule.nn import functional as F
 from chainrule.nn import init as _init
 from chainrule.nn.module import Module, ModuleInputError, parameter
 
-__all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity"]
+__all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity",
+           "Dropout", "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]
 
 
 def _rng(rng):
@@ -188,3 +189,84 @@ class MLP(Module):
 
     def extra_repr(self):
         return f"sizes={self.sizes}, activation={self.activation_name!r}, output={self.output_name!r}"
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` in training mode, scaling the rest by ``1/(1-p)``.
+
+    In ``eval()`` mode it is the identity, as ``torch.nn.Dropout``.  ``rng`` (a
+    ``Generator`` or an int seed) draws the masks, so a run is reproducible.  The
+    mask has the shape the layer sees: under ``cr.vmap`` that is one example's, so
+    every example of the batch gets the same mask (``torch.func``'s
+    ``randomness="same"``); apply it to the whole batch for independent masks.
+
+    >>> import numpy as np, chainrule as cr
+    >>> drop = cr.nn.Dropout(0.5, rng=0)
+    >>> drop(np.ones(6))
+    array([2., 0., 0., 0., 2., 2.])
+    >>> drop.eval()(np.ones(3))
+    array([1., 1., 1.])
+    """
+
+    def __init__(self, p=0.5, *, rng=None):
+        p = float(p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
+        self.p, self.rng = p, _rng(rng)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        shape = getattr(x, "shape", None)
+        if shape is None:
+            x = np.asarray(x)
+            shape = x.shape
+        dtype = getattr(x, "dtype", np.float64)
+        if self.p == 1.0:
+            return x * np.zeros(shape, dtype)
+        keep = self.rng.random(shape) >= self.p
+        return x * (keep * (1.0 / (1.0 - self.p))).astype(dtype)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class _Loss(Module):
+    fn = staticmethod(F.mse_loss)
+
+    def __init__(self, reduction="mean"):
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return self.fn(input, target, self.reduction)
+
+    def extra_repr(self):
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """``F.mse_loss`` as a module (``criterion = MSELoss(); loss = criterion(out, y)``)."""
+
+
+class BCELoss(_Loss):
+    """``F.binary_cross_entropy`` as a module."""
+    fn = staticmethod(F.binary_cross_entropy)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``F.binary_cross_entropy_with_logits`` as a module."""
+    fn = staticmethod(F.binary_cross_entropy_with_logits)
+
+
+class CrossEntropyLoss(_Loss):
+    """``F.cross_entropy`` as a module, with ``reduction`` and ``label_smoothing``."""
+
+    def __init__(self, reduction="mean", label_smoothing=0.0):
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
+
+    def extra_repr(self):
+        parts = [] if self.reduction == "mean" else [f"reduction={self.reduction!r}"]
+        return ", ".join(parts + ([f"label_smoothing={self.label_smoothing}"] if self.label_smoothing else []))
