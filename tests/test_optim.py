@@ -279,3 +279,11 @@ def test_fused_steps_equal_the_leaf_by_leaf_update_bitwise(make):
             if step != 3:
                 for a, b in zip(fused_state[k], state[k]):
                     np.testing.assert_array_equal(a, b)
+
+
+def test_lbfgs_closure_without_backward_is_an_error():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = cr.optim.LBFGS([w])
+    with pytest.raises(RuntimeError, match=r"closure must call loss.backward\(\)"):
+        opt.step(lambda: (w * w).sum())
+    np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])

@@ -227,6 +227,9 @@ class LBFGS(Optimizer):
 
         with enable_grad():
             first = closure()
+        if all(p.grad is None for p in params):
+            raise RuntimeError("LBFGS.step: after closure() no parameter has a .grad; the closure must "
+                               "call loss.backward() (after opt.zero_grad()) and return the loss")
         value, grads = float(_value(first)), [_grad_of(p) for p in params]
         state = dict(self.state, converged=False)
         current = [np.array(p._value, copy=True) for p in params]
