@@ -71,6 +71,15 @@ def test_to_float32_end_to_end():
     assert {b.dtype for k in ("exp_avg", "exp_avg_sq") for b in opt.state[k]} == {np.dtype(np.float32)}
     assert net(np.ones((1, 3), dtype=np.int64)).dtype == np.float32   # integer data takes the weights' dtype
     assert net.double().layers[0].weight.dtype == np.float64
+    opt.zero_grad()                                   # an optimiser built before .to() follows it
+    F.cross_entropy(net(x.astype(np.float64)), np.array([0, 1, 1, 0, 1])).backward()
+    opt.step()
+    assert {b.dtype for k in ("exp_avg", "exp_avg_sq") for b in opt.state[k]} == {np.dtype(np.float64)}
+    net.float()
+    opt.zero_grad()
+    F.cross_entropy(net(x), np.array([0, 1, 1, 0, 1])).backward()
+    opt.step()
+    assert {b.dtype for k in ("exp_avg", "exp_avg_sq") for b in opt.state[k]} == {np.dtype(np.float32)}
     with pytest.raises(TypeError, match="floating dtype"):
         net.to(np.int32)
 

@@ -218,8 +218,7 @@ class Module:
         """Cast every parameter to the floating ``dtype`` in place (e.g. ``np.float32``); returns ``self``.
 
         The parameters stay the same tensors (an optimiser built on them still holds
-        them); their ``.grad`` is cleared.  Build optimisers after the cast, so that
-        their state has the new dtype too.
+        them, and casts its state to match at its next step); their ``.grad`` is cleared.
         """
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):

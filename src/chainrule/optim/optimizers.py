@@ -58,13 +58,25 @@ class Optimizer:
         # The fused step: one flat array per buffer, and the parameters and gradients
         # gathered into flat arrays, so that a step is a dozen NumPy operations in all
         # rather than a dozen per parameter (PyTorch's foreach, in effect).
-        dtypes = {p.dtype for p in self.params}
-        self._fused = getattr(core, "_fused", None) if len(dtypes) == 1 else None
-        self._dtype = dtypes.pop()
         sizes = np.cumsum([0] + [int(np.prod(p.shape, dtype=np.int64)) for p in self.params])
         self._slices = [slice(int(a), int(b)) for a, b in zip(sizes[:-1], sizes[1:])]
+        self._set_dtypes()
+
+    def _set_dtypes(self):
+        """Fit the fused step (and the state's buffers) to the parameters' dtypes.
+
+        Called again by ``step`` when ``model.to(dtype)`` has changed them since,
+        so that float32 parameters get float32 optimiser state.
+        """
+        self._dtypes = [p.dtype for p in self.params]
+        one = len(set(self._dtypes)) == 1
+        self._fused = getattr(self.core, "_fused", None) if one else None
+        self._dtype = self._dtypes[0]
         self._flat, self._flat_for = None, None
         self._g = self._x = None  # flat scratch for the gradients and parameters, reused
+        for k in getattr(self.core, "buffers", ()):
+            if k in self.state:
+                self.state = {**self.state, k: tuple(np.asarray(b, dt) for b, dt in zip(self.state[k], self._dtypes))}
 
     @property
     def lr(self):
@@ -85,6 +97,8 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if any(p.dtype != dt for p, dt in zip(self.params, self._dtypes)):
+            self._set_dtypes()  # model.to(dtype) since the last step
         grads = [None if p.grad is None else p.grad._value for p in self.params]
         if self._fused is not None and all(g is not None for g in grads) \
                 and self.core._fuses_in_place(self._slices[-1].stop):
