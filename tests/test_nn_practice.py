@@ -245,3 +245,15 @@ def test_loss_modules_like_torch():
         np.testing.assert_allclose(ours(a, b), theirs(ta, tb).numpy(), rtol=1e-13)
     assert repr(cr.nn.CrossEntropyLoss(label_smoothing=0.1)) == "CrossEntropyLoss(label_smoothing=0.1)"
     assert repr(cr.nn.MSELoss()) == "MSELoss()"
+
+
+def test_sequential_indexing_like_torch():
+    a, b = cr.nn.Linear(3, 4, rng=0), cr.nn.Linear(4, 2, rng=1)
+    seq = cr.nn.Sequential(a, cr.nn.Tanh())
+    assert seq.append(b) is seq and len(seq) == 3 and seq[0] is a and seq[-1] is b
+    assert [type(m).__name__ for m in seq] == ["Linear", "Tanh", "Linear"]
+    head = seq[:2]
+    assert type(head) is cr.nn.Sequential and head[0] is a
+    x = np.ones((2, 3))
+    np.testing.assert_array_equal(seq(x).detach().numpy(), b(head(x)).detach().numpy())
+    assert [n for n, _ in seq.named_parameters()][-1] == "layers.2.bias"

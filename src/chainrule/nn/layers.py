@@ -137,6 +137,23 @@ class Sequential(Module):
     def __init__(self, *layers):
         self.layers = list(layers)
 
+    def __getitem__(self, i):
+        """``seq[i]``, the ``i``-th layer; ``seq[a:b]``, a ``Sequential`` of those layers (shared)."""
+        if isinstance(i, slice):
+            return Sequential(*self.layers[i])
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def append(self, layer):
+        """Add ``layer`` at the end; returns ``self``."""
+        self.layers.append(layer)
+        return self
+
     def forward(self, x):
         for layer in self.layers:
             x = layer(x)
