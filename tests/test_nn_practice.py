@@ -257,3 +257,20 @@ def test_sequential_indexing_like_torch():
     x = np.ones((2, 3))
     np.testing.assert_array_equal(seq(x).detach().numpy(), b(head(x)).detach().numpy())
     assert [n for n, _ in seq.named_parameters()][-1] == "layers.2.bias"
+
+
+def test_pytorch_default_init():
+    torch = pytest.importorskip("torch")
+    ours = cr.nn.Linear(400, 300, rng=0, init="pytorch")
+    torch.manual_seed(0)
+    ref = torch.nn.Linear(400, 300)
+    w, b = ours.weight.detach().numpy(), ours.bias.detach().numpy()
+    bound = 1 / np.sqrt(400)
+    for a, t, tol in ((w, ref.weight.detach().numpy(), 0.02), (b, ref.bias.detach().numpy(), 0.2)):
+        assert np.abs(a).max() <= bound and np.abs(t).max() <= bound
+        assert abs(a.std() - bound / np.sqrt(3)) < tol * bound and abs(t.std() - bound / np.sqrt(3)) < tol * bound
+    assert abs(w.var() - 1 / (3 * 400)) < 1e-4 and np.any(b != 0)
+    same = cr.nn.Linear(400, 300, rng=0, init="pytorch")
+    np.testing.assert_array_equal(same.bias.detach().numpy(), b)  # seeded
+    assert not np.array_equal(b, w[0, :300])                     # bias drawn after the weight, not a replay
+    assert np.all(cr.nn.Linear(3, 2, rng=0).bias.detach().numpy() == 0)  # other inits: zero bias

@@ -26,7 +26,8 @@ class Linear(Module):
 
     The weight is stored input-major (as JAX/Flax do, the transpose of PyTorch's
     layout) so that the layer is one ``matmul`` with no transpose.  ``init`` names the
-    weight initialiser (Glorot uniform by default; ``"he_uniform"`` for ReLU nets);
+    weight initialiser (Glorot uniform by default; ``"he_uniform"`` for ReLU nets;
+    ``"pytorch"`` for PyTorch's default, which draws the bias too);
     ``rng`` is a ``numpy.random.Generator`` or an int seed.  The bias starts at zero.
 
     >>> import numpy as np, chainrule as cr
@@ -40,9 +41,13 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, *, rng=None, init="glorot_uniform",
                  dtype=np.float64):
         self.in_features, self.out_features = int(in_features), int(out_features)
-        w = _init.get(init)(_rng(rng), (self.in_features, self.out_features), dtype=dtype)
+        gen = _rng(rng)
+        w = _init.get(init)(gen, (self.in_features, self.out_features), dtype=dtype)
         self.weight = parameter(w, dtype)
-        if bias:
+        if bias and _init.get(init) is _init.pytorch_uniform:  # PyTorch draws the bias too
+            a = 1.0 / np.sqrt(self.in_features)
+            self.bias = parameter(gen.uniform(-a, a, self.out_features).astype(dtype), dtype)
+        elif bias:
             self.bias = parameter(np.zeros(self.out_features, dtype), dtype)
         else:
             self.bias = None
