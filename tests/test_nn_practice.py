@@ -17,7 +17,11 @@ def test_repr_nests_like_torch():
         def __init__(self):
             self.encoder = cr.nn.Linear(2, 3, rng=0)
             self.heads = {"a": cr.nn.Linear(3, 1, rng=0)}
-    assert repr(Net()) == ("Net(\n  (encoder): Linear(in_features=2, out_features=3, bias=True)\n"
+    net = Net()
+    net.encoder.owner = net                                   # a back reference: no endless repr
+    assert "    (owner): Net(...)\n" in repr(net)
+    del net.encoder.owner
+    assert repr(net) == ("Net(\n  (encoder): Linear(in_features=2, out_features=3, bias=True)\n"
                            "  (heads.a): Linear(in_features=3, out_features=1, bias=True)\n)")
 
 

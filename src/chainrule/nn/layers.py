@@ -78,7 +78,8 @@ class Linear(Module):
 
 def _shape_hint(shape, n):
     if len(shape) >= 2 and shape[-2] == n:
-        return "the features seem to be on the second-last axis: pass x.T (or move that axis last)"
+        return (f"if the {n} features are on the second-last axis, pass x.T (or move that axis "
+                f"last); otherwise check the model's input size against the data")
     if not shape:
         return "pass an array of shape (batch, features)"
     return (f"check the model's input size (in_features={n}) against the data's number of features "

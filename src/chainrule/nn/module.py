@@ -57,6 +57,10 @@ def _zero_grads(params, set_to_none):
         t.grad = None if set_to_none or t.grad is None else Tensor(np.zeros_like(t._value))
 
 
+#: the modules whose repr is being built (a module holding a reference to an ancestor)
+_IN_REPR = set()
+
+
 class ModuleInputError(ValueError):
     """A layer was given an input it cannot take; the message names the layer's path in the model.
 
@@ -374,15 +378,24 @@ class Module:
         return ""
 
     def __repr__(self):
-        """Like PyTorch's: ``Name(extra)``, or one line per direct submodule, indented."""
-        children = self._named_children()
-        extra = self.extra_repr()
-        if not children:
-            if not extra and type(self).extra_repr is Module.extra_repr and self.parameters():
-                extra = f"{self.num_parameters()} parameters"
-            return f"{type(self).__name__}({extra})"
-        lines = [extra] if extra else []
-        for name, child in children:
-            inner = repr(child).replace("\n", "\n  ")
-            lines.append(f"({name}): {inner}")
-        return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+        """Like PyTorch's: ``Name(extra)``, or one line per direct submodule, indented.
+
+        A module met again inside itself (a back reference) is shown as ``Name(...)``.
+        """
+        if id(self) in _IN_REPR:
+            return f"{type(self).__name__}(...)"
+        _IN_REPR.add(id(self))
+        try:
+            children = self._named_children()
+            extra = self.extra_repr()
+            if not children:
+                if not extra and type(self).extra_repr is Module.extra_repr and self.parameters():
+                    extra = f"{self.num_parameters()} parameters"
+                return f"{type(self).__name__}({extra})"
+            lines = [extra] if extra else []
+            for name, child in children:
+                inner = repr(child).replace("\n", "\n  ")
+                lines.append(f"({name}): {inner}")
+            return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+        finally:
+            _IN_REPR.discard(id(self))
