@@ -128,7 +128,7 @@ def test_mlp_output_and_sequential():
     np.testing.assert_allclose(m.apply(m.params(), x), expected, rtol=1e-14)
     seq = cr.nn.Sequential(m.layers[0], cr.nn.ReLU(), m.layers[1], cr.nn.Sigmoid())
     np.testing.assert_allclose(seq.apply(seq.params(), x), expected, rtol=1e-14)
-    assert "MLP(sizes=[3, 5, 2]" in repr(m) and "Linear(in_features=3" in repr(seq)
+    assert "sizes=[3, 5, 2]" in repr(m) and "Linear(in_features=3" in repr(seq)
 
 
 # -- activations and losses against PyTorch -------------------------------------------------

@@ -104,8 +104,15 @@ def test_hyperparameter_errors():
         cr.optim.SGD([cr.tensor(1.0, requires_grad=True)], lr=0.1, nesterov=True)
     with pytest.raises(ValueError, match=r"adam: betas\[1\] must be"):
         cr.optim.adam(betas=(0.9, 1.0))
-    with pytest.raises(TypeError, match="parameter 0 is not a tape leaf"):
+    with pytest.raises(TypeError, match="parameter 0 is a ndarray, not a Tensor"):
         cr.optim.Adam([np.ones(2)])
+    w = cr.tensor([1.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"parameter 1 is not a leaf: it was computed \(by multiply\)"):
+        cr.optim.Adam([w, w * 2])
+    with pytest.raises(TypeError, match="parameter 0 does not require grad"):
+        cr.optim.Adam([cr.tensor([1.0])])
+    with pytest.raises(TypeError, match="parameter groups"):
+        cr.optim.SGD([{"params": [w], "lr": 0.1}], lr=0.1)
     with pytest.raises(ValueError, match="empty parameter list"):
         cr.optim.Adam([])
     with pytest.raises(ValueError, match="grads have structure"):
@@ -227,3 +234,56 @@ def test_optimizer_state_of_the_wrong_shape_is_refused(tmp_path):
         cr.optim.SGD(cr.nn.Linear(2, 1, rng=0).parameters(), lr=0.1, momentum=0.9).load_state_dict({"step": 1})
     for k, v in big.state_dict().items():
         np.testing.assert_array_equal(v, before[k])
+
+
+@pytest.mark.parametrize("make", [
+    lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda ps: cr.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.2),
+    lambda ps: cr.optim.Adam(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
+    lambda ps: cr.optim.AdamW(ps, lr=0.01),
+])
+def test_fused_steps_equal_the_leaf_by_leaf_update_bitwise(make):
+    """The wrappers update flat buffers in place, and ``core.update`` on NumPy leaves works on
+    flat copies; the numbers are those of the leaf-by-leaf update (the one tracers take), also
+    across a step that skips a parameter and a state reloaded mid-way; no input is modified."""
+    rng = np.random.default_rng(0)
+    shapes = [(3, 4), (4,), (), (4, 2)]
+    values = [rng.standard_normal(s) for s in shapes]
+    tensors = [cr.tensor(v.copy(), requires_grad=True) for v in values]
+    opt = make(tensors)
+    core = make([cr.tensor(v.copy(), requires_grad=True) for v in values]).core
+    params, state = list(values), core.init(list(values))
+    for step in range(8):
+        grads = [rng.standard_normal(s) for s in shapes]
+        if step == 3:
+            grads[1] = None                           # unused by the loss: skipped (the per-leaf path)
+        if step == 5:
+            opt.load_state_dict(opt.state_dict())     # a state from elsewhere: flattened anew
+        for t, g in zip(tensors, grads):
+            t.grad = None if g is None else cr.tensor(g)
+        opt.step()
+        if step != 3:
+            before = [p.copy() for p in params]
+            fused, fused_state = core._update_leaves(grads, state, params)
+            for a, b in zip(params, before):
+                np.testing.assert_array_equal(a, b)
+        params, state = core._update_each(grads, state, params)
+        for t, p in zip(tensors, params):
+            np.testing.assert_array_equal(t.detach().numpy(), p)
+        if step != 3:
+            for a, b in zip(fused, params):
+                np.testing.assert_array_equal(a, b)
+        for k in core.buffers:
+            for a, b in zip(opt.state[k], state[k]):
+                np.testing.assert_array_equal(a, b)
+            if step != 3:
+                for a, b in zip(fused_state[k], state[k]):
+                    np.testing.assert_array_equal(a, b)
+
+
+def test_lbfgs_closure_without_backward_is_an_error():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = cr.optim.LBFGS([w])
+    with pytest.raises(RuntimeError, match=r"closure must call loss.backward\(\)"):
+        opt.step(lambda: (w * w).sum())
+    np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])

@@ -62,3 +62,24 @@ def test_help_lists_the_command(capsys):
         main(["train", "--help"])
     assert "chainrule[datasets]" in capsys.readouterr().out
     assert main(["train", "digits", "--epochs", "0", "--no-plot"]) == 2
+
+
+def test_training_runs_with_one_blas_thread_by_default(monkeypatch, tmp_path, capsys):
+    """A multithreaded BLAS makes the tiny matmuls of this MLP several times slower on a busy
+    machine; training limits it to --threads (default 1) and puts it back afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    pytest.importorskip("sklearn")
+    seen = []
+
+    def fake(*args):
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+        return train.TrainResult(cr.nn.MLP([64, 10], rng=0), {"loss": [0.1], "train_accuracy": [1.0],
+                                                                   "test_accuracy": [1.0]}, 1.0, 1.0, 1.0)
+
+    monkeypatch.setattr(train, "_train_digits", fake)
+    before = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    assert main(["train", "digits", "--no-plot", "--quiet", "--out-dir", str(tmp_path)]) == 0
+    assert main(["train", "digits", "--no-plot", "--quiet", "--threads", "0", "--out-dir", str(tmp_path)]) == 0
+    after = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    assert seen[0] in ({1}, set()) and seen[1] == before == after
+    assert "digits: MLP(sizes=[64, 10]" in capsys.readouterr().out

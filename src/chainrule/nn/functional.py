@@ -13,6 +13,8 @@ array([0., 0., 2.])
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import chainrule.numpy as cnp
@@ -129,14 +131,15 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(d * d, reduction, "mse_loss")
 
 
-def cross_entropy(logits, target, reduction="mean"):
+def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     """Softmax cross-entropy from unnormalised ``logits`` of shape ``(..., classes)``.
 
     ``target`` is either integer class indices of shape ``logits.shape[:-1]``, or
     probabilities of the same shape as ``logits``.  Computed as
     ``-sum(onehot * log_softmax(logits))`` with the fused, stable ``log_softmax``
     primitive: finite for any finite logits.  Under ``vmap`` the integer labels may
-    be batched too.
+    be batched too.  ``label_smoothing = e`` mixes the target with the uniform
+    distribution, ``(1 - e) target + e / classes``, as PyTorch does.
 
     >>> from chainrule.nn import functional as F
     >>> F.cross_entropy(np.array([[1000.0, 0.0]]), np.array([1]))
@@ -152,7 +155,7 @@ def cross_entropy(logits, target, reduction="mean"):
         target = np.asarray(target)
         tdtype = target.dtype
     logp = log_softmax(logits, axis=-1)
-    if np.issubdtype(tdtype, np.integer):
+    if np.dtype(tdtype).kind in "iu":
         if tuple(tshape) != tuple(shape[:-1]):
             raise ValueError(f"cross_entropy: integer targets (class indices) must have shape "
                              f"{tuple(shape[:-1])} for logits of shape {tuple(shape)}, got {tuple(tshape)}")
@@ -163,10 +166,15 @@ def cross_entropy(logits, target, reduction="mean"):
         raise ValueError(f"cross_entropy: target must be class indices of shape {tuple(shape[:-1])} "
                          f"or probabilities of shape {tuple(shape)}, got shape {tuple(tshape)} "
                          f"and dtype {tdtype}")
+    if label_smoothing:
+        e = float(label_smoothing)
+        if not 0.0 <= e <= 1.0:
+            raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {e}")
+        onehot = onehot * (1.0 - e) + e / shape[-1]
     # The -1 and the 1/N of the mean are folded into the (usually constant) one-hot
     # weights, so the whole loss records three operations: log_softmax, multiply, sum.
     if reduction == "mean":
-        n = int(np.prod(shape[:-1], dtype=np.int64))
+        n = math.prod(shape[:-1])
         return cnp.sum(logp * (onehot * (-1.0 / n)))
     if reduction == "sum":
         return cnp.sum(logp * -onehot)
@@ -175,13 +183,16 @@ def cross_entropy(logits, target, reduction="mean"):
 
 def _one_hot(labels, n, dtype):
     classes = np.arange(n)
-    if type(labels) in TRACER_TYPES:  # batched labels under vmap
+    values = labels
+    while type(values) in TRACER_TYPES:  # tape labels, or batched ones under vmap: their values
+        values = values._value
+    values = np.asarray(values) if isinstance(values, (np.ndarray, np.generic, int, list)) else None
+    if values is not None and values.size and (values.min() < 0 or values.max() >= n):
+        raise ValueError(f"cross_entropy: class indices must lie in [0, {n}) for {n} classes (the "
+                         f"logits' last axis), got values from {values.min()} to {values.max()}")
+    if type(labels) in TRACER_TYPES:
         return cnp.astype(cnp.expand_dims(labels, -1) == classes, dtype)
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= n):
-        raise ValueError(f"cross_entropy: class indices must lie in [0, {n}), got values from "
-                         f"{labels.min()} to {labels.max()}")
-    return (labels[..., None] == classes).astype(dtype)
+    return (np.asarray(labels)[..., None] == classes).astype(dtype)
 
 
 def binary_cross_entropy(input, target, reduction="mean"):

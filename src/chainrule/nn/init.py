@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
-           "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "zeros", "get"]
+           "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "pytorch_uniform", "zeros",
+           "get"]
 
 
 def _fans(shape, name):
@@ -68,6 +69,18 @@ def he_normal(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
     return (gain / np.sqrt(fan_in) * rng.standard_normal(shape)).astype(dtype, copy=False)
 
 
+def pytorch_uniform(rng, shape, dtype=np.float64):
+    """Uniform on ``[-a, a]`` with ``a = 1 / sqrt(fan_in)``: PyTorch's default for ``nn.Linear``.
+
+    (``kaiming_uniform_(a=sqrt(5))``, variance ``1 / (3 fan_in)``.)  ``Linear(...,
+    init="pytorch")`` draws its bias the same way, as PyTorch does, instead of zeros.
+    """
+    _check_rng(rng, "pytorch_uniform")
+    fan_in, _ = _fans(shape, "pytorch_uniform")
+    a = 1.0 / np.sqrt(fan_in)
+    return rng.uniform(-a, a, shape).astype(dtype, copy=False)
+
+
 def zeros(rng, shape, dtype=np.float64):
     """Zeros (``rng`` is accepted for a uniform signature and not used)."""
     return np.zeros(shape, dtype)
@@ -79,7 +92,8 @@ kaiming_uniform, kaiming_normal = he_uniform, he_normal
 _BY_NAME = {"glorot_uniform": glorot_uniform, "glorot_normal": glorot_normal,
             "xavier_uniform": glorot_uniform, "xavier_normal": glorot_normal,
             "he_uniform": he_uniform, "he_normal": he_normal,
-            "kaiming_uniform": he_uniform, "kaiming_normal": he_normal, "zeros": zeros}
+            "kaiming_uniform": he_uniform, "kaiming_normal": he_normal, "zeros": zeros,
+            "pytorch": pytorch_uniform, "pytorch_uniform": pytorch_uniform}
 
 
 def get(init):

@@ -5,9 +5,10 @@ import numpy as np
 
 from chainrule.nn import functional as F
 from chainrule.nn import init as _init
-from chainrule.nn.module import Module, parameter
+from chainrule.nn.module import Module, ModuleInputError, parameter
 
-__all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity"]
+__all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity",
+           "Dropout", "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]
 
 
 def _rng(rng):
@@ -25,7 +26,8 @@ class Linear(Module):
 
     The weight is stored input-major (as JAX/Flax do, the transpose of PyTorch's
     layout) so that the layer is one ``matmul`` with no transpose.  ``init`` names the
-    weight initialiser (Glorot uniform by default; ``"he_uniform"`` for ReLU nets);
+    weight initialiser (Glorot uniform by default; ``"he_uniform"`` for ReLU nets;
+    ``"pytorch"`` for PyTorch's default, which draws the bias too);
     ``rng`` is a ``numpy.random.Generator`` or an int seed.  The bias starts at zero.
 
     >>> import numpy as np, chainrule as cr
@@ -39,20 +41,49 @@ class Linear(Module):
     def __init__(self, in_features, out_features, bias=True, *, rng=None, init="glorot_uniform",
                  dtype=np.float64):
         self.in_features, self.out_features = int(in_features), int(out_features)
-        w = _init.get(init)(_rng(rng), (self.in_features, self.out_features), dtype=dtype)
+        gen = _rng(rng)
+        w = _init.get(init)(gen, (self.in_features, self.out_features), dtype=dtype)
         self.weight = parameter(w, dtype)
-        if bias:
+        if bias and _init.get(init) is _init.pytorch_uniform:  # PyTorch draws the bias too
+            a = 1.0 / np.sqrt(self.in_features)
+            self.bias = parameter(gen.uniform(-a, a, self.out_features).astype(dtype), dtype)
+        elif bias:
             self.bias = parameter(np.zeros(self.out_features, dtype), dtype)
         else:
             self.bias = None
 
     def forward(self, x):
+        try:
+            shape = x.shape
+        except AttributeError:
+            x = np.asarray(x)
+            shape = x.shape
+        if not shape or shape[-1] != self.in_features:
+            raise ModuleInputError(self, f"expected an input of shape (..., {self.in_features}) "
+                                   f"(the last axis holds the {self.in_features} features), got shape "
+                                   f"{tuple(shape)}; {_shape_hint(shape, self.in_features)}")
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and dtype.kind not in "fc":
+            if type(x) is not np.ndarray:
+                raise ModuleInputError(self, f"expected a floating-point input, got dtype {dtype}; "
+                                       f"cast it, e.g. x.astype(np.float32)")
+            x = x.astype(self.weight.dtype)  # integer data (pixels, counts): the weights' dtype
         y = x @ self.weight
         return y if self.bias is None else y + self.bias
 
-    def __repr__(self):
-        return (f"Linear(in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None})")
+    def extra_repr(self):
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")
+
+
+def _shape_hint(shape, n):
+    if len(shape) >= 2 and shape[-2] == n:
+        return (f"if the {n} features are on the second-last axis, pass x.T (or move that axis "
+                f"last); otherwise check the model's input size against the data")
+    if not shape:
+        return "pass an array of shape (batch, features)"
+    return (f"check the model's input size (in_features={n}) against the data's number of features "
+            f"({shape[-1]})")
 
 
 class _Activation(Module):
@@ -60,10 +91,6 @@ class _Activation(Module):
 
     def forward(self, x):
         return self.fn(x)
-
-    def __repr__(self):
-        return f"{type(self).__name__}()"
-
 
 class Tanh(_Activation):
     """``tanh(x)`` as a module."""
@@ -100,6 +127,9 @@ class GELU(_Activation):
     def forward(self, x):
         return F.gelu(x, self.approximate)
 
+    def extra_repr(self):
+        return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
+
 
 class Sequential(Module):
     """Modules (or functions) applied in turn; parameters are named ``layers.<i>.<name>``.
@@ -113,13 +143,30 @@ class Sequential(Module):
     def __init__(self, *layers):
         self.layers = list(layers)
 
+    def __getitem__(self, i):
+        """``seq[i]``, the ``i``-th layer; ``seq[a:b]``, a ``Sequential`` of those layers (shared)."""
+        if isinstance(i, slice):
+            return Sequential(*self.layers[i])
+        return self.layers[i]
+
+    def __len__(self):
+        return len(self.layers)
+
+    def __iter__(self):
+        return iter(self.layers)
+
+    def append(self, layer):
+        """Add ``layer`` at the end; returns ``self``."""
+        self.layers.append(layer)
+        return self
+
     def forward(self, x):
         for layer in self.layers:
             x = layer(x)
         return x
 
     def __repr__(self):
-        inner = "".join(f"\n  ({i}): {layer!r}" for i, layer in enumerate(self.layers))
+        inner = "".join(f"\n  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers))
         return f"Sequential({inner}\n)"
 
 
@@ -163,6 +210,86 @@ class MLP(Module):
             x = act(layer(x))
         return self.output(last(x))
 
-    def __repr__(self):
-        return (f"MLP(sizes={self.sizes}, activation={self.activation_name!r}, "
-                f"output={self.output_name!r})")
+    def extra_repr(self):
+        return f"sizes={self.sizes}, activation={self.activation_name!r}, output={self.output_name!r}"
+
+
+class Dropout(Module):
+    """Zero each element with probability ``p`` in training mode, scaling the rest by ``1/(1-p)``.
+
+    In ``eval()`` mode it is the identity, as ``torch.nn.Dropout``.  ``rng`` (a
+    ``Generator`` or an int seed) draws the masks, so a run is reproducible.  The
+    mask has the shape the layer sees: under ``cr.vmap`` that is one example's, so
+    every example of the batch gets the same mask (``torch.func``'s
+    ``randomness="same"``); apply it to the whole batch for independent masks.
+
+    >>> import numpy as np, chainrule as cr
+    >>> drop = cr.nn.Dropout(0.5, rng=0)
+    >>> drop(np.ones(6))
+    array([2., 0., 0., 0., 2., 2.])
+    >>> drop.eval()(np.ones(3))
+    array([1., 1., 1.])
+    """
+
+    def __init__(self, p=0.5, *, rng=None):
+        p = float(p)
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
+        self.p, self.rng = p, _rng(rng)
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        shape = getattr(x, "shape", None)
+        if shape is None:
+            x = np.asarray(x)
+            shape = x.shape
+        dtype = getattr(x, "dtype", np.float64)
+        if self.p == 1.0:
+            return x * np.zeros(shape, dtype)
+        keep = self.rng.random(shape) >= self.p
+        return x * (keep * (1.0 / (1.0 - self.p))).astype(dtype)
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+
+class _Loss(Module):
+    fn = staticmethod(F.mse_loss)
+
+    def __init__(self, reduction="mean"):
+        self.reduction = reduction
+
+    def forward(self, input, target):
+        return self.fn(input, target, self.reduction)
+
+    def extra_repr(self):
+        return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
+
+
+class MSELoss(_Loss):
+    """``F.mse_loss`` as a module (``criterion = MSELoss(); loss = criterion(out, y)``)."""
+
+
+class BCELoss(_Loss):
+    """``F.binary_cross_entropy`` as a module."""
+    fn = staticmethod(F.binary_cross_entropy)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``F.binary_cross_entropy_with_logits`` as a module."""
+    fn = staticmethod(F.binary_cross_entropy_with_logits)
+
+
+class CrossEntropyLoss(_Loss):
+    """``F.cross_entropy`` as a module, with ``reduction`` and ``label_smoothing``."""
+
+    def __init__(self, reduction="mean", label_smoothing=0.0):
+        self.reduction, self.label_smoothing = reduction, float(label_smoothing)
+
+    def forward(self, input, target):
+        return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
+
+    def extra_repr(self):
+        parts = [] if self.reduction == "mean" else [f"reduction={self.reduction!r}"]
+        return ", ".join(parts + ([f"label_smoothing={self.label_smoothing}"] if self.label_smoothing else []))

@@ -19,6 +19,8 @@ Two faces, one ``forward``:
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from chainrule._core.grad_mode import no_grad
@@ -35,11 +37,48 @@ def parameter(value, dtype=None):
     if dtype is None:
         dtype = value.dtype if np.issubdtype(value.dtype, np.floating) else np.float64
     value = np.array(value, dtype=dtype, copy=True)
-    return Tensor(value, requires_grad=True)
+    t = Tensor(value, requires_grad=True)
+    _MADE_BY_PARAMETER[id(t)] = t
+    return t
+
+
+#: the tensors made by ``parameter``: they stay parameters when frozen with ``requires_grad_(False)``
+_MADE_BY_PARAMETER = weakref.WeakValueDictionary()
 
 
 def _is_parameter(v):
-    return type(v) is Tensor and v.requires_grad and v._prim is None and v._level == 0
+    """A tape leaf that requires grad, or one made by ``parameter`` and since frozen."""
+    return type(v) is Tensor and v._prim is None and v._level == 0 and (
+        v.requires_grad or _MADE_BY_PARAMETER.get(id(v)) is v)
+
+
+def _zero_grads(params, set_to_none):
+    for t in params:
+        t.grad = None if set_to_none or t.grad is None else Tensor(np.zeros_like(t._value))
+
+
+#: the modules whose repr is being built (a module holding a reference to an ancestor)
+_IN_REPR = set()
+
+
+class ModuleInputError(ValueError):
+    """A layer was given an input it cannot take; the message names the layer's path in the model.
+
+    Raised by a layer (``Linear``) with ``module`` set to itself; each enclosing
+    ``Module.__call__`` on the way out records where that layer sits, so the
+    message names it by its path in the outermost model called (``'layers.1' of the MLP``).
+    """
+
+    def __init__(self, module, problem):
+        super().__init__(problem)
+        self.module, self.problem, self.path, self.root = module, problem, None, None
+
+    def __str__(self):
+        if self.path:
+            where = f"{type(self.module).__name__} {self.path!r} of the {self.root}"
+        else:
+            where = repr(self.module)
+        return f"{where}: {self.problem}"
 
 
 class Module:
@@ -65,7 +104,14 @@ class Module:
     training = True
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        try:
+            return self.forward(*args, **kwargs)
+        except ModuleInputError as e:
+            if e.module is not self:
+                path = next((p for p, m in self.named_modules() if m is e.module), None)
+                if path is not None:
+                    e.path, e.root = path, type(self).__name__
+            raise
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined: a Module subclass "
@@ -113,33 +159,108 @@ class Module:
         """The parameters (tape leaves with ``requires_grad=True``), each once."""
         return [t for _, t in self.named_parameters()]
 
-    def modules(self):
-        """This module and every submodule, each once, depth first."""
-        out, stack, seen = [], [self], set()
+    def named_modules(self):
+        """``(dotted_path, module)`` for this module (path ``""``) and every submodule, each once.
+
+        Depth first, in attribute order, with the paths of ``named_parameters``
+        (``layers.0``), as ``torch.nn.Module.named_modules``.
+        """
+        out, seen = [], set()
+        stack = [("", self)]
         while stack:
-            m = stack.pop()
+            path, m = stack.pop()
             if id(m) in seen:
                 continue
             seen.add(id(m))
-            out.append(m)
-            children = []
-            todo = list(vars(m).values())
-            while todo:
-                v = todo.pop(0)
-                if isinstance(v, Module):
-                    children.append(v)
-                elif type(v) in (list, tuple):
-                    todo[:0] = list(v)
-                elif type(v) is dict:
-                    todo[:0] = list(v.values())
-            stack.extend(reversed(children))
+            out.append((path, m))
+            stack.extend(reversed([(f"{path}.{name}" if path else name, child)
+                                   for name, child in m._named_children()]))
         return out
 
-    # -- training state -----------------------------------------------------------------
-    def zero_grad(self):
-        """Set every parameter's ``.grad`` to ``None`` (gradients accumulate until then)."""
+    def _named_children(self):
+        """``(name, module)`` for the modules held directly (in attributes, lists, tuples, dicts)."""
+        out = []
+        todo = [(k, v) for k, v in vars(self).items()]
+        while todo:
+            name, v = todo.pop(0)
+            if isinstance(v, Module):
+                out.append((name, v))
+            elif type(v) in (list, tuple):
+                todo[:0] = [(f"{name}.{i}", x) for i, x in enumerate(v)]
+            elif type(v) is dict:
+                todo[:0] = [(f"{name}.{k}", x) for k, x in v.items() if isinstance(k, str)]
+        return out
+
+    def named_children(self):
+        """``(name, module)`` for the direct submodules, in attribute order."""
+        return list(self._named_children())
+
+    def children(self):
+        """The direct submodules, in attribute order."""
+        return [m for _, m in self._named_children()]
+
+    def modules(self):
+        """This module and every submodule, each once, depth first."""
+        return [m for _, m in self.named_modules()]
+
+    def num_parameters(self, trainable_only=False):
+        """The number of parameter elements (``trainable_only``: only those with ``requires_grad``)."""
+        return sum(int(np.prod(t.shape, dtype=np.int64)) for t in self.parameters()
+                   if t.requires_grad or not trainable_only)
+
+    def requires_grad_(self, requires_grad=True):
+        """Freeze (``False``) or unfreeze every parameter; returns ``self``.
+
+        A frozen parameter stays a parameter (in ``named_parameters``, ``state_dict``
+        and ``apply``) but gets no ``.grad``, so the optimisers leave it alone.
+        """
         for t in self.parameters():
+            t.requires_grad_(requires_grad)
+        return self
+
+    def to(self, dtype):
+        """Cast every parameter to the floating ``dtype`` in place (e.g. ``np.float32``); returns ``self``.
+
+        The parameters stay the same tensors (an optimiser built on them still holds
+        them, and casts its state to match at its next step); their ``.grad`` is cleared.
+        """
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"{type(self).__name__}.to: parameters must have a floating dtype "
+                            f"(np.float32, np.float64), got {dtype}")
+        for t in self.parameters():
+            t._value = np.array(t._value, dtype=dtype, copy=True)
             t.grad = None
+        return self
+
+    def float(self):
+        """``to(np.float32)``."""
+        return self.to(np.float32)
+
+    def double(self):
+        """``to(np.float64)``."""
+        return self.to(np.float64)
+
+    # -- training state -----------------------------------------------------------------
+    def zero_grad(self, set_to_none=True):
+        """Set every parameter's ``.grad`` to ``None`` (gradients accumulate until then).
+
+        ``set_to_none=False`` sets them to zeros instead (PyTorch's option).
+        """
+        _zero_grads(self.parameters(), set_to_none)
+
+    def register_parameter(self, name, value):
+        """``setattr(self, name, parameter(value))`` (``None`` allowed, as PyTorch); returns the parameter."""
+        value = None if value is None else value if _is_parameter(value) else parameter(value)
+        setattr(self, name, value)
+        return value
+
+    def add_module(self, name, module):
+        """``setattr(self, name, module)``, checking that ``module`` is a ``Module`` (or ``None``)."""
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a cr.nn.Module, "
+                            f"got {type(module).__name__}")
+        setattr(self, name, module)
 
     def train(self, mode=True):
         """Set training mode (``self.training``) here and in every submodule; returns ``self``."""
@@ -169,6 +290,13 @@ class Module:
         """
         own = dict(self.named_parameters())
         name = type(self).__name__
+        if any(type(v).__module__.split(".")[0] == "torch" for v in state.values()):
+            raise TypeError(f"load_state_dict({name}): the state holds torch tensors -- a PyTorch "
+                            f"state_dict, which is refused: torch's Linear stores weight as (out, in), "
+                            f"the transpose of chainrule's (in, out), and its layers are named "
+                            f"differently (nn.Sequential's '0.weight' is chainrule's 'layers.0.weight'). "
+                            f"Convert it explicitly, e.g. {{ours: theirs.detach().numpy().T for a "
+                            f"weight, .numpy() for a bias}}, for the keys {list(own)}; nothing was loaded")
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
@@ -186,9 +314,11 @@ class Module:
             v = state[k]
             v = v.detach().numpy() if type(v) is Tensor else np.asarray(v)
             if v.shape != t.shape:
+                hint = ("chainrule's Linear stores weight as (in, out), the transpose of PyTorch's "
+                        "(out, in): transpose weights taken from torch" if v.ndim == 2 and v.shape[::-1] == t.shape
+                        else "was the state saved from a model of other sizes?")
                 raise ValueError(f"load_state_dict({name}): parameter {k!r} has shape {t.shape} in the "
-                                 f"model but {v.shape} in the state; nothing was loaded (was the state "
-                                 f"saved from a model of other sizes?)")
+                                 f"model but {v.shape} in the state; nothing was loaded ({hint})")
             if not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
                 raise TypeError(f"load_state_dict({name}): parameter {k!r} has dtype {v.dtype} in the "
                                 f"state; a float array is needed; nothing was loaded")
@@ -243,6 +373,29 @@ class Module:
         raise KeyError(f"{type(self).__name__}.apply: params must have exactly the keys {paths}; "
                        f"missing {missing}, unexpected {unexpected}")
 
+    def extra_repr(self):
+        """What ``repr`` shows inside the parentheses, besides the submodules (override it)."""
+        return ""
+
     def __repr__(self):
-        n = sum(int(np.prod(t.shape, dtype=np.int64)) for t in self.parameters())
-        return f"{type(self).__name__}({n} parameters)"
+        """Like PyTorch's: ``Name(extra)``, or one line per direct submodule, indented.
+
+        A module met again inside itself (a back reference) is shown as ``Name(...)``.
+        """
+        if id(self) in _IN_REPR:
+            return f"{type(self).__name__}(...)"
+        _IN_REPR.add(id(self))
+        try:
+            children = self._named_children()
+            extra = self.extra_repr()
+            if not children:
+                if not extra and type(self).extra_repr is Module.extra_repr and self.parameters():
+                    extra = f"{self.num_parameters()} parameters"
+                return f"{type(self).__name__}({extra})"
+            lines = [extra] if extra else []
+            for name, child in children:
+                inner = repr(child).replace("\n", "\n  ")
+                lines.append(f"({name}): {inner}")
+            return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
+        finally:
+            _IN_REPR.discard(id(self))

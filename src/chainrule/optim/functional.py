@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from chainrule._core.pytree import tree_flatten, tree_unflatten
-from chainrule.numpy import sqrt
+from chainrule.numpy import maximum, sqrt
 
 __all__ = ["sgd", "adam", "adamw", "FunctionalOptimizer"]
 
@@ -38,7 +38,8 @@ def _check(name, value, low=0.0, high=None, strict=False):
 
 
 class FunctionalOptimizer:
-    """Base of the cores: pytree handling around ``_init_leaves`` / ``_update_leaves``."""
+    """Base of the cores: pytree handling, and the choice between a core's ``_fused`` flat
+    update (NumPy leaves of one dtype) and its ``_update_each`` leaf-by-leaf one (tracers)."""
 
     #: the state keys holding one array per parameter
     buffers: tuple = ()
@@ -59,16 +60,64 @@ class FunctionalOptimizer:
         new, state = self._update_leaves(g_leaves, state, p_leaves)
         return tree_unflatten(tree, new), state
 
-    def _update_leaves(self, grads, state, params):  # pragma: no cover - every core overrides it
+    def _update_leaves(self, grads, state, params):
+        """The new parameter leaves and state: fused on flat arrays when every leaf is a NumPy
+        array of one dtype (a dozen operations in all), else leaf by leaf (any tracer)."""
+        bufs = [state[k] for k in self.buffers]
+        if _one_plain_dtype(grads, params, *bufs) is None or sum(a.size for a in params) > _FUSE_MAX:
+            return self._update_each(grads, state, params)
+        # concatenate copies: the in-place _fused then touches nothing of the caller's
+        flat = {k: np.concatenate([b.reshape(-1) for b in leaves]) for k, leaves in zip(self.buffers, bufs)}
+        g = np.concatenate([a.reshape(-1) for a in grads])
+        x = np.concatenate([a.reshape(-1) for a in params])
+        self._fused(g, flat, x, state["step"])
+        ends = np.cumsum([a.size for a in params]).tolist()
+        starts = [0] + ends[:-1]
+
+        def split(vec):
+            return [vec[a:b].reshape(p.shape) for a, b, p in zip(starts, ends, params)]
+        return split(x), {"step": state["step"] + 1, **{k: tuple(split(v)) for k, v in flat.items()}}
+
+    def _update_each(self, grads, state, params):  # pragma: no cover - every core overrides it
+        raise NotImplementedError
+
+    def _fuses_in_place(self, n):
+        """Whether the wrappers' in-place flat step beats the leaf-by-leaf one for ``n`` elements."""
+        return n <= _FUSE_MAX
+
+    def _fused(self, g, bufs, x, step):  # pragma: no cover - every core overrides it
+        """``_update_each`` in place on flat arrays ``g``, ``bufs[k]``, ``x``, with the same rounding."""
         raise NotImplementedError
 
     def __repr__(self):
-        hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "buffers")
         return f"{type(self).__name__.lstrip('_')}({hyper})"
+
+
+#: Above this many parameter elements the per-operation overhead that fusing saves is
+#: small, and the flat copies cost more than it (large fresh arrays are slow to allocate).
+_FUSE_MAX = 1 << 15
+
+
+def _one_plain_dtype(*groups):
+    """The dtype shared by every array of ``groups`` if all are NumPy arrays (no ``None``), else None."""
+    dt = None
+    for group in groups:
+        for a in group:
+            if type(a) is not np.ndarray:
+                return None
+            if dt is None:
+                dt = a.dtype
+            elif a.dtype != dt:
+                return None
+    return dt
 
 
 class _SGD(FunctionalOptimizer):
     buffers = ("momentum_buffer",)
+
+    def _fuses_in_place(self, n):
+        return n <= _FUSE_MAX or self.momentum > 0  # plain SGD on large arrays: two ops per leaf anyway
 
     def __init__(self, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         self.lr = _check("sgd: lr", lr)
@@ -79,7 +128,7 @@ class _SGD(FunctionalOptimizer):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("sgd: nesterov=True needs momentum > 0 and dampening = 0")
 
-    def _update_leaves(self, grads, state, params):
+    def _update_each(self, grads, state, params):
         lr, mu, wd, first = self.lr, self.momentum, self.weight_decay, state["step"] == 0
         new_params, new_bufs = [], []
         for g, p, buf in zip(grads, params, state["momentum_buffer"]):
@@ -96,20 +145,48 @@ class _SGD(FunctionalOptimizer):
             new_bufs.append(buf)
         return new_params, {"step": state["step"] + 1, "momentum_buffer": tuple(new_bufs)}
 
+    def _fused(self, g, bufs, x, step):
+        """``_update_each`` in place on flat arrays, operation for operation (same rounding)."""
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        if wd:
+            g += wd * x
+        if mu:
+            buf = bufs["momentum_buffer"]
+            if step == 0:
+                buf[...] = g
+            else:
+                buf *= mu
+                buf += (1.0 - self.dampening) * g
+            if self.nesterov:
+                g += mu * buf
+            else:
+                g = buf
+        if g is not bufs.get("momentum_buffer"):
+            g *= lr  # g is scratch: no temporary (lr * g and g * lr round alike)
+            x -= g
+        else:
+            x -= lr * g
+
 
 class _Adam(FunctionalOptimizer):
     buffers = ("exp_avg", "exp_avg_sq")
     decoupled = False
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def _fuses_in_place(self, n):
+        return True  # in place, a dozen large temporaries fewer per leaf
+
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         name = type(self).__name__.lstrip("_").lower()
+        self.amsgrad = bool(amsgrad)
+        if self.amsgrad:  # Reddi et al. (2018): the running maximum of v in the denominator
+            self.buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
         self.lr = _check(f"{name}: lr", lr)
         b1, b2 = betas
         self.betas = (_check(f"{name}: betas[0]", b1, 0.0, 1.0), _check(f"{name}: betas[1]", b2, 0.0, 1.0))
         self.eps = _check(f"{name}: eps", eps)
         self.weight_decay = _check(f"{name}: weight_decay", weight_decay)
 
-    def _update_leaves(self, grads, state, params):
+    def _update_each(self, grads, state, params):
         # Kingma & Ba (2015), Algorithm 1, arranged as PyTorch does:
         #   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
         #   p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
@@ -118,13 +195,15 @@ class _Adam(FunctionalOptimizer):
         t = state["step"] + 1
         step_size = self.lr / (1.0 - b1 ** t)
         root_bc2 = math.sqrt(1.0 - b2 ** t)
-        lr, wd, eps = self.lr, self.weight_decay, self.eps
-        new_params, ms, vs = [], [], []
-        for g, p, m, v in zip(grads, params, state["exp_avg"], state["exp_avg_sq"]):
+        lr, wd, eps, ams = self.lr, self.weight_decay, self.eps, self.amsgrad
+        new_params, ms, vs, vmaxes = [], [], [], []
+        maxes = state["max_exp_avg_sq"] if ams else [None] * len(params)
+        for g, p, m, v, vmax in zip(grads, params, state["exp_avg"], state["exp_avg_sq"], maxes):
             if g is None:
                 new_params.append(p)
                 ms.append(m)
                 vs.append(v)
+                vmaxes.append(vmax)
                 continue
             if wd:
                 if self.decoupled:
@@ -133,17 +212,51 @@ class _Adam(FunctionalOptimizer):
                     g = g + wd * p               # Adam: L2 penalty in the gradient
             m = b1 * m + (1.0 - b1) * g
             v = b2 * v + (1.0 - b2) * (g * g)
-            new_params.append(p - step_size * (m / (sqrt(v) / root_bc2 + eps)))
+            if ams:
+                vmax = maximum(vmax, v)
+            new_params.append(p - step_size * (m / (sqrt(v if vmax is None else vmax) / root_bc2 + eps)))
             ms.append(m)
             vs.append(v)
-        return new_params, {"step": t, "exp_avg": tuple(ms), "exp_avg_sq": tuple(vs)}
+            vmaxes.append(vmax)
+        out = {"step": t, "exp_avg": tuple(ms), "exp_avg_sq": tuple(vs)}
+        if ams:
+            out["max_exp_avg_sq"] = tuple(vmaxes)
+        return new_params, out
+
+    def _fused(self, g, bufs, x, step):
+        """``_update_each`` in place on flat arrays, operation for operation (same rounding)."""
+        b1, b2 = self.betas
+        t = step + 1
+        step_size = self.lr / (1.0 - b1 ** t)
+        root_bc2 = math.sqrt(1.0 - b2 ** t)
+        lr, wd = self.lr, self.weight_decay
+        m, v = bufs["exp_avg"], bufs["exp_avg_sq"]
+        if wd:
+            if self.decoupled:
+                x *= 1.0 - lr * wd
+            else:
+                g += wd * x
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        g *= g
+        g *= 1.0 - b2
+        v += g
+        if self.amsgrad:
+            v = np.maximum(bufs["max_exp_avg_sq"], v, out=bufs["max_exp_avg_sq"])
+        d = np.sqrt(v, out=g)
+        d /= root_bc2
+        d += self.eps
+        np.divide(m, d, out=d)
+        d *= step_size
+        x -= d
 
 
 class _AdamW(_Adam):
     decoupled = True
 
-    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
-        super().__init__(lr, betas, eps, weight_decay)
+    def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad)
 
 
 def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
@@ -155,11 +268,15 @@ def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
     return _SGD(lr, momentum, dampening, nesterov, weight_decay)
 
 
-def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-    """Adam (Kingma & Ba, 2015); ``weight_decay`` adds ``weight_decay * p`` to the gradient."""
-    return _Adam(lr, betas, eps, weight_decay)
+def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    """Adam (Kingma & Ba, 2015); ``weight_decay`` adds ``weight_decay * p`` to the gradient.
+
+    ``amsgrad=True`` divides by the running maximum of the second moment (AMSGrad,
+    Reddi et al. 2018), as ``torch.optim.Adam(amsgrad=True)``.
+    """
+    return _Adam(lr, betas, eps, weight_decay, amsgrad)
 
 
-def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
     """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay ``p *= 1 - lr * wd``."""
-    return _AdamW(lr, betas, eps, weight_decay)
+    return _AdamW(lr, betas, eps, weight_decay, amsgrad)
