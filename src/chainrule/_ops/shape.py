@@ -113,7 +113,7 @@ index_set_p = defprim(
     "index_set", _index_set_impl,
     [lambda ans, x, v, idx: lambda g: index_set(g, 0.0, idx),
      lambda ans, x, v, idx: lambda g: _getitem(g, idx)],
-    jvp="linear", formulas=[("1 outside idx, 0 at idx", r"[\notin \mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
+    jvp="linear", formulas=[("g with 0 at [idx]", r"\bar g \text{ with 0 at } [\mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
     batch=_batch_index_set)
 
 

@@ -296,16 +296,13 @@ class _Tracer:
                     names.append(src.name)
                     numeric.append(nt.paren(nt.num(src.value)) if np.size(src.value) == 1 else None)
                     node.relevant = node.relevant or src.wrt or src.relevant
-                else:
+                elif a is not None:  # an optional input left out is not shown
                     c = _constant(a)
                     shown.append(c)
                     numeric.append(c[0])
             node.inputs = tuple(names)
             arrays = sum(np.size(_raw_value(a)) > 1 for a in t._args) >= 2
-            params = t._params
-            if t._prim.name == "sum" and params.get("axis") is not None and not params.get("keepdims") \
-                    and len(params["axis"]) == np.ndim(_raw_value(t._args[0])):
-                params = {}  # a sum over every axis reads as plain Σ
+            params = _shown_params(t)
             sym, sym_tex = nt.forward_expr(t._prim.name, shown, params, arrays)
             num_text = None
             if all(n is not None for n in numeric):
@@ -342,14 +339,18 @@ class _Tracer:
                 if type(x) is Tensor and x._level == level:
                     subs_text.append(boxes[id(x)].name)
                     subs_tex.append(boxes[id(x)].tex)
+                elif x is None:  # an optional input left out drops out of the formula
+                    subs_text.append("\x02")
+                    subs_tex.append("\x02")
                 else:
                     c = _constant(x)
                     subs_text.append(c[0])
                     subs_tex.append(c[1])
             subs_text.append(n.name)
             subs_tex.append(n.tex)
-            local, local_tex, whole = nt.local_formula(p, i, len(node_t._args), subs_text, subs_tex,
-                                                       nt.bar(n.name), nt.texbar(n.name))
+            local, local_tex, whole = nt.local_formula(
+                p, i, len(node_t._args), subs_text, subs_tex, nt.bar(n.name), nt.texbar(n.name),
+                params=node_t._params, shapes=[np.shape(_raw_value(x)) for x in node_t._args])
             scalar = np.size(g) == 1 and np.size(ct) == 1
             self.local[target.name, n.name] = (f"{nt.bar(target.name)} += {local}" if whole
                                                else f"∂{n.name}/∂{target.name} = {local}")
@@ -427,6 +428,20 @@ def _topological(out, level):
     return order
 
 
+def _shown_params(t):
+    """The parameters a forward step shows: none that say "every axis" or "the full transpose"."""
+    params = dict(t._params)
+    x = next((a for a in t._args if a is not None), None)
+    ndim = np.ndim(_raw_value(x))
+    axis = params.get("axis")
+    if isinstance(axis, tuple) and sorted(a % max(ndim, 1) for a in axis) == list(range(ndim)) \
+            and not params.get("keepdims"):
+        del params["axis"]  # a reduction over every axis reads as plain Σ, max(x), ...
+    if t._prim.name == "transpose" and tuple(params.get("axes") or ()) == tuple(range(ndim))[::-1]:
+        del params["axes"]
+    return params
+
+
 def _leaf_name(aname, path):
     """``w11`` for ``p["w11"]``, ``hidden.weight`` for a model's path, ``x[0]`` for a list item."""
     if not path:
@@ -487,6 +502,8 @@ def _float_dtype(x):
 
 def _constant(x):
     v = _raw_value(x)
+    if np.asarray(v).dtype == bool and np.size(v) > 1:  # a where's condition
+        return "mask", r"\mathrm{mask}"
     if np.size(v) == 1:
         s = nt.num(v)
         return (f"({s})" if s.startswith("-") else s), (f"({s})" if s.startswith("-") else s)

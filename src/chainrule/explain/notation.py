@@ -130,14 +130,24 @@ def index_text(idx) -> str:
         return "..."
     if idx is None:
         return "None"
-    if isinstance(idx, np.ndarray):
-        return f"<{idx.dtype} index {shape_text(idx.shape)}>"
+    if isinstance(idx, (np.ndarray, list)):
+        a = np.asarray(idx)
+        if a.ndim == 1 and a.size <= 6:
+            return "[" + ", ".join(str(v) for v in a.tolist()) + "]"
+        return f"{'mask' if a.dtype == bool else 'indices'} {shape_text(a.shape)}"
     return str(idx)
 
 
 def _simple(v):
     """A parameter worth printing: a number, a string, a short tuple (not an object's repr)."""
     return isinstance(v, (int, float, str, tuple)) and len(repr(v)) <= 24
+
+
+def param_text(v) -> str:
+    """A parameter as written in a formula: ``float32`` for a dtype, ``(2, 3)`` for a tuple."""
+    if isinstance(v, (np.dtype, type)):
+        return np.dtype(v).name
+    return repr(v)
 
 
 def forward_expr(op, args, params, elementwise_arrays=False):
@@ -147,7 +157,19 @@ def forward_expr(op, args, params, elementwise_arrays=False):
     if op == "getitem" and "idx" in params and len(args) == 1:
         idx = index_text(params["idx"])
         return f"{texts[0]}[{idx}]", f"{texes[0]}_{{[{idx}]}}"
-    extra = ", ".join(f"{k}={v!r}" for k, v in params.items()
+    if op == "index_set" and "idx" in params and len(args) == 2:
+        idx = index_text(params["idx"])
+        return (f"{texts[0]} with [{idx}] = {texts[1]}",
+                rf"{texes[0]} \text{{ with }} [{idx}] = {texes[1]}")
+    if op == "einsum" and "terms" in params and "out" in params:
+        spec = ",".join(params["terms"]) + "->" + params["out"]
+        spec_tex = spec.replace("->", r"{\to}")
+        return (f"einsum('{spec}', {', '.join(texts)})",
+                rf"\operatorname{{einsum}}_{{\mathtt{{{spec_tex}}}}}({', '.join(texes)})")
+    if op == "astype" and "dtype" in params and len(args) == 1:
+        return f"{texts[0]} as {param_text(params['dtype'])}", \
+            rf"{texes[0]}\ (\mathtt{{{param_text(params['dtype'])}}})"
+    extra = ", ".join(f"{k}={param_text(v)}" for k, v in params.items()
                       if v is not None and v is not False and _simple(v))
     if op in _FORWARD and (not extra or op == "sum"):
         t, l = _FORWARD[op]
@@ -211,13 +233,46 @@ def _name(m, names, times):
     return (times if after_digit else "") + names[token]
 
 
-def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex):
+def _concatenate_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """``ū[3:6]``: the slice of the adjoint that input ``i`` filled."""
+    axis = params.get("axis", 0)
+    start = sum(s[axis] for s in shapes[:i])
+    stop = start + shapes[i][axis]
+    idx = ", ".join([":"] * axis + [f"{start}:{stop}"])
+    return f"{adj_text}[{idx}]", f"{adj_tex}_{{[{idx}]}}"
+
+
+def _einsum_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """``einsum('i,j->ij', ū, x)``: the adjoint contracted with the other operands."""
+    terms, out = list(params["terms"]), params["out"]
+    others = [k for k in range(len(terms)) if k != i]
+    spec = ",".join([out] + [terms[k] for k in others]) + "->" + terms[i]
+    text = f"einsum('{spec}', " + ", ".join([adj_text] + [subs_text[k] for k in others]) + ")"
+    spec_tex = spec.replace("->", r"{\to}")
+    latex = (rf"\operatorname{{einsum}}_{{\mathtt{{{spec_tex}}}}}("
+             + ", ".join([adj_tex] + [subs_tex[k] for k in others]) + ")")
+    return text, latex
+
+
+#: Local rules written from the step's own shapes and parameters, where a fixed formula cannot say it.
+_STRUCTURAL = {"concatenate": _concatenate_local, "einsum": _einsum_local}
+
+
+def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, shapes=None):
     """The local derivative of input ``i`` as declared by ``p``, with names substituted.
 
     Returns ``(text, latex, has_adjoint)``: ``has_adjoint`` is True when the
     formula is a whole vector-Jacobian product that contains the downstream
     adjoint (``g @ y.T``), False for an elementwise factor (``exp(x)``).
+    An input given as ``None`` (an optional argument left out) drops out of
+    the formula; a primitive's parameters (``idx``, ``shift``) read as their values.
     """
+    params = params or {}
+    if p.name in _STRUCTURAL and shapes is not None:
+        try:
+            return (*_STRUCTURAL[p.name](i, shapes, params, subs_text, subs_tex, adj_text, adj_tex), True)
+        except (KeyError, IndexError, TypeError):
+            pass
     f = p.formulas[i] if p.formulas is not None else None
     if f is None:
         return (f"vjp_{p.name}({adj_text})",
@@ -229,15 +284,23 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex):
     tmap["ans"] = subs_text[-1]
     lmap = dict(zip(names, subs_tex))
     lmap["ans"] = subs_tex[-1]
+    for k, v in params.items():  # the step's parameters, by value
+        if k not in tmap and k not in ("g", "h") and (_simple(v) or k == "idx"):
+            tmap[k] = index_text(v) if k == "idx" else param_text(v)
+            lmap[k] = r"\mathtt{" + tmap[k].replace("_", r"\_") + "}"
     if has_adjoint:
         tmap.setdefault("g", adj_text)
         tmap.setdefault("h", adj_text)
     text = re.sub(r"(?<![A-Za-z_])[A-Za-z_]\w*", lambda m: _name(m, tmap, "·"), text)  # 2x -> 2·u
     text = text.replace(".T", "ᵀ").replace(" @ ", " · ")
     text = re.sub(r"^(\(?-?[\d.]+\)?)\*(\w+)\^\(\1-1\)$", _power_rule, text)
-    latex = re.sub(r"\\bar\s*([gh])\b", lambda m: "\x00" if m.group(1) in ("g", "h") else m.group(0), latex)
+    text = re.sub(r"(?<=[\w)])\*(?=[\w(])", "·", text.replace(" * ", " · "))
+    latex = re.sub(r"\\bar\s*([gh])(?![A-Za-z0-9])", lambda m: "\x00" if m.group(1) in ("g", "h") else m.group(0), latex)
     latex = latex.replace(r"\mathrm{ans}", "\x01")
     latex = re.sub(r"(?<![\\A-Za-z_])[A-Za-z]\w*", lambda m: _name(m, lmap, r"\,"), latex)
     latex = latex.replace("\x00", adj_tex + " ").replace("\x01", subs_tex[-1])
     latex = re.sub(r"^(\(?-?[\d.]+\)?)\\,(\S+?)\^\{\1-1\}$", _power_rule_tex, latex)
+    # an optional input left out (None) reads as nothing: "b exp(x - f)" -> "exp(x - f)"
+    text = re.sub(r"^\s+", "", text.replace("\x02 ", "").replace("\x02·", "").replace("\x02", ""))
+    latex = re.sub(r"^(\s|\\,)+", "", latex.replace("\x02", ""))
     return text, latex, has_adjoint
