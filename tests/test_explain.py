@@ -406,3 +406,48 @@ def test_a_real_cr_nn_model_when_present():
     assert list(ex.grads) == list(params)
     for path, g in oracle.items():
         np.testing.assert_allclose(ex.grads[path], g, rtol=1e-12)
+
+
+# -- edge cases -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("f", [lambda x, y: x * 2.0, lambda x, y: cnp.sin(x) * cr.stop_gradient(y * x)],
+                         ids=["unused", "stop_gradient"])
+def test_an_input_no_adjoint_reaches_has_gradient_zero(f):
+    ex = cr.explain(f, 1.0, 2.0)
+    assert float(ex.grads["y"]) == 0.0 == float(cr.grad(f, argnums=1)(1.0, 2.0))
+    text = str(ex)
+    assert "∂f/∂y = 0" in text and "None" not in text
+    assert "y: no differentiable path to f, so its gradient is 0" in text
+    assert "None" not in ex.latex()
+
+
+def test_an_unused_array_input_has_a_zero_array_gradient():
+    ex = cr.explain(lambda x, y: cnp.sum(x), np.ones(2), np.ones((2, 3)))
+    assert ex.grads["y"].shape == (2, 3) and not ex.grads["y"].any()
+
+
+def test_integer_arguments_are_listed_as_constants():
+    ex = cr.explain(lambda x, n: x ** n, 1.5, 3)
+    assert str(ex).splitlines()[0] == "Inputs: x = 1.5; not differentiated (integers): n = 3"
+    assert list(ex.grads) == ["x"]
+
+
+def test_explain_inside_a_transformation_is_refused_clearly():
+    with pytest.raises(TypeError, match="call it outside transformations"):
+        cr.grad(lambda x: cr.explain(lambda y: y * x, 1.0).value)(2.0)
+    with pytest.raises(TypeError, match="call it outside transformations"):
+        cr.vmap(lambda x: cr.explain(lambda y: y * 2.0, x).value)(np.ones(3))
+
+
+def test_float32_steps_keep_the_dtype():
+    x = np.array([0.5, 1.0], np.float32)
+    ex = cr.explain(lambda x: cnp.sum(cnp.sin(x) * 2), x)
+    assert ex.grads["x"].dtype == np.float32
+    np.testing.assert_allclose(ex.grads["x"], cr.grad(lambda x: cnp.sum(cnp.sin(x) * 2))(x))
+
+
+def test_parameters_named_like_intermediates_never_share_a_name():
+    ex = cr.explain(lambda u, v, p: cnp.sin(u) * v + p * u, 1.0, 2.0, 3.0)
+    forward = [s.node for s in ex.steps if s.phase == "forward"]
+    assert not set(forward) & {"u", "v", "p"}
+    assert len(set(forward)) == len(forward)

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule._core.primitive import new_level
+from chainrule._core.primitive import TRACER_TYPES, new_level
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.reverse import Tensor, backward_pass, box
 from chainrule.explain import notation as nt
@@ -119,6 +119,7 @@ class Explanation:
         self.nodes, self.steps, self._rows, self.local = nodes, steps, rows, local
         self.output, self.value, self.grads, self.seed = output, value, grads, seed
         self.title = title
+        self.constants = {}  # integer arguments, by name: constants of the graph
 
     def __str__(self):
         from chainrule.explain.render import text
@@ -178,6 +179,7 @@ class _Tracer:
         level = new_level()
         self.level = level
         nodes, boxes = {}, {}
+        self.constants = {}  # integer (or boolean) arguments: used as they are, not differentiated
         self.input_of = {}  # input name -> (argument position, argument name)
         args = []
         for i, (a, aname) in enumerate(zip(self.args, names)):
@@ -189,8 +191,14 @@ class _Tracer:
             new = [None] * len(leaves)
             for j in order:
                 leaf, path = leaves[j], paths[j]
+                if type(leaf) in TRACER_TYPES and type(leaf) is not Tensor:
+                    raise TypeError(f"explain: argument {aname} is being traced by an enclosing jvp, vmap "
+                                    f"or jit; explain writes down concrete numbers, so call it outside "
+                                    f"transformations")
                 if not _is_float(leaf):
                     new[j] = leaf
+                    if isinstance(_raw_value(leaf), (int, np.integer, np.ndarray)) and np.size(leaf) > 0:
+                        self.constants[_leaf_name(aname, path)] = leaf
                     continue
                 name = _leaf_name(aname, path)
                 if name in nodes:  # two dicts with the same key: say whose
@@ -223,6 +231,10 @@ class _Tracer:
             raise ValueError(f"explain: the output has shape {out._value.shape}; explain follows one "
                              f"scalar output back -- reduce it (e.g. with .sum()) first")
         order = _topological(out, level)
+        if any(type(t._value) in TRACER_TYPES for t in order):
+            raise TypeError(f"explain: {self.title} uses a value that an enclosing cr.grad, jvp, vmap or "
+                            f"jit is tracing; explain writes down concrete numbers, so call it outside "
+                            f"transformations (its steps are not differentiable)")
         self._name_intermediates(order, out, nodes, boxes)
         rows, steps = [], []
         self._forward(order, nodes, boxes, steps, rows)
@@ -230,9 +242,13 @@ class _Tracer:
         edges = []
         leaf_grads = backward_pass([out], [seed], retain_graph=True, on_edge=lambda *e: edges.append(e))
         self._backward(edges, leaf_grads, nodes, boxes, steps, rows)
-        grads = {n.name: n.adjoint for n in nodes.values() if n.kind == "input" and n.wrt}
-        return Explanation(nodes, steps, rows, boxes[id(out)].name, _scalar(out._value), grads,
-                           seed.reshape(()), self.title, self.local)
+        # an input no adjoint reached (unused, or only through stop_gradient): its gradient is 0
+        grads = {n.name: (n.adjoint if n.adjoint is not None else np.zeros_like(n.value)[()])
+                 for n in nodes.values() if n.kind == "input" and n.wrt}
+        ex = Explanation(nodes, steps, rows, boxes[id(out)].name, _scalar(out._value), grads,
+                         seed.reshape(()), self.title, self.local)
+        ex.constants = self.constants
+        return ex
 
     def _function_and_names(self):
         f = self.f
