@@ -451,3 +451,81 @@ def test_parameters_named_like_intermediates_never_share_a_name():
     forward = [s.node for s in ex.steps if s.phase == "forward"]
     assert not set(forward) & {"u", "v", "p"}
     assert len(set(forward)) == len(forward)
+
+
+# -- names and drawing --------------------------------------------------------------------
+
+def test_no_intermediate_shares_the_initial_of_a_longer_input_name():
+    from chainrule.explain.cli import tour_explanations
+    _, ex = tour_explanations()[2]  # inputs w11, b1, w12, b2, wo1, wo2, bo
+    inner = [n.name for n in ex.nodes.values() if n.kind == "intermediate"]
+    assert not {"b", "w"} & set(inner)
+
+
+def test_adjoint_names_agree_across_text_and_latex():
+    from chainrule.explain.notation import texbar
+    assert (bar("w11"), texbar("w11")) == ("w̄11", r"\bar{w}_{11}")
+    assert (bar("b_1"), texbar("b_1")) == ("b̄_1", r"\bar{b}_{1}")
+    assert (bar("bo"), texbar("bo")) == ("b̅o̅", r"\overline{\mathrm{bo}}")
+    assert (bar("fc.weight"), texbar("fc.weight")) == ("fc.weight.grad", r"\mathrm{fc.weight.grad}")
+
+
+def _svg_texts(ex):
+    root = ET.fromstring(ex.svg())
+    ns = "{http://www.w3.org/2000/svg}"
+    return root, ns
+
+
+def test_boxes_are_wide_enough_for_a_long_parameter_names_adjoint():
+    from chainrule.explain.notation import width
+    from chainrule.explain.svg import CHAR_W
+    m = cr.nn.MLP([2, 3, 1])
+    ex = cr.explain(lambda model, x: cnp.sum(model(x) ** 2), m, np.array([[0.5, -1.0]]))
+    root, ns = _svg_texts(ex)
+    box_w = float(root.find(f".//{ns}rect[@rx]").get("width"))
+    for g in root.iter(f"{ns}g"):
+        for t in g.iter(f"{ns}text"):
+            assert 10 + CHAR_W * width(t.text or "") <= box_w, t.text
+    adj = [t.text for t in root.iter(f"{ns}text") if t.get("class") == "adj" and t.text]
+    assert ".grad = 3×1" in " ".join(adj)  # the box's title names the weight; its adjoint line stays short
+
+
+def test_edge_labels_stay_inside_the_drawing():
+    from chainrule.explain.notation import width
+    from chainrule.explain.svg import LABEL_W
+    m = cr.nn.MLP([2, 3, 1])
+    ex = cr.explain(lambda model, x: cnp.sum(model(x) ** 2), m, np.array([[0.5, -1.0]]))
+    root, ns = _svg_texts(ex)
+    w = float(root.get("width"))
+    for t in root.iter(f"{ns}text"):
+        if t.get("class") == "elabel":
+            x, anchor, wide = float(t.get("x")), t.get("text-anchor"), LABEL_W * width(t.text)
+            left = {"start": x, "middle": x - wide / 2, "end": x - wide}[anchor]
+            assert 0 <= left and left + wide <= w, t.text
+
+
+def test_an_edge_that_skips_layers_goes_around_the_boxes_between():
+    def chain(x):
+        for _ in range(6):
+            x = cnp.sin(x) * 1.01 + x
+        return x
+    from chainrule.explain.svg import _blocked, box_width, layout
+    ex = cr.explain(chain, 0.3)
+    pos, _, _, across = layout(ex, box_width(ex))
+    skips = [(i, n.name) for n in ex.nodes.values() for i in n.inputs if _blocked(pos, box_width(ex), i, n.name, across)]
+    assert skips  # x feeds the add three layers down
+    svg = ex.svg()
+    for src, dst in skips:  # drawn from the source's side to the target's side, not straight down through boxes
+        ids = {name: f"n{k}" for k, name in enumerate(ex.nodes)}
+        path = svg.split(f'data-from="{ids[src]}" data-to="{ids[dst]}" d="M')[1].split('"')[0]
+        (x0, _), (x3, _) = [tuple(map(float, p.split(","))) for p in (path.split()[0], path.split()[-1])]
+        bw = box_width(ex)
+        assert x0 == pos[src][0] + bw and x3 == pos[dst][0] + bw + 2
+
+
+def test_page_title_of_a_lambda_and_single_axis_reductions():
+    ex = cr.explain(lambda a, B: cnp.sum(cnp.mean(a * B, axis=1)), np.ones(3), np.ones((2, 3)))
+    assert ex.title == "lambda a, B"
+    assert "<h1>lambda a, B</h1>" in ex.html().replace("&lt;", "<")
+    assert ex.steps[1].formula.startswith("v = mean(u, axis=1)")
+    assert "ū += v̄ · 1/3  (spread to 2×3)" in ex.steps[4].formula

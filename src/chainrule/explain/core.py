@@ -173,6 +173,11 @@ class _Tracer:
     def __init__(self, f, args, wrt, output):
         self.f, self.args, self.wrt, self.output = f, list(args), wrt, output or "f"
         self.title = getattr(f, "__name__", type(f).__name__)
+        if self.title == "<lambda>":  # the page's heading: "lambda x, y", not "<lambda>"
+            try:
+                self.title = "lambda " + ", ".join(inspect.signature(f).parameters)
+            except (TypeError, ValueError):
+                self.title = "lambda"
 
     def run(self):
         f, names = self._function_and_names()
@@ -290,7 +295,9 @@ class _Tracer:
     def _name_intermediates(self, order, out, nodes, boxes):
         taken = set(nodes) | {self.output}
         inner = [t for t in order if t is not out]
-        free = [c for c in _LETTERS if c not in taken]
+        # no letter that begins an input's longer name either: b beside b1 and bo reads as one of them
+        initials = {n[0] for n in taken}
+        free = [c for c in _LETTERS if c not in initials]
         if len(free) < len(inner):  # a big graph: v1, v2, ... as in Griewank's tables
             free = [f"v{k}" for k in range(1, 2 * len(inner) + len(taken) + 1) if f"v{k}" not in taken]
         names = iter(free)
@@ -364,9 +371,12 @@ class _Tracer:
                     subs_tex.append(c[1])
             subs_text.append(n.name)
             subs_tex.append(n.tex)
+            params = dict(node_t._params)
+            if p.name == "mean":  # 1/n with n the count averaged
+                params["n"] = np.size(_raw_value(node_t._args[0])) // max(1, np.size(node_t._value))
             local, local_tex, whole = nt.local_formula(
                 p, i, len(node_t._args), subs_text, subs_tex, nt.bar(n.name), nt.texbar(n.name),
-                params=node_t._params, shapes=[np.shape(_raw_value(x)) for x in node_t._args])
+                params=params, shapes=[np.shape(_raw_value(x)) for x in node_t._args])
             scalar = np.size(g) == 1 and np.size(ct) == 1
             self.local[target.name, n.name] = (f"{nt.bar(target.name)} += {local}" if whole
                                                else f"∂{n.name}/∂{target.name} = {local}")
@@ -453,6 +463,8 @@ def _shown_params(t):
     if isinstance(axis, tuple) and sorted(a % max(ndim, 1) for a in axis) == list(range(ndim)) \
             and not params.get("keepdims"):
         del params["axis"]  # a reduction over every axis reads as plain Σ, max(x), ...
+    elif isinstance(axis, tuple) and len(axis) == 1:
+        params["axis"] = axis[0]
     if t._prim.name == "transpose" and tuple(params.get("axes") or ()) == tuple(range(ndim))[::-1]:
         del params["axes"]
     return params

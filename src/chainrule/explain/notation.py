@@ -74,7 +74,7 @@ def bar(name: str) -> str:
     >>> bar("u"), bar("w11"), bar("fc.weight")
     ('ū', 'w̄11', 'fc.weight.grad')
     """
-    if re.fullmatch(r"[A-Za-z][0-9₀-₉]*", name):  # NFC: ū precomposed, x̄ combining
+    if re.fullmatch(r"[A-Za-z](_?[0-9]+|[₀-₉]*)", name):  # NFC: ū precomposed, x̄ combining
         return unicodedata.normalize("NFC", name[0] + "\u0304" + name[1:])
     if len(name) <= 3:
         return "".join(c + "\u0305" for c in name)
@@ -83,16 +83,20 @@ def bar(name: str) -> str:
 
 def tex(name: str) -> str:
     """``name`` in LaTeX: ``w11`` -> ``w_{11}``, ``fc.weight`` -> ``\\mathrm{fc.weight}``."""
-    m = re.fullmatch(r"([A-Za-z])([0-9]*)", name)
+    m = re.fullmatch(r"([A-Za-z])(?:_?([0-9]+))?", name)
     if m:
         return m.group(1) + (f"_{{{m.group(2)}}}" if m.group(2) else "")
     return r"\mathrm{" + name.replace("_", r"\_") + "}"
 
 
 def texbar(name: str) -> str:
-    m = re.fullmatch(r"([A-Za-z])([0-9]*)", name)
+    """The adjoint in LaTeX, as :func:`bar` writes it: ``\\bar{w}_{11}``, ``\\overline{\\mathrm{bo}}``,
+    ``\\mathrm{fc.weight.grad}``."""
+    m = re.fullmatch(r"([A-Za-z])(?:_?([0-9]+))?", name)
     if m:
         return r"\bar{" + m.group(1) + "}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+    if bar(name).endswith(".grad"):
+        return tex(name + ".grad")
     return r"\overline{" + tex(name) + "}"
 
 
