@@ -38,7 +38,7 @@ def layout(ex, box_w=150):
     """``({name: (x, y)}, width, height, across)``: box corners, and whether layers run left to right.
 
     Each input sits one layer before its first use; a deep, narrow graph (the
-    seeds' network) is drawn top to bottom instead, so it fits beside the log.
+    tour's 1-2-1 network) is drawn top to bottom instead, so it fits beside the log.
     """
     nodes = ex.nodes
     users = {name: [] for name in nodes}
