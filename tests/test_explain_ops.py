@@ -73,6 +73,16 @@ NOT_ON_A_FIRST_ORDER_TAPE = {"scatter_add", "scatter_rows", "segment_sum", "gath
 LEAKS = re.compile(r"None|<[a-z]+\d* |object at|array\(|\bg_|\\bar g|\bans\b|\\mathrm\{ans\}|\bidx\b|\bslice\b")
 
 
+def _balanced(tex):
+    depth = 0
+    for i, c in enumerate(tex):
+        if tex[i - 1:i] != "\\":
+            depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
 def _has_formulas(p):
     f = p.formulas
     return not isinstance(f, tuple) or any(x is not None for x in f)
@@ -92,6 +102,7 @@ def test_steps_read_cleanly_and_agree_with_grad(name):
         for text in (s.formula, s.latex):
             assert not LEAKS.search(text), (name, text)
         assert "*" not in s.formula, s.formula
+        assert _balanced(s.latex) and not re.search(r"\\operatorname\{[^}]*(?<!\\)_|\\mathrm\{\\", s.latex), s.latex
     grads = cr.grad(f, argnums=tuple(range(len(args))))(*args)
     for name_, g in zip(ex.grads, grads):
         np.testing.assert_allclose(ex.grads[name_], g, rtol=1e-12, atol=1e-15)

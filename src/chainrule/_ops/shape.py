@@ -354,7 +354,7 @@ roll_p = defprim(
     "roll", lambda x, shift, axis: np.roll(x, shift, axis),
     [lambda ans, x, shift, axis: lambda g: _roll(
         g, -shift if axis is None else tuple(-s for s in shift), axis)],
-    jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -s)")],
+    jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -\mathrm{shift})")],
     batch=_batch_roll)
 
 

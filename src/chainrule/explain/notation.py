@@ -186,7 +186,7 @@ def forward_expr(op, args, params, elementwise_arrays=False):
             text += f" ({extra})"
         return text, latex
     joined = ", ".join(texts + ([extra] if extra else []))
-    return f"{op}({joined})", rf"\operatorname{{{op}}}({', '.join(texes)})"
+    return f"{op}({joined})", rf"\operatorname{{{op.replace('_', chr(92) + '_')}}}({', '.join(texes)})"
 
 
 _SUPER = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
@@ -291,7 +291,9 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, 
     for k, v in params.items():  # the step's parameters, by value
         if k not in tmap and k not in ("g", "h") and (_simple(v) or k == "idx"):
             tmap[k] = index_text(v) if k == "idx" else param_text(v)
-            lmap[k] = r"\mathtt{" + tmap[k].replace("_", r"\_") + "}"
+            numeric = re.fullmatch(r"-?[\d.]+", tmap[k])
+            lmap[k] = tmap[k] if numeric else r"\mathtt{" + tmap[k].replace("_", r"\_") + "}"
+            latex = latex.replace(r"\mathrm{" + k + "}", k)
     if has_adjoint:
         tmap.setdefault("g", adj_text)
         tmap.setdefault("h", adj_text)
