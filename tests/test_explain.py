@@ -529,3 +529,12 @@ def test_page_title_of_a_lambda_and_single_axis_reductions():
     assert "<h1>lambda a, B</h1>" in ex.html().replace("&lt;", "<")
     assert ex.steps[1].formula.startswith("v = mean(u, axis=1)")
     assert "ū += v̄ · 1/3  (spread to 2×3)" in ex.steps[4].formula
+
+
+def test_an_input_named_f_is_not_overwritten_by_the_output():
+    f = lambda f, x: cnp.sin(f) * x  # noqa: E731
+    ex = cr.explain(f, 1.0, 2.0)
+    assert ex.output == "L" and set(ex.grads) == {"f", "x"}
+    assert float(ex.grads["f"]) == pytest.approx(float(cr.grad(f)(1.0, 2.0)))
+    with pytest.raises(ValueError, match="output='x' is also the name of an input"):
+        cr.explain(lambda x, y: x * y, 1.0, 2.0, output="x")

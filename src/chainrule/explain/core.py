@@ -82,7 +82,7 @@ def explain(f, *args, wrt=None, output=None):
     whose parameters are the nodes; calling it applies them).  ``wrt``
     picks what to differentiate with respect to: argument positions or
     parameter names (default: every input; for a model, its parameters).
-    ``output`` names the result (default ``"f"``).
+    ``output`` names the result (default ``"f"``, or ``"L"`` when an input is called f).
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> ex = cr.explain(lambda x, y, w: cnp.exp(x * y) + w, 1.0, 2.0, 3.0, output="L")
@@ -171,7 +171,7 @@ class Explanation:
 
 class _Tracer:
     def __init__(self, f, args, wrt, output):
-        self.f, self.args, self.wrt, self.output = f, list(args), wrt, output or "f"
+        self.f, self.args, self.wrt, self.output = f, list(args), wrt, output
         self.title = getattr(f, "__name__", type(f).__name__)
         if self.title == "<lambda>":  # the page's heading: "lambda x, y", not "<lambda>"
             try:
@@ -216,6 +216,11 @@ class _Tracer:
                 boxes[id(t)] = node
                 new[j] = t
             args.append(tree_unflatten(tree, new))
+        if self.output is None:  # f, unless an input has that name
+            self.output = next(n for n in ("f", "L", "y", "out", "result") if n not in nodes)
+        elif self.output in nodes or self.output in self.constants:
+            raise ValueError(f"explain: output={self.output!r} is also the name of an input; "
+                             f"give the output another name")
         if not nodes:
             raise TypeError(f"explain: {self.title} has no floating-point inputs to differentiate; "
                             f"pass floats or float arrays")
