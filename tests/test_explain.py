@@ -538,3 +538,12 @@ def test_an_input_named_f_is_not_overwritten_by_the_output():
     assert float(ex.grads["f"]) == pytest.approx(float(cr.grad(f)(1.0, 2.0)))
     with pytest.raises(ValueError, match="output='x' is also the name of an input"):
         cr.explain(lambda x, y: x * y, 1.0, 2.0, output="x")
+
+
+def test_short_constant_vectors_read_as_their_values_and_an_update_as_an_arrow():
+    def f(x):
+        return cnp.sum(cnp.at(cnp.zeros(3))[0].set(x) * np.array([1.0, -2.0, 3.0]))
+    ex = cr.explain(f, 1.5)
+    assert ex.steps[0].formula.startswith("u = [0, 0, 0] with [0] ← x")
+    assert ex.steps[1].formula.startswith("v = u ⊙ [1, -2, 3]")
+    assert ex.steps[4].formula.startswith("ū += v̄ ⊙ [1, -2, 3]")

@@ -127,7 +127,7 @@ def test_steps_read_cleanly_and_agree_with_grad(name):
     ("max", 0, "f = max(x) = 0.5"),
     ("astype", 0, "u = x as float32"),
     ("roll", -1, "x̄ += roll(ū, -1)"),
-    ("index_set", 1, "v = x with [1:] = u"),
+    ("index_set", 1, "v = x with [1:] ← u"),
     ("sqrt", -1, "x̄ += ū ⊙ 1/(2·sqrt(x))"),
 ])
 def test_formula_text(name, step, expected):

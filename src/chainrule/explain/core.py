@@ -540,6 +540,9 @@ def _constant(x):
     if np.size(v) == 1:
         s = nt.num(v)
         return (f"({s})" if s.startswith("-") else s), (f"({s})" if s.startswith("-") else s)
+    if np.ndim(v) == 1 and np.size(v) <= 4:  # a short constant vector reads as its values
+        s = nt.num(v)
+        return s, s
     shape = nt.shape_text(np.shape(v))
     return f"const[{shape}]", rf"c_{{{shape}}}"
 

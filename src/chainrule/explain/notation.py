@@ -163,8 +163,8 @@ def forward_expr(op, args, params, elementwise_arrays=False):
         return f"{texts[0]}[{idx}]", f"{texes[0]}_{{[{idx}]}}"
     if op == "index_set" and "idx" in params and len(args) == 2:
         idx = index_text(params["idx"])
-        return (f"{texts[0]} with [{idx}] = {texts[1]}",
-                rf"{texes[0]} \text{{ with }} [{idx}] = {texes[1]}")
+        return (f"{texts[0]} with [{idx}] ← {texts[1]}",
+                rf"{texes[0]} \text{{ with }} [{idx}] \leftarrow {texes[1]}")
     if op == "einsum" and "terms" in params and "out" in params:
         spec = ",".join(params["terms"]) + "->" + params["out"]
         spec_tex = spec.replace("->", r"{\to}")
