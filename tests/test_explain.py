@@ -547,3 +547,13 @@ def test_short_constant_vectors_read_as_their_values_and_an_update_as_an_arrow()
     assert ex.steps[0].formula.startswith("u = [0, 0, 0] with [0] ← x")
     assert ex.steps[1].formula.startswith("v = u ⊙ [1, -2, 3]")
     assert ex.steps[4].formula.startswith("ū += v̄ ⊙ [1, -2, 3]")
+
+
+def test_a_wide_array_graph_is_drawn_top_down_rather_than_shrunk_unreadably():
+    from chainrule.explain.svg import PANE_W
+    rng = np.random.default_rng(0)
+    ex = cr.explain(lambda x, W, b: cnp.sum(cnp.tanh(x @ W + b)),
+                    rng.standard_normal(3), rng.standard_normal((3, 2)), rng.standard_normal(2))
+    root = ET.fromstring(ex.svg())
+    assert float(root.get("width")) <= 1.4 * PANE_W
+    assert 'font-family:"DejaVu Sans"' in ex.html().split("</style>")[0].split("body{")[1]

@@ -47,7 +47,7 @@ def document(title, explanations) -> str:
         '<p class="help">Several explanations: click one (or Tab to it) before using the arrow keys.</p>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
-<style>{CSS}</style></head>
+<style>body{{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;color:#1d2433}}{CSS}</style></head>
 <body>
 {keys}
 {"".join(fragment(ex, single=len(explanations) == 1) for ex in explanations)}

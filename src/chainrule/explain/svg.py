@@ -11,6 +11,7 @@ from html import escape
 from chainrule.explain import notation as nt
 
 BOX_H, GAP_X, GAP_Y, MARGIN = 66, 60, 18, 16
+PANE_W = 860  # about the graph pane's width on a laptop screen
 DETOUR = 56  # room for the edges that go around the boxes they would cross
 CHAR_W = 7.4  # px per character at 13px, a little over DejaVu Sans's average
 LABEL_W = 8.2  # the same for the bold edge labels
@@ -56,6 +57,9 @@ def layout(ex, box_w=150):
         columns[layer[name]].append(name)
     tallest = max(len(c) for c in columns)
     across = depth <= 5 or depth * (box_w + GAP_X) < 1.6 * tallest * (BOX_H + GAP_Y)
+    across_w = 2 * MARGIN + depth * box_w + (depth - 1) * GAP_X
+    if across and across_w > 1.4 * PANE_W and tallest * (box_w + GAP_Y) < across_w:
+        across = False  # the page would shrink a wide drawing until its text is unreadable
     step = (BOX_H + GAP_Y) if across else (box_w + GAP_Y)
     place = {}
 
@@ -157,7 +161,7 @@ def svg(ex, live=False) -> str:
             label_at = ((a[0] + b[0]) / 2, top + DETOUR * 0.25)
         elif (src, name) in around:  # right of the boxes in between, into the target's right side
             a, b = (x1 + box_w, y1 + BOX_H / 2), (x2 + box_w + 2, y2 + BOX_H / 2)
-            right = max(x1, x2) + box_w + DETOUR * 0.9
+            right = max(x for x, y in pos.values() if y1 <= y <= y2) + box_w + DETOUR * 0.9
             curve = f"C{right:.1f},{a[1]:.1f} {right:.1f},{b[1]:.1f}"
             label_at = (max(x1, x2) + box_w + DETOUR * 0.5, (a[1] + b[1]) / 2)
         elif across:
