@@ -61,6 +61,7 @@ CASES = {
  "subtract": (lambda x, y: cnp.sum(x - y), v, p), "sum": (lambda x: cnp.sum(x), v),
  "tan": (lambda x: cnp.sum(cnp.tan(x)), v), "tanh": (lambda x: cnp.sum(cnp.tanh(x)), v),
  "tile": (lambda x: cnp.sum(cnp.tile(x, 2) * cnp.arange(6.0)), v),
+ "transpose3": (lambda a: cnp.sum(cnp.transpose(a, (1, 2, 0)) * np.arange(8.0).reshape(2, 2, 2)), np.ones((2, 2, 2))),
  "transpose": (lambda a: cnp.sum(cnp.transpose(a) * np.arange(4.0).reshape(2, 2)), M),
  "where": (lambda x, y: cnp.sum(cnp.where(x > 0, x, y)), v, p),
  }
@@ -124,7 +125,10 @@ def test_steps_read_cleanly_and_agree_with_grad(name):
     ("cumprod", -1, "x̄ += revcumsum(ū · u) / x"),
     ("where", 0, "u = where(mask, x, y)"),
     ("transpose", 0, "u = aᵀ"),
+    ("transpose3", -1, "ā += transpose(ū, axes=(2, 0, 1))"),
     ("max", 0, "f = max(x) = 0.5"),
+    ("max", 1, "x̄ += f̄ · [x == f] / #ties"),
+    ("transpose", -1, "ā += ūᵀ"),
     ("astype", 0, "u = x as float32"),
     ("roll", -1, "x̄ += roll(ū, -1)"),
     ("index_set", 1, "v = x with [1:] ← u"),

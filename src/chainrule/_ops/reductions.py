@@ -87,7 +87,7 @@ def _max_jvp(primals, tangents, ans, params):
 max_p = defprim(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
-    formulas=[("[x == max] / #ties", r"\frac{[x=\max]}{\#\text{ties}}")],
+    formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
     batch=batch_with_axes_shifted)
 
 
@@ -95,7 +95,7 @@ max_p = defprim(
 min_p = defprim(
     "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
-    formulas=[("[x == min] / #ties", r"\frac{[x=\min]}{\#\text{ties}}")],
+    formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
     batch=batch_with_axes_shifted)
 
 

@@ -258,8 +258,17 @@ def _einsum_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
     return text, latex
 
 
+def _transpose_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """``ūᵀ`` for the full transpose; else ``ū`` transposed back by the inverse permutation."""
+    axes = tuple(params.get("axes") or range(len(shapes[0]))[::-1])
+    if axes == tuple(range(len(shapes[0])))[::-1]:
+        return f"{adj_text}ᵀ", rf"{adj_tex}^{{\top}}"
+    back = tuple(int(a) for a in np.argsort(axes))
+    return f"transpose({adj_text}, axes={back})", rf"\operatorname{{transpose}}({adj_tex}, {back})"
+
+
 #: Local rules written from the step's own shapes and parameters, where a fixed formula cannot say it.
-_STRUCTURAL = {"concatenate": _concatenate_local, "einsum": _einsum_local}
+_STRUCTURAL = {"concatenate": _concatenate_local, "einsum": _einsum_local, "transpose": _transpose_local}
 
 
 def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, shapes=None):
