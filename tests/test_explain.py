@@ -557,3 +557,8 @@ def test_a_wide_array_graph_is_drawn_top_down_rather_than_shrunk_unreadably():
     root = ET.fromstring(ex.svg())
     assert float(root.get("width")) <= 1.4 * PANE_W
     assert 'font-family:"DejaVu Sans"' in ex.html().split("</style>")[0].split("body{")[1]
+
+
+def test_a_models_batch_output_suggests_explaining_a_loss():
+    with pytest.raises(ValueError, match=r"shape \(4, 1\).*explain a loss of it instead"):
+        cr.explain(cr.nn.MLP([2, 3, 1]), np.ones((4, 2)))

@@ -238,8 +238,11 @@ class _Tracer:
             raise ValueError(f"explain: the output of {self.title} does not depend on its inputs "
                              f"through chainrule operations; build it with chainrule.numpy functions")
         if out._value.size != 1:
+            how = ("explain a loss of it instead, e.g. cr.explain(lambda model, x: "
+                   "cnp.sum((model(x) - y) ** 2), model, x)") if _is_model(self.f) else \
+                "reduce it (e.g. with .sum()) first"
             raise ValueError(f"explain: the output has shape {out._value.shape}; explain follows one "
-                             f"scalar output back -- reduce it (e.g. with .sum()) first")
+                             f"scalar output back -- {how}")
         order = _topological(out, level)
         if any(type(t._value) in TRACER_TYPES for t in order):
             raise TypeError(f"explain: {self.title} uses a value that an enclosing cr.grad, jvp, vmap or "
