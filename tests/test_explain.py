@@ -562,3 +562,20 @@ def test_a_wide_array_graph_is_drawn_top_down_rather_than_shrunk_unreadably():
 def test_a_models_batch_output_suggests_explaining_a_loss():
     with pytest.raises(ValueError, match=r"shape \(4, 1\).*explain a loss of it instead"):
         cr.explain(cr.nn.MLP([2, 3, 1]), np.ones((4, 2)))
+
+
+def test_custom_rules_and_checkpoints_are_named_after_the_users_function():
+    @cr.custom_vjp
+    def myf(x):
+        return cnp.sin(x)
+
+    myf.defvjp(lambda x: (cnp.sin(x), None), lambda res, g: (g * 100.0,))
+    ex = cr.explain(lambda x: myf(x) * 2.0, 1.0)
+    assert ex.steps[0].formula == "u = myf(x)  [custom_vjp] = myf(1) = 0.8415"
+    assert ex.steps[-1].formula.startswith("x̄ += custom_vjp rule of myf applied to ū = 200")
+
+    def body(x):
+        return cnp.sin(x) * x
+    ex = cr.explain(lambda x: cr.checkpoint(body)(x) * 2.0, 1.0)
+    assert ex.steps[-1].formula.startswith("x̄ += vjp of body (forward recomputed) applied to ū")
+    assert "vjp of f" not in str(ex)

@@ -338,7 +338,7 @@ class _Tracer:
             num_text = None
             if all(n is not None for n in numeric):
                 num_text = nt.forward_expr(t._prim.name, [(n, n) for n in numeric], params, arrays)[0]
-                num_text = num_text.replace("((", "(").replace("))", ")")
+                num_text = num_text.replace("((", "(").replace("))", ")").split("  [")[0]  # no [checkpoint] twice
             value = nt.num(t._value)
             if num_text == value or num_text == sym:
                 num_text = None

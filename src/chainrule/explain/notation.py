@@ -123,6 +123,10 @@ _FORWARD = {
 }
 
 
+#: Primitives that run a user's function under a rule of their own, and what to call them.
+_WRAPPERS = {"custom_vjp_call": "custom_vjp", "custom_jvp_call": "custom_jvp", "checkpoint": "checkpoint"}
+
+
 def index_text(idx) -> str:
     """``(0, slice(None, 2))`` -> ``0, :2`` (as written between brackets)."""
     if isinstance(idx, tuple):
@@ -154,10 +158,25 @@ def param_text(v) -> str:
     return repr(v)
 
 
+def wrapped_name(params):
+    """The user function a ``custom_vjp`` / ``checkpoint`` call wraps (``myf``), or None."""
+    for v in params.values():
+        for obj in (getattr(v, "owner", None), getattr(v, "f", None)):
+            name = getattr(obj, "__name__", None)
+            if isinstance(name, str) and name.isidentifier():
+                return name
+    return None
+
+
 def forward_expr(op, args, params, elementwise_arrays=False):
     """``(text, latex)`` of ``op`` applied to ``args`` (pairs of text and LaTeX)."""
     texts = [a[0] for a in args]
     texes = [a[1] for a in args]
+    inner = wrapped_name(params) if op in _WRAPPERS else None
+    if inner:  # a custom rule or a checkpoint around the user's function: name both
+        kind = _WRAPPERS[op]
+        return (f"{inner}({', '.join(texts)})  [{kind}]",
+                rf"\operatorname{{{inner.replace('_', chr(92) + '_')}}}({', '.join(texes)})")
     if op == "getitem" and "idx" in params and len(args) == 1:
         idx = index_text(params["idx"])
         return f"{texts[0]}[{idx}]", f"{texes[0]}_{{[{idx}]}}"
@@ -267,8 +286,16 @@ def _transpose_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
     return f"transpose({adj_text}, axes={back})", rf"\operatorname{{transpose}}({adj_tex}, {back})"
 
 
+def _checkpoint_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """The wrapped function's vjp, its forward pass recomputed (named, not a stray ``f``)."""
+    who = wrapped_name(params) or "the checkpointed function"
+    return (f"vjp of {who} (forward recomputed) applied to {adj_text}",
+            rf"\operatorname{{vjp}}_{{\mathrm{{{who.replace('_', '-')}}}}}({adj_tex})")
+
+
 #: Local rules written from the step's own shapes and parameters, where a fixed formula cannot say it.
-_STRUCTURAL = {"concatenate": _concatenate_local, "einsum": _einsum_local, "transpose": _transpose_local}
+_STRUCTURAL = {"concatenate": _concatenate_local, "einsum": _einsum_local, "transpose": _transpose_local,
+               "checkpoint": _checkpoint_local}
 
 
 def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, shapes=None):
@@ -287,9 +314,11 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, 
         except (KeyError, IndexError, TypeError):
             pass
     f = p.formulas[i] if p.formulas is not None else None
-    if f is None:
-        return (f"vjp_{p.name}({adj_text})",
-                rf"\operatorname{{vjp}}_{{\mathrm{{{p.name.replace('_', '-')}}}}}({adj_tex})", True)
+    if f is None:  # no formula declared: name the rule that ran
+        rule = _WRAPPERS.get(p.name, p.name)
+        who = wrapped_name(params)
+        return (f"{rule} rule{' of ' + who if who else ''} applied to {adj_text}",
+                rf"\operatorname{{vjp}}_{{\mathrm{{{(who or rule).replace('_', '-')}}}}}({adj_tex})", True)
     text, latex = f
     names = arg_names(p, n)
     has_adjoint = bool(re.search(r"\bg\b", text)) or ("h" not in names and bool(re.search(r"\bh\b", text)))
