@@ -243,13 +243,18 @@ def test_broadcasting_is_said():
 
 # -- the steps come from the engine ------------------------------------------------------
 
-def test_backward_steps_come_from_the_primitives_own_rules():
-    # A deliberately wrong custom rule: explain must show what the engine ran, not re-derive.
+def _sin_with_a_wrong_rule():
+    """sin with a deliberately wrong custom rule (g * 100): explain must show what the engine ran."""
     @cr.custom_vjp
-    def f(x):
+    def myf(x):
         return cnp.sin(x)
 
-    f.defvjp(lambda x: (cnp.sin(x), None), lambda res, g: (g * 100.0,))
+    myf.defvjp(lambda x: (cnp.sin(x), None), lambda res, g: (g * 100.0,))
+    return myf
+
+
+def test_backward_steps_come_from_the_primitives_own_rules():
+    f = _sin_with_a_wrong_rule()
     ex = cr.explain(lambda x: f(x) * 2.0, 1.0)
     assert float(ex.grads["x"]) == pytest.approx(200.0)
     assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(lambda x: f(x) * 2.0)(1.0)))
@@ -565,11 +570,7 @@ def test_a_models_batch_output_suggests_explaining_a_loss():
 
 
 def test_custom_rules_and_checkpoints_are_named_after_the_users_function():
-    @cr.custom_vjp
-    def myf(x):
-        return cnp.sin(x)
-
-    myf.defvjp(lambda x: (cnp.sin(x), None), lambda res, g: (g * 100.0,))
+    myf = _sin_with_a_wrong_rule()
     ex = cr.explain(lambda x: myf(x) * 2.0, 1.0)
     assert ex.steps[0].formula == "u = myf(x)  [custom_vjp] = myf(1) = 0.8415"
     assert ex.steps[-1].formula.startswith("x̄ += custom_vjp rule of myf applied to ū = 200")
