@@ -173,3 +173,26 @@ def test_tour_page_sections_step_independently(browser, tmp_path, capsys, monkey
     assert second.locator("g.node.current").get_attribute("data-name") == "v"
     assert errors == []
     page.close()
+
+
+def test_a_big_graph_scrolls_its_pane_to_the_node_being_computed(browser, tmp_path):
+    def chain(x):
+        for _ in range(40):
+            x = cnp.sin(x) * 1.01 + x
+        return x
+    ex = cr.explain(chain, 0.3)
+    page, errors = _open(browser, ex, tmp_path, size=(1400, 800))
+    n_forward = sum(s.phase == "forward" for s in ex.steps)
+    for _ in range(n_forward + 5):
+        page.keyboard.press("ArrowRight")
+    pane = page.locator(".pane").bounding_box()
+    current = page.locator("g.node.current").bounding_box()
+    assert pane["height"] <= 1000 + 20  # the page does not grow with the graph
+    assert pane["y"] <= current["y"] and current["y"] + current["height"] <= pane["y"] + pane["height"]
+    page.keyboard.press("Home")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    current = page.locator("g.node.current").bounding_box()
+    assert pane["y"] <= current["y"] and current["y"] + current["height"] <= pane["y"] + pane["height"]
+    assert errors == []
+    page.close()
