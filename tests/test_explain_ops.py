@@ -122,7 +122,7 @@ def test_steps_read_cleanly_and_agree_with_grad(name):
     ("getitem", -1, "x̄ += ū scattered to x[1:]"),
     ("det", -1, "ā += f̄ · f · inv(a)ᵀ"),
     ("eigh_v", -1, "ā += u (F ⊙ (uᵀ · ū)) uᵀ"),
-    ("cumprod", -1, "x̄ += revcumsum(ū · u) / x"),
+    ("cumprod", -1, "x̄ += revcumsum(ū ⊙ u) / x"),
     ("where", 0, "u = where(mask, x, y)"),
     ("transpose", 0, "u = aᵀ"),
     ("transpose3", -1, "ā += transpose(ū, axes=(2, 0, 1))"),

@@ -251,7 +251,7 @@ cumprod_p = defprim(
     "cumprod", lambda x, axis: np.cumprod(x, axis=axis),
     [_cumprod_vjp], jvp=_cumprod_jvp, uses_ans=True,
     batch=batch_with_axes_shifted,
-    formulas=[("revcumsum(g * ans) / x",
+    formulas=[("revcumsum(g ⊙ ans) / x",
                r"\textstyle\sum_{k \ge j} \bar g_k\, \mathrm{ans}_k / x_j")])
 
 
