@@ -196,3 +196,15 @@ def test_a_big_graph_scrolls_its_pane_to_the_node_being_computed(browser, tmp_pa
     assert pane["y"] <= current["y"] and current["y"] + current["height"] <= pane["y"] + pane["height"]
     assert errors == []
     page.close()
+
+
+def test_the_last_step_shows_the_gradient_and_why_an_input_gets_zero(browser, tmp_path):
+    ex = cr.explain(lambda x, y: cnp.sin(x) * 2.0, 1.0, 2.0)
+    page, errors = _open(browser, ex, tmp_path)
+    for _ in range(len(ex.steps)):
+        page.keyboard.press("ArrowRight")
+    now = page.locator(".now").inner_text()
+    assert "Gradient of f = 1.683: ∂f/∂x = 1.081, ∂f/∂y = 0" in now
+    assert "y: no differentiable path to f" in now
+    assert errors == []
+    page.close()

@@ -12,6 +12,7 @@ import json
 from html import escape
 
 from chainrule.explain import notation as nt
+from chainrule.explain.render import summary
 from chainrule.explain.svg import box_adjoint, svg
 
 _counter = itertools.count()
@@ -31,7 +32,8 @@ def page_data(ex):
     return {"nodes": [{"id": ids[n.name], "name": n.name, "kind": n.kind} for n in ex.nodes.values()],
             "steps": steps, "seed": {"node": ids[ex.output], "shown": box_adjoint(ex.output, ex.seed),
                      "text": f"{nt.bar(ex.output)} = {nt.num(ex.seed)}"},
-            "inputs": ", ".join(f"{n.name} = {nt.num(n.value)}" for n in ex.nodes.values() if n.kind == "input")}
+            "inputs": ", ".join(f"{n.name} = {nt.num(n.value)}" for n in ex.nodes.values() if n.kind == "input"),
+            "summary": summary(ex)}
 
 
 def html(ex, embedded=False) -> str:
@@ -158,7 +160,8 @@ SCRIPT = r"""
         pane.scrollLeft += box.left - view.left - (view.width - box.width) / 2;
     }
     $(".now").textContent = k === 0 ? "Inputs: " + data.inputs :
-      (k === nForward + 1 ? "seed " + data.seed.text + "   then   " : "") + steps[k - 1].formula;
+      (k === nForward + 1 ? "seed " + data.seed.text + "   then   " : "") + steps[k - 1].formula +
+      (k === total ? "\n" + data.summary : "");
     $(".fwd").disabled = k >= nForward;
     $(".bwd").disabled = k < nForward || k >= total;
     $(".back").disabled = k === 0;

@@ -29,13 +29,19 @@ def text(ex) -> str:
             if r.note:
                 line += "   " + r.note
             lines.append(line.rstrip())
-    lines += ["", f"Gradient of {ex.output} = {nt.num(ex.value)}: "
-              + ", ".join(f"∂{ex.output}/∂{k} = {nt.num(v)}" for k, v in ex.grads.items())]
+    lines += ["", summary(ex)]
+    return "\n".join(lines)
+
+
+def summary(ex) -> str:
+    """The last line(s) of the log: the gradient, and why an input's is 0 when no adjoint reached it."""
+    out = (f"Gradient of {ex.output} = {nt.num(ex.value)}: "
+           + ", ".join(f"∂{ex.output}/∂{k} = {nt.num(v)}" for k, v in ex.grads.items()))
     unreached = [k for k in ex.grads if ex.nodes[k].adjoint is None]
     if unreached:
-        lines.append(f"({', '.join(unreached)}: no differentiable path to {ex.output}, so "
-                     f"{'its gradient is' if len(unreached) == 1 else 'their gradients are'} 0)")
-    return "\n".join(lines)
+        out += (f"\n({', '.join(unreached)}: no differentiable path to {ex.output}, so "
+                f"{'its gradient is' if len(unreached) == 1 else 'their gradients are'} 0)")
+    return out
 
 
 def latex(ex) -> str:
