@@ -468,10 +468,11 @@ def test_no_intermediate_shares_the_initial_of_a_longer_input_name():
 
 
 def test_adjoint_names_agree_across_text_and_latex():
-    from chainrule.explain.notation import texbar
+    from chainrule.explain.notation import tex, texbar
     assert (bar("w11"), texbar("w11")) == ("w̄11", r"\bar{w}_{11}")
     assert (bar("b_1"), texbar("b_1")) == ("b̄_1", r"\bar{b}_{1}")
     assert (bar("bo"), texbar("bo")) == ("b̅o̅", r"\overline{\mathrm{bo}}")
+    assert (bar("wo2"), texbar("wo2"), tex("wo2")) == ("w̅o̅2", r"\overline{\mathrm{wo}}_{2}", r"\mathrm{wo}_{2}")
     assert (bar("fc.weight"), texbar("fc.weight")) == ("fc.weight.grad", r"\mathrm{fc.weight.grad}")
 
 

@@ -69,13 +69,18 @@ def pad(s: str, n: int) -> str:
 
 
 def bar(name: str) -> str:
-    """The adjoint of ``name`` in text: ``ū``, ``w̄11``, ``b̅o̅``; a long name as ``fc.weight.grad``.
+    """The adjoint of ``name`` in text: ``ū``, ``w̄11``, ``b̅o̅``, ``w̅o̅2``; a long name as ``fc.weight.grad``.
 
-    >>> bar("u"), bar("w11"), bar("fc.weight")
-    ('ū', 'w̄11', 'fc.weight.grad')
+    The bar covers a name's letters, not the digits after them (as LaTeX's subscript).
+
+    >>> bar("u"), bar("w11"), bar("wo2"), bar("fc.weight")
+    ('ū', 'w̄11', 'w̅o̅2', 'fc.weight.grad')
     """
     if re.fullmatch(r"[A-Za-z](_?[0-9]+|[₀-₉]*)", name):  # NFC: ū precomposed, x̄ combining
         return unicodedata.normalize("NFC", name[0] + "\u0304" + name[1:])
+    m = re.fullmatch(r"([A-Za-z]{2,3})(_?[0-9]+)", name)
+    if m:
+        return "".join(c + "\u0305" for c in m.group(1)) + m.group(2)
     if len(name) <= 3:
         return "".join(c + "\u0305" for c in name)
     return name + ".grad"
@@ -86,6 +91,9 @@ def tex(name: str) -> str:
     m = re.fullmatch(r"([A-Za-z])(?:_?([0-9]+))?", name)
     if m:
         return m.group(1) + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+    m = re.fullmatch(r"([A-Za-z]{2,3})_?([0-9]+)", name)  # wo2 -> \mathrm{wo}_{2}
+    if m:
+        return rf"\mathrm{{{m.group(1)}}}_{{{m.group(2)}}}"
     return r"\mathrm{" + name.replace("_", r"\_") + "}"
 
 
@@ -97,6 +105,9 @@ def texbar(name: str) -> str:
         return r"\bar{" + m.group(1) + "}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
     if bar(name).endswith(".grad"):
         return tex(name + ".grad")
+    m = re.fullmatch(r"([A-Za-z]{2,3})_?([0-9]+)", name)
+    if m:
+        return rf"\overline{{\mathrm{{{m.group(1)}}}}}_{{{m.group(2)}}}"
     return r"\overline{" + tex(name) + "}"
 
 
