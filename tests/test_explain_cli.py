@@ -173,3 +173,20 @@ def test_explain_help_has_examples(capsys):
         main(["explain", "--help"])
     out = capsys.readouterr().out
     assert '"x=[0.5, 1.0, -2]"' in out and "sum(...)" in out and "examples:" in out
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_a_traceback():
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", "--no-html"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_a_small_matrix_value_is_shown_in_full(capsys):
+    rc, out, _ = run(["explain", "sum(W @ x)", "W=[[1, 2], [3, 4]]", "x=[1, -1]"], capsys)
+    assert rc == 0 and out.startswith("Inputs: W = [[1, 2], [3, 4]], x = [1, -1]\n")
+    assert "W̄ += ū · xᵀ               = [[1, -1], [1, -1]]" in out

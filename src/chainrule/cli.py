@@ -39,8 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     handler = getattr(args, "handler", None)
     if handler is None:
         from chainrule.explain import cli as explain_cli
-        return explain_cli.run_tour(args)
-    return handler(args)
+        handler = explain_cli.run_tour
+    try:
+        return handler(args)
+    except BrokenPipeError:  # `chainrule explain ... | head`: the reader left; no traceback
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # python -m chainrule.cli

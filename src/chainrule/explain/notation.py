@@ -21,6 +21,8 @@ def num(v) -> str:
 
     >>> num(7.38905609893065), num(2.0), num(np.array([1.0, 2.5])), num(np.zeros((2, 3)))
     ('7.389', '2', '[1, 2.5]', '2×3 [0 … 0]')
+    >>> num(np.array([[1.0, 2.0], [3.0, 4.0]])), num(np.array([[0.5], [2.0]]))
+    ('[[1, 2], [3, 4]]', '[[0.5], [2]]')
     """
     a = np.asarray(v)
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
@@ -33,6 +35,10 @@ def num(v) -> str:
         return "0" if s == "-0" else s
     if a.ndim == 1 and a.size <= 4:
         return "[" + ", ".join(num(x) for x in a) + "]"
+    if a.ndim == 2 and a.size <= 4:  # a small matrix in full when short: [[1, 2], [3, 4]]
+        full = "[" + ", ".join(num(row) if row.size > 1 else f"[{num(row)}]" for row in a) + "]"
+        if len(full) <= 24:
+            return full
     if a.size == 0:
         return f"{shape_text(a.shape)} []"
     return f"{shape_text(a.shape)} [{num(a.min())} … {num(a.max())}]"
