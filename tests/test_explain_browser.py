@@ -208,3 +208,29 @@ def test_the_last_step_shows_the_gradient_and_why_an_input_gets_zero(browser, tm
     assert "y: no differentiable path to f" in now
     assert errors == []
     page.close()
+
+
+@pytest.mark.parametrize("case", ["arrays", "model", "tour"])
+def test_every_text_fits_its_box_at_the_last_step(browser, tmp_path, case):
+    import numpy as np
+    from chainrule.explain.cli import tour_explanations
+    if case == "arrays":
+        ex = cr.explain(lambda x, y: cnp.sum(cnp.sin(x) * 2.0) + cr.stop_gradient(y), np.array([0.5, 1.0]), 2.0)
+    elif case == "model":
+        ex = cr.explain(lambda model, x: cnp.sum(model(x) ** 2), cr.nn.MLP([2, 3, 1]), np.array([[0.5, -1.0]]))
+    else:
+        ex = tour_explanations()[2][1]
+    page, errors = _open(browser, ex, tmp_path)
+    for _ in range(len(ex.steps)):
+        page.keyboard.press("ArrowRight")
+    over = page.eval_on_selector_all("g.node", """gs => gs.flatMap(g => {
+        const w = g.querySelector('rect').width.baseVal.value;
+        return Array.from(g.querySelectorAll('text')).filter(t => t.textContent)
+          .filter(t => t.x.baseVal[0].value + t.getComputedTextLength() > w - 2).map(t => t.textContent);
+    })""")
+    assert over == []
+    if case == "arrays":  # an input no adjoint reached shows its 0 gradient at the end
+        assert page.locator("g.node.grad").count() == 2
+        assert page.locator("g.node[data-name=y] .adj").text_content() == "ȳ = 0"
+    assert errors == []
+    page.close()

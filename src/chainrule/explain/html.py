@@ -33,7 +33,10 @@ def page_data(ex):
             "steps": steps, "seed": {"node": ids[ex.output], "shown": box_adjoint(ex.output, ex.seed),
                      "text": f"{nt.bar(ex.output)} = {nt.num(ex.seed)}"},
             "inputs": ", ".join(f"{n.name} = {nt.num(n.value)}" for n in ex.nodes.values() if n.kind == "input"),
-            "summary": summary(ex)}
+            "summary": summary(ex),
+            # inputs no adjoint reached: their gradient, 0, appears on them at the end
+            "zeros": [{"node": ids[k], "shown": box_adjoint(k, v)} for k, v in ex.grads.items()
+                      if ex.nodes[k].adjoint is None]}
 
 
 def html(ex, embedded=False) -> str:
@@ -140,6 +143,10 @@ SCRIPT = r"""
       li.textContent = (s.phase === "forward" ? "F" : "B") + s.index + "  " + s.formula;
       log.appendChild(li);
     }
+    if (k === total) data.zeros.forEach(function (z) {
+      node(z.node).querySelector(".adj").textContent = z.shown;
+      node(z.node).classList.add("grad");
+    });
     if (k > 0) {
       var cur = steps[k - 1];
       node(cur.node).classList.add("current");
