@@ -581,3 +581,16 @@ def test_custom_rules_and_checkpoints_are_named_after_the_users_function():
     ex = cr.explain(lambda x: cr.checkpoint(body)(x) * 2.0, 1.0)
     assert ex.steps[-1].formula.startswith("x̄ += vjp of body (forward recomputed) applied to ū")
     assert "vjp of f" not in str(ex)
+
+
+def test_a_wide_fan_out_sum_is_abbreviated():
+    def f(x):
+        s = 0.0
+        for i in range(1, 30):
+            s = s + cnp.sin(x * i)
+        return s
+    ex = cr.explain(f, 0.3)
+    last = ex.steps[-1].formula
+    assert "… (29 terms)" in last and len(last) < 160
+    assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(f)(0.3)))
+    assert last.endswith(f"= {float(ex.grads['x']):.4g}   ⇒ ∂f/∂x = {float(ex.grads['x']):.4g}")

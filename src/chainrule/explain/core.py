@@ -414,8 +414,10 @@ class _Tracer:
                 target.adjoint = _scalar(total)
                 running = total
                 if len(parts) > 1:
-                    note = (f"{nt.bar(target.name)} = " + " + ".join(nt.paren(nt.num(c)) for c in parts)
-                            + f" = {nt.num(total)}")
+                    terms = [nt.paren(nt.num(c)) for c in parts]
+                    if len(terms) > 6:  # a wide fan-out: the first and last terms, and how many
+                        terms = terms[:3] + [f"… ({len(parts)} terms)"] + terms[-2:]
+                    note = f"{nt.bar(target.name)} = " + " + ".join(terms) + f" = {nt.num(total)}"
                 if target.kind == "input" and target.wrt:
                     grad = f"∂{self.output}/∂{target.name} = {nt.num(total)}"
                     note = f"{note}   ⇒ {grad}" if note else f"⇒ {grad}"
