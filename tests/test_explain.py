@@ -594,3 +594,11 @@ def test_a_wide_fan_out_sum_is_abbreviated():
     assert "… (29 terms)" in last and len(last) < 160
     assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(f)(0.3)))
     assert last.endswith(f"= {float(ex.grads['x']):.4g}   ⇒ ∂f/∂x = {float(ex.grads['x']):.4g}")
+
+
+def test_greek_parameter_names_in_text_and_latex():
+    ex = cr.explain(lambda θ, α: cnp.sin(θ) * α, 1.0, 2.0)
+    assert "θ̄ += ū · ∂u/∂θ" in str(ex) and "ᾱ += f̄ · ∂f/∂α" in str(ex)
+    latex = ex.latex()
+    assert r"\bar{\theta} &\mathrel{+}=" in latex and r"\cos \theta" in latex
+    assert "θ" not in latex and "α" not in latex  # pdflatex reads no Greek characters

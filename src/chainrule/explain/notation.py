@@ -82,7 +82,7 @@ def bar(name: str) -> str:
     >>> bar("u"), bar("w11"), bar("wo2"), bar("fc.weight")
     ('ū', 'w̄11', 'w̅o̅2', 'fc.weight.grad')
     """
-    if re.fullmatch(r"[A-Za-z](_?[0-9]+|[₀-₉]*)", name):  # NFC: ū precomposed, x̄ combining
+    if re.fullmatch(r"[^\W\d_](_?[0-9]+|[₀-₉]*)", name):  # NFC: ū precomposed, x̄ combining; θ̄ too
         return unicodedata.normalize("NFC", name[0] + "\u0304" + name[1:])
     m = re.fullmatch(r"([A-Za-z]{2,3})(_?[0-9]+)", name)
     if m:
@@ -92,11 +92,23 @@ def bar(name: str) -> str:
     return name + ".grad"
 
 
+def _letter(c: str) -> str:
+    """One letter in LaTeX: ``x``, and a Greek letter as its command (``θ`` -> ``\\theta``)."""
+    if c.isascii():
+        return c
+    words = unicodedata.name(c, "").split()
+    if words[:2] == ["GREEK", "SMALL"] and len(words) == 4:
+        return "\\" + words[3].lower().replace("lamda", "lambda") + " "
+    if words[:2] == ["GREEK", "CAPITAL"] and len(words) == 4:
+        return "\\" + words[3].capitalize().replace("Lamda", "Lambda") + " "
+    return rf"\text{{{c}}}"
+
+
 def tex(name: str) -> str:
-    """``name`` in LaTeX: ``w11`` -> ``w_{11}``, ``fc.weight`` -> ``\\mathrm{fc.weight}``."""
-    m = re.fullmatch(r"([A-Za-z])(?:_?([0-9]+))?", name)
+    """``name`` in LaTeX: ``w11`` -> ``w_{11}``, ``θ`` -> ``\\theta``, ``fc.weight`` -> ``\\mathrm{fc.weight}``."""
+    m = re.fullmatch(r"([^\W\d_])(?:_?([0-9]+))?", name)
     if m:
-        return m.group(1) + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+        return _letter(m.group(1)).strip() + (f"_{{{m.group(2)}}}" if m.group(2) else "")
     m = re.fullmatch(r"([A-Za-z]{2,3})_?([0-9]+)", name)  # wo2 -> \mathrm{wo}_{2}
     if m:
         return rf"\mathrm{{{m.group(1)}}}_{{{m.group(2)}}}"
@@ -106,9 +118,9 @@ def tex(name: str) -> str:
 def texbar(name: str) -> str:
     """The adjoint in LaTeX, as :func:`bar` writes it: ``\\bar{w}_{11}``, ``\\overline{\\mathrm{bo}}``,
     ``\\mathrm{fc.weight.grad}``."""
-    m = re.fullmatch(r"([A-Za-z])(?:_?([0-9]+))?", name)
+    m = re.fullmatch(r"([^\W\d_])(?:_?([0-9]+))?", name)
     if m:
-        return r"\bar{" + m.group(1) + "}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+        return r"\bar{" + _letter(m.group(1)).strip() + "}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
     if bar(name).endswith(".grad"):
         return tex(name + ".grad")
     m = re.fullmatch(r"([A-Za-z]{2,3})_?([0-9]+)", name)
