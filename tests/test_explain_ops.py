@@ -133,6 +133,9 @@ def test_steps_read_cleanly_and_agree_with_grad(name):
     ("roll", -1, "x̄ += roll(ū, -1)"),
     ("index_set", 1, "v = x with [1:] ← u"),
     ("sqrt", -1, "x̄ += ū ⊙ 1/(2·sqrt(x))"),
+    ("tanh", -1, "x̄ += ū ⊙ (1 - tanh(x)²)"),
+    ("arcsin", -1, "x̄ += ū ⊙ 1/sqrt(1-x²)"),
+    ("power", -2, "x̄ += ū ⊙ y·x^(y-1)"),
 ])
 def test_formula_text(name, step, expected):
     f, *args = CASES[name]

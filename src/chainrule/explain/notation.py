@@ -368,6 +368,7 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, 
     text = text.replace(".T", "ᵀ").replace(" @ ", " · ")
     text = re.sub(r"^(\(?-?[\d.]+\)?)\*(\w+)\^\(\1-1\)$", _power_rule, text)
     text = re.sub(r"(?<=[\w)])\*(?=[\w(])", "·", text.replace(" * ", " · "))
+    text = re.sub(r"\^([0-9])(?![0-9.])", lambda m: m.group(1).translate(_SUPER), text)  # x^2 -> x², as forward
     latex = re.sub(r"\\bar\s*([gh])(?![A-Za-z0-9])", lambda m: "\x00" if m.group(1) in ("g", "h") else m.group(0), latex)
     latex = latex.replace(r"\mathrm{ans}", "\x01")
     latex = re.sub(r"(?<![\\A-Za-z_])[A-Za-z]\w*", lambda m: _name(m, lmap, r"\,"), latex)
