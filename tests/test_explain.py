@@ -602,3 +602,8 @@ def test_greek_parameter_names_in_text_and_latex():
     latex = ex.latex()
     assert r"\bar{\theta} &\mathrel{+}=" in latex and r"\cos \theta" in latex
     assert "θ" not in latex and "α" not in latex  # pdflatex reads no Greek characters
+
+
+def test_inputs_left_out_of_wrt_are_said_to_be_held_constant():
+    ex = cr.explain(lambda x, y: x * y, 1.0, 2.0, wrt="y")
+    assert str(ex).splitlines()[-1] == "(x: held constant, not differentiated (wrt=))"

@@ -37,6 +37,9 @@ def summary(ex) -> str:
     """The last line(s) of the log: the gradient, and why an input's is 0 when no adjoint reached it."""
     out = (f"Gradient of {ex.output} = {nt.num(ex.value)}: "
            + ", ".join(f"∂{ex.output}/∂{k} = {nt.num(v)}" for k, v in ex.grads.items()))
+    held = [n.name for n in ex.nodes.values() if n.kind == "input" and n.name not in ex.grads]
+    if held:
+        out += f"\n({', '.join(held)}: held constant, not differentiated (wrt=))"
     unreached = [k for k in ex.grads if ex.nodes[k].adjoint is None]
     if unreached:
         out += (f"\n({', '.join(unreached)}: no differentiable path to {ex.output}, so "
