@@ -607,3 +607,8 @@ def test_greek_parameter_names_in_text_and_latex():
 def test_inputs_left_out_of_wrt_are_said_to_be_held_constant():
     ex = cr.explain(lambda x, y: x * y, 1.0, 2.0, wrt="y")
     assert str(ex).splitlines()[-1] == "(x: held constant, not differentiated (wrt=))"
+
+
+def test_a_boolean_flag_is_not_listed_as_an_integer():
+    ex = cr.explain(lambda x, flag: x * 2.0 if flag else x, 1.0, True)
+    assert str(ex).splitlines()[0] == "Inputs: x = 1"

@@ -184,7 +184,7 @@ class _Tracer:
         level = new_level()
         self.level = level
         nodes, boxes = {}, {}
-        self.constants = {}  # integer (or boolean) arguments: used as they are, not differentiated
+        self.constants = {}  # integer arguments: used as they are, not differentiated
         self.input_of = {}  # input name -> (argument position, argument name)
         args = []
         for i, (a, aname) in enumerate(zip(self.args, names)):
@@ -202,7 +202,9 @@ class _Tracer:
                                     f"transformations")
                 if not _is_float(leaf):
                     new[j] = leaf
-                    if isinstance(_raw_value(leaf), (int, np.integer, np.ndarray)) and np.size(leaf) > 0:
+                    raw = _raw_value(leaf)
+                    if not isinstance(raw, (bool, np.bool_)) and np.size(raw) > 0 and \
+                            np.issubdtype(np.asarray(raw).dtype, np.integer):
                         self.constants[_leaf_name(aname, path)] = leaf
                     continue
                 name = _leaf_name(aname, path)
