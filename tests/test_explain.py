@@ -612,3 +612,8 @@ def test_inputs_left_out_of_wrt_are_said_to_be_held_constant():
 def test_a_boolean_flag_is_not_listed_as_an_integer():
     ex = cr.explain(lambda x, flag: x * 2.0 if flag else x, 1.0, True)
     assert str(ex).splitlines()[0] == "Inputs: x = 1"
+
+
+def test_a_where_condition_is_never_named_like_an_input():
+    ex = cr.explain(lambda x, mask: cnp.sum(cnp.where(x > 0, x, mask)), np.array([1.0, -1.0]), np.ones(2))
+    assert ex.steps[0].formula.startswith("u = where(cond, x, mask)")

@@ -251,6 +251,10 @@ class _Tracer:
                             f"jit is tracing; explain writes down concrete numbers, so call it outside "
                             f"transformations (its steps are not differentiable)")
         self._name_intermediates(order, out, nodes, boxes)
+        # what a boolean constant (a where's condition) is called: a name no node has
+        self.mask = next(m for m in ("mask", "cond", "mask1", "mask2", "cond1") + tuple(f"mask_{k}" for k in
+                                                                                      range(len(nodes) + 1))
+                         if m not in nodes)
         rows, steps = [], []
         self._forward(order, nodes, boxes, steps, rows)
         seed = np.ones(out._value.shape, out._value.dtype)
@@ -330,7 +334,7 @@ class _Tracer:
                     numeric.append(nt.paren(nt.num(src.value)) if np.size(src.value) == 1 else None)
                     node.relevant = node.relevant or src.wrt or src.relevant
                 elif a is not None:  # an optional input left out is not shown
-                    c = _constant(a)
+                    c = _constant(a, self.mask)
                     shown.append(c)
                     numeric.append(c[0])
             node.inputs = tuple(names)
@@ -376,7 +380,7 @@ class _Tracer:
                     subs_text.append("\x02")
                     subs_tex.append("\x02")
                 else:
-                    c = _constant(x)
+                    c = _constant(x, self.mask)
                     subs_text.append(c[0])
                     subs_tex.append(c[1])
             subs_text.append(n.name)
@@ -540,10 +544,10 @@ def _float_dtype(x):
     return x.dtype if hasattr(x, "dtype") else np.float64
 
 
-def _constant(x):
+def _constant(x, mask="mask"):
     v = _raw_value(x)
     if np.asarray(v).dtype == bool and np.size(v) > 1:  # a where's condition
-        return "mask", r"\mathrm{mask}"
+        return mask, nt.tex(mask)
     if np.size(v) == 1:
         s = nt.num(v)
         return (f"({s})" if s.startswith("-") else s), (f"({s})" if s.startswith("-") else s)
