@@ -252,8 +252,7 @@ class _Tracer:
                             f"transformations (its steps are not differentiable)")
         self._name_intermediates(order, out, nodes, boxes)
         # what a boolean constant (a where's condition) is called: a name no node has
-        self.mask = next(m for m in ("mask", "cond", "mask1", "mask2", "cond1") + tuple(f"mask_{k}" for k in
-                                                                                      range(len(nodes) + 1))
+        self.mask = next(m for m in ("mask", "cond", *(f"mask{k}" for k in range(1, len(nodes) + 2)))
                          if m not in nodes)
         rows, steps = [], []
         self._forward(order, nodes, boxes, steps, rows)
