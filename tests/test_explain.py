@@ -617,3 +617,11 @@ def test_a_boolean_flag_is_not_listed_as_an_integer():
 def test_a_where_condition_is_never_named_like_an_input():
     ex = cr.explain(lambda x, mask: cnp.sum(cnp.where(x > 0, x, mask)), np.array([1.0, -1.0]), np.ones(2))
     assert ex.steps[0].formula.startswith("u = where(cond, x, mask)")
+
+
+def test_a_closed_over_models_parameters_ask_for_the_model_as_an_input():
+    m = cr.nn.MLP([2, 3, 1])
+    with pytest.raises(TypeError, match=r"pass them, or the model: cr.explain\(lambda model, x"):
+        cr.explain(lambda x: cnp.sum(m(x)), np.array([0.5, -1.0]))
+    ex = cr.explain(lambda model, x: cnp.sum(model(x)), m, np.array([0.5, -1.0]))
+    assert "layers.0.weight" in ex.grads

@@ -246,6 +246,10 @@ class _Tracer:
             raise ValueError(f"explain: the output has shape {out._value.shape}; explain follows one "
                              f"scalar output back -- {how}")
         order = _topological(out, level)
+        if any(type(t._value) is Tensor and t._value._level == 0 for t in order):
+            raise TypeError(f"explain: {self.title} uses tensors that require grad (a model's parameters?) "
+                            f"without taking them as inputs; pass them, or the model: "
+                            f"cr.explain(lambda model, x: ..., model, x)")
         if any(type(t._value) in TRACER_TYPES for t in order):
             raise TypeError(f"explain: {self.title} uses a value that an enclosing cr.grad, jvp, vmap or "
                             f"jit is tracing; explain writes down concrete numbers, so call it outside "
