@@ -190,3 +190,13 @@ def test_a_small_matrix_value_is_shown_in_full(capsys):
     rc, out, _ = run(["explain", "sum(W @ x)", "W=[[1, 2], [3, 4]]", "x=[1, -1]"], capsys)
     assert rc == 0 and out.startswith("Inputs: W = [[1, 2], [3, 4]], x = [1, -1]\n")
     assert "W̄ += ū · xᵀ               = [[1, -1], [1, -1]]" in out
+
+
+def test_constant_expressions_and_infinities(capsys):
+    rc, _, err = run(["explain", "2*3"], capsys)
+    assert rc == 2 and "no variables to differentiate" in err
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's divide-by-zero warning would be an error here
+        rc, out, err = run(["explain", "log(x)", "x=0"], capsys)
+    assert rc == 0 and "Gradient of f = -inf: ∂f/∂x = inf" in out

@@ -237,7 +237,11 @@ def run_explain(args) -> int:
     try:
         values = parse_assignments(args.values)
         f = expression_function(args.expression, list(values))
-        ex = explain(f, *values.values())
+        if not values:
+            raise ExpressionError("the expression has no variables to differentiate; use one and give "
+                                  "its value, e.g. chainrule explain \"exp(x)\" x=1")
+        with np.errstate(all="ignore"):  # an inf or a nan shows in the steps; no warning lines
+            ex = explain(f, *values.values())
     except ExpressionError as e:
         print(f"chainrule explain: {e}", file=sys.stderr)
         return REFUSED
