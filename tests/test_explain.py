@@ -243,13 +243,18 @@ def test_broadcasting_is_said():
 
 # -- the steps come from the engine ------------------------------------------------------
 
-def test_backward_steps_come_from_the_primitives_own_rules():
-    # A deliberately wrong custom rule: explain must show what the engine ran, not re-derive.
+def _sin_with_a_wrong_rule():
+    """sin with a deliberately wrong custom rule (g * 100): explain must show what the engine ran."""
     @cr.custom_vjp
-    def f(x):
+    def myf(x):
         return cnp.sin(x)
 
-    f.defvjp(lambda x: (cnp.sin(x), None), lambda res, g: (g * 100.0,))
+    myf.defvjp(lambda x: (cnp.sin(x), None), lambda res, g: (g * 100.0,))
+    return myf
+
+
+def test_backward_steps_come_from_the_primitives_own_rules():
+    f = _sin_with_a_wrong_rule()
     ex = cr.explain(lambda x: f(x) * 2.0, 1.0)
     assert float(ex.grads["x"]) == pytest.approx(200.0)
     assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(lambda x: f(x) * 2.0)(1.0)))
@@ -406,3 +411,217 @@ def test_a_real_cr_nn_model_when_present():
     assert list(ex.grads) == list(params)
     for path, g in oracle.items():
         np.testing.assert_allclose(ex.grads[path], g, rtol=1e-12)
+
+
+# -- edge cases -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("f", [lambda x, y: x * 2.0, lambda x, y: cnp.sin(x) * cr.stop_gradient(y * x)],
+                         ids=["unused", "stop_gradient"])
+def test_an_input_no_adjoint_reaches_has_gradient_zero(f):
+    ex = cr.explain(f, 1.0, 2.0)
+    assert float(ex.grads["y"]) == 0.0 == float(cr.grad(f, argnums=1)(1.0, 2.0))
+    text = str(ex)
+    assert "∂f/∂y = 0" in text and "None" not in text
+    assert "y: no differentiable path to f, so its gradient is 0" in text
+    assert "None" not in ex.latex()
+
+
+def test_an_unused_array_input_has_a_zero_array_gradient():
+    ex = cr.explain(lambda x, y: cnp.sum(x), np.ones(2), np.ones((2, 3)))
+    assert ex.grads["y"].shape == (2, 3) and not ex.grads["y"].any()
+
+
+def test_integer_arguments_are_listed_as_constants():
+    ex = cr.explain(lambda x, n: x ** n, 1.5, 3)
+    assert str(ex).splitlines()[0] == "Inputs: x = 1.5; not differentiated (integers): n = 3"
+    assert list(ex.grads) == ["x"]
+
+
+def test_explain_inside_a_transformation_is_refused_clearly():
+    with pytest.raises(TypeError, match="call it outside transformations"):
+        cr.grad(lambda x: cr.explain(lambda y: y * x, 1.0).value)(2.0)
+    with pytest.raises(TypeError, match="call it outside transformations"):
+        cr.vmap(lambda x: cr.explain(lambda y: y * 2.0, x).value)(np.ones(3))
+
+
+def test_float32_steps_keep_the_dtype():
+    x = np.array([0.5, 1.0], np.float32)
+    ex = cr.explain(lambda x: cnp.sum(cnp.sin(x) * 2), x)
+    assert ex.grads["x"].dtype == np.float32
+    np.testing.assert_allclose(ex.grads["x"], cr.grad(lambda x: cnp.sum(cnp.sin(x) * 2))(x))
+
+
+def test_parameters_named_like_intermediates_never_share_a_name():
+    ex = cr.explain(lambda u, v, p: cnp.sin(u) * v + p * u, 1.0, 2.0, 3.0)
+    forward = [s.node for s in ex.steps if s.phase == "forward"]
+    assert not set(forward) & {"u", "v", "p"}
+    assert len(set(forward)) == len(forward)
+
+
+# -- names and drawing --------------------------------------------------------------------
+
+def test_no_intermediate_shares_the_initial_of_a_longer_input_name():
+    from chainrule.explain.cli import tour_explanations
+    _, ex = tour_explanations()[2]  # inputs w11, b1, w12, b2, wo1, wo2, bo
+    inner = [n.name for n in ex.nodes.values() if n.kind == "intermediate"]
+    assert not {"b", "w"} & set(inner)
+
+
+def test_adjoint_names_agree_across_text_and_latex():
+    from chainrule.explain.notation import tex, texbar
+    assert (bar("w11"), texbar("w11")) == ("w̄11", r"\bar{w}_{11}")
+    assert (bar("b_1"), texbar("b_1")) == ("b̄_1", r"\bar{b}_{1}")
+    assert (bar("bo"), texbar("bo")) == ("b̅o̅", r"\overline{\mathrm{bo}}")
+    assert (bar("wo2"), texbar("wo2"), tex("wo2")) == ("w̅o̅2", r"\overline{\mathrm{wo}}_{2}", r"\mathrm{wo}_{2}")
+    assert (bar("fc.weight"), texbar("fc.weight")) == ("fc.weight.grad", r"\mathrm{fc.weight.grad}")
+
+
+def _svg_texts(ex):
+    root = ET.fromstring(ex.svg())
+    ns = "{http://www.w3.org/2000/svg}"
+    return root, ns
+
+
+def test_boxes_are_wide_enough_for_a_long_parameter_names_adjoint():
+    from chainrule.explain.notation import width
+    from chainrule.explain.svg import CHAR_W
+    m = cr.nn.MLP([2, 3, 1])
+    ex = cr.explain(lambda model, x: cnp.sum(model(x) ** 2), m, np.array([[0.5, -1.0]]))
+    root, ns = _svg_texts(ex)
+    box_w = float(root.find(f".//{ns}rect[@rx]").get("width"))
+    for g in root.iter(f"{ns}g"):
+        for t in g.iter(f"{ns}text"):
+            assert 10 + CHAR_W * width(t.text or "") <= box_w, t.text
+    adj = [t.text for t in root.iter(f"{ns}text") if t.get("class") == "adj" and t.text]
+    assert ".grad = 3×1" in " ".join(adj)  # the box's title names the weight; its adjoint line stays short
+
+
+def test_edge_labels_stay_inside_the_drawing():
+    from chainrule.explain.notation import width
+    from chainrule.explain.svg import LABEL_W
+    m = cr.nn.MLP([2, 3, 1])
+    ex = cr.explain(lambda model, x: cnp.sum(model(x) ** 2), m, np.array([[0.5, -1.0]]))
+    root, ns = _svg_texts(ex)
+    w = float(root.get("width"))
+    for t in root.iter(f"{ns}text"):
+        if t.get("class") == "elabel":
+            x, anchor, wide = float(t.get("x")), t.get("text-anchor"), LABEL_W * width(t.text)
+            left = {"start": x, "middle": x - wide / 2, "end": x - wide}[anchor]
+            assert 0 <= left and left + wide <= w, t.text
+
+
+def test_an_edge_that_skips_layers_goes_around_the_boxes_between():
+    def chain(x):
+        for _ in range(6):
+            x = cnp.sin(x) * 1.01 + x
+        return x
+    from chainrule.explain.svg import _blocked, box_width, layout
+    ex = cr.explain(chain, 0.3)
+    pos, _, _, across = layout(ex, box_width(ex))
+    skips = [(i, n.name) for n in ex.nodes.values() for i in n.inputs if _blocked(pos, box_width(ex), i, n.name, across)]
+    assert skips  # x feeds the add three layers down
+    svg = ex.svg()
+    for src, dst in skips:  # drawn from the source's side to the target's side, not straight down through boxes
+        ids = {name: f"n{k}" for k, name in enumerate(ex.nodes)}
+        path = svg.split(f'data-from="{ids[src]}" data-to="{ids[dst]}" d="M')[1].split('"')[0]
+        (x0, _), (x3, _) = [tuple(map(float, p.split(","))) for p in (path.split()[0], path.split()[-1])]
+        bw = box_width(ex)
+        assert x0 == pos[src][0] + bw and x3 == pos[dst][0] + bw + 2
+
+
+def test_page_title_of_a_lambda_and_single_axis_reductions():
+    ex = cr.explain(lambda a, B: cnp.sum(cnp.mean(a * B, axis=1)), np.ones(3), np.ones((2, 3)))
+    assert ex.title == "lambda a, B"
+    assert "<h1>lambda a, B</h1>" in ex.html().replace("&lt;", "<")
+    assert ex.steps[1].formula.startswith("v = mean(u, axis=1)")
+    assert "ū += v̄ · 1/3  (spread to 2×3)" in ex.steps[4].formula
+
+
+def test_an_input_named_f_is_not_overwritten_by_the_output():
+    f = lambda f, x: cnp.sin(f) * x  # noqa: E731
+    ex = cr.explain(f, 1.0, 2.0)
+    assert ex.output == "L" and set(ex.grads) == {"f", "x"}
+    assert float(ex.grads["f"]) == pytest.approx(float(cr.grad(f)(1.0, 2.0)))
+    with pytest.raises(ValueError, match="output='x' is also the name of an input"):
+        cr.explain(lambda x, y: x * y, 1.0, 2.0, output="x")
+
+
+def test_short_constant_vectors_read_as_their_values_and_an_update_as_an_arrow():
+    def f(x):
+        return cnp.sum(cnp.at(cnp.zeros(3))[0].set(x) * np.array([1.0, -2.0, 3.0]))
+    ex = cr.explain(f, 1.5)
+    assert ex.steps[0].formula.startswith("u = [0, 0, 0] with [0] ← x")
+    assert ex.steps[1].formula.startswith("v = u ⊙ [1, -2, 3]")
+    assert ex.steps[4].formula.startswith("ū += v̄ ⊙ [1, -2, 3]")
+
+
+def test_a_wide_array_graph_is_drawn_top_down_rather_than_shrunk_unreadably():
+    from chainrule.explain.svg import PANE_W
+    rng = np.random.default_rng(0)
+    ex = cr.explain(lambda x, W, b: cnp.sum(cnp.tanh(x @ W + b)),
+                    rng.standard_normal(3), rng.standard_normal((3, 2)), rng.standard_normal(2))
+    root = ET.fromstring(ex.svg())
+    assert float(root.get("width")) <= 1.4 * PANE_W
+    assert 'font-family:"DejaVu Sans"' in ex.html().split("</style>")[0].split("body{")[1]
+
+
+def test_a_models_batch_output_suggests_explaining_a_loss():
+    with pytest.raises(ValueError, match=r"shape \(4, 1\).*explain a loss of it instead"):
+        cr.explain(cr.nn.MLP([2, 3, 1]), np.ones((4, 2)))
+
+
+def test_custom_rules_and_checkpoints_are_named_after_the_users_function():
+    myf = _sin_with_a_wrong_rule()
+    ex = cr.explain(lambda x: myf(x) * 2.0, 1.0)
+    assert ex.steps[0].formula == "u = myf(x)  [custom_vjp] = myf(1) = 0.8415"
+    assert ex.steps[-1].formula.startswith("x̄ += custom_vjp rule of myf applied to ū = 200")
+
+    def body(x):
+        return cnp.sin(x) * x
+    ex = cr.explain(lambda x: cr.checkpoint(body)(x) * 2.0, 1.0)
+    assert ex.steps[-1].formula.startswith("x̄ += vjp of body (forward recomputed) applied to ū")
+    assert "vjp of f" not in str(ex)
+
+
+def test_a_wide_fan_out_sum_is_abbreviated():
+    def f(x):
+        s = 0.0
+        for i in range(1, 30):
+            s = s + cnp.sin(x * i)
+        return s
+    ex = cr.explain(f, 0.3)
+    last = ex.steps[-1].formula
+    assert "… (29 terms)" in last and len(last) < 160
+    assert float(ex.grads["x"]) == pytest.approx(float(cr.grad(f)(0.3)))
+    assert last.endswith(f"= {float(ex.grads['x']):.4g}   ⇒ ∂f/∂x = {float(ex.grads['x']):.4g}")
+
+
+def test_greek_parameter_names_in_text_and_latex():
+    ex = cr.explain(lambda θ, α: cnp.sin(θ) * α, 1.0, 2.0)
+    assert "θ̄ += ū · ∂u/∂θ" in str(ex) and "ᾱ += f̄ · ∂f/∂α" in str(ex)
+    latex = ex.latex()
+    assert r"\bar{\theta} &\mathrel{+}=" in latex and r"\cos \theta" in latex
+    assert "θ" not in latex and "α" not in latex  # pdflatex reads no Greek characters
+
+
+def test_inputs_left_out_of_wrt_are_said_to_be_held_constant():
+    ex = cr.explain(lambda x, y: x * y, 1.0, 2.0, wrt="y")
+    assert str(ex).splitlines()[-1] == "(x: held constant, not differentiated (wrt=))"
+
+
+def test_a_boolean_flag_is_not_listed_as_an_integer():
+    ex = cr.explain(lambda x, flag: x * 2.0 if flag else x, 1.0, True)
+    assert str(ex).splitlines()[0] == "Inputs: x = 1"
+
+
+def test_a_where_condition_is_never_named_like_an_input():
+    ex = cr.explain(lambda x, mask: cnp.sum(cnp.where(x > 0, x, mask)), np.array([1.0, -1.0]), np.ones(2))
+    assert ex.steps[0].formula.startswith("u = where(cond, x, mask)")
+
+
+def test_a_closed_over_models_parameters_ask_for_the_model_as_an_input():
+    m = cr.nn.MLP([2, 3, 1])
+    with pytest.raises(TypeError, match=r"pass them, or the model: cr.explain\(lambda model, x"):
+        cr.explain(lambda x: cnp.sum(m(x)), np.array([0.5, -1.0]))
+    ex = cr.explain(lambda model, x: cnp.sum(model(x)), m, np.array([0.5, -1.0]))
+    assert "layers.0.weight" in ex.grads

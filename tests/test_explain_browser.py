@@ -173,3 +173,64 @@ def test_tour_page_sections_step_independently(browser, tmp_path, capsys, monkey
     assert second.locator("g.node.current").get_attribute("data-name") == "v"
     assert errors == []
     page.close()
+
+
+def test_a_big_graph_scrolls_its_pane_to_the_node_being_computed(browser, tmp_path):
+    def chain(x):
+        for _ in range(40):
+            x = cnp.sin(x) * 1.01 + x
+        return x
+    ex = cr.explain(chain, 0.3)
+    page, errors = _open(browser, ex, tmp_path, size=(1400, 800))
+    n_forward = sum(s.phase == "forward" for s in ex.steps)
+    for _ in range(n_forward + 5):
+        page.keyboard.press("ArrowRight")
+    pane = page.locator(".pane").bounding_box()
+    current = page.locator("g.node.current").bounding_box()
+    assert pane["height"] <= 1000 + 20  # the page does not grow with the graph
+    assert pane["y"] <= current["y"] and current["y"] + current["height"] <= pane["y"] + pane["height"]
+    page.keyboard.press("Home")
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+    current = page.locator("g.node.current").bounding_box()
+    assert pane["y"] <= current["y"] and current["y"] + current["height"] <= pane["y"] + pane["height"]
+    assert errors == []
+    page.close()
+
+
+def test_the_last_step_shows_the_gradient_and_why_an_input_gets_zero(browser, tmp_path):
+    ex = cr.explain(lambda x, y: cnp.sin(x) * 2.0, 1.0, 2.0)
+    page, errors = _open(browser, ex, tmp_path)
+    for _ in range(len(ex.steps)):
+        page.keyboard.press("ArrowRight")
+    now = page.locator(".now").inner_text()
+    assert "Gradient of f = 1.683: ∂f/∂x = 1.081, ∂f/∂y = 0" in now
+    assert "y: no differentiable path to f" in now
+    assert errors == []
+    page.close()
+
+
+@pytest.mark.parametrize("case", ["arrays", "model", "tour"])
+def test_every_text_fits_its_box_at_the_last_step(browser, tmp_path, case):
+    import numpy as np
+    from chainrule.explain.cli import tour_explanations
+    if case == "arrays":
+        ex = cr.explain(lambda x, y: cnp.sum(cnp.sin(x) * 2.0) + cr.stop_gradient(y), np.array([0.5, 1.0]), 2.0)
+    elif case == "model":
+        ex = cr.explain(lambda model, x: cnp.sum(model(x) ** 2), cr.nn.MLP([2, 3, 1]), np.array([[0.5, -1.0]]))
+    else:
+        ex = tour_explanations()[2][1]
+    page, errors = _open(browser, ex, tmp_path)
+    for _ in range(len(ex.steps)):
+        page.keyboard.press("ArrowRight")
+    over = page.eval_on_selector_all("g.node", """gs => gs.flatMap(g => {
+        const w = g.querySelector('rect').width.baseVal.value;
+        return Array.from(g.querySelectorAll('text')).filter(t => t.textContent)
+          .filter(t => t.x.baseVal[0].value + t.getComputedTextLength() > w - 2).map(t => t.textContent);
+    })""")
+    assert over == []
+    if case == "arrays":  # an input no adjoint reached shows its 0 gradient at the end
+        assert page.locator("g.node.grad").count() == 2
+        assert page.locator("g.node[data-name=y] .adj").text_content() == "ȳ = 0"
+    assert errors == []
+    page.close()

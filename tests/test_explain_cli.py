@@ -134,3 +134,69 @@ def test_console_module_runs():
     proc = subprocess.run([sys.executable, "-m", "chainrule", "explain", "x.real", "x=2"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 2 and "attribute access" in proc.stderr
+
+
+@pytest.mark.parametrize("expr,message", [
+    ("x[0]", "subscripts ([...]) are not allowed"),
+    ("x and x", "and/or operators are not allowed"),
+    ("lambda: x", "lambdas are not allowed"),
+    ("tahn(x)", "tahn() is not a chainrule.numpy function (did you mean tanh?)"),
+    ("Exp(x)", "(did you mean exp?)"),
+    ("ones(3) + x", "ones() is not available in expressions"),
+])
+def test_refusals_read_well(expr, message, capsys):
+    rc, _, err = run(["explain", expr, "x=1"], capsys)
+    assert rc == 2 and message in err, err
+
+
+@pytest.mark.parametrize("value,shown", [("x=1e-3", "x = 0.001"), ("x=-2", "x = -2"), ("x=nan", "x = nan"),
+                                         ("x=[1, -2, 3e-1]", "x = [1, -2, 0.3]")])
+def test_number_formats(value, shown, capsys):
+    rc, out, _ = run(["explain", "sum(x * 2)", value], capsys)
+    assert rc == 0 and out.startswith(f"Inputs: {shown}\n")
+
+
+def test_an_expression_starting_with_minus_is_not_an_option(capsys):
+    rc, out, _ = run(["explain", "-x**2", "x=3"], capsys)
+    assert rc == 0 and "⇒ ∂f/∂x = -6" in out
+
+
+def test_a_variable_given_twice_and_an_array_result_are_clear_errors(capsys):
+    rc, _, err = run(["explain", "x*2", "x=1", "x=2"], capsys)
+    assert rc == 2 and "x is given twice" in err
+    rc, _, err = run(["explain", "x*2", "x=[1, 2]"], capsys)
+    assert rc == 1 and "wrap the expression in sum(...)" in err and "explain: explain" not in err
+
+
+def test_explain_help_has_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["explain", "--help"])
+    out = capsys.readouterr().out
+    assert '"x=[0.5, 1.0, -2]"' in out and "sum(...)" in out and "examples:" in out
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_a_traceback():
+    env = dict(os.environ, PYTHONPATH=str(SRC))
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", "--no-html"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    proc.stdout.readline()
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_a_small_matrix_value_is_shown_in_full(capsys):
+    rc, out, _ = run(["explain", "sum(W @ x)", "W=[[1, 2], [3, 4]]", "x=[1, -1]"], capsys)
+    assert rc == 0 and out.startswith("Inputs: W = [[1, 2], [3, 4]], x = [1, -1]\n")
+    assert "W̄ += ū · xᵀ               = [[1, -1], [1, -1]]" in out
+
+
+def test_constant_expressions_and_infinities(capsys):
+    rc, _, err = run(["explain", "2*3"], capsys)
+    assert rc == 2 and "no variables to differentiate" in err
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's divide-by-zero warning would be an error here
+        rc, out, err = run(["explain", "log(x)", "x=0"], capsys)
+    assert rc == 0 and "Gradient of f = -inf: ∂f/∂x = inf" in out

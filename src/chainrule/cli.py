@@ -19,7 +19,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chainrule",
         description="Exact derivatives of numerical Python code, and how they were found. "
-                    "With no command: the tour of the seeds' examples, step by step.")
+                    "With no command: a tour of three worked examples, explained step by step "
+                    "(and an interactive page).")
     explain_cli.add_tour_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain_cli.add_explain_command(sub)
@@ -30,12 +31,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``chainrule`` command; returns the exit status."""
     parser = _parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) > 1 and argv[0] == "explain" and argv[1].startswith("-") and argv[1] not in (
+            "-h", "--help", "--html", "--latex", "--") and not argv[1].startswith("--html="):
+        argv.insert(1, "--")  # an expression such as "-x**2" is not an option
+    args = parser.parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:
         from chainrule.explain import cli as explain_cli
-        return explain_cli.run_tour(args)
-    return handler(args)
+        handler = explain_cli.run_tour
+    try:
+        return handler(args)
+    except BrokenPipeError:  # `chainrule explain ... | head`: the reader left; no traceback
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":  # python -m chainrule.cli

@@ -378,7 +378,7 @@ inv_p = defprim(
     "inv", np.linalg.inv,
     [lambda ans, a: lambda g: negative(matmul(_mT(ans), matmul(g, _mT(ans))))],
     jvp=_inv_jvp, uses_ans=True, batch=batch_by_broadcasting,
-    formulas=[("-ans.T @ g @ ans.T", r"-A^{-\top} \bar g A^{-\top}")])
+    formulas=[("-ans.T @ g @ ans.T", r"-\mathrm{ans}^{\top} \bar g\, \mathrm{ans}^{\top}")])
 
 
 def inv(a):
@@ -452,8 +452,8 @@ def _batch_solve(vals, batched, params):
 solve_p = defprim(
     "solve", np.linalg.solve, [_solve_da, _solve_db], jvp=_solve_jvp, uses_ans=True,
     batch=_batch_solve,
-    formulas=[("-solve(a.T, g) @ ans.T", r"-A^{-\top}\bar g\, x^{\top}"),
-              ("solve(a.T, g)", r"A^{-\top} \bar g")])
+    formulas=[("-solve(a.T, g) @ ans.T", r"-a^{-\top}\bar g\, \mathrm{ans}^{\top}"),
+              ("solve(a.T, g)", r"a^{-\top} \bar g")])
 
 
 def solve(a, b):
@@ -479,7 +479,7 @@ det_p = defprim(
     "det", np.linalg.det,
     [lambda ans, a: lambda g: multiply(reshape(multiply(g, ans), g.shape + (1, 1)), _mT(inv(a)))],
     jvp=_det_jvp, uses_ans=True, batch=batch_by_broadcasting,
-    formulas=[("g * ans * inv(a).T", r"\bar g \det(A) A^{-\top}")])
+    formulas=[("g * ans * inv(a).T", r"\bar g\, \mathrm{ans}\, a^{-\top}")])
 
 
 def det(a):
@@ -504,7 +504,7 @@ logabsdet_p = defprim(
     "logabsdet", lambda a: np.linalg.slogdet(a)[1],
     [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(inv(a)))],
     jvp=_logabsdet_jvp, batch=batch_by_broadcasting,
-    formulas=[("g * inv(a).T", r"\bar g A^{-\top}")])
+    formulas=[("g * inv(a).T", r"\bar g\, a^{-\top}")])
 
 
 def slogdet(a):
@@ -555,7 +555,8 @@ def _cholesky_jvp(primals, tangents, ans, params):
 cholesky_p = defprim(
     "cholesky", np.linalg.cholesky, [_cholesky_vjp], jvp=_cholesky_jvp, uses_ans=True,
     batch=batch_by_broadcasting,
-    formulas=[("sym(L^-T phi(L^T g) L^-1)", r"\tfrac12 (S + S^{\top}),\ S = L^{-\top}\Phi(L^{\top}\bar g)L^{-1}")])
+    formulas=[("sym(inv(ans).T Φ(ans.T @ g) inv(ans))",
+               r"\operatorname{sym}\big(\mathrm{ans}^{-\top}\,\Phi(\mathrm{ans}^{\top}\bar g)\,\mathrm{ans}^{-1}\big)")])
 
 
 def cholesky(a):
@@ -608,11 +609,12 @@ def _eigh_v_jvp(primals, tangents, ans, params):
 eigh_w_p = defprim(
     "eigh_w", lambda a: np.linalg.eigh(a)[0], [_eigh_dw], jvp=_eigh_w_jvp,
     batch=batch_by_broadcasting,
-    formulas=[("v diag(g) v.T", r"V \operatorname{diag}(\bar g) V^{\top}")])
+    formulas=[("eigvecs(a) diag(g) eigvecs(a).T",
+               r"Q_{a} \operatorname{diag}(\bar g)\, Q_{a}^{\top}")])
 eigh_v_p = defprim(
     "eigh_v", lambda a: np.linalg.eigh(a)[1], [_eigh_dv], jvp=_eigh_v_jvp, uses_ans=True,
     batch=batch_by_broadcasting,
-    formulas=[("v (F * (v.T g)) v.T", r"V (F \circ V^{\top}\bar g) V^{\top}")])
+    formulas=[("ans (F ⊙ (ans.T @ g)) ans.T", r"\mathrm{ans}\,(F \circ \mathrm{ans}^{\top}\bar g)\,\mathrm{ans}^{\top}")])
 
 
 def eigh_w(a):

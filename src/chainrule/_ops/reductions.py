@@ -87,7 +87,7 @@ def _max_jvp(primals, tangents, ans, params):
 max_p = defprim(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
-    formulas=[("[x == max] / #ties", r"\frac{[x=\max]}{\#\text{ties}}")],
+    formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
     batch=batch_with_axes_shifted)
 
 
@@ -95,7 +95,7 @@ max_p = defprim(
 min_p = defprim(
     "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
-    formulas=[("[x == min] / #ties", r"\frac{[x=\min]}{\#\text{ties}}")],
+    formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
     batch=batch_with_axes_shifted)
 
 
@@ -188,7 +188,7 @@ def _reverse(x, axis):
 cumsum_p = defprim(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
     [lambda ans, x, axis: lambda g: _reverse(cumsum(_reverse(g, axis), axis=axis), axis)],
-    jvp="linear", formulas=[("reversed cumsum of g", r"\textstyle\sum_{k \ge j} \bar g_k")],
+    jvp="linear", formulas=[("revcumsum(g)", r"\textstyle\sum_{k \ge j} \bar g_k")],
     batch=batch_with_axes_shifted)
 
 
@@ -251,8 +251,8 @@ cumprod_p = defprim(
     "cumprod", lambda x, axis: np.cumprod(x, axis=axis),
     [_cumprod_vjp], jvp=_cumprod_jvp, uses_ans=True,
     batch=batch_with_axes_shifted,
-    formulas=[("sum_{k>=j} g_k prod_{i<=k, i!=j} x_i",
-               r"\textstyle\sum_{k \ge j} \bar g_k \prod_{i \le k, i \ne j} x_i")])
+    formulas=[("revcumsum(g ⊙ ans) / x",
+               r"\textstyle\sum_{k \ge j} \bar g_k\, \mathrm{ans}_k / x_j")])
 
 
 # -- public functions -------------------------------------------------------------

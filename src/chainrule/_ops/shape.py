@@ -113,7 +113,7 @@ index_set_p = defprim(
     "index_set", _index_set_impl,
     [lambda ans, x, v, idx: lambda g: index_set(g, 0.0, idx),
      lambda ans, x, v, idx: lambda g: _getitem(g, idx)],
-    jvp="linear", formulas=[("1 outside idx, 0 at idx", r"[\notin \mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
+    jvp="linear", formulas=[("g with 0 at [idx]", r"\bar g \text{ with 0 at } [\mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
     batch=_batch_index_set)
 
 
@@ -357,7 +357,7 @@ roll_p = defprim(
     "roll", lambda x, shift, axis: np.roll(x, shift, axis),
     [lambda ans, x, shift, axis: lambda g: _roll(
         g, -shift if axis is None else tuple(-s for s in shift), axis)],
-    jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -s)")],
+    jvp="linear", formulas=[("roll(g, -shift)", r"\operatorname{roll}(\bar g, -\mathrm{shift})")],
     batch=_batch_roll)
 
 

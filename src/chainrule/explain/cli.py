@@ -8,6 +8,7 @@ comprehensions, calls outside the list -- is refused with exit status 2.
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import inspect
 import math
@@ -88,7 +89,7 @@ def _refusal(node, functions):
         if not isinstance(node.func, ast.Name):
             return f"only chainrule.numpy functions can be called, by name; not {ast.unparse(node.func)}" + hint
         if node.func.id not in functions:
-            return f"{node.func.id}() is not a chainrule.numpy function" + hint
+            return _unknown_function(node.func.id, functions) + hint
         for kw in node.keywords:
             if kw.arg is None:
                 return "** keyword unpacking is not allowed" + hint
@@ -99,14 +100,28 @@ def _refusal(node, functions):
     if isinstance(node, ast.Name) and node.id.startswith("_"):
         return f"the name {node.id} is not allowed (names may not start with _)" + hint
     if not isinstance(node, _ALLOWED):
-        kind = {ast.Lambda: "lambda", ast.Subscript: "subscripts ([...])", ast.ListComp: "comprehensions",
+        kind = {ast.Lambda: "lambdas", ast.Subscript: "subscripts ([...])", ast.ListComp: "comprehensions",
                 ast.GeneratorExp: "comprehensions", ast.SetComp: "comprehensions",
-                ast.DictComp: "comprehensions", ast.Compare: "comparisons", ast.BoolOp: "and/or",
-                ast.IfExp: "conditional expressions", ast.NamedExpr: ":=",
-                ast.List: "lists", ast.Dict: "dicts", ast.Starred: "* unpacking"}.get(type(node),
-                                                                                        type(node).__name__)
-        return f"{kind} {'are' if kind.endswith('s') else 'is'} not allowed in an expression" + hint
+                ast.DictComp: "comprehensions", ast.Compare: "comparisons", ast.BoolOp: "and/or operators",
+                ast.IfExp: "conditional expressions", ast.NamedExpr: "assignment expressions (:=)",
+                ast.List: "lists", ast.Dict: "dicts", ast.Set: "sets", ast.Starred: "* unpacking",
+                ast.JoinedStr: "f-strings", ast.Await: "await", ast.Yield: "yield",
+                ast.YieldFrom: "yield"}.get(type(node), f"{type(node).__name__} nodes")
+        verb = "are" if kind.split(" (")[0].endswith("s") else "is"  # "subscripts ([...]) are", "await is"
+        return f"{kind} {verb} not allowed in an expression" + hint
     return None
+
+
+def _unknown_function(name, functions):
+    """``tahn() is not a chainrule.numpy function; did you mean tanh?``"""
+    import difflib
+    import chainrule.numpy as cnp
+    if name in _EXCLUDED and hasattr(cnp, name):
+        return (f"{name}() is not available in expressions (only mathematical functions are; "
+                f"pass arrays as values, e.g. \"x=[1, 2, 3]\")")
+    close = [f for f in functions if sorted(f) == sorted(name.lower())] \
+        or difflib.get_close_matches(name.lower(), list(functions), n=1, cutoff=0.6)  # tahn: tanh, not tan
+    return f"{name}() is not a chainrule.numpy function" + (f" (did you mean {close[0]}?)" if close else "")
 
 
 def evaluate(tree, env):
@@ -165,12 +180,18 @@ def parse_assignments(items):
         name = name.strip()
         if not eq or not name.isidentifier() or name.startswith("_"):
             raise ExpressionError(f"cannot read {item!r} as a variable value; write NAME=NUMBER, e.g. x=1.5")
+        if name in values:
+            raise ExpressionError(f"{name} is given twice ({name}={text}); give each variable one value")
         try:
-            value = ast.literal_eval(text.strip())
+            try:
+                value = float(text.strip())  # also nan, inf, -inf
+            except ValueError:
+                value = ast.literal_eval(text.strip())
             arr = np.asarray(value, dtype=float)
-        except (ValueError, SyntaxError, TypeError):
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             raise ExpressionError(f"the value of {name} must be a number or a list of numbers, "
-                                  f"got {text!r}") from None
+                                  f"got {text!r}; e.g. {name}=1.5, {name}=-2, {name}=1e-3 or "
+                                  f"\"{name}=[1, 2, 3]\"") from None
         values[name] = float(arr) if arr.ndim == 0 else arr
     return values
 
@@ -189,11 +210,22 @@ def add_explain_command(subparsers):
     """Register ``chainrule explain``."""
     p = subparsers.add_parser(
         "explain", help="explain the gradient of an expression, step by step",
-        description='Explain reverse mode on an expression: chainrule explain "exp(x*y) + w" x=1 y=2 w=3. '
-                    "The expression may use numbers, variable names, + - * / ** @ and chainrule.numpy "
-                    "functions by name.")
-    p.add_argument("expression", help='e.g. "exp(x*y) + w"')
-    p.add_argument("values", nargs="*", metavar="NAME=VALUE", help="the value of each variable, e.g. x=1")
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Explain how reverse mode finds the gradient of an expression: every forward\n"
+                    "value, then every backward step (adjoint x local derivative).\n\n"
+                    "The expression may use numbers, variable names, + - * / ** @, pi, e and\n"
+                    "chainrule.numpy's mathematical functions by name (exp, tanh, sum, matmul, ...;\n"
+                    "keyword arguments such as axis=0). Its value must be a single number: wrap an\n"
+                    "array expression in sum(...).",
+        epilog="examples:\n"
+               '  chainrule explain "exp(x*y) + w" x=1 y=2 w=3\n'
+               '  chainrule explain "sum(tanh(x) ** 2)" "x=[0.5, 1.0, -2]"   # an array: a quoted list\n'
+               '  chainrule explain "sum(W @ x)" "W=[[1, 2], [3, 4]]" "x=[1, -1]" --html steps.html\n'
+               '  chainrule explain -- "-x**2" x=1e-3                        # -- before an expression '
+               'starting with -')
+    p.add_argument("expression", help='the expression, quoted for the shell, e.g. "exp(x*y) + w"')
+    p.add_argument("values", nargs="*", metavar="NAME=VALUE",
+                   help="each variable's value: a number (1.5, -2, 1e-3) or a list of numbers for an array")
     p.add_argument("--html", metavar="PATH", default=None, help="also write the interactive page to PATH")
     p.add_argument("--latex", action="store_true", help="also print the steps as LaTeX")
     p.set_defaults(handler=run_explain)
@@ -205,7 +237,11 @@ def run_explain(args) -> int:
     try:
         values = parse_assignments(args.values)
         f = expression_function(args.expression, list(values))
-        ex = explain(f, *values.values())
+        if not values:
+            raise ExpressionError("the expression has no variables to differentiate; use one and give "
+                                  "its value, e.g. chainrule explain \"exp(x)\" x=1")
+        with np.errstate(all="ignore"):  # an inf or a nan shows in the steps; no warning lines
+            ex = explain(f, *values.values())
     except ExpressionError as e:
         print(f"chainrule explain: {e}", file=sys.stderr)
         return REFUSED
@@ -213,7 +249,10 @@ def run_explain(args) -> int:
         print("chainrule explain: the expression is nested too deeply to evaluate", file=sys.stderr)
         return REFUSED
     except (ValueError, TypeError, ArithmeticError) as e:
-        print(f"chainrule explain: {e}", file=sys.stderr)
+        message = str(e).removeprefix("explain: ")
+        if "scalar output" in message:  # the expression language has no .sum(): say what to write
+            message = message.split(";")[0] + "; explain follows one number back: wrap the expression in sum(...)"
+        print(f"chainrule explain: {message}", file=sys.stderr)
         return 1
     ex.title = args.expression
     print(ex)
@@ -229,7 +268,7 @@ def run_explain(args) -> int:
 
 
 def tour_explanations():
-    """The seeds' three examples, explained: ``[(heading, Explanation)]``."""
+    """The tour's three worked examples, explained: ``[(heading, Explanation)]``."""
     import chainrule.numpy as cnp
     from chainrule.explain import explain
 

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule._core.primitive import new_level
+from chainrule._core.primitive import TRACER_TYPES, new_level
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.reverse import Tensor, backward_pass, box
 from chainrule.explain import notation as nt
@@ -82,7 +82,7 @@ def explain(f, *args, wrt=None, output=None):
     whose parameters are the nodes; calling it applies them).  ``wrt``
     picks what to differentiate with respect to: argument positions or
     parameter names (default: every input; for a model, its parameters).
-    ``output`` names the result (default ``"f"``).
+    ``output`` names the result (default ``"f"``, or ``"L"`` when an input is called f).
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> ex = cr.explain(lambda x, y, w: cnp.exp(x * y) + w, 1.0, 2.0, 3.0, output="L")
@@ -119,6 +119,7 @@ class Explanation:
         self.nodes, self.steps, self._rows, self.local = nodes, steps, rows, local
         self.output, self.value, self.grads, self.seed = output, value, grads, seed
         self.title = title
+        self.constants = {}  # integer arguments, by name: constants of the graph
 
     def __str__(self):
         from chainrule.explain.render import text
@@ -170,14 +171,20 @@ class Explanation:
 
 class _Tracer:
     def __init__(self, f, args, wrt, output):
-        self.f, self.args, self.wrt, self.output = f, list(args), wrt, output or "f"
+        self.f, self.args, self.wrt, self.output = f, list(args), wrt, output
         self.title = getattr(f, "__name__", type(f).__name__)
+        if self.title == "<lambda>":  # the page's heading: "lambda x, y", not "<lambda>"
+            try:
+                self.title = "lambda " + ", ".join(inspect.signature(f).parameters)
+            except (TypeError, ValueError):
+                self.title = "lambda"
 
     def run(self):
         f, names = self._function_and_names()
         level = new_level()
         self.level = level
         nodes, boxes = {}, {}
+        self.constants = {}  # integer arguments: used as they are, not differentiated
         self.input_of = {}  # input name -> (argument position, argument name)
         args = []
         for i, (a, aname) in enumerate(zip(self.args, names)):
@@ -189,8 +196,16 @@ class _Tracer:
             new = [None] * len(leaves)
             for j in order:
                 leaf, path = leaves[j], paths[j]
+                if type(leaf) in TRACER_TYPES and type(leaf) is not Tensor:
+                    raise TypeError(f"explain: argument {aname} is being traced by an enclosing jvp, vmap "
+                                    f"or jit; explain writes down concrete numbers, so call it outside "
+                                    f"transformations")
                 if not _is_float(leaf):
                     new[j] = leaf
+                    raw = _raw_value(leaf)
+                    if not isinstance(raw, (bool, np.bool_)) and np.size(raw) > 0 and \
+                            np.issubdtype(np.asarray(raw).dtype, np.integer):
+                        self.constants[_leaf_name(aname, path)] = leaf
                     continue
                 name = _leaf_name(aname, path)
                 if name in nodes:  # two dicts with the same key: say whose
@@ -203,6 +218,11 @@ class _Tracer:
                 boxes[id(t)] = node
                 new[j] = t
             args.append(tree_unflatten(tree, new))
+        if self.output is None:  # f, unless an input has that name
+            self.output = next(n for n in ("f", "L", "y", "out", "result") if n not in nodes)
+        elif self.output in nodes or self.output in self.constants:
+            raise ValueError(f"explain: output={self.output!r} is also the name of an input; "
+                             f"give the output another name")
         if not nodes:
             raise TypeError(f"explain: {self.title} has no floating-point inputs to differentiate; "
                             f"pass floats or float arrays")
@@ -220,19 +240,37 @@ class _Tracer:
             raise ValueError(f"explain: the output of {self.title} does not depend on its inputs "
                              f"through chainrule operations; build it with chainrule.numpy functions")
         if out._value.size != 1:
+            how = ("explain a loss of it instead, e.g. cr.explain(lambda model, x: "
+                   "cnp.sum((model(x) - y) ** 2), model, x)") if _is_model(self.f) else \
+                "reduce it (e.g. with .sum()) first"
             raise ValueError(f"explain: the output has shape {out._value.shape}; explain follows one "
-                             f"scalar output back -- reduce it (e.g. with .sum()) first")
+                             f"scalar output back -- {how}")
         order = _topological(out, level)
+        if any(type(t._value) is Tensor and t._value._level == 0 for t in order):
+            raise TypeError(f"explain: {self.title} uses tensors that require grad (a model's parameters?) "
+                            f"without taking them as inputs; pass them, or the model: "
+                            f"cr.explain(lambda model, x: ..., model, x)")
+        if any(type(t._value) in TRACER_TYPES for t in order):
+            raise TypeError(f"explain: {self.title} uses a value that an enclosing cr.grad, jvp, vmap or "
+                            f"jit is tracing; explain writes down concrete numbers, so call it outside "
+                            f"transformations (its steps are not differentiable)")
         self._name_intermediates(order, out, nodes, boxes)
+        # what a boolean constant (a where's condition) is called: a name no node has
+        self.mask = next(m for m in ("mask", "cond", *(f"mask{k}" for k in range(1, len(nodes) + 2)))
+                         if m not in nodes)
         rows, steps = [], []
         self._forward(order, nodes, boxes, steps, rows)
         seed = np.ones(out._value.shape, out._value.dtype)
         edges = []
         leaf_grads = backward_pass([out], [seed], retain_graph=True, on_edge=lambda *e: edges.append(e))
         self._backward(edges, leaf_grads, nodes, boxes, steps, rows)
-        grads = {n.name: n.adjoint for n in nodes.values() if n.kind == "input" and n.wrt}
-        return Explanation(nodes, steps, rows, boxes[id(out)].name, _scalar(out._value), grads,
-                           seed.reshape(()), self.title, self.local)
+        # an input no adjoint reached (unused, or only through stop_gradient): its gradient is 0
+        grads = {n.name: (n.adjoint if n.adjoint is not None else np.zeros_like(n.value)[()])
+                 for n in nodes.values() if n.kind == "input" and n.wrt}
+        ex = Explanation(nodes, steps, rows, boxes[id(out)].name, _scalar(out._value), grads,
+                         seed.reshape(()), self.title, self.local)
+        ex.constants = self.constants
+        return ex
 
     def _function_and_names(self):
         f = self.f
@@ -274,7 +312,9 @@ class _Tracer:
     def _name_intermediates(self, order, out, nodes, boxes):
         taken = set(nodes) | {self.output}
         inner = [t for t in order if t is not out]
-        free = [c for c in _LETTERS if c not in taken]
+        # no letter that begins an input's longer name either: b beside b1 and bo reads as one of them
+        initials = {n[0] for n in taken}
+        free = [c for c in _LETTERS if c not in initials]
         if len(free) < len(inner):  # a big graph: v1, v2, ... as in Griewank's tables
             free = [f"v{k}" for k in range(1, 2 * len(inner) + len(taken) + 1) if f"v{k}" not in taken]
         names = iter(free)
@@ -296,21 +336,18 @@ class _Tracer:
                     names.append(src.name)
                     numeric.append(nt.paren(nt.num(src.value)) if np.size(src.value) == 1 else None)
                     node.relevant = node.relevant or src.wrt or src.relevant
-                else:
-                    c = _constant(a)
+                elif a is not None:  # an optional input left out is not shown
+                    c = _constant(a, self.mask)
                     shown.append(c)
                     numeric.append(c[0])
             node.inputs = tuple(names)
             arrays = sum(np.size(_raw_value(a)) > 1 for a in t._args) >= 2
-            params = t._params
-            if t._prim.name == "sum" and params.get("axis") is not None and not params.get("keepdims") \
-                    and len(params["axis"]) == np.ndim(_raw_value(t._args[0])):
-                params = {}  # a sum over every axis reads as plain Σ
+            params = _shown_params(t)
             sym, sym_tex = nt.forward_expr(t._prim.name, shown, params, arrays)
             num_text = None
             if all(n is not None for n in numeric):
                 num_text = nt.forward_expr(t._prim.name, [(n, n) for n in numeric], params, arrays)[0]
-                num_text = num_text.replace("((", "(").replace("))", ")")
+                num_text = num_text.replace("((", "(").replace("))", ")").split("  [")[0]  # no [checkpoint] twice
             value = nt.num(t._value)
             if num_text == value or num_text == sym:
                 num_text = None
@@ -342,14 +379,21 @@ class _Tracer:
                 if type(x) is Tensor and x._level == level:
                     subs_text.append(boxes[id(x)].name)
                     subs_tex.append(boxes[id(x)].tex)
+                elif x is None:  # an optional input left out drops out of the formula
+                    subs_text.append("\x02")
+                    subs_tex.append("\x02")
                 else:
-                    c = _constant(x)
+                    c = _constant(x, self.mask)
                     subs_text.append(c[0])
                     subs_tex.append(c[1])
             subs_text.append(n.name)
             subs_tex.append(n.tex)
-            local, local_tex, whole = nt.local_formula(p, i, len(node_t._args), subs_text, subs_tex,
-                                                       nt.bar(n.name), nt.texbar(n.name))
+            params = dict(node_t._params)
+            if p.name == "mean":  # 1/n with n the count averaged
+                params["n"] = np.size(_raw_value(node_t._args[0])) // max(1, np.size(node_t._value))
+            local, local_tex, whole = nt.local_formula(
+                p, i, len(node_t._args), subs_text, subs_tex, nt.bar(n.name), nt.texbar(n.name),
+                params=params, shapes=[np.shape(_raw_value(x)) for x in node_t._args])
             scalar = np.size(g) == 1 and np.size(ct) == 1
             self.local[target.name, n.name] = (f"{nt.bar(target.name)} += {local}" if whole
                                                else f"∂{n.name}/∂{target.name} = {local}")
@@ -379,8 +423,10 @@ class _Tracer:
                 target.adjoint = _scalar(total)
                 running = total
                 if len(parts) > 1:
-                    note = (f"{nt.bar(target.name)} = " + " + ".join(nt.paren(nt.num(c)) for c in parts)
-                            + f" = {nt.num(total)}")
+                    terms = [nt.paren(nt.num(c)) for c in parts]
+                    if len(terms) > 6:  # a wide fan-out: the first and last terms, and how many
+                        terms = terms[:3] + [f"… ({len(parts)} terms)"] + terms[-2:]
+                    note = f"{nt.bar(target.name)} = " + " + ".join(terms) + f" = {nt.num(total)}"
                 if target.kind == "input" and target.wrt:
                     grad = f"∂{self.output}/∂{target.name} = {nt.num(total)}"
                     note = f"{note}   ⇒ {grad}" if note else f"⇒ {grad}"
@@ -425,6 +471,22 @@ def _topological(out, level):
             if type(a) is Tensor and a._level == level and a._prim is not None and id(a) not in seen:
                 stack.append((a, False))
     return order
+
+
+def _shown_params(t):
+    """The parameters a forward step shows: none that say "every axis" or "the full transpose"."""
+    params = dict(t._params)
+    x = next((a for a in t._args if a is not None), None)
+    ndim = np.ndim(_raw_value(x))
+    axis = params.get("axis")
+    if isinstance(axis, tuple) and sorted(a % max(ndim, 1) for a in axis) == list(range(ndim)) \
+            and not params.get("keepdims"):
+        del params["axis"]  # a reduction over every axis reads as plain Σ, max(x), ...
+    elif isinstance(axis, tuple) and len(axis) == 1:
+        params["axis"] = axis[0]
+    if t._prim.name == "transpose" and tuple(params.get("axes") or ()) == tuple(range(ndim))[::-1]:
+        del params["axes"]
+    return params
 
 
 def _leaf_name(aname, path):
@@ -485,11 +547,16 @@ def _float_dtype(x):
     return x.dtype if hasattr(x, "dtype") else np.float64
 
 
-def _constant(x):
+def _constant(x, mask="mask"):
     v = _raw_value(x)
+    if np.asarray(v).dtype == bool and np.size(v) > 1:  # a where's condition
+        return mask, nt.tex(mask)
     if np.size(v) == 1:
         s = nt.num(v)
         return (f"({s})" if s.startswith("-") else s), (f"({s})" if s.startswith("-") else s)
+    if np.ndim(v) == 1 and np.size(v) <= 4:  # a short constant vector reads as its values
+        s = nt.num(v)
+        return s, s
     shape = nt.shape_text(np.shape(v))
     return f"const[{shape}]", rf"c_{{{shape}}}"
 

@@ -12,7 +12,8 @@ import json
 from html import escape
 
 from chainrule.explain import notation as nt
-from chainrule.explain.svg import svg
+from chainrule.explain.render import summary
+from chainrule.explain.svg import box_adjoint, svg
 
 _counter = itertools.count()
 
@@ -25,12 +26,17 @@ def page_data(ex):
         if s.phase == "forward":
             shown, source = nt.num(s.value), None
         else:
-            shown, source = f"{nt.bar(s.node)} = {nt.num(s.value)}", ids[s.inputs[0]]
+            shown, source = box_adjoint(s.node, s.value), ids[s.inputs[0]]
         steps.append({"phase": s.phase, "index": s.index, "node": ids[s.node], "source": source,
                       "formula": s.formula, "shown": shown, "grad": "⇒" in s.formula})
     return {"nodes": [{"id": ids[n.name], "name": n.name, "kind": n.kind} for n in ex.nodes.values()],
-            "steps": steps, "seed": {"node": ids[ex.output], "shown": f"{nt.bar(ex.output)} = {nt.num(ex.seed)}"},
-            "inputs": ", ".join(f"{n.name} = {nt.num(n.value)}" for n in ex.nodes.values() if n.kind == "input")}
+            "steps": steps, "seed": {"node": ids[ex.output], "shown": box_adjoint(ex.output, ex.seed),
+                     "text": f"{nt.bar(ex.output)} = {nt.num(ex.seed)}"},
+            "inputs": ", ".join(f"{n.name} = {nt.num(n.value)}" for n in ex.nodes.values() if n.kind == "input"),
+            "summary": summary(ex),
+            # inputs no adjoint reached: their gradient, 0, appears on them at the end
+            "zeros": [{"node": ids[k], "shown": box_adjoint(k, v)} for k, v in ex.grads.items()
+                      if ex.nodes[k].adjoint is None]}
 
 
 def html(ex, embedded=False) -> str:
@@ -46,7 +52,7 @@ def document(title, explanations) -> str:
         '<p class="help">Several explanations: click one (or Tab to it) before using the arrow keys.</p>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>
-<style>{CSS}</style></head>
+<style>body{{font-family:"DejaVu Sans",Helvetica,Arial,sans-serif;color:#1d2433}}{CSS}</style></head>
 <body>
 {keys}
 {"".join(fragment(ex, single=len(explanations) == 1) for ex in explanations)}
@@ -90,7 +96,7 @@ CSS = """
 .crx .now{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:15px;margin:0 0 10px;padding:8px 12px;
  background:#fff9db;border:1px solid #f0d264;border-radius:6px;min-height:1.3em;white-space:pre-wrap}
 .crx .main{display:flex;gap:16px;align-items:flex-start}
-.crx .pane{flex:3;overflow:auto;border:1px solid #dde1e8;border-radius:8px;padding:6px;background:#fff}
+.crx .pane{flex:3;overflow:auto;max-height:1000px;border:1px solid #dde1e8;border-radius:8px;padding:6px;background:#fff}
 .crx .pane svg{max-width:100%;height:auto}
 .crx .logpane{flex:2;min-width:320px;max-height:640px;overflow:auto;border:1px solid #dde1e8;border-radius:8px;padding:6px 10px}
 .crx .log{font-family:"DejaVu Sans Mono",Menlo,Consolas,monospace;font-size:12.5px;padding-left:4px;margin:0;list-style:none}
@@ -127,7 +133,7 @@ SCRIPT = r"""
         node(data.seed.node).querySelector(".adj").textContent = data.seed.shown;
         var seed = document.createElement("li");
         seed.className = "seed";
-        seed.textContent = "seed " + data.seed.shown;
+        seed.textContent = "seed " + data.seed.text;
         log.appendChild(seed);
       }
       g.querySelector(s.phase === "forward" ? ".val" : ".adj").textContent = s.shown;
@@ -137,6 +143,10 @@ SCRIPT = r"""
       li.textContent = (s.phase === "forward" ? "F" : "B") + s.index + "  " + s.formula;
       log.appendChild(li);
     }
+    if (k === total) data.zeros.forEach(function (z) {
+      node(z.node).querySelector(".adj").textContent = z.shown;
+      node(z.node).classList.add("grad");
+    });
     if (k > 0) {
       var cur = steps[k - 1];
       node(cur.node).classList.add("current");
@@ -150,9 +160,15 @@ SCRIPT = r"""
       }
       var last = log.lastElementChild;
       if (last && last.scrollIntoView) last.scrollIntoView({block: "nearest"});
+      var pane = $(".pane"), box = node(cur.node).getBoundingClientRect(), view = pane.getBoundingClientRect();
+      if (box.top < view.top || box.bottom > view.bottom)  // a big graph scrolls to the node being computed
+        pane.scrollTop += box.top - view.top - (view.height - box.height) / 2;
+      if (box.left < view.left || box.right > view.right)
+        pane.scrollLeft += box.left - view.left - (view.width - box.width) / 2;
     }
     $(".now").textContent = k === 0 ? "Inputs: " + data.inputs :
-      (k === nForward + 1 ? "seed " + data.seed.shown + "   then   " : "") + steps[k - 1].formula;
+      (k === nForward + 1 ? "seed " + data.seed.text + "   then   " : "") + steps[k - 1].formula +
+      (k === total ? "\n" + data.summary : "");
     $(".fwd").disabled = k >= nForward;
     $(".bwd").disabled = k < nForward || k >= total;
     $(".back").disabled = k === 0;

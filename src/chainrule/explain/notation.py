@@ -21,6 +21,8 @@ def num(v) -> str:
 
     >>> num(7.38905609893065), num(2.0), num(np.array([1.0, 2.5])), num(np.zeros((2, 3)))
     ('7.389', '2', '[1, 2.5]', '2×3 [0 … 0]')
+    >>> num(np.array([[1.0, 2.0], [3.0, 4.0]])), num(np.array([[0.5], [2.0]]))
+    ('[[1, 2], [3, 4]]', '[[0.5], [2]]')
     """
     a = np.asarray(v)
     if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
@@ -33,6 +35,10 @@ def num(v) -> str:
         return "0" if s == "-0" else s
     if a.ndim == 1 and a.size <= 4:
         return "[" + ", ".join(num(x) for x in a) + "]"
+    if a.ndim == 2 and a.size <= 4:  # a small matrix in full when short: [[1, 2], [3, 4]]
+        full = "[" + ", ".join(num(row) if row.size > 1 else f"[{num(row)}]" for row in a) + "]"
+        if len(full) <= 24:
+            return full
     if a.size == 0:
         return f"{shape_text(a.shape)} []"
     return f"{shape_text(a.shape)} [{num(a.min())} … {num(a.max())}]"
@@ -69,30 +75,57 @@ def pad(s: str, n: int) -> str:
 
 
 def bar(name: str) -> str:
-    """The adjoint of ``name`` in text: ``ū``, ``w̄11``, ``b̅o̅``; a long name as ``fc.weight.grad``.
+    """The adjoint of ``name`` in text: ``ū``, ``w̄11``, ``b̅o̅``, ``w̅o̅2``; a long name as ``fc.weight.grad``.
 
-    >>> bar("u"), bar("w11"), bar("fc.weight")
-    ('ū', 'w̄11', 'fc.weight.grad')
+    The bar covers a name's letters, not the digits after them (as LaTeX's subscript).
+
+    >>> bar("u"), bar("w11"), bar("wo2"), bar("fc.weight")
+    ('ū', 'w̄11', 'w̅o̅2', 'fc.weight.grad')
     """
-    if re.fullmatch(r"[A-Za-z][0-9₀-₉]*", name):  # NFC: ū precomposed, x̄ combining
+    if re.fullmatch(r"[^\W\d_](_?[0-9]+|[₀-₉]*)", name):  # NFC: ū precomposed, x̄ combining; θ̄ too
         return unicodedata.normalize("NFC", name[0] + "\u0304" + name[1:])
+    m = re.fullmatch(r"([A-Za-z]{2,3})(_?[0-9]+)", name)
+    if m:
+        return "".join(c + "\u0305" for c in m.group(1)) + m.group(2)
     if len(name) <= 3:
         return "".join(c + "\u0305" for c in name)
     return name + ".grad"
 
 
+def _letter(c: str) -> str:
+    """One letter in LaTeX: ``x``, and a Greek letter as its command (``θ`` -> ``\\theta``)."""
+    if c.isascii():
+        return c
+    words = unicodedata.name(c, "").split()
+    if words[:2] == ["GREEK", "SMALL"] and len(words) == 4:
+        return "\\" + words[3].lower().replace("lamda", "lambda") + " "
+    if words[:2] == ["GREEK", "CAPITAL"] and len(words) == 4:
+        return "\\" + words[3].capitalize().replace("Lamda", "Lambda") + " "
+    return rf"\text{{{c}}}"
+
+
 def tex(name: str) -> str:
-    """``name`` in LaTeX: ``w11`` -> ``w_{11}``, ``fc.weight`` -> ``\\mathrm{fc.weight}``."""
-    m = re.fullmatch(r"([A-Za-z])([0-9]*)", name)
+    """``name`` in LaTeX: ``w11`` -> ``w_{11}``, ``θ`` -> ``\\theta``, ``fc.weight`` -> ``\\mathrm{fc.weight}``."""
+    m = re.fullmatch(r"([^\W\d_])(?:_?([0-9]+))?", name)
     if m:
-        return m.group(1) + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+        return _letter(m.group(1)).strip() + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+    m = re.fullmatch(r"([A-Za-z]{2,3})_?([0-9]+)", name)  # wo2 -> \mathrm{wo}_{2}
+    if m:
+        return rf"\mathrm{{{m.group(1)}}}_{{{m.group(2)}}}"
     return r"\mathrm{" + name.replace("_", r"\_") + "}"
 
 
 def texbar(name: str) -> str:
-    m = re.fullmatch(r"([A-Za-z])([0-9]*)", name)
+    """The adjoint in LaTeX, as :func:`bar` writes it: ``\\bar{w}_{11}``, ``\\overline{\\mathrm{bo}}``,
+    ``\\mathrm{fc.weight.grad}``."""
+    m = re.fullmatch(r"([^\W\d_])(?:_?([0-9]+))?", name)
     if m:
-        return r"\bar{" + m.group(1) + "}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+        return r"\bar{" + _letter(m.group(1)).strip() + "}" + (f"_{{{m.group(2)}}}" if m.group(2) else "")
+    if bar(name).endswith(".grad"):
+        return tex(name + ".grad")
+    m = re.fullmatch(r"([A-Za-z]{2,3})_?([0-9]+)", name)
+    if m:
+        return rf"\overline{{\mathrm{{{m.group(1)}}}}}_{{{m.group(2)}}}"
     return r"\overline{" + tex(name) + "}"
 
 
@@ -119,6 +152,10 @@ _FORWARD = {
 }
 
 
+#: Primitives that run a user's function under a rule of their own, and what to call them.
+_WRAPPERS = {"custom_vjp_call": "custom_vjp", "custom_jvp_call": "custom_jvp", "checkpoint": "checkpoint"}
+
+
 def index_text(idx) -> str:
     """``(0, slice(None, 2))`` -> ``0, :2`` (as written between brackets)."""
     if isinstance(idx, tuple):
@@ -130,8 +167,11 @@ def index_text(idx) -> str:
         return "..."
     if idx is None:
         return "None"
-    if isinstance(idx, np.ndarray):
-        return f"<{idx.dtype} index {shape_text(idx.shape)}>"
+    if isinstance(idx, (np.ndarray, list)):
+        a = np.asarray(idx)
+        if a.ndim == 1 and a.size <= 6:
+            return "[" + ", ".join(str(v) for v in a.tolist()) + "]"
+        return f"{'mask' if a.dtype == bool else 'indices'} {shape_text(a.shape)}"
     return str(idx)
 
 
@@ -140,14 +180,48 @@ def _simple(v):
     return isinstance(v, (int, float, str, tuple)) and len(repr(v)) <= 24
 
 
+def param_text(v) -> str:
+    """A parameter as written in a formula: ``float32`` for a dtype, ``(2, 3)`` for a tuple."""
+    if isinstance(v, (np.dtype, type)):
+        return np.dtype(v).name
+    return repr(v)
+
+
+def wrapped_name(params):
+    """The user function a ``custom_vjp`` / ``checkpoint`` call wraps (``myf``), or None."""
+    for v in params.values():
+        for obj in (getattr(v, "owner", None), getattr(v, "f", None)):
+            name = getattr(obj, "__name__", None)
+            if isinstance(name, str) and name.isidentifier():
+                return name
+    return None
+
+
 def forward_expr(op, args, params, elementwise_arrays=False):
     """``(text, latex)`` of ``op`` applied to ``args`` (pairs of text and LaTeX)."""
     texts = [a[0] for a in args]
     texes = [a[1] for a in args]
+    inner = wrapped_name(params) if op in _WRAPPERS else None
+    if inner:  # a custom rule or a checkpoint around the user's function: name both
+        kind = _WRAPPERS[op]
+        return (f"{inner}({', '.join(texts)})  [{kind}]",
+                rf"\operatorname{{{inner.replace('_', chr(92) + '_')}}}({', '.join(texes)})")
     if op == "getitem" and "idx" in params and len(args) == 1:
         idx = index_text(params["idx"])
         return f"{texts[0]}[{idx}]", f"{texes[0]}_{{[{idx}]}}"
-    extra = ", ".join(f"{k}={v!r}" for k, v in params.items()
+    if op == "index_set" and "idx" in params and len(args) == 2:
+        idx = index_text(params["idx"])
+        return (f"{texts[0]} with [{idx}] ← {texts[1]}",
+                rf"{texes[0]} \text{{ with }} [{idx}] \leftarrow {texes[1]}")
+    if op == "einsum" and "terms" in params and "out" in params:
+        spec = ",".join(params["terms"]) + "->" + params["out"]
+        spec_tex = spec.replace("->", r"{\to}")
+        return (f"einsum('{spec}', {', '.join(texts)})",
+                rf"\operatorname{{einsum}}_{{\mathtt{{{spec_tex}}}}}({', '.join(texes)})")
+    if op == "astype" and "dtype" in params and len(args) == 1:
+        return f"{texts[0]} as {param_text(params['dtype'])}", \
+            rf"{texes[0]}\ (\mathtt{{{param_text(params['dtype'])}}})"
+    extra = ", ".join(f"{k}={param_text(v)}" for k, v in params.items()
                       if v is not None and v is not False and _simple(v))
     if op in _FORWARD and (not extra or op == "sum"):
         t, l = _FORWARD[op]
@@ -160,7 +234,7 @@ def forward_expr(op, args, params, elementwise_arrays=False):
             text += f" ({extra})"
         return text, latex
     joined = ", ".join(texts + ([extra] if extra else []))
-    return f"{op}({joined})", rf"\operatorname{{{op}}}({', '.join(texes)})"
+    return f"{op}({joined})", rf"\operatorname{{{op.replace('_', chr(92) + '_')}}}({', '.join(texes)})"
 
 
 _SUPER = str.maketrans("0123456789-.", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻·")
@@ -211,17 +285,69 @@ def _name(m, names, times):
     return (times if after_digit else "") + names[token]
 
 
-def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex):
+def _concatenate_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """``ū[3:6]``: the slice of the adjoint that input ``i`` filled."""
+    axis = params.get("axis", 0)
+    start = sum(s[axis] for s in shapes[:i])
+    stop = start + shapes[i][axis]
+    idx = ", ".join([":"] * axis + [f"{start}:{stop}"])
+    return f"{adj_text}[{idx}]", f"{adj_tex}_{{[{idx}]}}"
+
+
+def _einsum_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """``einsum('i,j->ij', ū, x)``: the adjoint contracted with the other operands."""
+    terms, out = list(params["terms"]), params["out"]
+    others = [k for k in range(len(terms)) if k != i]
+    spec = ",".join([out] + [terms[k] for k in others]) + "->" + terms[i]
+    text = f"einsum('{spec}', " + ", ".join([adj_text] + [subs_text[k] for k in others]) + ")"
+    spec_tex = spec.replace("->", r"{\to}")
+    latex = (rf"\operatorname{{einsum}}_{{\mathtt{{{spec_tex}}}}}("
+             + ", ".join([adj_tex] + [subs_tex[k] for k in others]) + ")")
+    return text, latex
+
+
+def _transpose_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """``ūᵀ`` for the full transpose; else ``ū`` transposed back by the inverse permutation."""
+    axes = tuple(params.get("axes") or range(len(shapes[0]))[::-1])
+    if axes == tuple(range(len(shapes[0])))[::-1]:
+        return f"{adj_text}ᵀ", rf"{adj_tex}^{{\top}}"
+    back = tuple(int(a) for a in np.argsort(axes))
+    return f"transpose({adj_text}, axes={back})", rf"\operatorname{{transpose}}({adj_tex}, {back})"
+
+
+def _checkpoint_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
+    """The wrapped function's vjp, its forward pass recomputed (named, not a stray ``f``)."""
+    who = wrapped_name(params) or "the checkpointed function"
+    return (f"vjp of {who} (forward recomputed) applied to {adj_text}",
+            rf"\operatorname{{vjp}}_{{\mathrm{{{who.replace('_', '-')}}}}}({adj_tex})")
+
+
+#: Local rules written from the step's own shapes and parameters, where a fixed formula cannot say it.
+_STRUCTURAL = {"concatenate": _concatenate_local, "einsum": _einsum_local, "transpose": _transpose_local,
+               "checkpoint": _checkpoint_local}
+
+
+def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, shapes=None):
     """The local derivative of input ``i`` as declared by ``p``, with names substituted.
 
     Returns ``(text, latex, has_adjoint)``: ``has_adjoint`` is True when the
     formula is a whole vector-Jacobian product that contains the downstream
     adjoint (``g @ y.T``), False for an elementwise factor (``exp(x)``).
+    An input given as ``None`` (an optional argument left out) drops out of
+    the formula; a primitive's parameters (``idx``, ``shift``) read as their values.
     """
+    params = params or {}
+    if p.name in _STRUCTURAL and shapes is not None:
+        try:
+            return (*_STRUCTURAL[p.name](i, shapes, params, subs_text, subs_tex, adj_text, adj_tex), True)
+        except (KeyError, IndexError, TypeError):
+            pass
     f = p.formulas[i] if p.formulas is not None else None
-    if f is None:
-        return (f"vjp_{p.name}({adj_text})",
-                rf"\operatorname{{vjp}}_{{\mathrm{{{p.name.replace('_', '-')}}}}}({adj_tex})", True)
+    if f is None:  # no formula declared: name the rule that ran
+        rule = _WRAPPERS.get(p.name, p.name)
+        who = wrapped_name(params)
+        return (f"{rule} rule{' of ' + who if who else ''} applied to {adj_text}",
+                rf"\operatorname{{vjp}}_{{\mathrm{{{(who or rule).replace('_', '-')}}}}}({adj_tex})", True)
     text, latex = f
     names = arg_names(p, n)
     has_adjoint = bool(re.search(r"\bg\b", text)) or ("h" not in names and bool(re.search(r"\bh\b", text)))
@@ -229,15 +355,26 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex):
     tmap["ans"] = subs_text[-1]
     lmap = dict(zip(names, subs_tex))
     lmap["ans"] = subs_tex[-1]
+    for k, v in params.items():  # the step's parameters, by value
+        if k not in tmap and k not in ("g", "h") and (_simple(v) or k == "idx"):
+            tmap[k] = index_text(v) if k == "idx" else param_text(v)
+            numeric = re.fullmatch(r"-?[\d.]+", tmap[k])
+            lmap[k] = tmap[k] if numeric else r"\mathtt{" + tmap[k].replace("_", r"\_") + "}"
+            latex = latex.replace(r"\mathrm{" + k + "}", k)
     if has_adjoint:
         tmap.setdefault("g", adj_text)
         tmap.setdefault("h", adj_text)
     text = re.sub(r"(?<![A-Za-z_])[A-Za-z_]\w*", lambda m: _name(m, tmap, "·"), text)  # 2x -> 2·u
     text = text.replace(".T", "ᵀ").replace(" @ ", " · ")
     text = re.sub(r"^(\(?-?[\d.]+\)?)\*(\w+)\^\(\1-1\)$", _power_rule, text)
-    latex = re.sub(r"\\bar\s*([gh])\b", lambda m: "\x00" if m.group(1) in ("g", "h") else m.group(0), latex)
+    text = re.sub(r"(?<=[\w)])\*(?=[\w(])", "·", text.replace(" * ", " · "))
+    text = re.sub(r"\^([0-9])(?![0-9.])", lambda m: m.group(1).translate(_SUPER), text)  # x^2 -> x², as forward
+    latex = re.sub(r"\\bar\s*([gh])(?![A-Za-z0-9])", lambda m: "\x00" if m.group(1) in ("g", "h") else m.group(0), latex)
     latex = latex.replace(r"\mathrm{ans}", "\x01")
     latex = re.sub(r"(?<![\\A-Za-z_])[A-Za-z]\w*", lambda m: _name(m, lmap, r"\,"), latex)
     latex = latex.replace("\x00", adj_tex + " ").replace("\x01", subs_tex[-1])
     latex = re.sub(r"^(\(?-?[\d.]+\)?)\\,(\S+?)\^\{\1-1\}$", _power_rule_tex, latex)
+    # an optional input left out (None) reads as nothing: "b exp(x - f)" -> "exp(x - f)"
+    text = re.sub(r"^\s+", "", text.replace("\x02 ", "").replace("\x02·", "").replace("\x02", ""))
+    latex = re.sub(r"^(\s|\\,)+", "", latex.replace("\x02", ""))
     return text, latex, has_adjoint

@@ -8,6 +8,9 @@ def text(ex) -> str:
     """The step log, columns aligned (Unicode)."""
     inputs = [n for n in ex.nodes.values() if n.kind == "input"]
     lines = ["Inputs: " + ", ".join(f"{n.name} = {nt.num(n.value)}" for n in inputs)]
+    if ex.constants:
+        lines[0] += ("; not differentiated (integers): "
+                     + ", ".join(f"{k} = {nt.num(v)}" for k, v in ex.constants.items()))
     rows = list(zip(ex.steps, ex._rows))
     for phase, title in (("forward", "Forward pass: values, in topological order"),
                          ("backward", f"Backward pass: adjoints, in reverse order, from the seed "
@@ -26,9 +29,22 @@ def text(ex) -> str:
             if r.note:
                 line += "   " + r.note
             lines.append(line.rstrip())
-    lines += ["", f"Gradient of {ex.output} = {nt.num(ex.value)}: "
-              + ", ".join(f"∂{ex.output}/∂{k} = {nt.num(v)}" for k, v in ex.grads.items())]
+    lines += ["", summary(ex)]
     return "\n".join(lines)
+
+
+def summary(ex) -> str:
+    """The last line(s) of the log: the gradient, and why an input's is 0 when no adjoint reached it."""
+    out = (f"Gradient of {ex.output} = {nt.num(ex.value)}: "
+           + ", ".join(f"∂{ex.output}/∂{k} = {nt.num(v)}" for k, v in ex.grads.items()))
+    held = [n.name for n in ex.nodes.values() if n.kind == "input" and n.name not in ex.grads]
+    if held:
+        out += f"\n({', '.join(held)}: held constant, not differentiated (wrt=))"
+    unreached = [k for k in ex.grads if ex.nodes[k].adjoint is None]
+    if unreached:
+        out += (f"\n({', '.join(unreached)}: no differentiable path to {ex.output}, so "
+                f"{'its gradient is' if len(unreached) == 1 else 'their gradients are'} 0)")
+    return out
 
 
 def latex(ex) -> str:

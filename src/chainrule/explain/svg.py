@@ -11,7 +11,16 @@ from html import escape
 from chainrule.explain import notation as nt
 
 BOX_H, GAP_X, GAP_Y, MARGIN = 66, 60, 18, 16
+PANE_W = 860  # about the graph pane's width on a laptop screen
+DETOUR = 56  # room for the edges that go around the boxes they would cross
 CHAR_W = 7.4  # px per character at 13px, a little over DejaVu Sans's average
+LABEL_W = 8.2  # the same for the bold edge labels
+
+
+def box_adjoint(name, value) -> str:
+    """A box's adjoint line: ``ū = 2``; a long name, already the box's title, as ``.grad = 2``."""
+    b = nt.bar(name)
+    return f"{'.grad' if b.endswith('.grad') else b} = {nt.num(value)}"
 
 
 def box_width(ex):
@@ -21,7 +30,7 @@ def box_width(ex):
     for name, n in ex.nodes.items():
         lines = [node_label(n, made_by.get(name)), nt.num(n.value)]
         if n.adjoint is not None:
-            lines.append(f"{nt.bar(name)} = {nt.num(n.adjoint)}")
+            lines.append(box_adjoint(name, n.adjoint))
         longest = max([longest] + [nt.width(t) for t in lines])
     return int(min(300, max(150, 22 + CHAR_W * longest)))
 
@@ -30,7 +39,7 @@ def layout(ex, box_w=150):
     """``({name: (x, y)}, width, height, across)``: box corners, and whether layers run left to right.
 
     Each input sits one layer before its first use; a deep, narrow graph (the
-    seeds' network) is drawn top to bottom instead, so it fits beside the log.
+    tour's 1-2-1 network) is drawn top to bottom instead, so it fits beside the log.
     """
     nodes = ex.nodes
     users = {name: [] for name in nodes}
@@ -48,6 +57,9 @@ def layout(ex, box_w=150):
         columns[layer[name]].append(name)
     tallest = max(len(c) for c in columns)
     across = depth <= 5 or depth * (box_w + GAP_X) < 1.6 * tallest * (BOX_H + GAP_Y)
+    across_w = 2 * MARGIN + depth * box_w + (depth - 1) * GAP_X
+    if across and across_w > 1.4 * PANE_W and tallest * (box_w + GAP_Y) < across_w:
+        across = False  # the page would shrink a wide drawing until its text is unreadable
     step = (BOX_H + GAP_Y) if across else (box_w + GAP_Y)
     place = {}
 
@@ -79,12 +91,26 @@ def layout(ex, box_w=150):
     return pos, width, height, across
 
 
-def node_label(n, step):
-    """The first line of a node's box: ``u = x · y``, or the input's name."""
+def _blocked(pos, box_w, src, dst, across):
+    """Whether the straight run from ``src`` to ``dst`` would pass behind another node's box."""
+    (x1, y1), (x2, y2) = pos[src], pos[dst]
+    a = (x1 + box_w, y1 + BOX_H / 2) if across else (x1 + box_w / 2, y1 + BOX_H)
+    b = (x2, y2 + BOX_H / 2) if across else (x2 + box_w / 2, y2)
+    lo_x, hi_x, lo_y, hi_y = min(a[0], b[0]), max(a[0], b[0]), min(a[1], b[1]), max(a[1], b[1])
+    near = [(x, y) for name, (x, y) in pos.items() if name not in (src, dst)
+            and x <= hi_x and x + box_w >= lo_x and y <= hi_y and y + BOX_H >= lo_y]
+    points = [(a[0] + (b[0] - a[0]) * t / 16, a[1] + (b[1] - a[1]) * t / 16) for t in range(1, 16)]
+    return any(x <= px <= x + box_w and y <= py <= y + BOX_H for x, y in near for px, py in points)
+
+
+def node_label(n, step, box_w=None):
+    """The first line of a node's box: ``u = x · y`` (when it fits), ``u = matmul``, or the input's name."""
     if n.op is None:
         return f"{n.name} (input)"
     text = step.formula.split(" = ")[1]
-    return f"{n.name} = {text}" if nt.width(text) <= 16 else f"{n.name} = {n.op}"
+    fits = nt.width(text) <= 16 if box_w is None else \
+        22 + CHAR_W * nt.width(f"{n.name} = {text}") <= box_w
+    return f"{n.name} = {text}" if fits else f"{n.name} = {n.op}"
 
 
 def svg(ex, live=False) -> str:
@@ -97,41 +123,81 @@ def svg(ex, live=False) -> str:
            f'width="{width:.0f}" height="{height:.0f}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">',
            "<style>" + STYLE + "</style>",
            '<rect class="paper" width="100%" height="100%" fill="#ffffff"/>',
-           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-           'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#8a94a6"/></marker></defs>']
+           '<defs>' + "".join(
+               f'<marker id="{mid}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="10" markerHeight="10" '
+               f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+               f'fill="{colour}"/></marker>' for mid, colour in (("arrow", "#8a94a6"), ("arrow-lit", "#d9480f")))
+           + '</defs>']
     labels = []
-    for name, n in ex.nodes.items():
+    edges = [(src, name) for name, n in ex.nodes.items() for src in dict.fromkeys(n.inputs)]
+    around = {e for e in edges if _blocked(pos, box_w, *e, across)}
+    below = set()
+    if across:  # a blocked edge along the top row goes over it, along the bottom row under it
+        top, bottom = min(y for _, y in pos.values()), max(y for _, y in pos.values())
+        below = {e for e in around if pos[e[0]][1] == pos[e[1]][1] == bottom != top}
+        around = {e for e in around if pos[e[0]][1] == pos[e[1]][1] == top} | below
+        if around - below:
+            pos = {k: (x, y + DETOUR) for k, (x, y) in pos.items()}
+            height += DETOUR
+        if below:
+            height += DETOUR
+    elif around:  # ... and in a top-down drawing right of it
+        width += DETOUR
+    out[0] = (f'<svg xmlns="http://www.w3.org/2000/svg" class="graph" viewBox="0 0 {width:.0f} {height:.0f}" '
+              f'width="{width:.0f}" height="{height:.0f}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif">')
+    for src, name in edges:
+        x1, y1 = pos[src]
         x2, y2 = pos[name]
-        for src in dict.fromkeys(n.inputs):
-            x1, y1 = pos[src]
+        label_at = None
+        if (src, name) in below:  # under the boxes in between, into the target's bottom
+            a, b = (x1 + box_w / 2, y1 + BOX_H), (x2 + box_w / 2, y2 + BOX_H + 2)
+            low = y1 + BOX_H + DETOUR * 0.9
+            curve = f"C{a[0]:.1f},{low:.1f} {b[0]:.1f},{low:.1f}"
+            label_at = ((a[0] + b[0]) / 2, low + 4)
+        elif (src, name) in around and across:  # over the boxes in between, into the target's top
+            a, b = (x1 + box_w / 2, y1), (x2 + box_w / 2, y2 - 2)
+            top = min(y1, y2) - DETOUR * 0.9
+            curve = f"C{a[0]:.1f},{top:.1f} {b[0]:.1f},{top:.1f}"
+            label_at = ((a[0] + b[0]) / 2, top + DETOUR * 0.25)
+        elif (src, name) in around:  # right of the boxes in between, into the target's right side
+            a, b = (x1 + box_w, y1 + BOX_H / 2), (x2 + box_w + 2, y2 + BOX_H / 2)
+            right = max(x for x, y in pos.values() if y1 <= y <= y2) + box_w + DETOUR * 0.9
+            curve = f"C{right:.1f},{a[1]:.1f} {right:.1f},{b[1]:.1f}"
+            label_at = (max(x1, x2) + box_w + DETOUR * 0.5, (a[1] + b[1]) / 2)
+        elif across:
+            a, b = (x1 + box_w, y1 + BOX_H / 2), (x2 - 2, y2 + BOX_H / 2)
+            mid = (a[0] + b[0]) / 2
+            curve = f"C{mid:.1f},{a[1]:.1f} {mid:.1f},{b[1]:.1f}"
+        else:
+            a, b = (x1 + box_w / 2, y1 + BOX_H), (x2 + box_w / 2, y2 - 2)
+            mid = (a[1] + b[1]) / 2
+            curve = f"C{a[0]:.1f},{mid:.1f} {b[0]:.1f},{mid:.1f}"
+        local = ex.local.get((src, name))
+        title = f"<title>{escape(local)}</title>" if local else ""
+        out.append(f'<path class="edge" data-from="{ids[src]}" data-to="{ids[name]}" '
+                   f'd="M{a[0]:.1f},{a[1]:.1f} {curve} {b[0]:.1f},{b[1]:.1f}" marker-end="url(#arrow)">'
+                   f'{title}</path>')
+        if local:  # shown on the page while the backward step along this edge is current
+            mx, my = label_at or ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+            wide = LABEL_W * nt.width(local)  # kept inside the drawing: the pane clips it
             if across:
-                a, b = (x1 + box_w, y1 + BOX_H / 2), (x2 - 2, y2 + BOX_H / 2)
-                mid = (a[0] + b[0]) / 2
-                curve = f"C{mid:.1f},{a[1]:.1f} {mid:.1f},{b[1]:.1f}"
+                mx = min(max(mx, MARGIN / 2 + wide / 2), width - MARGIN / 2 - wide / 2)
+                at = f'x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle"'
+            elif mx + 8 + wide <= width - MARGIN / 2:
+                at = f'x="{mx + 8:.1f}" y="{my + 5:.1f}" text-anchor="start"'
             else:
-                a, b = (x1 + box_w / 2, y1 + BOX_H), (x2 + box_w / 2, y2 - 2)
-                mid = (a[1] + b[1]) / 2
-                curve = f"C{a[0]:.1f},{mid:.1f} {b[0]:.1f},{mid:.1f}"
-            local = ex.local.get((src, name))
-            title = f"<title>{escape(local)}</title>" if local else ""
-            out.append(f'<path class="edge" data-from="{ids[src]}" data-to="{ids[name]}" '
-                       f'd="M{a[0]:.1f},{a[1]:.1f} {curve} {b[0]:.1f},{b[1]:.1f}" marker-end="url(#arrow)">'
-                       f'{title}</path>')
-            if local:  # shown on the page while the backward step along this edge is current
-                mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
-                at = f'x="{mx:.1f}" y="{my - 6:.1f}" text-anchor="middle"' if across else \
-                    f'x="{mx + 8:.1f}" y="{my + 5:.1f}" text-anchor="start"'
-                labels.append(f'<text class="elabel" data-from="{ids[src]}" data-to="{ids[name]}" '
-                              f'{at}>{escape(local)}</text>')
+                at = f'x="{max(mx - 8, MARGIN / 2 + wide):.1f}" y="{my + 5:.1f}" text-anchor="end"'
+            labels.append(f'<text class="elabel" data-from="{ids[src]}" data-to="{ids[name]}" '
+                          f'{at}>{escape(local)}</text>')
     for name, n in ex.nodes.items():
         x, y = pos[name]
         val = nt.num(n.value) if (not live or n.kind == "input") else ""
-        adj = f"{nt.bar(name)} = {nt.num(n.adjoint)}" if (not live and n.adjoint is not None) else ""
+        adj = box_adjoint(name, n.adjoint) if (not live and n.adjoint is not None) else ""
         out.append(
             f'<g class="node {n.kind}" id="{ids[name]}" data-name="{escape(name)}" '
             f'transform="translate({x:.1f},{y:.1f})"><title>{escape(name)}</title>'
             f'<rect width="{box_w}" height="{BOX_H}" rx="9"/>'
-            f'<text class="label" x="10" y="21">{escape(node_label(n, made_by.get(name)))}</text>'
+            f'<text class="label" x="10" y="21">{escape(node_label(n, made_by.get(name), box_w))}</text>'
             f'<text class="val" x="10" y="42">{escape(val)}</text>'
             f'<text class="adj" x="10" y="61">{escape(adj)}</text></g>')
     out += labels
@@ -141,7 +207,7 @@ def svg(ex, live=False) -> str:
 
 STYLE = (
     ".edge{fill:none;stroke:#8a94a6;stroke-width:1.6}"
-    ".edge.lit{stroke:#d9480f;stroke-width:3}"
+    ".edge.lit{stroke:#d9480f;stroke-width:3;marker-end:url(#arrow-lit)}"
     ".node rect{fill:#f8f9fb;stroke:#5c677d;stroke-width:1.4}"
     ".node.input rect{fill:#e7f0ff}.node.output rect{fill:#fff1e3}"
     ".node.current rect{fill:#ffe066;stroke:#d9480f;stroke-width:3}"
