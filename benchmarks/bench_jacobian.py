@@ -89,7 +89,7 @@ def _jac_rows(M, x):
     for name, tr in ((CR_FWD, cr.jacfwd), (CR_REV, cr.jacrev), (CR_AUTO, cr.jacobian)):
         j = tr(fn)
         rows.append((name, lambda j=j: j(x), lambda j=j: np.asarray(j(x)), None,
-                     "runs f once more to count outputs" if name == CR_AUTO else "one cr.vmap pass"))
+                     "one recorded pass decides; reused in rev mode" if name == CR_AUTO else "one cr.vmap pass"))
 
     torch = peer("torch")
     if torch is None:
@@ -239,7 +239,7 @@ def _mode_verdict(results, n_in, n_out):
              f"({n_out} outputs {'>' if n_out > n_in else '<='} {n_in} inputs): "
              f"{'the faster mode' if picked == faster else 'NOT the faster mode'}",
              f"    auto's time = {auto_ratio:.2f}x the faster mode's "
-             f"({'matches it' if matches else 'does NOT match it'}; auto also runs f once to count outputs)"]
+             f"({'matches it' if matches else 'does NOT match it'}; auto records one reverse pass to count outputs, reused when it picks rev)"]
     return verdict, lines
 
 
