@@ -197,3 +197,22 @@ def test_a_failing_solver_call_quotes_plain_settings_not_functions_or_arrays():
     msg = str(info.value)
     assert msg.startswith("root: ") and "operands: (3,) float64" in msg
     assert "<function" not in msg and "array(" not in msg and "solver='newton'" in msg
+
+
+def _writes_in_place(x):
+    y = x * 2
+    y[1:, 0] = 1.0
+    return cnp.sum(y)
+
+
+@pytest.mark.parametrize("transform", [
+    lambda f, x: cr.grad(f)(x),
+    lambda f, x: cr.jvp(f, (x,), (x,)),
+    lambda f, x: cr.vmap(lambda r: f(r[None]))(x),
+], ids=["grad", "jvp", "vmap"])
+def test_assigning_into_a_transformed_value_points_to_cnp_at(transform):
+    with pytest.raises(TypeError, match=r"x\[1:, 0\] = v: .*cnp\.at\(x\)\[1:, 0\]\.set\(v\)"):
+        transform(_writes_in_place, np.ones((3, 3)))
+    # and the suggested rewrite works: its gradient is 2 off the overwritten entries
+    g = cr.grad(lambda x: cnp.sum(cnp.at(x * 2)[1:, 0].set(1.0)))(np.ones((3, 3)))
+    np.testing.assert_array_equal(g, [[2, 2, 2], [0, 2, 2], [0, 2, 2]])

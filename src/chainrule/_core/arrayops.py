@@ -78,6 +78,11 @@ class ArrayOps:
 
     def __getitem__(self, idx): return _np._getitem(self, idx)
 
+    def __setitem__(self, idx, v):
+        raise TypeError(f"x[{_show_index(idx)}] = v: a value being transformed (grad, jvp, vmap, ...) "
+                        f"cannot be assigned in place; write x = cnp.at(x)[{_show_index(idx)}].set(v) "
+                        f"(or .add(v)), or use cnp.where(mask, v, x)")
+
     # -- methods -------------------------------------------------------------
     @property
     def T(self): return _np.transpose(self)
@@ -190,3 +195,16 @@ def _reduce_args(x, name, dtype, out):
 
 import chainrule._ops as _np  # noqa: E402  (the ops need ArrayOps first)
 from chainrule._core.primitive import TRACER_TYPES as _TRACERS  # noqa: E402
+
+
+def _show_index(idx):
+    """An index as the user wrote it: ``0``, ``1:3``, ``:, 0``."""
+    parts = idx if isinstance(idx, tuple) else (idx,)
+
+    def one(i):
+        if isinstance(i, slice):
+            return ":".join("" if x is None else str(x) for x in (i.start, i.stop)) + \
+                ("" if i.step is None else f":{i.step}")
+        return "..." if i is Ellipsis else "None" if i is None else \
+            (str(i) if isinstance(i, (int, np.integer)) else "idx")
+    return ", ".join(one(i) for i in parts)

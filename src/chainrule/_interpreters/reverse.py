@@ -246,8 +246,7 @@ class Tensor(ArrayOps):
 
     def __setitem__(self, idx, v):
         if self._level != 0:
-            raise TypeError("a transformed value cannot be assigned in place; "
-                            "use a functional update (cnp.where, or build a new array)")
+            return super().__setitem__(idx, v)
         from chainrule._ops import index_set
         self._inplace(lambda x, val: index_set(x, val, idx), v, "setitem (x[idx] = v)")
 
