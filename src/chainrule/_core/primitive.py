@@ -84,7 +84,7 @@ class Primitive:
     """One primitive operation with its evaluation and derivative rules."""
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
-                 "differentiable", "elementwise", "batch")
+                 "differentiable", "elementwise", "batch", "notation")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -104,6 +104,7 @@ class Primitive:
         # ``(vals, batched, params) -> out`` (batch axis 0), or are mapped one by one.
         self.elementwise = jvp == "elementwise"
         self.batch = None
+        self.notation = None
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -176,7 +177,8 @@ def _is_plain(v):
 REGISTRY: dict[str, Primitive] = {}
 
 
-def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None):
+def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
+            notation=None):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -185,11 +187,15 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     VJP rules read its output, so an in-place change to the output is caught.
     ``batch`` is the ``vmap`` rule ``(vals, batched, params) -> out`` (batch axis 0),
     or a maker of one marked ``makes_batch_rule`` (called with the new primitive).
+    ``notation`` is how ``explain`` writes the operation itself, ``(text, latex)``
+    templates over the operands ``{0}``, ``{1}`` (``("{0} + {1}", "{0} + {1}")``);
+    without it the operation is written as a call, ``name(x, y)``.
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
     p = Primitive(name, impl, vjps, jvp, formulas, view, uses_ans)
     p.batch = batch(p) if getattr(batch, "makes_batch_rule", False) else batch
+    p.notation = notation
     REGISTRY[name] = p
     return p
 

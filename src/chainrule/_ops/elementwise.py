@@ -18,31 +18,36 @@ add_p = defprim(
     "add", np.add,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: g],
-    formulas=[("1", "1"), ("1", "1")])
+    formulas=[("1", "1"), ("1", "1")],
+    notation=("{0} + {1}", "{0} + {1}"))
 
 subtract_p = defprim(
     "subtract", np.subtract,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: negative(g)],
-    formulas=[("1", "1"), ("-1", "-1")])
+    formulas=[("1", "1"), ("-1", "-1")],
+    notation=("{0} − {1}", "{0} - {1}"))
 
 multiply_p = defprim(
     "multiply", np.multiply,
     [lambda ans, x, y: lambda g: multiply(g, y),
      lambda ans, x, y: lambda g: multiply(g, x)],
-    formulas=[("y", "y"), ("x", "x")])
+    formulas=[("y", "y"), ("x", "x")],
+    notation=("{0} · {1}", r"{0} \cdot {1}"))
 
 divide_p = defprim(
     "divide", np.divide,
     [lambda ans, x, y: lambda g: divide(g, y),
      lambda ans, x, y: lambda g: negative(multiply(g, divide(ans, y)))],
     formulas=[("1/y", r"\frac{1}{y}"), ("-x/y^2", r"-\frac{x}{y^{2}}")],
-    uses_ans=True)
+    uses_ans=True,
+    notation=("{0} / {1}", r"\frac{{{0}}}{{{1}}}"))
 
 negative_p = defprim(
     "negative", np.negative,
     [lambda ans, x: lambda g: negative(g)],
-    formulas=[("-1", "-1")])
+    formulas=[("-1", "-1")],
+    notation=("−{0}", "-{0}"))
 
 
 def _pow_dx(ans, x, y):
@@ -65,31 +70,37 @@ def _pow_dy(ans, x, y):
 power_p = defprim(
     "power", np.power, [_pow_dx, _pow_dy],
     formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
-    uses_ans=True)
+    uses_ans=True,
+    notation=("{0}^{1}", "{0}^{{{1}}}"))
 
 # -- exponentials, logarithms, roots --------------------------------------------
 
 exp_p = defprim(
     "exp", np.exp, [lambda ans, x: lambda g: multiply(g, ans)],
-    formulas=[("exp(x)", r"e^{x}")], uses_ans=True)
+    formulas=[("exp(x)", r"e^{x}")], uses_ans=True,
+    notation=("exp({0})", "e^{{{0}}}"))
 
 log_p = defprim(
     "log", np.log, [lambda ans, x: lambda g: divide(g, x)],
-    formulas=[("1/x", r"\frac{1}{x}")])
+    formulas=[("1/x", r"\frac{1}{x}")],
+    notation=("log({0})", r"\ln {0}"))
 
 sqrt_p = defprim(
     "sqrt", np.sqrt, [lambda ans, x: lambda g: divide(multiply(g, 0.5), ans)],
-    formulas=[("1/(2*sqrt(x))", r"\frac{1}{2\sqrt{x}}")], uses_ans=True)
+    formulas=[("1/(2*sqrt(x))", r"\frac{1}{2\sqrt{x}}")], uses_ans=True,
+    notation=("sqrt({0})", r"\sqrt{{{0}}}"))
 
 # -- trigonometric, hyperbolic ------------------------------------------------
 
 sin_p = defprim(
     "sin", np.sin, [lambda ans, x: lambda g: multiply(g, cos(x))],
-    formulas=[("cos(x)", r"\cos x")])
+    formulas=[("cos(x)", r"\cos x")],
+    notation=("sin({0})", r"\sin {0}"))
 
 cos_p = defprim(
     "cos", np.cos, [lambda ans, x: lambda g: negative(multiply(g, sin(x)))],
-    formulas=[("-sin(x)", r"-\sin x")])
+    formulas=[("-sin(x)", r"-\sin x")],
+    notation=("cos({0})", r"\cos {0}"))
 
 
 def _tanh_dx(ans, x):
@@ -98,7 +109,8 @@ def _tanh_dx(ans, x):
 
 tanh_p = defprim(
     "tanh", np.tanh, [_tanh_dx],
-    formulas=[("1 - tanh(x)^2", r"1-\tanh^{2}x")], uses_ans=True)
+    formulas=[("1 - tanh(x)^2", r"1-\tanh^{2}x")], uses_ans=True,
+    notation=("tanh({0})", r"\tanh {0}"))
 
 # -- more powers, exponentials and logarithms -------------------------------------
 
@@ -106,7 +118,8 @@ _LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
 
 square_p = defprim(
     "square", np.square, [lambda ans, x: lambda g: multiply(g, multiply(x, 2.0))],
-    formulas=[("2x", "2x")])
+    formulas=[("2x", "2x")],
+    notation=("{0}²", "{0}^{{2}}"))
 
 reciprocal_p = defprim(
     "reciprocal", np.reciprocal,

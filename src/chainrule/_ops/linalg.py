@@ -65,7 +65,8 @@ def _batch_matmul(vals, batched, params):
 matmul_p = defprim(
     "matmul", np.matmul, [_matmul_dx, _matmul_dy], jvp="bilinear",
     formulas=[("g @ y.T", r"\bar g\, y^{\top}"), ("x.T @ g", r"x^{\top} \bar g")],
-    batch=_batch_matmul)
+    batch=_batch_matmul,
+    notation=("{0} · {1}", r"{0}\,{1}"))
 
 
 def matmul(x, y):

@@ -56,7 +56,8 @@ sum_p = defprim(
     "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     [lambda ans, x, axis, keepdims: lambda g: _spread(g, x.shape, axis, keepdims)],
     jvp="linear", formulas=[("1", "1")],
-    batch=batch_with_axes_shifted)
+    batch=batch_with_axes_shifted,
+    notation=("Σ {0}", r"\textstyle\sum {0}"))
 
 mean_p = defprim(
     "mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),

@@ -31,7 +31,8 @@ transpose_p = defprim(
     [lambda ans, x, axes: lambda g: transpose(g, _inverse_perm(axes))],
     jvp="linear", view=True, formulas=[("transpose(g)", r"\bar g^{\top}")],
     batch=lambda vals, batched, params: bind(
-        transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])}))
+        transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])}),
+    notation=("{0}ᵀ", r"{0}^{{\top}}"))
 
 
 def _batch_broadcast_to(vals, batched, params):

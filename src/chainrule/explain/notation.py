@@ -14,6 +14,8 @@ import unicodedata
 
 import numpy as np
 
+from chainrule._core.primitive import REGISTRY
+
 
 
 def num(v) -> str:
@@ -130,27 +132,8 @@ def texbar(name: str) -> str:
 
 
 # -- forward expressions --------------------------------------------------------
-
-#: How a primitive's forward step reads, in text and LaTeX ({0}, {1}: its inputs).
-_FORWARD = {
-    "add": ("{0} + {1}", "{0} + {1}"),
-    "subtract": ("{0} − {1}", "{0} - {1}"),
-    "multiply": ("{0} · {1}", r"{0} \cdot {1}"),
-    "divide": ("{0} / {1}", r"\frac{{{0}}}{{{1}}}"),
-    "power": ("{0}^{1}", "{0}^{{{1}}}"),
-    "negative": ("−{0}", "-{0}"),
-    "square": ("{0}²", "{0}^{{2}}"),
-    "matmul": ("{0} · {1}", r"{0}\,{1}"),
-    "exp": ("exp({0})", "e^{{{0}}}"),
-    "log": ("log({0})", r"\ln {0}"),
-    "sqrt": ("sqrt({0})", r"\sqrt{{{0}}}"),
-    "tanh": ("tanh({0})", r"\tanh {0}"),
-    "sin": ("sin({0})", r"\sin {0}"),
-    "cos": ("cos({0})", r"\cos {0}"),
-    "transpose": ("{0}ᵀ", r"{0}^{{\top}}"),
-    "sum": ("Σ {0}", r"\textstyle\sum {0}"),
-}
-
+# How a primitive's forward step reads is declared with the primitive (``notation=``
+# in its ``defprim`` block); a primitive without one reads as a call, ``name(x, y)``.
 
 #: Primitives that run a user's function under a rule of their own, and what to call them.
 _WRAPPERS = {"custom_vjp_call": "custom_vjp", "custom_jvp_call": "custom_jvp", "checkpoint": "checkpoint"}
@@ -223,8 +206,9 @@ def forward_expr(op, args, params, elementwise_arrays=False):
             rf"{texes[0]}\ (\mathtt{{{param_text(params['dtype'])}}})"
     extra = ", ".join(f"{k}={param_text(v)}" for k, v in params.items()
                       if v is not None and v is not False and _simple(v))
-    if op in _FORWARD and (not extra or op == "sum"):
-        t, l = _FORWARD[op]
+    notation = getattr(REGISTRY.get(op), "notation", None)  # declared with the primitive
+    if notation and (not extra or op == "sum"):
+        t, l = notation
         if op == "multiply" and elementwise_arrays:
             t, l = "{0} ⊙ {1}", r"{0} \odot {1}"
         if op == "power" and len(texts) == 2 and texts[1] in ("2", "3"):
