@@ -625,3 +625,17 @@ def test_a_closed_over_models_parameters_ask_for_the_model_as_an_input():
         cr.explain(lambda x: cnp.sum(m(x)), np.array([0.5, -1.0]))
     ex = cr.explain(lambda model, x: cnp.sum(model(x)), m, np.array([0.5, -1.0]))
     assert "layers.0.weight" in ex.grads
+
+
+def test_inputs_left_out_of_wrt_are_drawn_as_constants():
+    svg = cr.explain(lambda x, w: cnp.tanh(w * x), 0.8, 0.5, wrt=["w"]).svg()
+    assert "x (constant)" in svg and "w (input)" in svg
+    assert "(constant)" not in cr.explain(lambda x, w: cnp.tanh(w * x), 0.8, 0.5).svg()
+
+
+def test_the_tour_network_names_its_training_example():
+    from chainrule.explain.cli import tour_explanations
+    ex = tour_explanations()[2][1]
+    text = str(ex)
+    assert "u = w11 · x " in text and "− target" in text
+    assert set(ex.grads) == {"w11", "b1", "w12", "b2", "wo1", "wo2", "bo"}

@@ -280,9 +280,9 @@ def tour_explanations():
 
     x_in, target = 0.8, 0.5  # the training example of examples/tiny_mlp.py
 
-    def loss(w11, b1, w12, b2, wo1, wo2, bo):
-        h1 = cnp.tanh(w11 * x_in + b1)
-        h2 = cnp.tanh(w12 * x_in + b2)
+    def loss(w11, b1, w12, b2, wo1, wo2, bo, x, target):
+        h1 = cnp.tanh(w11 * x + b1)
+        h2 = cnp.tanh(w12 * x + b2)
         out = wo1 * h1 + wo2 * h2 + bo
         return (out - target) ** 2 / 2
 
@@ -290,7 +290,7 @@ def tour_explanations():
     tour = [("1. L = eˣʸ + w at x = 1, y = 2, w = 3", explain(L, 1.0, 2.0, 3.0, output="L")),
             ("2. y = (x² + 1)³ at x = 1.5", explain(y, 1.5, output="y")),
             (f"3. The 1-2-1 tanh network, L = (y - {target})² / 2 at x = {x_in}",
-             explain(loss, *weights.values(), output="L"))]
+             explain(loss, *weights.values(), x_in, target, wrt=list(weights), output="L"))]
     for heading, ex in tour:
         ex.title = heading
     return tour

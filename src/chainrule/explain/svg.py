@@ -106,7 +106,7 @@ def _blocked(pos, box_w, src, dst, across):
 def node_label(n, step, box_w=None):
     """The first line of a node's box: ``u = x · y`` (when it fits), ``u = matmul``, or the input's name."""
     if n.op is None:
-        return f"{n.name} (input)"
+        return f"{n.name} (input)" if n.wrt else f"{n.name} (constant)"
     text = step.formula.split(" = ")[1]
     fits = nt.width(text) <= 16 if box_w is None else \
         22 + CHAR_W * nt.width(f"{n.name} = {text}") <= box_w
