@@ -639,3 +639,13 @@ def test_the_tour_network_names_its_training_example():
     text = str(ex)
     assert "u = w11 · x " in text and "− target" in text
     assert set(ex.grads) == {"w11", "b1", "w12", "b2", "wo1", "wo2", "bo"}
+
+
+def test_attribute_of_an_operand_in_a_formula_keeps_its_name():
+    text = str(cr.explain(lambda x: cnp.sum(cnp.reshape(x, (4,)) * 2.0), np.ones((2, 2))))
+    assert "reshape(ū, x.shape)" in text and ".(4,)" not in text
+
+
+def test_mean_reads_one_over_the_count_averaged():
+    text = str(cr.explain(lambda x: cnp.sum(cnp.mean(x, axis=0)), np.ones((3, 2))))
+    assert "· 1/3" in text

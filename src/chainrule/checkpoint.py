@@ -323,8 +323,15 @@ def _batch(vals, batched, params):
     return bind(checkpoint_p, tuple(vals), {"spec": batched_spec})
 
 
+def _formula(i, shapes, params, names, names_tex, g, g_tex):
+    """For ``explain``: the wrapped function's vjp, its forward pass recomputed."""
+    who = getattr(params["spec"].f, "__name__", "")
+    who = who if who.isidentifier() else "the checkpointed function"
+    return (f"vjp of {who} (forward recomputed) applied to {g}",
+            rf"\operatorname{{vjp}}_{{\mathrm{{{who.replace('_', '-')}}}}}({g_tex})")
+
+
 checkpoint_p = defprim(
     "checkpoint", _impl, PerInput(_make_vjp), jvp=_jvp,
     batch=_batch,
-    formulas=PerInput(lambda i: ("vjp of f, recomputed from the saved inputs, applied to g",
-                                 r"\bar g \, \partial f / \partial x_i \text{ (recomputed)}")))
+    formulas=PerInput(lambda i: _formula))

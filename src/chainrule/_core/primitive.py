@@ -16,7 +16,9 @@ whose local derivatives are known.  A :class:`Primitive` is declared once, with
 * ``batch`` -- its ``vmap`` rule (elementwise primitives batch by broadcasting;
   every other primitive of the library declares one);
 * ``formulas`` -- per input, the local derivative as ``(text, latex)`` for
-  ``cr.explain``.  Names are the primitive's argument names (``x``, ``y``),
+  ``cr.explain``, or a function ``(i, shapes, params, names, names_tex, g, g_tex)
+  -> (text, latex)`` where it depends on the step's shapes and parameters
+  (concatenate's slice, einsum's spec, mean's 1/n).  Names are the primitive's argument names (``x``, ``y``),
   ``ans`` for its output and ``g`` for the downstream adjoint, which appears
   in the formula of non-elementwise primitives (``g @ y.T``).
 
@@ -100,8 +102,8 @@ class Primitive:
         self.view = view
         self.uses_ans = uses_ans
         self.jvp = _derive_jvp(self, jvp)
-        # vmap: an elementwise primitive batches by broadcasting; others give ``batch``
-        # ``(vals, batched, params) -> out`` (batch axis 0), or are mapped one by one.
+        # vmap: an elementwise primitive batches by broadcasting; every other one
+        # declares ``batch`` ``(vals, batched, params) -> out`` (batch axis 0).
         self.elementwise = jvp == "elementwise"
         self.batch = None
         self.notation = None

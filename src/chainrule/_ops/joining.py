@@ -26,11 +26,19 @@ def _concat_vjp(i):
     return rule
 
 
+def _concat_formula(i, shapes, params, names, names_tex, g, g_tex):
+    """``ḡ[3:6]``: the slice of the adjoint that input ``i`` filled (for ``explain``)."""
+    axis = params.get("axis", 0)
+    start = sum(s[axis] for s in shapes[:i])
+    idx = ", ".join([":"] * axis + [f"{start}:{start + shapes[i][axis]}"])
+    return f"{g}[{idx}]", f"{g_tex}_{{[{idx}]}}"
+
+
 concatenate_p = defprim(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis),
     PerInput(_concat_vjp),
     jvp="linear",
-    formulas=PerInput(lambda i: ("g[..., slice of x_i along axis]", r"\bar g[\text{slice}_i]")),
+    formulas=PerInput(lambda i: _concat_formula),
     batch=lambda vals, batched, params: bind(
         concatenate_p, batch_all(vals, batched), {"axis": params["axis"] + 1}))
 

@@ -335,9 +335,19 @@ def _batch_einsum(vals, batched, params):
     return bind(einsum_p, vals, {"terms": terms, "out": b + out})
 
 
+def _einsum_formula(i, shapes, params, names, names_tex, g, g_tex):
+    """``einsum('i,j->ij', ḡ, x)``: the adjoint contracted with the other operands (for ``explain``)."""
+    terms, out = list(params["terms"]), params["out"]
+    others = [k for k in range(len(terms)) if k != i]
+    spec = ",".join([out] + [terms[k] for k in others]) + "->" + terms[i]
+    spec_tex = spec.replace("->", r"{\to}")
+    return (f"einsum('{spec}', " + ", ".join([g] + [names[k] for k in others]) + ")",
+            rf"\operatorname{{einsum}}_{{\mathtt{{{spec_tex}}}}}(" + ", ".join([g_tex] + [names_tex[k] for k in others]) + ")")
+
+
 einsum_p = defprim(
     "einsum", _einsum_impl, PerInput(_einsum_vjp), jvp=_einsum_jvp,
-    formulas=PerInput(lambda i: ("einsum of g with the other operands", r"\operatorname{einsum}(\bar g, \dots)")),
+    formulas=PerInput(lambda i: _einsum_formula),
     batch=_batch_einsum)
 
 

@@ -59,11 +59,17 @@ sum_p = defprim(
     batch=batch_with_axes_shifted,
     notation=("Σ {0}", r"\textstyle\sum {0}"))
 
+def _mean_formula(i, shapes, params, names, names_tex, g, g_tex):
+    """``1/n`` with the number of entries averaged (for ``explain``)."""
+    n = _count(shapes[0], params["axis"])
+    return f"1/{n}", rf"\frac{{1}}{{{n}}}"
+
+
 mean_p = defprim(
     "mean", lambda x, axis, keepdims: np.mean(x, axis=axis, keepdims=keepdims),
     [lambda ans, x, axis, keepdims: lambda g: _spread(
         multiply(g, 1.0 / (_count(x.shape, axis) or 1)), x.shape, axis, keepdims)],
-    jvp="linear", formulas=[("1/n", r"\frac{1}{n}")],
+    jvp="linear", formulas=[_mean_formula],
     batch=batch_with_axes_shifted)
 
 

@@ -17,7 +17,7 @@ from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, raw
 
 
 def _inverse_perm(axes):
-    return tuple(np.argsort(axes))
+    return tuple(int(a) for a in np.argsort(axes))
 
 
 reshape_p = defprim(
@@ -26,10 +26,20 @@ reshape_p = defprim(
     jvp="linear", view=True, formulas=[("reshape(g, x.shape)", r"\operatorname{reshape}(\bar g)")],
     batch=lambda vals, batched, params: bind(reshape_p, vals, {"shape": vals[0].shape[:1] + params["shape"]}))
 
+def _transpose_formula(i, shapes, params, names, names_tex, g, g_tex):
+    """``ḡᵀ`` for the full transpose, else ``ḡ`` put back by the inverse permutation (for ``explain``)."""
+    ndim = len(shapes[0])
+    axes = tuple(params.get("axes") or range(ndim)[::-1])
+    if axes == tuple(range(ndim))[::-1]:
+        return f"{g}ᵀ", rf"{g_tex}^{{\top}}"
+    back = _inverse_perm(axes)
+    return f"transpose({g}, axes={back})", rf"\operatorname{{transpose}}({g_tex}, {back})"
+
+
 transpose_p = defprim(
     "transpose", lambda x, axes: np.transpose(x, axes),
     [lambda ans, x, axes: lambda g: transpose(g, _inverse_perm(axes))],
-    jvp="linear", view=True, formulas=[("transpose(g)", r"\bar g^{\top}")],
+    jvp="linear", view=True, formulas=[_transpose_formula],
     batch=lambda vals, batched, params: bind(
         transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])}),
     notation=("{0}ᵀ", r"{0}^{{\top}}"))

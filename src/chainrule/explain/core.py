@@ -389,8 +389,6 @@ class _Tracer:
             subs_text.append(n.name)
             subs_tex.append(n.tex)
             params = dict(node_t._params)
-            if p.name == "mean":  # 1/n with n the count averaged
-                params["n"] = np.size(_raw_value(node_t._args[0])) // max(1, np.size(node_t._value))
             local, local_tex, whole = nt.local_formula(
                 p, i, len(node_t._args), subs_text, subs_tex, nt.bar(n.name), nt.texbar(n.name),
                 params=params, shapes=[np.shape(_raw_value(x)) for x in node_t._args])

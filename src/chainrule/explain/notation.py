@@ -269,48 +269,6 @@ def _name(m, names, times):
     return (times if after_digit else "") + names[token]
 
 
-def _concatenate_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
-    """``ū[3:6]``: the slice of the adjoint that input ``i`` filled."""
-    axis = params.get("axis", 0)
-    start = sum(s[axis] for s in shapes[:i])
-    stop = start + shapes[i][axis]
-    idx = ", ".join([":"] * axis + [f"{start}:{stop}"])
-    return f"{adj_text}[{idx}]", f"{adj_tex}_{{[{idx}]}}"
-
-
-def _einsum_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
-    """``einsum('i,j->ij', ū, x)``: the adjoint contracted with the other operands."""
-    terms, out = list(params["terms"]), params["out"]
-    others = [k for k in range(len(terms)) if k != i]
-    spec = ",".join([out] + [terms[k] for k in others]) + "->" + terms[i]
-    text = f"einsum('{spec}', " + ", ".join([adj_text] + [subs_text[k] for k in others]) + ")"
-    spec_tex = spec.replace("->", r"{\to}")
-    latex = (rf"\operatorname{{einsum}}_{{\mathtt{{{spec_tex}}}}}("
-             + ", ".join([adj_tex] + [subs_tex[k] for k in others]) + ")")
-    return text, latex
-
-
-def _transpose_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
-    """``ūᵀ`` for the full transpose; else ``ū`` transposed back by the inverse permutation."""
-    axes = tuple(params.get("axes") or range(len(shapes[0]))[::-1])
-    if axes == tuple(range(len(shapes[0])))[::-1]:
-        return f"{adj_text}ᵀ", rf"{adj_tex}^{{\top}}"
-    back = tuple(int(a) for a in np.argsort(axes))
-    return f"transpose({adj_text}, axes={back})", rf"\operatorname{{transpose}}({adj_tex}, {back})"
-
-
-def _checkpoint_local(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex):
-    """The wrapped function's vjp, its forward pass recomputed (named, not a stray ``f``)."""
-    who = wrapped_name(params) or "the checkpointed function"
-    return (f"vjp of {who} (forward recomputed) applied to {adj_text}",
-            rf"\operatorname{{vjp}}_{{\mathrm{{{who.replace('_', '-')}}}}}({adj_tex})")
-
-
-#: Local rules written from the step's own shapes and parameters, where a fixed formula cannot say it.
-_STRUCTURAL = {"concatenate": _concatenate_local, "einsum": _einsum_local, "transpose": _transpose_local,
-               "checkpoint": _checkpoint_local}
-
-
 def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, shapes=None):
     """The local derivative of input ``i`` as declared by ``p``, with names substituted.
 
@@ -321,12 +279,13 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, 
     the formula; a primitive's parameters (``idx``, ``shift``) read as their values.
     """
     params = params or {}
-    if p.name in _STRUCTURAL and shapes is not None:
-        try:
-            return (*_STRUCTURAL[p.name](i, shapes, params, subs_text, subs_tex, adj_text, adj_tex), True)
-        except (KeyError, IndexError, TypeError):
-            pass
     f = p.formulas[i] if p.formulas is not None else None
+    if callable(f):  # written from the step's own shapes and parameters (concatenate, einsum, ...)
+        try:
+            text, latex = f(i, shapes, params, subs_text, subs_tex, adj_text, adj_tex)
+            return text, latex, adj_text in text
+        except (KeyError, IndexError, TypeError):
+            f = None
     if f is None:  # no formula declared: name the rule that ran
         rule = _WRAPPERS.get(p.name, p.name)
         who = wrapped_name(params)
@@ -348,7 +307,7 @@ def local_formula(p, i, n, subs_text, subs_tex, adj_text, adj_tex, params=None, 
     if has_adjoint:
         tmap.setdefault("g", adj_text)
         tmap.setdefault("h", adj_text)
-    text = re.sub(r"(?<![A-Za-z_])[A-Za-z_]\w*", lambda m: _name(m, tmap, "·"), text)  # 2x -> 2·u
+    text = re.sub(r"(?<![A-Za-z_.])[A-Za-z_]\w*", lambda m: _name(m, tmap, "·"), text)  # 2x -> 2·u
     text = text.replace(".T", "ᵀ").replace(" @ ", " · ")
     text = re.sub(r"^(\(?-?[\d.]+\)?)\*(\w+)\^\(\1-1\)$", _power_rule, text)
     text = re.sub(r"(?<=[\w)])\*(?=[\w(])", "·", text.replace(" * ", " · "))
