@@ -188,6 +188,26 @@ def fratio(x):
     return DASH if x is None else f"{x:.2f}x"
 
 
+def ratio_rows(results, time_key, err_key, floor_name, torch_names):
+    """Add ``ratio_to_floor`` / ``ratio_to_torch`` (to the fastest of ``torch_names``) to
+    each timed row of ``results``; return the table rows
+    ``[name, time, vs floor, vs PyTorch, error, note]`` (dashes for skipped peers)."""
+    by = {r["name"]: r for r in results if "skipped" not in r}
+    floor = by[floor_name][time_key]
+    torch_ts = [by[n][time_key] for n in torch_names if n in by]
+    torch_t = min(torch_ts) if torch_ts else None
+    rows = []
+    for r in results:
+        if "skipped" in r:
+            rows.append([r["name"], DASH, DASH, DASH, DASH, r["skipped"]])
+            continue
+        r["ratio_to_floor"] = r[time_key] / floor
+        r["ratio_to_torch"] = r[time_key] / torch_t if torch_t else None
+        rows.append([r["name"], fnum(r[time_key]), fratio(r["ratio_to_floor"]),
+                     fratio(r["ratio_to_torch"]), f"{r[err_key]:.0e}", r["note"]])
+    return rows
+
+
 def table(headers, rows, notes=(), left=(0,)):
     """An aligned text table: the columns in ``left`` left-aligned, the others right-aligned.
 

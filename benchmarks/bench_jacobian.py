@@ -24,7 +24,7 @@ from __future__ import annotations
 import _env  # noqa: F401  (before NumPy)
 import numpy as np
 
-from _harness import DASH, cores_note, fnum, fratio, measure_all, peer, skipped, table
+from _harness import cores_note, fnum, measure_all, peer, ratio_rows, skipped, table
 
 N_WIDE = 1000   # inputs of f, outputs of g
 K_NARROW = 4    # outputs of f, inputs of g
@@ -198,23 +198,7 @@ def _bench(rows, ref, repeats, min_time, torch_names):
         row["timing"] = t.as_dict()
     timings = [(row["name"], t) for (row, _), t in zip(fns, timings)]
 
-    by = {r["name"]: r for r in results if "skipped" not in r}
-    floor = by[FLOOR]["ms_per_call"]
-    torch_ts = [by[n]["ms_per_call"] for n in torch_names if n in by]
-    torch_t = min(torch_ts) if torch_ts else None
-    for r in results:
-        if "skipped" in r:
-            continue
-        r["ratio_to_floor"] = r["ms_per_call"] / floor
-        r["ratio_to_torch"] = r["ms_per_call"] / torch_t if torch_t else None
-
-    trows = []
-    for r in results:
-        if "skipped" in r:
-            trows.append([r["name"], DASH, DASH, DASH, DASH, r["skipped"]])
-        else:
-            trows.append([r["name"], fnum(r["ms_per_call"]), fratio(r["ratio_to_floor"]),
-                          fratio(r["ratio_to_torch"]), f"{r['rel_err_vs_floor']:.0e}", r["note"]])
+    trows = ratio_rows(results, "ms_per_call", "rel_err_vs_floor", FLOOR, torch_names)
     return results, trows, notes + cores_note(timings)
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import _env  # noqa: F401  (before NumPy)
 import numpy as np
 
-from _harness import DASH, cores_note, fnum, fratio, measure_all, peer, skipped, table
+from _harness import cores_note, measure_all, peer, ratio_rows, skipped, table
 
 N = 64          # particles
 DIM = 3
@@ -207,23 +207,8 @@ def run(quick=False):
         row["timing"] = t.as_dict()
     timings = [(row["name"], t) for (row, _), t in zip(fns, timings)]
 
-    by = {r["name"]: r for r in results if "skipped" not in r}
-    floor = by[FLOOR]["us_per_call"]
-    torch_t = by[TORCH]["us_per_call"] if TORCH in by else None
-    for r in results:
-        if "skipped" in r:
-            continue
-        r["ratio_to_floor"] = r["us_per_call"] / floor
-        r["ratio_to_torch"] = r["us_per_call"] / torch_t if torch_t else None
-
     headers = ["framework", "µs/call", "vs NumPy floor", "vs PyTorch", "grad err", "notes"]
-    rows = []
-    for r in results:
-        if "skipped" in r:
-            rows.append([r["name"], DASH, DASH, DASH, DASH, r["skipped"]])
-        else:
-            rows.append([r["name"], fnum(r["us_per_call"]), fratio(r["ratio_to_floor"]),
-                         fratio(r["ratio_to_torch"]), f"{r['grad_rel_err_vs_floor']:.0e}", r["note"]])
+    rows = ratio_rows(results, "us_per_call", "grad_rel_err_vs_floor", FLOOR, [TORCH])
     print(f"\n(c) Mixed workload, float64: energy of {N} particles in {DIM}-D ({N_EDGES} springs via integer "
           f"indexing + einsum, an {M}x{M} linalg.solve, mean of max)")
     print(f"    one call = value + gradient w.r.t. X ({N}x{DIM}); best of {repeats} runs; "

@@ -22,7 +22,7 @@ from __future__ import annotations
 import _env  # noqa: F401  (before NumPy)
 import numpy as np
 
-from _harness import DASH, cores_note, fnum, fratio, measure_all, peer, skipped, table
+from _harness import cores_note, measure_all, peer, ratio_rows, skipped, table
 
 SIZES = (784, 256, 256, 10)
 BATCH = 128
@@ -304,23 +304,8 @@ def run_dtype(dtype, quick=False):
             _fail(row["name"], f"parameters became {bad} after training steps, expected {dtype}", notes)
     timings = [(row["name"], t) for (row, _, _), t in zip(steps, timings)]
 
-    by = {r["name"]: r for r in results if "skipped" not in r}
-    floor = by[FLOOR]["ms_per_step"]
-    torch_t = by[TORCH]["ms_per_step"] if TORCH in by else None
-    for r in results:
-        if "skipped" in r:
-            continue
-        r["ratio_to_floor"] = r["ms_per_step"] / floor
-        r["ratio_to_torch"] = r["ms_per_step"] / torch_t if torch_t else None
-
     headers = ["framework", "ms/step", "vs NumPy floor", "vs PyTorch", "grad err", "notes"]
-    rows = []
-    for r in results:
-        if "skipped" in r:
-            rows.append([r["name"], DASH, DASH, DASH, DASH, r["skipped"]])
-        else:
-            rows.append([r["name"], fnum(r["ms_per_step"]), fratio(r["ratio_to_floor"]),
-                         fratio(r["ratio_to_torch"]), f"{r['grad_rel_err_vs_floor']:.0e}", r["note"]])
+    rows = ratio_rows(results, "ms_per_step", "grad_rel_err_vs_floor", FLOOR, [TORCH])
     print(f"\n(b) MLP training step, {dtype}: {'-'.join(map(str, SIZES))} tanh, softmax cross-entropy, "
           f"batch {BATCH}, SGD lr {LR}")
     print(f"    one call = forward + backward + update; best of {repeats} runs; "

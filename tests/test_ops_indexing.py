@@ -8,16 +8,9 @@ import chainrule as cr
 import chainrule.numpy as cnp
 from chainrule.testing import check_grads
 
+from _inputs import distinct as _distinct, normal as _r
+
 COVERED = {"take", "take_along_axis", "sort", "pad", "argmax", "argmin", "argsort"}
-
-
-def _r(shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
-
-
-def _distinct(shape, seed=0):
-    n = int(np.prod(shape, dtype=int))
-    return (0.25 * np.random.default_rng(seed).permutation(n) - 0.3).reshape(shape)
 
 
 # -- take ---------------------------------------------------------------------

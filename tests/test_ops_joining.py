@@ -8,11 +8,9 @@ import chainrule as cr
 import chainrule.numpy as cnp
 from chainrule.testing import check_grads
 
+from _inputs import normal as _r
+
 COVERED = {"concatenate", "stack", "hstack", "vstack", "split"}
-
-
-def _r(shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
 
 
 @pytest.mark.parametrize("shapes, axis", [

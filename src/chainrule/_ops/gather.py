@@ -62,7 +62,7 @@ def _batch_gather(vals, batched, params):
 
 def _batch_scatter_rows(vals, batched, params):
     from chainrule._ops._wrap import batch_all
-    g, i = batch_all(vals, batched)[0], vals[1]
+    g = batch_all(vals, batched)[0]
     n, nb = params["n"], batch_size(vals, batched)
     out = bind(scatter_rows_p, (g, _offsets(vals, batched, n)), {"n": nb * n})
     return _reshape(out, (nb, n))

@@ -19,7 +19,7 @@ SPECIAL: list = ["expit", "logit", "softplus", "logsumexp", "erf", "gammaln", "d
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import EMPTY, shape_of, unary
+from chainrule._ops._wrap import shape_of, unary
 from chainrule._ops.elementwise import add, divide, exp, multiply, negative, subtract
 from chainrule._ops.reductions import _kept_shape, _spread, canonical_axis, sum
 from chainrule._ops.shape import reshape
