@@ -88,10 +88,23 @@ scatter_rows_p = defprim(
     jvp="linear", formulas=[("h[i]", r"\bar h[i]"), None],
     batch=_batch_scatter_rows)
 
+def _set_rows_dv(ans, x, v, i):
+    # Only the last write to a repeated position survives, so only it gets the cotangent.
+    from chainrule._ops.elementwise import where
+    from chainrule._ops.shape import kept_writes
+    n = shape_of(x)[0]
+    if type(i) not in TRACER_TYPES and np.unique(i).size == np.size(i):
+        return lambda g: gather(g, i)
+    # (for a batched index the surviving writes differ per example, and ``keep`` is batched)
+    ids = np.arange(np.prod(shape_of(i), dtype=np.int64), dtype=np.float64).reshape(shape_of(i))
+    keep = kept_writes(ids, lambda w: set_rows(np.full((n,), -1.0), w, i), lambda o: gather(o, i))
+    return lambda g: where(keep, gather(g, i), 0.0)
+
+
 set_rows_p = defprim(
     "set_rows", _set_rows_impl,
     [lambda ans, x, v, i: lambda g: set_rows(g, np.zeros(shape_of(v), dtype_of(g)), i),
-     lambda ans, x, v, i: lambda g: gather(g, i), None],
+     _set_rows_dv, None],
     jvp="linear", formulas=[("1 outside i, 0 at i", r"[\notin i]"), ("g[i]", r"\bar g[i]"), None],
     batch=_batch_set_rows)
 

@@ -120,10 +120,36 @@ def _batch_index_set(vals, batched, params):
     return bind(index_set_p, (x, v), {"idx": _batched_index(idx)})
 
 
+def kept_writes(ids, write, read):
+    """Which elements of a write ``out[idx] = v`` NumPy keeps (the last of each repeated position).
+
+    ``write(ids)`` stores ``ids`` (``0, 1, …``, shaped like ``v``) at the index and
+    ``read(out)`` reads the index back: element ``k`` survived iff it reads back ``k``.
+    This asks NumPy itself, so it matches whatever order NumPy writes in.
+    """
+    from chainrule._ops.elementwise import equal
+    return equal(read(write(ids)), ids)
+
+
+def _index_set_dv(ans, x, v, idx):
+    # Only the write NumPy keeps reaches the output, so only it gets the cotangent: with
+    # repeated integer indices the earlier writes are overwritten and get zero (as JAX).
+    if _is_basic(idx):
+        return lambda g: _getitem(g, idx)
+    shape = x.shape
+    target = np.empty(shape, dtype=np.bool_)[idx].shape
+    ids = np.arange(int(np.prod(target, dtype=np.int64)), dtype=np.float64).reshape(target)
+    keep = kept_writes(ids, lambda i: _index_set_impl(np.full(shape, -1.0), i, idx), lambda o: o[idx])
+    if keep.all():
+        return lambda g: _getitem(g, idx)
+    from chainrule._ops.elementwise import where
+    return lambda g: where(keep, _getitem(g, idx), 0.0)
+
+
 index_set_p = defprim(
     "index_set", _index_set_impl,
     [lambda ans, x, v, idx: lambda g: index_set(g, 0.0, idx),
-     lambda ans, x, v, idx: lambda g: _getitem(g, idx)],
+     _index_set_dv],
     jvp="linear", formulas=[("g with 0 at [idx]", r"\bar g \text{ with 0 at } [\mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
     batch=_batch_index_set)
 
