@@ -481,16 +481,102 @@ def solve(a, b):
     return bind(solve_p, (_arr(a), _arr(b)), EMPTY)
 
 
+# det's derivative is the cofactor matrix, adj(a)ᵀ.  ``det(a) · inv(a)ᵀ`` is the same thing
+# only where ``a`` is invertible: it fails at a singular matrix and loses accuracy near one.
+# The adjugate is computed from an SVD, ``a = U diag(s) Vᵀ``:
+#     adj(a) = det(U) det(V) · V diag(c) Uᵀ,   c_i = Π_{j≠i} s_j,
+# with no division anywhere, so it is exact at every rank (adj(XY) = adj(Y) adj(X), and
+# adj(diag(s)) = diag(c)).  Its derivative in a direction E, with F = Uᵀ E V, is
+#     d adj(a)[E] = det(U) det(V) · V D(F) Uᵀ,   D(F) = diag(P diag(F)) − P ∘ F,
+# where P_ij = Π_{k≠i,j} s_k off the diagonal and P_ii = 0 (differentiate the cofactors of
+# diag(s) + tF at t = 0); exact at every rank too, so Hessians of det are.  D is
+# self-adjoint, which makes the VJP ``g ↦ d adj(a)[gᵀ]ᵀ``.
+
+def _products_of_others(s):
+    """``c_i = Π_{j≠i} s_j`` along the last axis, by prefix and suffix products (no division)."""
+    ones = np.ones(s.shape[:-1] + (1,), dtype=s.dtype)
+    before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+    return before * after
+
+
+def _adj_frame(a):
+    """``(det(U) det(V), V, s, Uᵀ)`` for ``a = U diag(s) Vᵀ``."""
+    a = np.asarray(a)
+    if a.shape[-1] == 0:
+        raise np.linalg.LinAlgError("the adjugate of an empty matrix is not defined")
+    u, s, vh = np.linalg.svd(a)
+    sigma = (np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
+    return sigma, np.swapaxes(vh, -1, -2), s, np.swapaxes(u, -1, -2)
+
+
+def _adjugate_impl(a):
+    sigma, v, s, ut = _adj_frame(a)
+    return sigma * ((v * _products_of_others(s)[..., None, :]) @ ut)
+
+
+def _adjugate_jvp_impl(a, e):
+    sigma, v, s, ut = _adj_frame(a)
+    n = s.shape[-1]
+    others = np.broadcast_to(s[..., None, :], s.shape + (n,)).copy()
+    others[..., np.arange(n), np.arange(n)] = 1.0          # row i: s with s_i left out
+    pair = _products_of_others(others)                      # P_ij = Π_{k≠i,j} s_k
+    pair[..., np.arange(n), np.arange(n)] = 0.0
+    f = ut @ e @ v                                          # F = Uᵀ E V
+    fdiag = np.diagonal(f, axis1=-2, axis2=-1)
+    d = -pair * f
+    d[..., np.arange(n), np.arange(n)] = (pair @ fdiag[..., None])[..., 0]
+    return sigma * (v @ d @ ut)
+
+
+def _no_third_order(*_):
+    raise NotImplementedError(
+        "det: derivatives of the third and higher orders are not implemented (first and second "
+        "derivatives are exact at every matrix); differentiate det's formula for your size by hand, "
+        "or use slogdet where the matrix is invertible")
+
+
+def _adjugate_jvp_jvp(primals, tangents, ans, params):
+    (a, e), (ta, te) = primals, tangents
+    if ta is not None:
+        _no_third_order()
+    return None if te is None else adjugate_jvp(a, te)
+
+
+adjugate_p = defprim(
+    "adjugate", _adjugate_impl,
+    [lambda ans, a: lambda g: _mT(adjugate_jvp(a, _mT(g)))],
+    jvp=lambda primals, tangents, ans, params: adjugate_jvp(primals[0], tangents[0]),
+    batch=batch_by_broadcasting,
+    formulas=[("d adj(a)[g.T].T", r"\mathrm{d}\,\operatorname{adj}(a)[\bar g^{\top}]^{\top}")])
+
+adjugate_jvp_p = defprim(
+    "adjugate_jvp", _adjugate_jvp_impl,
+    [_no_third_order, lambda ans, a, e: lambda g: _mT(adjugate_jvp(a, _mT(g)))],
+    jvp=_adjugate_jvp_jvp, batch=batch_by_broadcasting,
+    formulas=[None, ("d adj(a)[g.T].T", r"\mathrm{d}\,\operatorname{adj}(a)[\bar g^{\top}]^{\top}")])
+
+
+def adjugate(a):
+    """The adjugate ``adj(a)`` (``det(a) · inv(a)`` where that exists), exact at singular matrices."""
+    return bind(adjugate_p, (a,), EMPTY) if _traced(a) else _adjugate_impl(a)
+
+
+def adjugate_jvp(a, e):
+    """``d adj(a)[e]``, the derivative of the adjugate at ``a`` in the direction ``e``."""
+    return bind(adjugate_jvp_p, (a, e), EMPTY) if _traced(a, e) else _adjugate_jvp_impl(a, e)
+
+
 def _det_jvp(primals, tangents, ans, params):
     (a,), (ta,) = primals, tangents
-    return multiply(ans, _sum(multiply(_mT(inv(a)), ta), axis=(-2, -1)))
+    return _sum(multiply(_mT(adjugate(a)), ta), axis=(-2, -1))
 
 
 det_p = defprim(
     "det", np.linalg.det,
-    [lambda ans, a: lambda g: multiply(reshape(multiply(g, ans), g.shape + (1, 1)), _mT(inv(a)))],
-    jvp=_det_jvp, uses_ans=True, batch=batch_by_broadcasting,
-    formulas=[("g * ans * inv(a).T", r"\bar g\, \mathrm{ans}\, a^{-\top}")])
+    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(adjugate(a)))],
+    jvp=_det_jvp, batch=batch_by_broadcasting,
+    formulas=[("g * adj(a).T", r"\bar g\, \operatorname{adj}(a)^{\top}")])
 
 
 def det(a):
@@ -506,14 +592,25 @@ def det(a):
     return bind(det_p, (a,), EMPTY)
 
 
+def _inv_for_logabsdet(a):
+    """``inv(a)``, the derivative of ``log|det a|`` (transposed); at a singular ``a`` there is none."""
+    try:
+        return inv(a)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError(
+            f"slogdet: the matrix of shape {shape_of(a)} is singular (log|det| = -inf), so log|det| "
+            f"has no derivative there; det's derivative (the cofactor matrix) exists at every "
+            f"matrix: use cnp.linalg.det") from None
+
+
 def _logabsdet_jvp(primals, tangents, ans, params):
     (a,), (ta,) = primals, tangents
-    return _sum(multiply(_mT(inv(a)), ta), axis=(-2, -1))
+    return _sum(multiply(_mT(_inv_for_logabsdet(a)), ta), axis=(-2, -1))
 
 
 logabsdet_p = defprim(
     "logabsdet", lambda a: np.linalg.slogdet(a)[1],
-    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(inv(a)))],
+    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(_inv_for_logabsdet(a)))],
     jvp=_logabsdet_jvp, batch=batch_by_broadcasting,
     formulas=[("g * inv(a).T", r"\bar g\, a^{-\top}")])
 
