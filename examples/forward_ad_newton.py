@@ -6,7 +6,8 @@ A small cr.nn.MLP is fitted to y = sin(3x) by truncated Newton: each step solves
 H p = -g by conjugate gradients, where every product H v comes from forward mode on the
 tape -- the parameters made dual along v with cr.forward_ad, then cr.autograd.grad of the
 loss, whose tangent is H v (forward over reverse; the Hessian is never formed). The first
-product is checked against the Hessian of the functional form (cr.hessian).
+product is checked against the Hessian of the functional form (cr.hessian). A
+backtracking line search keeps each step downhill.
 """
 import numpy as np
 
