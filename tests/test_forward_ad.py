@@ -263,8 +263,13 @@ def test_a_dual_value_looks_like_a_tensor():
         assert y.requires_grad and y.grad_fn is not None
         assert repr(d) == f"dual({x!r}, tangent={cr.tensor(np.ones((2, 2)))!r})"
         assert float(d[1, 1]) == 4.0 and bool((d > 2)[1, 0])
-        with pytest.raises(TypeError, match="drop its derivative"):
+        with pytest.raises(TypeError, match="would drop its tangent"):
             np.asarray(d)
+        with pytest.raises(TypeError, match="would drop its tangent"):
+            cr.tensor(d)
+        plain = d.detach()  # as torch: no history and no tangent
+        assert type(plain) is cr.Tensor and not plain.requires_grad
+        assert fwAD.unpack_dual(plain).tangent is None
         with pytest.raises(RuntimeError, match="unpack_dual"):
             d.numpy()
         want = cr.jvp(lambda a: cnp.sin(a) @ a.T + a[0].sum(), (x.detach().numpy(),), (np.ones((2, 2)),))[1]

@@ -129,6 +129,10 @@ class Dual(JVPTracer):
         raise RuntimeError("numpy() on a dual value would drop its tangent; use "
                            "cr.forward_ad.unpack_dual(y) first")
 
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("converting a dual value (cr.forward_ad) to a NumPy array would drop its "
+                        "tangent; use chainrule.numpy functions, or cr.forward_ad.unpack_dual(y) first")
+
     def __setitem__(self, idx, v):
         # In place, as for a tape Tensor: this dual value (primal and tangent) is rebound
         # to the written one; the array it was made from is not written.
