@@ -206,10 +206,10 @@ def _operand(v, what, lvl):
                              f"dual level (level {v._level} > {lvl}); call make_dual outside that "
                              f"transform, or open the dual level inside it")
         return v
-    v = np.asarray(v)
-    if v.dtype == object:
+    a = np.asarray(v)
+    if a.dtype == object:
         raise TypeError(f"{what} is a {type(v).__name__} of dtype object, not numbers")
-    return v
+    return a
 
 
 def unpack_dual(tensor, *, level=None):
