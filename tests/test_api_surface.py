@@ -25,12 +25,14 @@ array asarray zeros ones zeros_like ones_like full eye arange linspace at
 API_LINALG = "inv solve det slogdet cholesky norm eigh".split()
 API_SPECIAL = "erf logsumexp expit logit softplus gammaln".split()
 API_TOP = ("grad value_and_grad vjp jvp stop_gradient Tensor tensor no_grad autograd "
-           "testing").split()
+           "testing forward_ad").split()
+API_FORWARD_AD = "dual_level make_dual unpack_dual".split()  # §10
 
 
 @pytest.mark.parametrize("namespace,names", [
-    (cnp, API_NUMPY), (cnp.linalg, API_LINALG), (cnp.special, API_SPECIAL), (cr, API_TOP)],
-    ids=["chainrule.numpy", "cnp.linalg", "cnp.special", "chainrule"])
+    (cnp, API_NUMPY), (cnp.linalg, API_LINALG), (cnp.special, API_SPECIAL), (cr, API_TOP),
+    (cr.forward_ad, API_FORWARD_AD)],
+    ids=["chainrule.numpy", "cnp.linalg", "cnp.special", "chainrule", "cr.forward_ad"])
 def test_every_name_of_the_contract_exists(namespace, names):
     missing = [n for n in names if not hasattr(namespace, n)]
     assert not missing, f"{namespace.__name__} lacks {missing} (API.md)"

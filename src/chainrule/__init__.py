@@ -4,7 +4,7 @@
 >>> cr.grad(lambda x: (x ** 2 + 1) ** 3)(1.0)
 np.float64(24.0)
 """
-from chainrule import autograd, testing  # noqa: F401
+from chainrule import autograd, forward_ad, testing  # noqa: F401
 from chainrule._core.grad_mode import enable_grad, is_grad_enabled, no_grad
 from chainrule._interpreters.reverse import Tensor, tensor
 from chainrule._ops import stop_gradient
@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "explain",
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
-    "no_grad", "enable_grad", "is_grad_enabled", "autograd", "testing",
+    "no_grad", "enable_grad", "is_grad_enabled", "autograd", "forward_ad", "testing",
     "vmap", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
     "nn", "optim",
 ]

@@ -1,6 +1,8 @@
 """``cr.autograd.grad``: gradients of tape Tensors, without touching ``.grad``."""
 from __future__ import annotations
 
+from chainrule import forward_ad
+from chainrule._core.primitive import TRACER_TYPES
 from chainrule._interpreters.reverse import Tensor, _plain, _seed, backward_pass
 
 __all__ = ["grad"]
@@ -22,14 +24,17 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     >>> g, cr.autograd.grad(g, x)
     (tensor(12., grad_fn=<multiply>), (tensor(12.),))
     """
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    outputs = [outputs] if type(outputs) in TRACER_TYPES else list(outputs)
+    inputs = [inputs] if type(inputs) in TRACER_TYPES else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor) or not isinstance(grad_outputs, (list, tuple)):
+    elif type(grad_outputs) in TRACER_TYPES or not isinstance(grad_outputs, (list, tuple)):
         grad_outputs = [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"autograd.grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    if forward_ad.involves_duals(outputs, inputs, grad_outputs):  # forward-over-reverse
+        return forward_ad.grad_of_duals(grad, outputs, inputs, grad_outputs, retain_graph, create_graph,
+                                        allow_unused)
     for k, t in enumerate(list(outputs) + list(inputs)):
         if not isinstance(t, Tensor):
             raise TypeError(f"autograd.grad: outputs and inputs must be tape Tensors, got {type(t).__name__}")

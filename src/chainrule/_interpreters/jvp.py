@@ -31,10 +31,11 @@ class JVPTracer(ArrayOps):
 
     def _process(self, p, args, params):
         level = self._level
+        cls = type(self)  # a subclass (forward_ad's dual values) keeps its class through operations
         primals = []
         tangents = []
         for a in args:
-            if type(a) is JVPTracer and a._level == level:
+            if type(a) is cls and a._level == level:
                 primals.append(a._value)
                 tangents.append(a._tangent)
             else:
@@ -46,7 +47,7 @@ class JVPTracer(ArrayOps):
         t = p.jvp(primals, tangents, ans, params)
         if t is None:
             return ans
-        return JVPTracer(ans, _fit(t, ans), level)
+        return cls(ans, _fit(t, ans), level)
 
     def __repr__(self):
         return f"JVPTracer(level={self._level}, primal={self._value!r}, tangent={self._tangent!r})"

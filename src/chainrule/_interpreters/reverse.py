@@ -209,6 +209,10 @@ class Tensor(ArrayOps):
         else:
             result = fn(self, other)
         new = result._value if type(result) is Tensor else result
+        if type(new) in TRACER_TYPES:
+            raise RuntimeError(f"{name}: the value written is traced by a transform (cr.grad, cr.vmap, ...) "
+                               f"or carries a tangent (cr.forward_ad), which a tape Tensor cannot hold; "
+                               f"compute out of place (x = cnp.at(x)[idx].set(v), x = x + y)")
         if np.shape(new) != self.shape:
             raise ValueError(f"{name}: the result has shape {np.shape(new)}, which cannot be written "
                              f"in place into a Tensor of shape {self.shape}")
