@@ -34,3 +34,115 @@ def test_a_non_float_input_is_named_by_its_python_type(value, said):
     with pytest.raises(TypeError, match=said) as info:
         cr.grad(lambda x: x)(value)
     assert "float" in str(info.value)  # and says what is accepted
+
+
+# -- messages: shape mismatches quote the operation and both shapes, in every mode ---------------
+
+_MISMATCHES = {
+    "matmul": (lambda x: cnp.matmul(x, np.ones((3, 2))), r"^matmul: shapes \(2, 2\) and \(3, 2\) do not align"),
+    "dot": (lambda x: cnp.dot(x, np.ones((3, 2))), r"^dot: shapes \(2, 2\) and \(3, 2\) do not align"),
+    "dot N-D": (lambda x: cnp.dot(x, np.ones((4, 3, 2))), r"^dot: shapes \(2, 2\) and \(4, 3, 2\)"),
+    "tensordot": (lambda x: cnp.tensordot(x, np.ones((3, 2)), 1), r"^tensordot: shapes \(2, 2\) and \(3, 2\)"),
+    "inner": (lambda x: cnp.inner(x, np.ones(3)), r"^inner: shapes \(2, 2\) and \(3,\)"),
+    "einsum": (lambda x: cnp.einsum("ij,jk->ik", x, np.ones((3, 2))),
+               r"^einsum 'ij,jk->ik': index 'j' has size 2 in operand 0 but 3 in operand 1 "
+               r"\(operand 0: \(2, 2\), operand 1: \(3, 2\)\)"),
+    "solve": (lambda x: cnp.linalg.solve(x, np.ones(3)), r"^solve.*\(2, 2\).*\(3,\)"),
+    "add": (lambda x: cnp.add(x, np.ones(3)), r"^add: operands could not be broadcast together with shapes \(2, ?2\),? \(3,\)"),
+    "multiply": (lambda x: x * np.ones(3), r"multiply.*\(2, ?2\),? \(3,\)"),
+    "where": (lambda x: cnp.where(np.ones(3) > 0, x, 1.0), r"where.*\(3,\),? \(2, ?2\)"),
+}
+
+
+@pytest.mark.parametrize("mode", ["plain", "grad", "vmap"])
+@pytest.mark.parametrize("name", list(_MISMATCHES))
+def test_a_shape_mismatch_names_the_operation_and_both_shapes(name, mode):
+    f, match = _MISMATCHES[name]
+    if mode == "plain" and name in ("multiply", "where"):
+        pytest.skip("the operator and cnp.where on plain arrays are NumPy's own")
+    call = {"plain": lambda: f(np.ones((2, 2))),
+            "grad": lambda: cr.grad(lambda x: cnp.sum(f(x)))(np.ones((2, 2))),
+            "vmap": lambda: cr.vmap(f)(np.ones((5, 2, 2)))}[mode]
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+# -- einsum with a repeated index in one operand (a diagonal) ------------------------------------
+
+@pytest.mark.parametrize("spec,shapes", [
+    ("ii->i", [(3, 3)]), ("ii", [(3, 3)]), ("iij->j", [(2, 2, 3)]), ("ii,i->i", [(3, 3), (3,)]),
+    ("iji->j", [(2, 3, 2)]), ("iii->i", [(2, 2, 2)]), ("ij,kk->ij", [(2, 3), (2, 2)]),
+    ("...ii->...i", [(4, 2, 2)]),
+])
+def test_einsum_repeated_index_takes_the_diagonal(spec, shapes):
+    args = tuple(RNG.normal(size=s) for s in shapes)
+    f = lambda *a: cnp.einsum(spec, *a)  # noqa: E731
+    np.testing.assert_allclose(f(*args), np.einsum(spec, *args))
+    np.testing.assert_allclose(cr.jvp(f, args, args)[0], np.einsum(spec, *args))
+    check_grads(lambda *a: cnp.sum(cnp.sin(f(*a))), args, order=2)
+    _vmap_matches_loop(lambda x: f(x, *args[1:]), np.stack([args[0], 2 * args[0]]))
+
+
+def test_einsum_diagonal_matches_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    a = RNG.normal(size=(2, 2, 3))
+    ours = cr.grad(lambda x: cnp.sum(cnp.einsum("iij->j", x) ** 2))(a)
+    theirs = jax.grad(lambda x: (jax.numpy.einsum("iij->j", x) ** 2).sum())(a)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_einsum_sublist_form():
+    a, b = RNG.normal(size=(2, 3)), RNG.normal(size=(3, 4))
+    np.testing.assert_allclose(cnp.einsum(a, [0, 1], b, [1, 2], [0, 2]), a @ b)
+    g = cr.grad(lambda x: cnp.sum(cnp.einsum(x, [0, 1], b, [1, 2], [0, 2])))(a)
+    np.testing.assert_allclose(g, np.ones((2, 4)) @ b.T)
+
+
+# -- matrix norms through the singular values -------------------------------------------------
+
+@pytest.mark.parametrize("ord", [2, -2, "nuc", "fro", 1, -1, np.inf, -np.inf])
+@pytest.mark.parametrize("shape,axis", [((3, 3), None), ((4, 2), None), ((2, 4), None),
+                                        ((2, 3, 4), (1, 2)), ((3, 2, 4), (2, 0)), ((3, 4, 2), (-1, 0))])
+def test_matrix_norms_values_and_derivatives(ord, shape, axis):
+    a = RNG.normal(size=shape)
+    f = lambda x: cnp.linalg.norm(x, ord, axis=axis)  # noqa: E731
+    np.testing.assert_allclose(f(a), np.linalg.norm(a, ord, axis=axis), rtol=1e-12)
+    np.testing.assert_allclose(cr.jvp(f, (a,), (a,))[0], np.linalg.norm(a, ord, axis=axis), rtol=1e-12)
+    check_grads(lambda x: cnp.sum(f(x)), (a,), order=2)
+    kd = cnp.linalg.norm(a, ord, axis=axis, keepdims=True)
+    np.testing.assert_allclose(cr.jvp(lambda x: cnp.linalg.norm(x, ord, axis=axis, keepdims=True), (a,), (a,))[0], kd)
+
+
+def test_two_norm_gradient_is_u1_v1_and_nuclear_is_u_vt():
+    a = RNG.normal(size=(4, 3))
+    u, s, vt = np.linalg.svd(a, full_matrices=False)
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, 2))(a), np.outer(u[:, 0], vt[0]), atol=1e-10)
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, -2))(a), np.outer(u[:, -1], vt[-1]), atol=1e-10)
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, "nuc"))(a), u @ vt, atol=1e-10)
+
+
+@pytest.mark.parametrize("ord", [2, -2, "nuc"])
+def test_matrix_norms_vmap_and_jax(ord):
+    stack = RNG.normal(size=(3, 4, 3))
+    f = lambda x: cnp.linalg.norm(x, ord)  # noqa: E731
+    _vmap_matches_loop(f, stack)
+    _vmap_matches_loop(cr.grad(f), stack)
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    for a in stack:
+        np.testing.assert_allclose(cr.grad(f)(a), jax.grad(lambda x: jax.numpy.linalg.norm(x, ord))(a), atol=1e-10)
+        np.testing.assert_allclose(cr.hessian(f)(a), jax.hessian(lambda x: jax.numpy.linalg.norm(x, ord))(a),
+                                   atol=1e-8)
+
+
+@pytest.mark.parametrize("ord", [3, 0.5, -1, 0, -3])
+def test_vector_norms_of_any_order(ord):
+    x = RNG.uniform(0.5, 2.0, size=4) * np.array([1, -1, 1, -1])
+    f = lambda v: cnp.linalg.norm(v, ord)  # noqa: E731
+    np.testing.assert_allclose(f(x), np.linalg.norm(x, ord))
+    np.testing.assert_allclose(cr.jvp(f, (x,), (x,))[0], np.linalg.norm(x, ord))
+    if ord != 0:
+        check_grads(f, (x,), order=2)
+    else:
+        np.testing.assert_array_equal(cr.grad(f)(x), 0.0)
