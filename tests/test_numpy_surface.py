@@ -146,3 +146,85 @@ def test_vector_norms_of_any_order(ord):
         check_grads(f, (x,), order=2)
     else:
         np.testing.assert_array_equal(cr.grad(f)(x), 0.0)
+
+
+# -- reshape, ravel and flatten in Fortran order --------------------------------------------------
+
+def test_fortran_order_reshape_ravel_flatten():
+    x = RNG.normal(size=(2, 3, 4))
+    cases = [(lambda a: cnp.reshape(a, (4, 6), order="F"), lambda a: np.reshape(a, (4, 6), order="F")),
+             (lambda a: cnp.reshape(a, (-1, 3), order="F"), lambda a: np.reshape(a, (-1, 3), order="F")),
+             (lambda a: cnp.ravel(a, order="F"), lambda a: np.ravel(a, order="F")),
+             (lambda a: a.reshape(6, 4, order="F"), lambda a: a.reshape(6, 4, order="F")),
+             (lambda a: a.flatten("F"), lambda a: a.flatten("F"))]
+    w = RNG.normal(size=24)
+    for ours, theirs in cases:
+        np.testing.assert_array_equal(cr.jvp(ours, (x,), (x,))[0], theirs(x))
+        check_grads(lambda a: cnp.sum(cnp.sin(ours(a)) * theirs(w.reshape(x.shape))), (x,), order=2)
+        _vmap_matches_loop(ours, np.stack([x, -x]))
+    t = cr.tensor(x, requires_grad=True)
+    cnp.sum(t.flatten("F") * w).backward()
+    np.testing.assert_array_equal(t.grad.numpy(), np.reshape(w, x.shape, order="F"))
+
+
+def test_layout_dependent_orders_are_refused_for_traced_values():
+    for call in (lambda a: cnp.reshape(a, (6,), order="A"), lambda a: cnp.ravel(a, order="K")):
+        with pytest.raises(TypeError, match=r"order='[AK]'.*pass order='C' or order='F'"):
+            cr.grad(lambda a: cnp.sum(call(a)))(np.ones((2, 3)))
+
+
+# -- pad: every NumPy mode, differentiable ------------------------------------------------------
+
+_PAD_CASES = [
+    ("constant", {}), ("constant", {"constant_values": ((1.0, 2.0), (3.0, 4.0))}), ("edge", {}),
+    ("reflect", {}), ("reflect", {"reflect_type": "odd"}), ("symmetric", {}),
+    ("symmetric", {"reflect_type": "odd"}), ("wrap", {}), ("linear_ramp", {}),
+    ("linear_ramp", {"end_values": ((1.0, 2.0), (3.0, -1.0))}), ("maximum", {}),
+    ("minimum", {"stat_length": 2}), ("mean", {"stat_length": ((1, 2), (3, 1))}), ("mean", {}),
+    ("median", {}), ("median", {"stat_length": 2}),
+]
+
+
+@pytest.mark.parametrize("pad_width", [((2, 7), (1, 3)), 2, (0, 1)], ids=["wide", "2", "(0,1)"])
+@pytest.mark.parametrize("mode,kw", _PAD_CASES, ids=[f"{m}-{i}" for i, (m, _) in enumerate(_PAD_CASES)])
+def test_pad_modes_values_and_derivatives(mode, kw, pad_width):
+    x = RNG.normal(size=(3, 4))
+    f = lambda a: cnp.pad(a, pad_width, mode, **kw)  # noqa: E731
+    want = np.pad(x, pad_width, mode, **kw)
+    np.testing.assert_allclose(cr.jvp(f, (x,), (x,))[0], want, rtol=1e-13, atol=1e-13)
+    check_grads(lambda a: cnp.sum(cnp.sin(f(a))), (x,), order=2)
+    _vmap_matches_loop(f, np.stack([x, 2 * x + 1]))
+
+
+@pytest.mark.parametrize("mode,kw", [(m, kw) for m, kw in _PAD_CASES if m not in ("median",)])
+def test_pad_modes_match_jax(mode, kw):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    x = RNG.normal(size=(3, 4))
+    w = RNG.normal(size=np.pad(x, ((2, 7), (1, 3)), mode, **kw).shape)
+    ours = cr.grad(lambda a: cnp.sum(cnp.pad(a, ((2, 7), (1, 3)), mode, **kw) * w))(x)
+    theirs = jax.grad(lambda a: (jax.numpy.pad(a, ((2, 7), (1, 3)), mode, **kw) * w).sum())(x)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_pad_traced_constant_and_end_values():
+    x = RNG.normal(size=(2, 3))
+    cv = np.array([[0.5, -1.0], [2.0, 3.0]])
+    check_grads(lambda a, c: cnp.sin(cnp.pad(a, ((1, 2), (2, 1)), constant_values=c)), (x, cv), order=2)
+    check_grads(lambda a, c: cnp.sin(cnp.pad(a, ((1, 2), (2, 1)), "linear_ramp", end_values=c)), (x, cv), order=2)
+    check_grads(lambda c: cnp.pad(x, 2, constant_values=c), (0.3,), order=2)
+    np.testing.assert_allclose(cnp.pad(x, ((1, 2), (2, 1)), "linear_ramp", end_values=cv),
+                               cr.jvp(lambda c: cnp.pad(x, ((1, 2), (2, 1)), "linear_ramp", end_values=c),
+                                      (cv,), (cv,))[0])
+    np.testing.assert_allclose(cr.vmap(lambda c: cnp.pad(x, 1, constant_values=c))(np.array([1.0, 2.0])),
+                               np.stack([np.pad(x, 1, constant_values=c) for c in (1.0, 2.0)]))
+
+
+def test_pad_refuses_what_it_cannot_differentiate_by_name():
+    x = np.ones(3)
+    with pytest.raises(NotImplementedError, match=r"pad: mode='empty'"):
+        cr.grad(lambda a: cnp.sum(cnp.pad(a, 1, "empty")))(x)
+    with pytest.raises(NotImplementedError, match=r"pad: mode=<function"):
+        cr.grad(lambda a: cnp.sum(cnp.pad(a, 1, lambda *args, **kw: None)))(x)
+    with pytest.raises(TypeError, match=r"pad: mode='edge' takes no keyword 'constant_values'"):
+        cr.grad(lambda a: cnp.sum(cnp.pad(a, 1, "edge", constant_values=1.0)))(x)
