@@ -228,3 +228,42 @@ def test_pad_refuses_what_it_cannot_differentiate_by_name():
         cr.grad(lambda a: cnp.sum(cnp.pad(a, 1, lambda *args, **kw: None)))(x)
     with pytest.raises(TypeError, match=r"pad: mode='edge' takes no keyword 'constant_values'"):
         cr.grad(lambda a: cnp.sum(cnp.pad(a, 1, "edge", constant_values=1.0)))(x)
+
+
+# -- linspace with traced endpoints -----------------------------------------------------------
+
+@pytest.mark.parametrize("num,endpoint", [(5, True), (5, False), (2, True), (1, True), (1, False), (0, True)])
+@pytest.mark.parametrize("start,stop,axis", [(0.5, 2.0, 0), (np.array([0.0, 1.0]), np.array([[1.0, 2.0], [3.0, 5.0]]), -1),
+                                             (np.array([0.0, 1.0]), 3.0, 1), (np.array([-1.0, 1.0]), 3.0, 0)])
+def test_linspace_traced_endpoints(num, endpoint, start, stop, axis):
+    def f(a, b):
+        return cnp.linspace(a, b, num, endpoint=endpoint, axis=axis, retstep=True)
+
+    want, want_step = np.linspace(start, stop, num, endpoint=endpoint, axis=axis, retstep=True)
+    (got, got_step), _ = cr.jvp(f, (start, stop), (start, stop))
+    np.testing.assert_allclose(got, want, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(got_step, want_step, rtol=1e-15)
+    if num > 0:
+        check_grads(lambda a, b: cnp.sin(f(a, b)[0]), (start, stop), order=2)
+
+
+def test_linspace_derivatives_are_one_minus_t_and_t():
+    t = np.linspace(0.0, 1.0, 7)
+    np.testing.assert_allclose(cr.jacfwd(lambda a: cnp.linspace(a, 3.0, 7))(0.5), 1 - t)
+    np.testing.assert_allclose(cr.jacrev(lambda b: cnp.linspace(0.5, b, 7))(3.0), t)
+    _vmap_matches_loop(lambda b: cnp.linspace(0.0, b, 4), np.array([1.0, 2.0, -3.0]))
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    w = np.arange(6.0)
+    np.testing.assert_allclose(cr.grad(lambda a, b: cnp.sum(cnp.linspace(a, b, 6, endpoint=False) * w), (0, 1))(0.3, 2.0),
+                               jax.grad(lambda a, b: (jax.numpy.linspace(a, b, 6, endpoint=False) * w).sum(), (0, 1))(0.3, 2.0))
+
+
+def test_linspace_dtype_and_refused_device():
+    got = cr.jvp(lambda b: cnp.linspace(0.0, b, 5, dtype=np.float32), (2.0,), (1.0,))[0]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, np.linspace(0.0, 2.0, 5, dtype=np.float32))
+    np.testing.assert_array_equal(cr.jvp(lambda b: cnp.linspace(0.0, b, 5, dtype=int), (7.0,), (1.0,))[0],
+                                  np.linspace(0.0, 7.0, 5, dtype=int))
+    with pytest.raises(TypeError, match=r"linspace: the keyword device='gpu'"):
+        cr.grad(lambda b: cnp.sum(cnp.linspace(0.0, b, 5, device="gpu")))(1.0)

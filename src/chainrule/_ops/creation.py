@@ -140,14 +140,46 @@ def arange(start, stop=None, step=None, dtype=None):
     return np.arange(start, stop, 1 if step is None else step, dtype=dtype)
 
 
-def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
-    """``numpy.linspace``: a constant array of ``num`` evenly spaced values from ``start`` to ``stop``.
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """``numpy.linspace``: ``num`` evenly spaced values from ``start`` to ``stop``, differentiable in both.
 
-    ``start`` and ``stop`` must be plain numbers or arrays (not traced values).
+    ``start`` and ``stop`` may be traced scalars or arrays (they broadcast; the
+    new axis goes at ``axis``).  Entry ``i`` is ``start + i * step`` with
+    ``step = (stop - start) / (num - 1)`` (``/ num`` without the endpoint), and
+    the last entry is ``stop`` itself when ``endpoint`` holds, as in NumPy; so
+    its derivatives are ``1 - i/div`` with respect to ``start`` and ``i/div``
+    with respect to ``stop``.  ``retstep=True`` returns ``(samples, step)``.
 
-    >>> import chainrule.numpy as cnp
+    >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.linspace(0.0, 1.0, 5)
     array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    >>> cr.grad(lambda b: cnp.linspace(0.0, b, 5).sum())(2.0)
+    np.float64(2.5)
     """
-    _no_tracer("linspace", start=start, stop=stop)
-    return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis)
+    if type(start) not in TRACER_TYPES and type(stop) not in TRACER_TYPES:
+        return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis,
+                           device=device)
+    from chainrule._ops._wrap import refuse_keywords
+    from chainrule._ops.elementwise import add, astype, divide, floor, multiply, subtract, where
+    from chainrule._ops.shape import broadcast_to, moveaxis, reshape
+    refuse_keywords("linspace", device=device)
+    num = int(num)
+    if num < 0:
+        raise ValueError(f"linspace: num must be non-negative, got {num}")
+    div = num - 1 if endpoint else num
+    start = start if type(start) in TRACER_TYPES else np.asarray(start, dtype=float)
+    stop = stop if type(stop) in TRACER_TYPES else np.asarray(stop, dtype=float)
+    shape = np.broadcast_shapes(tuple(shape_of(start)), tuple(shape_of(stop)))
+    ft = np.result_type(dtype_of(start), dtype_of(stop), float)
+    start, stop = astype(broadcast_to(start, shape), ft), astype(broadcast_to(stop, shape), ft)
+    delta = subtract(stop, start)
+    step = divide(delta, float(div)) if div > 0 else multiply(delta, np.nan)
+    i = np.arange(num, dtype=ft).reshape((num,) + (1,) * len(shape))
+    y = add(multiply(i, step) if div > 0 else multiply(i, delta), start)
+    if endpoint and num > 1:
+        last = (np.arange(num) == num - 1).reshape(i.shape)
+        y = where(last, stop, y)
+    y = moveaxis(y, 0, axis) if len(shape) and axis != 0 else y
+    if dtype is not None:
+        y = astype(floor(y) if np.issubdtype(dtype, np.integer) else y, dtype)
+    return (y, step) if retstep else y
