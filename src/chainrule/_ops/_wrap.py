@@ -59,11 +59,11 @@ def check_broadcast(op, *xs):
 
 #: NumPy's default of each keyword chainrule refuses when it is set to anything else.
 KEYWORD_DEFAULTS = {"out": (None,), "where": (True, np._NoValue), "casting": ("same_kind",),
-                    "order": ("K",), "subok": (True,), "signature": (None,), "initial": (np._NoValue,),
+                    "order": ("K", "C"), "subok": (True, False), "signature": (None,), "initial": (np._NoValue,),
                     "like": (None,), "device": (None, "cpu"), "copy": (None,), "mean": (np._NoValue,),
                     "correction": (np._NoValue,), "mode": ("raise",), "axes": (None,),
                     "return_sign": (False,), "upper": (False,), "UPLO": ("L",), "ndmin": (0,),
-                    "ndmax": (0,), "shape": (None,), "extobj": (None,)}
+                    "ndmax": (0,), "shape": (None,), "keepdims": (False,), "axis": (None,)}
 
 #: What to do instead, per keyword.
 _INSTEAD = {
@@ -79,6 +79,9 @@ _INSTEAD = {
     "ndmin": "add axes with cnp.expand_dims / reshape instead",
     "ndmax": "leave it at its default",
     "shape": "use cnp.zeros(shape) / cnp.ones(shape) / cnp.full(shape, v) instead",
+    "axes": "move the axes first (cnp.moveaxis) so that the matrices are the last two axes",
+    "axis": "move the axes first (cnp.moveaxis) so that the vectors are the last axis",
+    "keepdims": "add the axes back with cnp.expand_dims",
 }
 
 

@@ -11,20 +11,32 @@ from chainrule._core.primitive import TRACER_TYPES
 from chainrule._ops._wrap import dtype_of, shape_of
 
 
-def array(object, dtype=None, copy=True):  # noqa: A002 (NumPy's name)
+def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, ndmax=0, like=None):  # noqa: A002
     """``numpy.array``; a tracer passes through (cast if ``dtype`` is given).
+
+    A nested list holding tracers is stacked differentiably.  ``ndmin``
+    prepends axes; ``copy`` has nothing to do for a tracer (traced values
+    are never written in place); ``order``, ``subok``, ``ndmax`` and ``like``
+    are NumPy's for plain values and refused for tracers.
 
     >>> import chainrule.numpy as cnp
     >>> cnp.array([1.0, 2.0])
     array([1., 2.])
     """
-    if type(object) in TRACER_TYPES:
-        from chainrule._ops.elementwise import astype
-        return object if dtype is None else astype(object, dtype)
-    if isinstance(object, (list, tuple)) and _has_tracer(object):
-        out = _stack_nested(object)  # as jnp.array([x[0], 2 * x[1]]): a differentiable stack
-        return out if dtype is None else array(out, dtype)
-    return np.array(object, dtype=dtype, copy=copy)
+    traced = type(object) in TRACER_TYPES
+    if traced or (isinstance(object, (list, tuple)) and _has_tracer(object)):
+        from chainrule._ops._wrap import refuse_keywords
+        refuse_keywords("array", order=order, subok=subok, ndmax=ndmax, like=like)
+        out = object if traced else _stack_nested(object)  # as jnp.array([x[0], 2 * x[1]])
+        if dtype is not None:
+            from chainrule._ops.elementwise import astype
+            out = astype(out, dtype)
+        if ndmin > len(shape_of(out)):
+            from chainrule._ops.shape import reshape
+            out = reshape(out, (1,) * (ndmin - len(shape_of(out))) + tuple(shape_of(out)))
+        return out
+    extra = {"ndmax": ndmax} if ndmax else {}
+    return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin, like=like, **extra)
 
 
 def _stack_nested(seq):
@@ -39,23 +51,32 @@ def _stack_nested(seq):
     return stack(items)
 
 
-def asarray(a, dtype=None):
+def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     """``numpy.asarray``; a tracer passes through (cast if ``dtype`` is given)."""
-    return array(a, dtype=dtype, copy=None)
+    if type(a) in TRACER_TYPES or (isinstance(a, (list, tuple)) and _has_tracer(a)):
+        from chainrule._ops._wrap import refuse_keywords
+        refuse_keywords("asarray", order=order, device=device, like=like)
+        return array(a, dtype=dtype, copy=copy)
+    return np.asarray(a, dtype, order, device=device, copy=copy, like=like)
 
 
 def _has_tracer(seq):
     return any(type(x) in TRACER_TYPES or (isinstance(x, (list, tuple)) and _has_tracer(x)) for x in seq)
 
 
-def zeros_like(a, dtype=None):
-    """A constant array of zeros with ``a``'s shape and dtype."""
-    return np.zeros(shape_of(a), dtype or dtype_of(a))
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """A constant array of zeros with ``a``'s shape and dtype (NumPy's keywords all apply)."""
+    return np.zeros_like(_prototype(a), dtype, order, subok, shape, device=device)
 
 
-def ones_like(a, dtype=None):
-    """A constant array of ones with ``a``'s shape and dtype."""
-    return np.ones(shape_of(a), dtype or dtype_of(a))
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """A constant array of ones with ``a``'s shape and dtype (NumPy's keywords all apply)."""
+    return np.ones_like(_prototype(a), dtype, order, subok, shape, device=device)
+
+
+def _prototype(a):
+    """``a`` itself, or for a tracer an empty array of its (per-example) shape and dtype."""
+    return np.empty(shape_of(a), dtype_of(a)) if type(a) in TRACER_TYPES else a
 
 
 zeros = np.zeros
@@ -69,7 +90,7 @@ def _no_tracer(op, **args):
                             f"{k} must be a plain number (use chainrule.stop_gradient(...) or pass a float)")
 
 
-def full(shape, fill_value, dtype=None):
+def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
     """``numpy.full(shape, fill_value, dtype)``: a constant array.
 
     A traced ``fill_value`` is broadcast to ``shape`` (differentiably).
@@ -82,11 +103,13 @@ def full(shape, fill_value, dtype=None):
     np.float64(6.0)
     """
     if type(fill_value) in TRACER_TYPES:
+        from chainrule._ops._wrap import refuse_keywords
         from chainrule._ops.elementwise import astype
         from chainrule._ops.shape import broadcast_to
+        refuse_keywords("full", order=order, device=device, like=like)
         v = fill_value if dtype is None else astype(fill_value, dtype)
         return broadcast_to(v, (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
-    return np.full(shape, fill_value, dtype=dtype)
+    return np.full(shape, fill_value, dtype=dtype, order=order, device=device, like=like)
 
 
 def full_like(a, fill_value, dtype=None):
@@ -101,7 +124,7 @@ def full_like(a, fill_value, dtype=None):
     return full(shape_of(a), fill_value, dtype=dtype or dtype_of(a))
 
 
-def eye(N, M=None, k=0, dtype=float):  # noqa: N803 (NumPy's names)
+def eye(N, M=None, k=0, dtype=float, order="C", *, device=None, like=None):  # noqa: N803 (NumPy's names)
     """``numpy.eye(N, M=None, k=0, dtype=float)``: a constant array with ones on a diagonal.
 
     >>> import chainrule.numpy as cnp
@@ -110,7 +133,7 @@ def eye(N, M=None, k=0, dtype=float):  # noqa: N803 (NumPy's names)
            [0., 0., 1.]])
     """
     _no_tracer("eye", N=N, M=M, k=k)
-    return np.eye(N, M, k, dtype=dtype)
+    return np.eye(N, M, k, dtype=dtype, order=order, device=device, like=like)
 
 
 def identity(n, dtype=None):
@@ -125,7 +148,7 @@ def identity(n, dtype=None):
     return np.identity(n, dtype=dtype)
 
 
-def arange(start, stop=None, step=None, dtype=None):
+def arange(start, /, stop=None, step=None, dtype=None, *, device=None, like=None):
     """``numpy.arange([start,] stop[, step], dtype=None)``: a constant array of evenly spaced values.
 
     >>> import chainrule.numpy as cnp
@@ -136,8 +159,8 @@ def arange(start, stop=None, step=None, dtype=None):
     """
     _no_tracer("arange", start=start, stop=stop, step=step)
     if stop is None and step is None:
-        return np.arange(start, dtype=dtype)
-    return np.arange(start, stop, 1 if step is None else step, dtype=dtype)
+        return np.arange(start, dtype=dtype, device=device, like=like)
+    return np.arange(start, stop, 1 if step is None else step, dtype=dtype, device=device, like=like)
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):

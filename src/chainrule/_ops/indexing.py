@@ -42,7 +42,7 @@ def _check_bounds(fn, ind, n, axis):
         raise IndexError(f"{fn}: index {bad} is out of bounds for axis {axis} with size {n}")
 
 
-def take(a, indices, axis=None):
+def take(a, indices, axis=None, out=None, mode="raise"):
     """``numpy.take(a, indices, axis)``: elements along an axis (of the flattened array
     if ``axis`` is None); differentiable in ``a``, repeated indices accumulate.
 
@@ -54,7 +54,11 @@ def take(a, indices, axis=None):
     array([1., 0., 2.])
     """
     if type(a) not in TRACER_TYPES and type(raw(indices)) not in TRACER_TYPES:
-        return np.take(a, raw(indices), axis)
+        return np.take(a, raw(indices), axis, out, mode)
+    from chainrule._ops._wrap import refuse_keywords
+    refuse_keywords("take", out=out)
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     ind = _int_indices("take", indices)
     if axis is None:
         a = reshape(a, -1)
@@ -63,6 +67,12 @@ def take(a, indices, axis=None):
     if ndim == 0:
         raise ValueError("take: cannot take from a zero-dimensional array along an axis")
     axis = normalize_axis("take", axis, ndim)
+    if mode != "raise":  # out-of-range indices wrap around or clip to the ends, as in NumPy
+        n = shape_of(a)[axis]
+        if type(ind) in TRACER_TYPES:
+            raise TypeError(f"take: mode={mode!r} with traced (batched) indices is not supported; "
+                            f"wrap or clip the indices first (np.mod / np.clip) and use mode='raise'")
+        ind = np.mod(ind, n) if mode == "wrap" else np.clip(ind, 0, n - 1)
     _check_bounds("take", ind, shape_of(a)[axis], axis)
     key = ind if type(ind) in TRACER_TYPES else (int(ind) if ind.ndim == 0 else ind)
     return _getitem(a, (slice(None),) * axis + (key,))
@@ -113,9 +123,12 @@ def take_along_axis(arr, indices, axis=-1):
     return _getitem(arr, tuple(key))
 
 
-def sort(a, axis=-1):
-    """``numpy.sort(a, axis)``, differentiable: values move with their gradients
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """``numpy.sort(a, axis, kind)``, differentiable: values move with their gradients
     (``take_along_axis`` with the ``argsort`` of the plain values; ``axis=None`` flattens).
+
+    Every ``kind`` (and ``stable``) gives the same sorted values; ties are
+    always broken stably, so their gradients follow the stable order.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.sort(cnp.array([3.0, 1.0, 2.0]))
@@ -124,7 +137,10 @@ def sort(a, axis=-1):
     array([ 1., 10.,  0.])
     """
     if type(a) not in TRACER_TYPES:
-        return np.sort(a, axis)
+        return np.sort(a, axis, kind, order, stable=stable)
+    if order is not None:
+        raise TypeError("sort: order= sorts structured arrays by field, which traced values are not; "
+                        "sort the field itself")
     if axis is None:
         a = reshape(a, -1)
         axis = 0

@@ -70,7 +70,7 @@ matmul_p = defprim(
     notation=("{0} · {1}", r"{0}\,{1}"))
 
 
-def matmul(x, y):
+def matmul(x, y, /, out=None, **kwargs):
     """``numpy.matmul`` (the ``@`` operator), differentiable.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -78,6 +78,8 @@ def matmul(x, y):
     >>> cr.grad(lambda v: (W @ v).sum())(cnp.array([1.0, 1.0]))
     array([4., 6.])
     """
+    if out is not None or kwargs:
+        return _matmul_keywords(x, y, out, kwargs)
     if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
         x = x if type(x) in TRACER_TYPES else np.asarray(x)
         y = y if type(y) in TRACER_TYPES else np.asarray(y)
@@ -88,6 +90,15 @@ def matmul(x, y):
     except ValueError:
         _check_matmul("matmul", np.shape(x), np.shape(y))
         raise
+
+
+def _matmul_keywords(x, y, out, kwargs):
+    """matmul's gufunc keywords: NumPy's own for plain values; ``dtype`` or a refusal by name for tracers."""
+    if not _traced(x, y):
+        return np.matmul(x, y, out=out, **kwargs)
+    dtype = kwargs.pop("dtype", None)
+    refuse_keywords("matmul", out=out, **kwargs)
+    return matmul(x, y) if dtype is None else matmul(astype(x, dtype), astype(y, dtype))
 
 
 def _misaligned(op, xs, ys, i, j, what_to_do=""):
@@ -111,7 +122,7 @@ def _check_matmul(op, xs, ys):
                          f"{tuple(xs[:-2])} against {tuple(ys[:-2])}") from None
 
 
-def dot(a, b):
+def dot(a, b, out=None):
     """``numpy.dot``: products of scalars, vectors, matrices and N-D arrays, differentiable.
 
     For N-D ``a`` and ``b`` it sums over the last axis of ``a`` and the
@@ -123,10 +134,11 @@ def dot(a, b):
     """
     if not (type(a) in TRACER_TYPES or type(b) in TRACER_TYPES):
         try:
-            return np.dot(a, b)
+            return np.dot(a, b, out)
         except ValueError:
             _check_dot(np.shape(a), np.shape(b))
             raise
+    refuse_keywords("dot", out=out)
     an, bn = ndim_of(a), ndim_of(b)
     if an == 0 or bn == 0:
         return multiply(a, b)
@@ -206,7 +218,7 @@ def _check_contraction(op, xs, ys, ax_a, ax_b):
             raise _misaligned(op, xs, ys, i, j)
 
 
-def outer(a, b):
+def outer(a, b, out=None):
     """``numpy.outer``: ``out[i, j] = a.ravel()[i] * b.ravel()[j]``, differentiable.
 
     >>> import chainrule.numpy as cnp
@@ -215,7 +227,8 @@ def outer(a, b):
            [ 6.,  8., 10.]])
     """
     if not _traced(a, b):
-        return np.outer(a, b)
+        return np.outer(a, b, out)
+    refuse_keywords("outer", out=out)
     return multiply(reshape(_arr(a), (-1, 1)), reshape(_arr(b), (1, -1)))
 
 
@@ -265,7 +278,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     return transpose(d, list(range(1, nd - 1)) + [0])
 
 
-def trace(a, offset=0, axis1=0, axis2=1):
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """``numpy.trace``: the sum along a diagonal, differentiable.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -274,7 +287,9 @@ def trace(a, offset=0, axis1=0, axis2=1):
            [0., 1.]])
     """
     if not _traced(a):
-        return np.trace(a, offset, axis1, axis2)
+        return np.trace(a, offset, axis1, axis2, dtype, out)
+    refuse_keywords("trace", out=out)
+    a = a if dtype is None else astype(a, dtype)
     return _sum(diagonal(a, offset, axis1, axis2), axis=-1)
 
 
@@ -671,7 +686,7 @@ cholesky_p = defprim(
                r"\operatorname{sym}\big(\mathrm{ans}^{-\top}\,\Phi(\mathrm{ans}^{\top}\bar g)\,\mathrm{ans}^{-1}\big)")])
 
 
-def cholesky(a):
+def cholesky(a, /, *, upper=False):
     """``numpy.linalg.cholesky``: the lower Cholesky factor, differentiable (Murray 2016).
 
     The derivative treats ``a`` as symmetric: the gradient is symmetrised.
@@ -682,7 +697,9 @@ def cholesky(a):
            [1., 1.]])
     """
     if not _traced(a):
-        return np.linalg.cholesky(a)
+        return np.linalg.cholesky(a, upper=upper)
+    if upper:  # the upper triangle of a is the lower triangle of its transpose
+        return _mT(bind(cholesky_p, (_mT(a),), EMPTY))
     return bind(cholesky_p, (a,), EMPTY)
 
 
@@ -737,7 +754,7 @@ def eigh_v(a):
     return bind(eigh_v_p, (a,), EMPTY) if _traced(a) else np.linalg.eigh(a)[1]
 
 
-def eigh(a):
+def eigh(a, UPLO="L"):  # noqa: N803 (NumPy's name)
     """``numpy.linalg.eigh``: ``(w, v)`` of a symmetric matrix, differentiable.
 
     The derivative assumes distinct eigenvalues and treats ``a`` as
@@ -749,7 +766,11 @@ def eigh(a):
     array([1., 2.])
     """
     if not _traced(a):
-        return tuple(np.linalg.eigh(a))
+        return tuple(np.linalg.eigh(a, UPLO))
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    if UPLO == "U":  # the upper triangle of a is the lower triangle of its transpose
+        a = _mT(a)
     return eigh_w(a), eigh_v(a)
 
 

@@ -209,9 +209,11 @@ def swapaxes(a, axis1, axis2):
     return np.swapaxes(a, axis1, axis2)
 
 
-def broadcast_to(a, shape):
+def broadcast_to(array, shape, subok=False):
     """``numpy.broadcast_to(a, shape)``, differentiable."""
+    a = array
     if type(a) in TRACER_TYPES:
+        refuse_keywords("broadcast_to", subok=subok)
         shape = tuple(shape)
         if shape == a.shape:
             return a
@@ -222,7 +224,7 @@ def broadcast_to(a, shape):
         if not ok:
             raise ValueError(f"broadcast_to: cannot broadcast an array of shape {a.shape} to shape {shape}")
         return a._process(broadcast_to_p, (a,), {"shape": shape})
-    return np.broadcast_to(a, shape)
+    return np.broadcast_to(a, shape, subok)
 
 
 def _getitem(x, idx):
