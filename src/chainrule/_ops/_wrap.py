@@ -17,9 +17,9 @@ EMPTY: dict = {}  # shared, never mutated: the params of parameterless primitive
 def unary(p, np_fn, name=None, doc=None):
     name = name or p.name
 
-    def f(x, /, **kwargs):
-        if kwargs:
-            return ufunc_keywords(name, np_fn, f, (x,), kwargs)
+    def f(x, /, out=None, **kwargs):
+        if out is not None or kwargs:
+            return ufunc_keywords(name, np_fn, f, (x,), dict(kwargs, out=out))
         if type(x) in TRACER_TYPES:
             return x._process(p, (x,), EMPTY)
         return np_fn(x)
@@ -30,9 +30,9 @@ def unary(p, np_fn, name=None, doc=None):
 def binary(p, np_fn, name=None, doc=None):
     name = name or p.name
 
-    def f(x, y, /, **kwargs):
-        if kwargs:
-            return ufunc_keywords(name, np_fn, f, (x, y), kwargs)
+    def f(x, y, /, out=None, **kwargs):
+        if out is not None or kwargs:
+            return ufunc_keywords(name, np_fn, f, (x, y), dict(kwargs, out=out))
         if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
             return bind(p, (x, y), EMPTY)  # a failure is described by bind, with the operation's name
         try:
@@ -59,7 +59,7 @@ def check_broadcast(op, *xs):
 
 #: NumPy's default of each keyword chainrule refuses when it is set to anything else.
 KEYWORD_DEFAULTS = {"out": (None,), "where": (True, np._NoValue), "casting": ("same_kind",),
-                    "order": ("K", "C"), "subok": (True, False), "signature": (None,), "initial": (np._NoValue,),
+                    "order": ("K",), "subok": (True,), "signature": (None,), "initial": (np._NoValue,),
                     "like": (None,), "device": (None, "cpu"), "copy": (None,), "mean": (np._NoValue,),
                     "correction": (np._NoValue,), "mode": ("raise",), "axes": (None,),
                     "return_sign": (False,), "upper": (False,), "UPLO": ("L",), "ndmin": (0,),
@@ -85,16 +85,17 @@ _INSTEAD = {
 }
 
 
-def refuse_keywords(fn, **given):
+def refuse_keywords(fn, defaults=None, **given):
     """Refuse, by name, NumPy keywords that ``fn`` does not implement for traced values.
 
     A keyword left at NumPy's default passes; any other value raises
     ``TypeError`` naming the function, the keyword and what to do instead, so
-    no keyword is ever silently ignored.
+    no keyword is ever silently ignored.  ``defaults`` gives ``fn``'s own
+    defaults where they differ from the usual ones (``order='C'``, ``subok=False``).
     """
     for k, v in given.items():
         if not any(v is d or (isinstance(d, str) and isinstance(v, str) and v == d)
-                   for d in KEYWORD_DEFAULTS.get(k, (None,))):
+                   for d in (defaults or {}).get(k, KEYWORD_DEFAULTS.get(k, (None,)))):
             instead = _INSTEAD.get(k, "it only concerns NumPy's memory layout or array subclasses, "
                                       "which chainrule's functional results do not have: leave it at its default")
             raise TypeError(f"{fn}: the keyword {k}={v!r} is not supported for traced values "
@@ -111,14 +112,18 @@ def ufunc_keywords(name, np_fn, f, args, kwargs):
     if unknown:
         raise TypeError(f"{name}() got an unexpected keyword argument {sorted(unknown)[0]!r}; "
                         f"NumPy's ufunc keywords are {', '.join(UFUNC_KEYWORDS)}")
-    if not any(type(x) in TRACER_TYPES for x in args) and isinstance(np_fn, np.ufunc):
+    plain = not any(type(x) in TRACER_TYPES for x in args)
+    if plain and isinstance(np_fn, np.ufunc):
         return np_fn(*args, **kwargs)
-    dtype = kwargs.pop("dtype", None)
-    refuse_keywords(name, **kwargs)
+    dtype, out = kwargs.pop("dtype", None), kwargs.pop("out", None)
+    refuse_keywords(name, out=None if plain else out, **kwargs)
     if dtype is not None:
         from chainrule._ops.elementwise import astype
         args = [astype(x, dtype) for x in args]
-    return f(*args)
+    if out is None:
+        return f(*args)
+    np.copyto(out, f(*args))  # a plain result written into a plain out, as a ufunc would
+    return out
 
 
 def _named(f, name, doc):

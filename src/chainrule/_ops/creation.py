@@ -26,7 +26,7 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, ndm
     traced = type(object) in TRACER_TYPES
     if traced or (isinstance(object, (list, tuple)) and _has_tracer(object)):
         from chainrule._ops._wrap import refuse_keywords
-        refuse_keywords("array", order=order, subok=subok, ndmax=ndmax, like=like)
+        refuse_keywords("array", {"subok": (False,)}, order=order, subok=subok, ndmax=ndmax, like=like)
         out = object if traced else _stack_nested(object)  # as jnp.array([x[0], 2 * x[1]])
         if dtype is not None:
             from chainrule._ops.elementwise import astype
@@ -55,7 +55,7 @@ def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     """``numpy.asarray``; a tracer passes through (cast if ``dtype`` is given)."""
     if type(a) in TRACER_TYPES or (isinstance(a, (list, tuple)) and _has_tracer(a)):
         from chainrule._ops._wrap import refuse_keywords
-        refuse_keywords("asarray", order=order, device=device, like=like)
+        refuse_keywords("asarray", {"order": (None,)}, order=order, device=device, like=like)
         return array(a, dtype=dtype, copy=copy)
     return np.asarray(a, dtype, order, device=device, copy=copy, like=like)
 
@@ -106,7 +106,7 @@ def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
         from chainrule._ops._wrap import refuse_keywords
         from chainrule._ops.elementwise import astype
         from chainrule._ops.shape import broadcast_to
-        refuse_keywords("full", order=order, device=device, like=like)
+        refuse_keywords("full", {"order": ("C",)}, order=order, device=device, like=like)
         v = fill_value if dtype is None else astype(fill_value, dtype)
         return broadcast_to(v, (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
     return np.full(shape, fill_value, dtype=dtype, order=order, device=device, like=like)
@@ -148,7 +148,7 @@ def identity(n, dtype=None):
     return np.identity(n, dtype=dtype)
 
 
-def arange(start, /, stop=None, step=None, dtype=None, *, device=None, like=None):
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None, like=None):
     """``numpy.arange([start,] stop[, step], dtype=None)``: a constant array of evenly spaced values.
 
     >>> import chainrule.numpy as cnp
@@ -158,9 +158,7 @@ def arange(start, /, stop=None, step=None, dtype=None, *, device=None, like=None
     array([1. , 1.5])
     """
     _no_tracer("arange", start=start, stop=stop, step=step)
-    if stop is None and step is None:
-        return np.arange(start, dtype=dtype, device=device, like=like)
-    return np.arange(start, stop, 1 if step is None else step, dtype=dtype, device=device, like=like)
+    return np.arange(start, stop, step, dtype=dtype, device=device, like=like)
 
 
 def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):

@@ -303,7 +303,7 @@ add = binary(add_p, np.add)
 subtract = binary(subtract_p, np.subtract)
 multiply = binary(multiply_p, np.multiply)
 divide = binary(divide_p, np.divide)
-true_divide = divide
+true_divide = binary(divide_p, np.true_divide, "true_divide")
 power = binary(power_p, np.power)
 maximum = binary(maximum_p, np.maximum, doc="Elementwise maximum; at ties the gradient is split evenly (as JAX).")
 minimum = binary(minimum_p, np.minimum, doc="Elementwise minimum; at ties the gradient is split evenly (as JAX).")

@@ -711,47 +711,47 @@ def _eigh_f(w):
     return where(eye, 0.0, divide(1.0, where(eye, 1.0, d)))
 
 
-def _eigh_dw(ans, a):
+def _eigh_dw(ans, a, UPLO):  # noqa: N803 (NumPy's name)
     def vjp(g):
-        v = eigh_v(a)
+        v = eigh_v(a, UPLO)
         return _sym(matmul(multiply(v, reshape(g, g.shape[:-1] + (1,) + g.shape[-1:])), _mT(v)))
     return vjp
 
 
-def _eigh_dv(ans, a):
+def _eigh_dv(ans, a, UPLO):  # noqa: N803
     def vjp(g):
-        f = _eigh_f(eigh_w(a))
+        f = _eigh_f(eigh_w(a, UPLO))
         return _sym(matmul(ans, matmul(multiply(f, matmul(_mT(ans), g)), _mT(ans))))
     return vjp
 
 
 def _eigh_w_jvp(primals, tangents, ans, params):
-    v = eigh_v(primals[0])
+    v = eigh_v(primals[0], params["UPLO"])
     return _sum(multiply(v, matmul(_sym(tangents[0]), v)), axis=-2)  # diag(v^T t v)
 
 
 def _eigh_v_jvp(primals, tangents, ans, params):
-    f = _eigh_f(eigh_w(primals[0]))
+    f = _eigh_f(eigh_w(primals[0], params["UPLO"]))
     return matmul(ans, multiply(f, matmul(_mT(ans), matmul(_sym(tangents[0]), ans))))
 
 
 eigh_w_p = defprim(
-    "eigh_w", lambda a: np.linalg.eigh(a)[0], [_eigh_dw], jvp=_eigh_w_jvp,
+    "eigh_w", lambda a, UPLO: np.linalg.eigh(a, UPLO)[0], [_eigh_dw], jvp=_eigh_w_jvp,
     batch=batch_by_broadcasting,
     formulas=[("eigvecs(a) diag(g) eigvecs(a).T",
                r"Q_{a} \operatorname{diag}(\bar g)\, Q_{a}^{\top}")])
 eigh_v_p = defprim(
-    "eigh_v", lambda a: np.linalg.eigh(a)[1], [_eigh_dv], jvp=_eigh_v_jvp, uses_ans=True,
+    "eigh_v", lambda a, UPLO: np.linalg.eigh(a, UPLO)[1], [_eigh_dv], jvp=_eigh_v_jvp, uses_ans=True,
     batch=batch_by_broadcasting,
     formulas=[("ans (F ⊙ (ans.T @ g)) ans.T", r"\mathrm{ans}\,(F \circ \mathrm{ans}^{\top}\bar g)\,\mathrm{ans}^{\top}")])
 
 
-def eigh_w(a):
-    return bind(eigh_w_p, (a,), EMPTY) if _traced(a) else np.linalg.eigh(a)[0]
+def eigh_w(a, UPLO="L"):  # noqa: N803
+    return bind(eigh_w_p, (a,), {"UPLO": UPLO}) if _traced(a) else np.linalg.eigh(a, UPLO)[0]
 
 
-def eigh_v(a):
-    return bind(eigh_v_p, (a,), EMPTY) if _traced(a) else np.linalg.eigh(a)[1]
+def eigh_v(a, UPLO="L"):  # noqa: N803
+    return bind(eigh_v_p, (a,), {"UPLO": UPLO}) if _traced(a) else np.linalg.eigh(a, UPLO)[1]
 
 
 def eigh(a, UPLO="L"):  # noqa: N803 (NumPy's name)
@@ -769,9 +769,7 @@ def eigh(a, UPLO="L"):  # noqa: N803 (NumPy's name)
         return tuple(np.linalg.eigh(a, UPLO))
     if UPLO not in ("L", "U"):
         raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
-    if UPLO == "U":  # the upper triangle of a is the lower triangle of its transpose
-        a = _mT(a)
-    return eigh_w(a), eigh_v(a)
+    return eigh_w(a, UPLO), eigh_v(a, UPLO)
 
 
 def _safe_sqrt(s):

@@ -144,7 +144,7 @@ def _reduction(p, np_fn, name, what, with_dtype):
 _NV = np._NoValue  # NumPy's "not given"
 
 #: What an entry outside ``where`` counts as, per reduction (its identity).
-_IDENTITY = {"sum": 0.0, "prod": 1.0, "max": -np.inf, "min": np.inf}
+_IDENTITY = {"sum": 0.0, "prod": 1.0, "max": -np.inf, "min": np.inf, "amax": -np.inf, "amin": np.inf}
 
 
 def _reduce(p, name, a, ax, keepdims, initial, mask):
@@ -159,14 +159,15 @@ def _reduce(p, name, a, ax, keepdims, initial, mask):
     if initial is np._NoValue:
         return r
     from chainrule._ops.elementwise import maximum, minimum
-    return {"sum": add, "prod": multiply, "max": maximum, "min": minimum}[name](r, initial)
+    return {"sum": add, "prod": multiply, "max": maximum, "min": minimum, "amax": maximum,
+            "amin": minimum}[name](r, initial)
 
 
 sum = _reduction(sum_p, np.sum, "sum", "sum", True)  # noqa: A001 (NumPy's name)
 max = _reduction(max_p, np.max, "max", "maximum; ties share the gradient evenly", False)  # noqa: A001
-amax = max
+amax = _reduction(max_p, np.amax, "amax", "maximum; ties share the gradient evenly", False)
 min = _reduction(min_p, np.min, "min", "minimum; ties share the gradient evenly", False)  # noqa: A001
-amin = min
+amin = _reduction(min_p, np.amin, "amin", "minimum; ties share the gradient evenly", False)
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
@@ -358,12 +359,16 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np.
     if type(a) not in TRACER_TYPES and type(mean) not in TRACER_TYPES:
         return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
                       mean=mean, correction=correction)
+    return _variance("var", a, axis, dtype, out, ddof, keepdims, where, mean, correction)
+
+
+def _variance(name, a, axis, dtype, out, ddof, keepdims, where, mean, correction):
     if correction is not np._NoValue:
         if ddof != 0:
-            raise ValueError("var: ddof and correction are the same; give one of them")
+            raise ValueError(f"{name}: ddof and correction are the same; give one of them")
         ddof = correction
-    a = _prepare(a, "var", dtype, out)
-    ax = canonical_axis("var", axis, a.shape)
+    a = _prepare(a, name, dtype, out)
+    ax = canonical_axis(name, axis, a.shape)
     masked = where is not True and where is not np._NoValue
     n = np.sum(np.broadcast_to(np.asarray(raw(where), dtype=bool), a.shape), axis=ax, keepdims=keepdims) \
         if masked else _count(a.shape, ax)
@@ -391,8 +396,7 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np.
     if type(a) not in TRACER_TYPES and type(mean) not in TRACER_TYPES:
         return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
                       mean=mean, correction=correction)
-    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
-                    mean=mean, correction=correction))
+    return sqrt(_variance("std", a, axis, dtype, out, ddof, keepdims, where, mean, correction))
 
 
 def _cumulative(p, np_fn, name, a, axis, dtype, out):

@@ -213,7 +213,7 @@ def broadcast_to(array, shape, subok=False):
     """``numpy.broadcast_to(a, shape)``, differentiable."""
     a = array
     if type(a) in TRACER_TYPES:
-        refuse_keywords("broadcast_to", subok=subok)
+        refuse_keywords("broadcast_to", {"subok": (False,)}, subok=subok)
         shape = tuple(shape)
         if shape == a.shape:
             return a
