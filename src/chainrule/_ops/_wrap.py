@@ -98,7 +98,9 @@ def refuse_keywords(fn, defaults=None, **given):
                    for d in (defaults or {}).get(k, KEYWORD_DEFAULTS.get(k, (None,)))):
             instead = _INSTEAD.get(k, "it only concerns NumPy's memory layout or array subclasses, "
                                       "which chainrule's functional results do not have: leave it at its default")
-            raise TypeError(f"{fn}: the keyword {k}={v!r} is not supported for traced values "
+            shown = f"<an array of shape {np.shape(v)}>" if isinstance(v, np.ndarray) or type(v) in TRACER_TYPES \
+                else repr(v)
+            raise TypeError(f"{fn}: the keyword {k}={shown} is not supported for traced values "
                             f"(under grad, jvp, vmap, jit or on cr.Tensors); {instead}")
 
 

@@ -869,9 +869,10 @@ def _matrix_norm(x, ord, axis, keepdims):  # noqa: A002
         s = _sum(_abs(x), axis=inner_ax, keepdims=True)
         out = (_max if ord > 0 else _min)(s, axis=outer_ax, keepdims=True)
     elif ord in (2, -2, "nuc"):
-        s = svdvals(transpose(x, [i for i in range(x.ndim) if i not in axis] + [r, c]))
+        perm = [i for i in range(x.ndim) if i not in axis] + [r, c]
+        s = svdvals(x if perm == list(range(x.ndim)) else transpose(x, perm))
         out = s[..., 0] if ord == 2 else s[..., -1] if ord == -2 else _sum(s, axis=-1)
-        out = reshape(out, tuple(1 if i in axis else d for i, d in enumerate(x.shape)))
+        return reshape(out, tuple(1 if i in axis else d for i, d in enumerate(x.shape))) if keepdims else out
     else:
         raise ValueError(f"norm: invalid norm order {ord!r} for matrices; use None, 'fro', 'nuc', "
                          f"1, -1, 2, -2, inf or -inf")
