@@ -312,3 +312,10 @@ def test_ufunc_dtype_keyword_in_every_mode(ns, name):
     # plain values still take every ufunc keyword, as NumPy does
     out = np.empty_like(args[0])
     assert f(*args, out=out) is out
+
+
+def test_numpys_own_ufuncs_on_a_tensor_take_the_same_keywords():
+    t = cr.tensor(X, requires_grad=True)
+    assert np.exp(t, dtype=np.float32).dtype == np.float32
+    with pytest.raises(TypeError, match=r"^sin: the keyword out=\(<an array of shape \(3, 4\)>,\)"):
+        np.sin(t, out=np.empty((3, 4)))

@@ -162,13 +162,13 @@ class ArrayOps:
         return getattr(namespace, name)(*args, **kwargs)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        fn = _np._UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        fn = _np._UFUNCS.get(ufunc.__name__) if method == "__call__" else None
         if fn is None:
             raise TypeError(
                 f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} "
                 f"{'with ' + ', '.join(kwargs) + ' ' if kwargs else ''}is not supported on "
                 f"chainrule tracers; use the chainrule.numpy function instead")
-        return fn(*inputs)
+        return fn(*inputs, **kwargs)  # its keywords: implemented (dtype) or refused by name
 
 
 def _concrete(x):

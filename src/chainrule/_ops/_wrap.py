@@ -98,10 +98,17 @@ def refuse_keywords(fn, defaults=None, **given):
                    for d in (defaults or {}).get(k, KEYWORD_DEFAULTS.get(k, (None,)))):
             instead = _INSTEAD.get(k, "it only concerns NumPy's memory layout or array subclasses, "
                                       "which chainrule's functional results do not have: leave it at its default")
-            shown = f"<an array of shape {np.shape(v)}>" if isinstance(v, np.ndarray) or type(v) in TRACER_TYPES \
-                else repr(v)
-            raise TypeError(f"{fn}: the keyword {k}={shown} is not supported for traced values "
+            raise TypeError(f"{fn}: the keyword {k}={_shown(v)} is not supported for traced values "
                             f"(under grad, jvp, vmap, jit or on cr.Tensors); {instead}")
+
+
+def _shown(v):
+    """A keyword's value for a message: arrays by their shape, not their entries."""
+    if isinstance(v, np.ndarray) or type(v) in TRACER_TYPES:
+        return f"<an array of shape {np.shape(v)}>"
+    if isinstance(v, tuple) and v and all(isinstance(x, np.ndarray) for x in v):
+        return "(" + ", ".join(_shown(x) for x in v) + ",)"
+    return repr(v)
 
 
 #: The ufunc keywords ``dtype`` (implemented: the inputs are cast first) and the refused rest.
