@@ -218,6 +218,12 @@ def _check_contraction(op, xs, ys, ax_a, ax_b):
             raise _misaligned(op, xs, ys, i, j)
 
 
+def _check_solve(as_, bs):
+    if len(as_) >= 2 and len(bs) >= 1 and as_[-1] != bs[-1 if len(bs) == 1 else -2]:
+        raise _misaligned("solve", as_, bs, -1, -1 if len(bs) == 1 else -2,
+                          "; b is a vector (n,) or a stack of matrices (..., n, k)")
+
+
 def outer(a, b, out=None):
     """``numpy.outer``: ``out[i, j] = a.ravel()[i] * b.ravel()[j]``, differentiable.
 
@@ -589,12 +595,6 @@ def solve(a, b):
             _check_solve(np.shape(a), np.shape(b))
             raise
     return bind(solve_p, (_arr(a), _arr(b)), EMPTY)
-
-
-def _check_solve(as_, bs):
-    if len(as_) >= 2 and len(bs) >= 1 and as_[-1] != bs[-1 if len(bs) == 1 else -2]:
-        raise _misaligned("solve", as_, bs, -1, -1 if len(bs) == 1 else -2,
-                          "; b is a vector (n,) or a stack of matrices (..., n, k)")
 
 
 def _det_jvp(primals, tangents, ans, params):
