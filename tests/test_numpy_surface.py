@@ -268,3 +268,15 @@ def test_linspace_dtype_and_refused_device():
                                   np.linspace(0.0, 7.0, 5, dtype=int))
     with pytest.raises(TypeError, match=r"linspace: the keyword device='gpu'"):
         cr.grad(lambda b: cnp.sum(cnp.linspace(0.0, b, 5, device="gpu")))(1.0)
+
+
+def test_the_tape_agrees_with_grad_on_the_new_forms():
+    a = RNG.normal(size=(3, 4))
+    fs = [lambda m: cnp.linalg.norm(m, "nuc") + cnp.linalg.norm(m, 2),
+          lambda m: cnp.sum(cnp.pad(m, ((1, 2), (3, 0)), "symmetric", reflect_type="odd") ** 2),
+          lambda m: cnp.sum(cnp.einsum("ii->i", m[:, :3]) ** 2),
+          lambda m: cnp.sum(cnp.linspace(m[0], m[1], 5, axis=1) ** 2)]
+    for f in fs:
+        t = cr.tensor(a, requires_grad=True)
+        f(t).backward()
+        np.testing.assert_allclose(t.grad.numpy(), cr.grad(f)(a), rtol=1e-12, atol=1e-12)
