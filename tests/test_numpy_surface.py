@@ -280,3 +280,28 @@ def test_the_tape_agrees_with_grad_on_the_new_forms():
         t = cr.tensor(a, requires_grad=True)
         f(t).backward()
         np.testing.assert_allclose(t.grad.numpy(), cr.grad(f)(a), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (4, 6), (4, 4)])
+@pytest.mark.parametrize("kappa", [1e4, 1e8])
+def test_norm_gradients_stay_accurate_for_ill_conditioned_matrices(shape, kappa):
+    """The singular vectors' values come from NumPy's SVD (error ~ eps·κ, not eps·κ² of the Gram matrix)."""
+    m, n = shape
+    k = min(shape)
+    u0, _ = np.linalg.qr(RNG.normal(size=(m, m)))
+    v0, _ = np.linalg.qr(RNG.normal(size=(n, n)))
+    a = u0[:, :k] @ np.diag(np.geomspace(1.0, 1.0 / kappa, k)) @ v0[:, :k].T
+    u, _, vt = np.linalg.svd(a, full_matrices=False)
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, "nuc"))(a), u @ vt, atol=1e-12)
+    np.testing.assert_allclose(cr.jvp(lambda x: cnp.linalg.norm(x, -2), (a,), (np.outer(u[:, -1], vt[-1]),))[1],
+                               1.0, rtol=1e-12)
+
+
+def test_nuclear_norm_gradient_at_a_rank_deficient_matrix_matches_jax():
+    a = np.array([[1.0, 2.0], [2.0, 4.0]])
+    u, _, vt = np.linalg.svd(a)
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, "nuc"))(a), u @ vt, atol=1e-14)
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    np.testing.assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, "nuc"))(a),
+                               jax.grad(lambda x: jax.numpy.linalg.norm(x, "nuc"))(a), atol=1e-14)

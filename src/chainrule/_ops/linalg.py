@@ -19,7 +19,8 @@ import numpy as np
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
 from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, raw, refuse_keywords, shape_of
 from chainrule._ops.elementwise import abs as _abs
-from chainrule._ops.elementwise import add, astype, divide, multiply, negative, power, sqrt, subtract, where
+from chainrule._ops.elementwise import add, astype, divide, multiply, negative, power, sqrt, stop_gradient, subtract, where
+from chainrule._ops.elementwise import sign as _sign
 from chainrule._ops.reductions import max as _max
 from chainrule._ops.reductions import min as _min
 from chainrule._ops.reductions import sum as _sum
@@ -780,34 +781,49 @@ def _safe_sqrt(s):
 
 # -- singular values (for the matrix 2-norm, -2-norm and nuclear norm) --------------
 
-def _svd_side(a):
-    """The singular vectors of ``a`` on its shorter side, from ``eigh`` of its Gram matrix (differentiable).
+def _svd_factors(a, s):
+    """``(U, V)`` of the thin SVD ``a = U diag(s) Vᵀ``, columns in ``svd``'s descending order.
 
-    Columns in the order of ``svd``'s descending singular values: ``V`` (right)
-    when ``a`` is tall or square, ``U`` (left) when it is wide.  The other side
-    follows as ``a V / s`` or ``aᵀ U / s``.
+    Their *values* are NumPy's SVD (accurate to ``eps·κ``, and defined at zero
+    singular values); their *derivatives* are those of the same vectors computed
+    differentiably -- the eigenvectors of the smaller Gram matrix (``aᵀa`` or
+    ``aaᵀ``), the other side as ``a V / s`` or ``aᵀ U / s`` -- so higher
+    derivatives follow.  ``x + stop_gradient(exact - x)`` joins the two; the
+    eigenvectors' signs are first matched to NumPy's.
     """
-    gram = matmul(_mT(a), a) if a.shape[-2] >= a.shape[-1] else matmul(a, _mT(a))
-    return _getitem(eigh_v(gram), (Ellipsis, slice(None, None, -1)))
+    tall = a.shape[-2] >= a.shape[-1]
+    short = _getitem(eigh_v(matmul(_mT(a), a) if tall else matmul(a, _mT(a))), (Ellipsis, slice(None, None, -1)))
+    safe = reshape(where(raw(s) == 0, 1.0, s), s.shape[:-1] + (1,) + s.shape[-1:])
+    long = divide(matmul(a if tall else _mT(a), short), safe)
+    r = raw(a)
+    ue, ve = bind(svd_u_p, (r,), EMPTY), bind(svd_v_p, (r,), EMPTY)
+    short_e, long_e = (ve, ue) if tall else (ue, ve)
+    sign = _sign(_sum(multiply(short_e, raw(short)), axis=-2, keepdims=True))
+    sign = where(sign == 0, 1.0, sign)
+    short = add(short, stop_gradient(subtract(multiply(short_e, sign), short)))
+    long = add(long, stop_gradient(subtract(multiply(long_e, sign), long)))
+    return (long, short) if tall else (short, long)
+
+
+# NumPy's thin-SVD factors, as constants (no derivative): the values ``_svd_factors`` takes.
+svd_u_p = defprim("svd_u", lambda a: np.linalg.svd(a, full_matrices=False)[0], [None], jvp=None,
+                  batch=batch_by_broadcasting)
+svd_v_p = defprim("svd_v", lambda a: _mT(np.linalg.svd(a, full_matrices=False)[2]), [None], jvp=None,
+                  batch=batch_by_broadcasting)
 
 
 def _svdvals_vjp(ans, a):
-    """``ds_i = u_iᵀ da v_i``, so the cotangent is ``U diag(g) Vᵀ`` (``a V diag(g/s) Vᵀ`` when tall)."""
+    """``ds_i = u_iᵀ da v_i``, so the cotangent is ``U diag(g) Vᵀ``."""
     def vjp(g):
-        p = _svd_side(a)
-        w = reshape(divide(g, ans), g.shape[:-1] + (1,) + g.shape[-1:])
-        if a.shape[-2] >= a.shape[-1]:
-            return matmul(matmul(a, multiply(p, w)), _mT(p))
-        return matmul(multiply(p, w), matmul(_mT(p), a))
+        u, v = _svd_factors(a, ans)
+        return matmul(multiply(u, reshape(g, g.shape[:-1] + (1,) + g.shape[-1:])), _mT(v))
     return vjp
 
 
 def _svdvals_jvp(primals, tangents, ans, params):
     (a,), (t,) = primals, tangents
-    p = _svd_side(a)
-    if a.shape[-2] >= a.shape[-1]:
-        return divide(_sum(multiply(matmul(a, p), matmul(t, p)), axis=-2), ans)
-    return divide(_sum(multiply(p, matmul(t, matmul(_mT(a), p))), axis=-2), ans)
+    u, v = _svd_factors(a, ans)
+    return _sum(multiply(u, matmul(t, v)), axis=-2)
 
 
 svdvals_p = defprim(
@@ -819,9 +835,11 @@ svdvals_p = defprim(
 def svdvals(a):
     """The singular values of (a stack of) matrices, descending (``numpy.linalg.svdvals``), differentiable.
 
-    ``d s_i = u_iᵀ da v_i``; the singular vectors come from ``eigh`` of the
-    smaller Gram matrix, so higher derivatives follow.  Like every SVD
-    derivative it assumes distinct, non-zero singular values.
+    ``d s_i = u_iᵀ da v_i``, so the cotangent is ``U diag(ḡ) Vᵀ`` with NumPy's
+    own singular vectors (exact at zero singular values too: the gradient of
+    the nuclear norm of a rank-deficient matrix is ``U Vᵀ``, as in JAX).  Their
+    derivatives go through ``eigh`` of the smaller Gram matrix, so higher
+    derivatives follow; those assume distinct, non-zero singular values.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.linalg.svdvals(cnp.array([[3.0, 0.0], [0.0, -2.0]]))
