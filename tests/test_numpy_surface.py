@@ -305,3 +305,8 @@ def test_nuclear_norm_gradient_at_a_rank_deficient_matrix_matches_jax():
     jax.config.update("jax_enable_x64", True)
     np.testing.assert_allclose(cr.grad(lambda x: cnp.linalg.norm(x, "nuc"))(a),
                                jax.grad(lambda x: jax.numpy.linalg.norm(x, "nuc"))(a), atol=1e-14)
+
+
+def test_grad_of_none_says_none_is_an_empty_pytree():
+    with pytest.raises(ValueError, match=r"no argument is None -- None is an empty pytree"):
+        cr.grad(lambda x: cnp.sum(x))(None)

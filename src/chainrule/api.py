@@ -199,8 +199,10 @@ def value_and_grad(f, argnums=0, has_aux=False, _name="value_and_grad"):
         leaves = pull.out_leaves
         if len(leaves) != 1 or _size(leaves[0]) != 1:
             what = f"shape {_shape(leaves[0])}" if len(leaves) == 1 else f"a pytree {pull.out_tree}"
+            hint = ("" if leaves else " (no value at all: check that the function returns its result, "
+                    "and that no argument is None -- None is an empty pytree, with nothing to differentiate)")
             raise ValueError(f"{name}: grad needs a scalar output (0-d or size 1), but the function "
-                             f"returned {what}; use cr.vjp or cr.jacobian for non-scalar outputs")
+                             f"returned {what}{hint}; use cr.vjp or cr.jacobian for non-scalar outputs")
         o = leaves[0]
         seed = np.ones(_shape(o), _float_dtype(o))
         grads = pull(tree_unflatten(pull.out_tree, [seed]))
