@@ -43,6 +43,7 @@ CASES = {
  "log2": (lambda x: cnp.sum(cnp.log2(x)), p), "log_softmax": (lambda x: F.log_softmax(x)[0], v),
  "logabsdet": (lambda a: L.slogdet(a)[1], M),
  "eigh_v": (lambda a: cnp.sum(L.eigh(a)[1][:, 0] ** 2), spd),
+ "svdvals": (lambda a: L.norm(a, "nuc"), M),
  "logaddexp": (lambda x, y: cnp.sum(cnp.logaddexp(x, y)), v, p),
  "logaddexp2": (lambda x, y: cnp.sum(cnp.logaddexp2(x, y)), v, p),
  "logit": (lambda x: cnp.sum(S.logit(x)), p), "logsumexp": (lambda x: S.logsumexp(x), v),

@@ -324,8 +324,7 @@ def test_full_with_a_traced_fill_value_is_differentiable():
 
 
 @pytest.mark.parametrize("make", [
-    lambda v: cnp.linspace(v, 1.0, 3), lambda v: cnp.linspace(0.0, v, 3), lambda v: cnp.arange(v),
-    lambda v: cnp.arange(0.0, v, 0.5), lambda v: cnp.eye(2, k=v),
+    lambda v: cnp.arange(v), lambda v: cnp.arange(0.0, v, 0.5), lambda v: cnp.eye(2, k=v),
 ])
 def test_creation_rejects_traced_arguments_clearly(make):
     with pytest.raises(TypeError, match="traced value"):

@@ -29,6 +29,7 @@ def _raw_dtype(x):
 
 def _as_input(x, what):
     """A differentiable input as an array (or tracer), with a clear error otherwise."""
+    given = x
     if type(x) in TRACER_TYPES:
         dt = _raw_dtype(x)
     elif isinstance(x, (np.ndarray, np.generic)):
@@ -40,15 +41,27 @@ def _as_input(x, what):
             x = np.asarray(x, dtype=np.complex128 if isinstance(x, complex) else np.float64)
             dt = x.dtype
     else:
-        x = np.asarray(x)
+        x = np.asarray(x) if isinstance(x, (bool, list, tuple)) else np.asarray(x, dtype=object)
         dt = x.dtype
     if np.issubdtype(dt, np.complexfloating):
-        raise TypeError(f"{what} has complex dtype {dt}; complex differentiation is not supported yet")
+        raise TypeError(f"{what} has complex dtype {dt} ({_described(given)}); complex differentiation is "
+                        f"not supported yet -- differentiate the real and imaginary parts as float inputs")
     if not np.issubdtype(dt, np.floating):
-        raise TypeError(f"{what} has dtype {np.dtype(dt) if dt != object else 'object'}; only float "
-                        f"inputs (float64, float32) can be differentiated -- pass e.g. "
+        said = (f"has dtype {dt} ({_described(given)})" if dt.kind in "biuf" or hasattr(given, "dtype")
+                else f"is {_described(given)}, not a number")
+        raise TypeError(f"{what} {said}; only float inputs (float64, float32: Python floats, float arrays, "
+                        f"cr.Tensors, or pytrees of them) can be differentiated -- pass e.g. "
                         f"np.asarray(x, dtype=float), or move the argument out of argnums")
     return x
+
+
+def _described(x):
+    """What the user passed, in their words: its Python type (and the value, if it is not an array)."""
+    kind = type(x)
+    if isinstance(x, (np.ndarray, np.generic)) or kind in TRACER_TYPES:
+        return f"a {kind.__module__.split('.')[0]}.{kind.__qualname__}"
+    owner = "Python " if kind.__module__ == "builtins" else f"{kind.__module__}."
+    return f"a {owner}{kind.__qualname__}, {x!r:.40}"
 
 
 def _callable(f, name):
@@ -186,8 +199,10 @@ def value_and_grad(f, argnums=0, has_aux=False, _name="value_and_grad"):
         leaves = pull.out_leaves
         if len(leaves) != 1 or _size(leaves[0]) != 1:
             what = f"shape {_shape(leaves[0])}" if len(leaves) == 1 else f"a pytree {pull.out_tree}"
+            hint = ("" if leaves else " (no value at all: check that the function returns its result, "
+                    "and that no argument is None -- None is an empty pytree, with nothing to differentiate)")
             raise ValueError(f"{name}: grad needs a scalar output (0-d or size 1), but the function "
-                             f"returned {what}; use cr.vjp or cr.jacobian for non-scalar outputs")
+                             f"returned {what}{hint}; use cr.vjp or cr.jacobian for non-scalar outputs")
         o = leaves[0]
         seed = np.ones(_shape(o), _float_dtype(o))
         grads = pull(tree_unflatten(pull.out_tree, [seed]))

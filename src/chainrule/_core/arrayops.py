@@ -123,16 +123,16 @@ class ArrayOps:
     def sqrt(self): return _np.sqrt(self)
     def dot(self, other): return _np.dot(self, other)
     def astype(self, dtype, copy=True): return _np.astype(self, dtype)
-    def ravel(self): return _np.ravel(self)
-    def flatten(self): return _np.ravel(self)
+    def ravel(self, order="C"): return _np.ravel(self, order)
+    def flatten(self, order="C"): return _np.ravel(self, order)
     def squeeze(self, axis=None): return _np.squeeze(self, axis)
     def swapaxes(self, axis1, axis2): return _np.swapaxes(self, axis1, axis2)
     def clip(self, min=None, max=None): return _np.clip(self, min, max)  # noqa: A002
 
-    def reshape(self, *shape):
+    def reshape(self, *shape, order="C", copy=None):
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
-        return _np.reshape(self, shape)
+        return _np.reshape(self, shape, order=order, copy=copy)
 
     def transpose(self, *axes):
         if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
@@ -162,13 +162,13 @@ class ArrayOps:
         return getattr(namespace, name)(*args, **kwargs)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        fn = _np._UFUNCS.get(ufunc.__name__) if method == "__call__" and not kwargs else None
+        fn = _np._UFUNCS.get(ufunc.__name__) if method == "__call__" else None
         if fn is None:
             raise TypeError(
                 f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} "
                 f"{'with ' + ', '.join(kwargs) + ' ' if kwargs else ''}is not supported on "
                 f"chainrule tracers; use the chainrule.numpy function instead")
-        return fn(*inputs)
+        return fn(*inputs, **kwargs)  # its keywords: implemented (dtype) or refused by name
 
 
 def _concrete(x):

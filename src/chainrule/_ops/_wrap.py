@@ -15,21 +15,124 @@ EMPTY: dict = {}  # shared, never mutated: the params of parameterless primitive
 
 
 def unary(p, np_fn, name=None, doc=None):
-    def f(x):
+    name = name or p.name
+
+    def f(x, /, out=None, **kwargs):
+        if out is not None or kwargs:
+            return ufunc_keywords(name, np_fn, f, (x,), dict(kwargs, out=out))
         if type(x) in TRACER_TYPES:
             return x._process(p, (x,), EMPTY)
         return np_fn(x)
 
-    return _named(f, name or p.name, doc or f"Elementwise ``numpy.{name or p.name}``, differentiable.")
+    return _named(f, name, doc or f"Elementwise ``numpy.{name}``, differentiable.")
 
 
 def binary(p, np_fn, name=None, doc=None):
-    def f(x, y):
-        if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
-            return bind(p, (x, y), EMPTY)
-        return np_fn(x, y)
+    name = name or p.name
 
-    return _named(f, name or p.name, doc or f"Elementwise ``numpy.{name or p.name}`` with broadcasting, differentiable.")
+    def f(x, y, /, out=None, **kwargs):
+        if out is not None or kwargs:
+            return ufunc_keywords(name, np_fn, f, (x, y), dict(kwargs, out=out))
+        if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
+            return bind(p, (x, y), EMPTY)  # a failure is described by bind, with the operation's name
+        try:
+            return np_fn(x, y)
+        except ValueError:
+            check_broadcast(name, x, y)
+            raise
+
+    return _named(f, name, doc or f"Elementwise ``numpy.{name}`` with broadcasting, differentiable.")
+
+
+def check_broadcast(op, *xs):
+    """Every operand's shape quoted when the shapes do not broadcast together."""
+    shapes = [tuple(shape_of(x)) for x in xs]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: operands could not be broadcast together with shapes "
+                         f"{' '.join(map(str, shapes))}: trailing axes must be equal or 1 -- reshape or "
+                         f"add an axis (x[:, None]) to say which axes pair up") from None
+
+
+# -- NumPy's keywords: implemented, or refused by name ------------------------------------
+
+#: NumPy's default of each keyword chainrule refuses when it is set to anything else.
+KEYWORD_DEFAULTS = {"out": (None,), "where": (True, np._NoValue), "casting": ("same_kind",),
+                    "order": ("K",), "subok": (True,), "signature": (None,), "initial": (np._NoValue,),
+                    "like": (None,), "device": (None, "cpu"), "copy": (None,), "mean": (np._NoValue,),
+                    "correction": (np._NoValue,), "mode": ("raise",), "axes": (None,),
+                    "return_sign": (False,), "upper": (False,), "UPLO": ("L",), "ndmin": (0,),
+                    "ndmax": (0,), "shape": (None,), "keepdims": (False,), "axis": (None,)}
+
+#: What to do instead, per keyword.
+_INSTEAD = {
+    "out": "results are new arrays: assign the result (y = f(x)) instead of writing into out",
+    "where": "compute everywhere and select with cnp.where(mask, result, other) instead",
+    "initial": "combine it with the result instead (e.g. cnp.maximum(cnp.max(a), initial), cnp.sum(a) + initial)",
+    "mean": "let the function compute the mean itself",
+    "correction": "use ddof= (the same number)",
+    "mode": "indices are checked (mode='raise'); clip or wrap them with np.clip / np.mod first",
+    "return_sign": "compute the sign separately (np.sign of the sum) if you need it",
+    "upper": "transpose the lower factor: cnp.swapaxes(cnp.linalg.cholesky(a), -1, -2)",
+    "UPLO": "symmetrise the input from its upper triangle yourself (cnp.triu) and use the default",
+    "ndmin": "add axes with cnp.expand_dims / reshape instead",
+    "ndmax": "leave it at its default",
+    "shape": "use cnp.zeros(shape) / cnp.ones(shape) / cnp.full(shape, v) instead",
+    "axes": "move the axes first (cnp.moveaxis) so that the matrices are the last two axes",
+    "axis": "move the axes first (cnp.moveaxis) so that the vectors are the last axis",
+    "keepdims": "add the axes back with cnp.expand_dims",
+}
+
+
+def refuse_keywords(fn, defaults=None, **given):
+    """Refuse, by name, NumPy keywords that ``fn`` does not implement for traced values.
+
+    A keyword left at NumPy's default passes; any other value raises
+    ``TypeError`` naming the function, the keyword and what to do instead, so
+    no keyword is ever silently ignored.  ``defaults`` gives ``fn``'s own
+    defaults where they differ from the usual ones (``order='C'``, ``subok=False``).
+    """
+    for k, v in given.items():
+        if not any(v is d or (isinstance(d, str) and isinstance(v, str) and v == d)
+                   for d in (defaults or {}).get(k, KEYWORD_DEFAULTS.get(k, (None,)))):
+            instead = _INSTEAD.get(k, "it only concerns NumPy's memory layout or array subclasses, "
+                                      "which chainrule's functional results do not have: leave it at its default")
+            raise TypeError(f"{fn}: the keyword {k}={_shown(v)} is not supported for traced values "
+                            f"(under grad, jvp, vmap, jit or on cr.Tensors); {instead}")
+
+
+def _shown(v):
+    """A keyword's value for a message: arrays by their shape, not their entries."""
+    if isinstance(v, np.ndarray) or type(v) in TRACER_TYPES:
+        return f"<an array of shape {np.shape(v)}>"
+    if isinstance(v, tuple) and v and all(isinstance(x, np.ndarray) for x in v):
+        return "(" + ", ".join(_shown(x) for x in v) + ",)"
+    return repr(v)
+
+
+#: The ufunc keywords ``dtype`` (implemented: the inputs are cast first) and the refused rest.
+UFUNC_KEYWORDS = ("out", "where", "casting", "order", "dtype", "subok", "signature")
+
+
+def ufunc_keywords(name, np_fn, f, args, kwargs):
+    """A ufunc called with keywords: NumPy's own for plain values; ``dtype`` or a refusal for tracers."""
+    unknown = set(kwargs) - set(UFUNC_KEYWORDS)
+    if unknown:
+        raise TypeError(f"{name}() got an unexpected keyword argument {sorted(unknown)[0]!r}; "
+                        f"NumPy's ufunc keywords are {', '.join(UFUNC_KEYWORDS)}")
+    plain = not any(type(x) in TRACER_TYPES for x in args)
+    if plain and isinstance(np_fn, np.ufunc):
+        return np_fn(*args, **kwargs)
+    dtype, out = kwargs.pop("dtype", None), kwargs.pop("out", None)
+    refuse_keywords(name, out=None if plain else out, **kwargs)
+    if dtype is not None:
+        from chainrule._ops.elementwise import astype
+        args = [astype(x, dtype) for x in args]
+    if out is None:
+        return f(*args)
+    np.copyto(out, f(*args))  # a plain result written into a plain out, as a ufunc would
+    return out
 
 
 def _named(f, name, doc):

@@ -11,20 +11,32 @@ from chainrule._core.primitive import TRACER_TYPES
 from chainrule._ops._wrap import dtype_of, shape_of
 
 
-def array(object, dtype=None, copy=True):  # noqa: A002 (NumPy's name)
+def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, ndmax=0, like=None):  # noqa: A002
     """``numpy.array``; a tracer passes through (cast if ``dtype`` is given).
+
+    A nested list holding tracers is stacked differentiably.  ``ndmin``
+    prepends axes; ``copy`` has nothing to do for a tracer (traced values
+    are never written in place); ``order``, ``subok``, ``ndmax`` and ``like``
+    are NumPy's for plain values and refused for tracers.
 
     >>> import chainrule.numpy as cnp
     >>> cnp.array([1.0, 2.0])
     array([1., 2.])
     """
-    if type(object) in TRACER_TYPES:
-        from chainrule._ops.elementwise import astype
-        return object if dtype is None else astype(object, dtype)
-    if isinstance(object, (list, tuple)) and _has_tracer(object):
-        out = _stack_nested(object)  # as jnp.array([x[0], 2 * x[1]]): a differentiable stack
-        return out if dtype is None else array(out, dtype)
-    return np.array(object, dtype=dtype, copy=copy)
+    traced = type(object) in TRACER_TYPES
+    if traced or (isinstance(object, (list, tuple)) and _has_tracer(object)):
+        from chainrule._ops._wrap import refuse_keywords
+        refuse_keywords("array", {"subok": (False,)}, order=order, subok=subok, ndmax=ndmax, like=like)
+        out = object if traced else _stack_nested(object)  # as jnp.array([x[0], 2 * x[1]])
+        if dtype is not None:
+            from chainrule._ops.elementwise import astype
+            out = astype(out, dtype)
+        if ndmin > len(shape_of(out)):
+            from chainrule._ops.shape import reshape
+            out = reshape(out, (1,) * (ndmin - len(shape_of(out))) + tuple(shape_of(out)))
+        return out
+    extra = {"ndmax": ndmax} if ndmax else {}
+    return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin, like=like, **extra)
 
 
 def _stack_nested(seq):
@@ -39,23 +51,32 @@ def _stack_nested(seq):
     return stack(items)
 
 
-def asarray(a, dtype=None):
+def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
     """``numpy.asarray``; a tracer passes through (cast if ``dtype`` is given)."""
-    return array(a, dtype=dtype, copy=None)
+    if type(a) in TRACER_TYPES or (isinstance(a, (list, tuple)) and _has_tracer(a)):
+        from chainrule._ops._wrap import refuse_keywords
+        refuse_keywords("asarray", {"order": (None,)}, order=order, device=device, like=like)
+        return array(a, dtype=dtype, copy=copy)
+    return np.asarray(a, dtype, order, device=device, copy=copy, like=like)
 
 
 def _has_tracer(seq):
     return any(type(x) in TRACER_TYPES or (isinstance(x, (list, tuple)) and _has_tracer(x)) for x in seq)
 
 
-def zeros_like(a, dtype=None):
-    """A constant array of zeros with ``a``'s shape and dtype."""
-    return np.zeros(shape_of(a), dtype or dtype_of(a))
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """A constant array of zeros with ``a``'s shape and dtype (NumPy's keywords all apply)."""
+    return np.zeros_like(_prototype(a), dtype, order, subok, shape, device=device)
 
 
-def ones_like(a, dtype=None):
-    """A constant array of ones with ``a``'s shape and dtype."""
-    return np.ones(shape_of(a), dtype or dtype_of(a))
+def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
+    """A constant array of ones with ``a``'s shape and dtype (NumPy's keywords all apply)."""
+    return np.ones_like(_prototype(a), dtype, order, subok, shape, device=device)
+
+
+def _prototype(a):
+    """``a`` itself, or for a tracer an empty array of its (per-example) shape and dtype."""
+    return np.empty(shape_of(a), dtype_of(a)) if type(a) in TRACER_TYPES else a
 
 
 zeros = np.zeros
@@ -69,7 +90,7 @@ def _no_tracer(op, **args):
                             f"{k} must be a plain number (use chainrule.stop_gradient(...) or pass a float)")
 
 
-def full(shape, fill_value, dtype=None):
+def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
     """``numpy.full(shape, fill_value, dtype)``: a constant array.
 
     A traced ``fill_value`` is broadcast to ``shape`` (differentiably).
@@ -82,11 +103,13 @@ def full(shape, fill_value, dtype=None):
     np.float64(6.0)
     """
     if type(fill_value) in TRACER_TYPES:
+        from chainrule._ops._wrap import refuse_keywords
         from chainrule._ops.elementwise import astype
         from chainrule._ops.shape import broadcast_to
+        refuse_keywords("full", {"order": ("C",)}, order=order, device=device, like=like)
         v = fill_value if dtype is None else astype(fill_value, dtype)
         return broadcast_to(v, (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape))
-    return np.full(shape, fill_value, dtype=dtype)
+    return np.full(shape, fill_value, dtype=dtype, order=order, device=device, like=like)
 
 
 def full_like(a, fill_value, dtype=None):
@@ -101,7 +124,7 @@ def full_like(a, fill_value, dtype=None):
     return full(shape_of(a), fill_value, dtype=dtype or dtype_of(a))
 
 
-def eye(N, M=None, k=0, dtype=float):  # noqa: N803 (NumPy's names)
+def eye(N, M=None, k=0, dtype=float, order="C", *, device=None, like=None):  # noqa: N803 (NumPy's names)
     """``numpy.eye(N, M=None, k=0, dtype=float)``: a constant array with ones on a diagonal.
 
     >>> import chainrule.numpy as cnp
@@ -110,7 +133,7 @@ def eye(N, M=None, k=0, dtype=float):  # noqa: N803 (NumPy's names)
            [0., 0., 1.]])
     """
     _no_tracer("eye", N=N, M=M, k=k)
-    return np.eye(N, M, k, dtype=dtype)
+    return np.eye(N, M, k, dtype=dtype, order=order, device=device, like=like)
 
 
 def identity(n, dtype=None):
@@ -125,7 +148,7 @@ def identity(n, dtype=None):
     return np.identity(n, dtype=dtype)
 
 
-def arange(start, stop=None, step=None, dtype=None):
+def arange(start, /, stop=None, step=1, *, dtype=None, device=None, like=None):
     """``numpy.arange([start,] stop[, step], dtype=None)``: a constant array of evenly spaced values.
 
     >>> import chainrule.numpy as cnp
@@ -135,19 +158,49 @@ def arange(start, stop=None, step=None, dtype=None):
     array([1. , 1.5])
     """
     _no_tracer("arange", start=start, stop=stop, step=step)
-    if stop is None and step is None:
-        return np.arange(start, dtype=dtype)
-    return np.arange(start, stop, 1 if step is None else step, dtype=dtype)
+    return np.arange(start, stop, step, dtype=dtype, device=device, like=like)
 
 
-def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0):
-    """``numpy.linspace``: a constant array of ``num`` evenly spaced values from ``start`` to ``stop``.
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *, device=None):
+    """``numpy.linspace``: ``num`` evenly spaced values from ``start`` to ``stop``, differentiable in both.
 
-    ``start`` and ``stop`` must be plain numbers or arrays (not traced values).
+    ``start`` and ``stop`` may be traced scalars or arrays (they broadcast; the
+    new axis goes at ``axis``).  Entry ``i`` is ``start + i * step`` with
+    ``step = (stop - start) / (num - 1)`` (``/ num`` without the endpoint), and
+    the last entry is ``stop`` itself when ``endpoint`` holds, as in NumPy; so
+    its derivatives are ``1 - i/div`` with respect to ``start`` and ``i/div``
+    with respect to ``stop``.  ``retstep=True`` returns ``(samples, step)``.
 
-    >>> import chainrule.numpy as cnp
+    >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.linspace(0.0, 1.0, 5)
     array([0.  , 0.25, 0.5 , 0.75, 1.  ])
+    >>> cr.grad(lambda b: cnp.linspace(0.0, b, 5).sum())(2.0)
+    np.float64(2.5)
     """
-    _no_tracer("linspace", start=start, stop=stop)
-    return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis)
+    if type(start) not in TRACER_TYPES and type(stop) not in TRACER_TYPES:
+        return np.linspace(start, stop, num, endpoint=endpoint, retstep=retstep, dtype=dtype, axis=axis,
+                           device=device)
+    from chainrule._ops._wrap import refuse_keywords
+    from chainrule._ops.elementwise import add, astype, divide, floor, multiply, subtract, where
+    from chainrule._ops.shape import broadcast_to, moveaxis, reshape
+    refuse_keywords("linspace", device=device)
+    num = int(num)
+    if num < 0:
+        raise ValueError(f"linspace: num must be non-negative, got {num}")
+    div = num - 1 if endpoint else num
+    start = start if type(start) in TRACER_TYPES else np.asarray(start, dtype=float)
+    stop = stop if type(stop) in TRACER_TYPES else np.asarray(stop, dtype=float)
+    shape = np.broadcast_shapes(tuple(shape_of(start)), tuple(shape_of(stop)))
+    ft = np.result_type(dtype_of(start), dtype_of(stop), float)
+    start, stop = astype(broadcast_to(start, shape), ft), astype(broadcast_to(stop, shape), ft)
+    delta = subtract(stop, start)
+    step = divide(delta, float(div)) if div > 0 else multiply(delta, np.nan)
+    i = np.arange(num, dtype=ft).reshape((num,) + (1,) * len(shape))
+    y = add(multiply(i, step) if div > 0 else multiply(i, delta), start)
+    if endpoint and num > 1:
+        last = (np.arange(num) == num - 1).reshape(i.shape)
+        y = where(last, stop, y)
+    y = moveaxis(y, 0, axis) if len(shape) and axis != 0 else y
+    if dtype is not None:
+        y = astype(floor(y) if np.issubdtype(dtype, np.integer) else y, dtype)
+    return (y, step) if retstep else y

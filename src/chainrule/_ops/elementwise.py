@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of, raw, unary
+from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of, raw, refuse_keywords, unary
 
 # -- arithmetic ----------------------------------------------------------------
 
@@ -303,7 +303,7 @@ add = binary(add_p, np.add)
 subtract = binary(subtract_p, np.subtract)
 multiply = binary(multiply_p, np.multiply)
 divide = binary(divide_p, np.divide)
-true_divide = divide
+true_divide = binary(divide_p, np.true_divide, "true_divide")
 power = binary(power_p, np.power)
 maximum = binary(maximum_p, np.maximum, doc="Elementwise maximum; at ties the gradient is split evenly (as JAX).")
 minimum = binary(minimum_p, np.minimum, doc="Elementwise minimum; at ties the gradient is split evenly (as JAX).")
@@ -344,26 +344,40 @@ trunc = unary(_ROUNDING["trunc"], np.trunc, doc="``numpy.trunc``; its derivative
 sign = unary(_ROUNDING["sign"], np.sign, doc="``numpy.sign``; its derivative is zero (as JAX).")
 
 
-def round(a, decimals=0):  # noqa: A001 (NumPy's name)
+def round(a, decimals=0, out=None):  # noqa: A001 (NumPy's name)
     """``numpy.round(a, decimals)``; its derivative is zero (as JAX)."""
     if type(a) in TRACER_TYPES:
+        refuse_keywords("round", out=out)
         return a._process(round_p, (a,), {"decimals": int(decimals)})
-    return np.round(a, decimals)
+    return np.round(a, decimals, out)
 
 
-def clip(a, a_min=None, a_max=None):
+def clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue,  # noqa: A002
+         **kwargs):
     """``numpy.clip``: ``minimum(maximum(a, a_min), a_max)``, so at a bound the gradient is split (as JAX).
+
+    ``min``/``max`` are NumPy 2's names for the bounds; ``dtype`` casts first;
+    ``out`` and the other ufunc keywords are refused for traced values.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cr.grad(lambda x: cnp.clip(x, 0.0, 1.0).sum())(cnp.array([-1.0, 0.5, 2.0]))
     array([0., 1., 0.])
     """
-    if a_min is None and a_max is None:
+    lo = min if a_min is np._NoValue else a_min
+    hi = max if a_max is np._NoValue else a_max
+    lo, hi = (None if lo is np._NoValue else lo), (None if hi is np._NoValue else hi)
+    if not any(type(v) in TRACER_TYPES for v in (a, lo, hi)):
+        return np.clip(a, lo, hi, out, **kwargs)
+    if lo is None and hi is None:
         raise ValueError("clip: give a_min, a_max or both")
-    if a_min is not None:
-        a = maximum(a, a_min)
-    if a_max is not None:
-        a = minimum(a, a_max)
+    dtype = kwargs.pop("dtype", None)
+    refuse_keywords("clip", out=out, **kwargs)
+    if dtype is not None:
+        a = astype(a, dtype)
+    if lo is not None:
+        a = maximum(a, lo)
+    if hi is not None:
+        a = minimum(a, hi)
     return a
 
 

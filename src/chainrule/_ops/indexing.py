@@ -42,7 +42,7 @@ def _check_bounds(fn, ind, n, axis):
         raise IndexError(f"{fn}: index {bad} is out of bounds for axis {axis} with size {n}")
 
 
-def take(a, indices, axis=None):
+def take(a, indices, axis=None, out=None, mode="raise"):
     """``numpy.take(a, indices, axis)``: elements along an axis (of the flattened array
     if ``axis`` is None); differentiable in ``a``, repeated indices accumulate.
 
@@ -54,7 +54,11 @@ def take(a, indices, axis=None):
     array([1., 0., 2.])
     """
     if type(a) not in TRACER_TYPES and type(raw(indices)) not in TRACER_TYPES:
-        return np.take(a, raw(indices), axis)
+        return np.take(a, raw(indices), axis, out, mode)
+    from chainrule._ops._wrap import refuse_keywords
+    refuse_keywords("take", out=out)
+    if mode not in ("raise", "wrap", "clip"):
+        raise ValueError(f"take: mode must be 'raise', 'wrap' or 'clip', got {mode!r}")
     ind = _int_indices("take", indices)
     if axis is None:
         a = reshape(a, -1)
@@ -63,6 +67,12 @@ def take(a, indices, axis=None):
     if ndim == 0:
         raise ValueError("take: cannot take from a zero-dimensional array along an axis")
     axis = normalize_axis("take", axis, ndim)
+    if mode != "raise":  # out-of-range indices wrap around or clip to the ends, as in NumPy
+        n = shape_of(a)[axis]
+        if type(ind) in TRACER_TYPES:
+            raise TypeError(f"take: mode={mode!r} with traced (batched) indices is not supported; "
+                            f"wrap or clip the indices first (np.mod / np.clip) and use mode='raise'")
+        ind = np.mod(ind, n) if mode == "wrap" else np.clip(ind, 0, n - 1)
     _check_bounds("take", ind, shape_of(a)[axis], axis)
     key = ind if type(ind) in TRACER_TYPES else (int(ind) if ind.ndim == 0 else ind)
     return _getitem(a, (slice(None),) * axis + (key,))
@@ -113,9 +123,12 @@ def take_along_axis(arr, indices, axis=-1):
     return _getitem(arr, tuple(key))
 
 
-def sort(a, axis=-1):
-    """``numpy.sort(a, axis)``, differentiable: values move with their gradients
+def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+    """``numpy.sort(a, axis, kind)``, differentiable: values move with their gradients
     (``take_along_axis`` with the ``argsort`` of the plain values; ``axis=None`` flattens).
+
+    Every ``kind`` (and ``stable``) gives the same sorted values; ties are
+    always broken stably, so their gradients follow the stable order.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.sort(cnp.array([3.0, 1.0, 2.0]))
@@ -124,7 +137,10 @@ def sort(a, axis=-1):
     array([ 1., 10.,  0.])
     """
     if type(a) not in TRACER_TYPES:
-        return np.sort(a, axis)
+        return np.sort(a, axis, kind, order, stable=stable)
+    if order is not None:
+        raise TypeError("sort: order= sorts structured arrays by field, which traced values are not; "
+                        "sort the field itself")
     if axis is None:
         a = reshape(a, -1)
         axis = 0
@@ -147,55 +163,142 @@ pad_p = defprim(
     batch=lambda vals, batched, params: bind(pad_p, vals, {"pad_width": ((0, 0),) + params["pad_width"]}))
 
 
-def pad(array, pad_width, mode="constant", **kwargs):
-    """``numpy.pad(array, pad_width, mode="constant", constant_values=0)``, differentiable.
+#: NumPy's pad modes and the keywords each takes.
+_PAD_KEYWORDS = {"constant": {"constant_values"}, "edge": set(), "linear_ramp": {"end_values"},
+                 "maximum": {"stat_length"}, "minimum": {"stat_length"}, "mean": {"stat_length"},
+                 "median": {"stat_length"}, "reflect": {"reflect_type"}, "symmetric": {"reflect_type"},
+                 "wrap": set()}
 
-    Only ``mode="constant"`` is differentiable (other modes raise
-    ``NotImplementedError`` for tracers; plain arrays go to NumPy).  The
-    derivative with respect to ``array`` slices the padding off ``g``; a scalar
-    traced ``constant_values`` is differentiable too.
+
+def pad(array, pad_width, mode="constant", **kwargs):
+    """``numpy.pad(array, pad_width, mode="constant", **kwargs)``: every NumPy mode, differentiable.
+
+    The modes ``constant``, ``edge``, ``linear_ramp``, ``mean``, ``reflect``,
+    ``symmetric`` and ``wrap`` are linear in ``array`` (plus a constant for
+    ``constant_values`` and ``end_values``, which are differentiable too):
+    each axis is padded in turn, as NumPy does, by the linear map NumPy's own
+    ``pad`` gives on that axis -- a gather (``take``) where it only copies
+    entries, a contraction otherwise.  ``maximum``, ``minimum`` and
+    ``median`` pad with the statistic of the ``stat_length`` entries at each
+    edge (ties share the gradient, as ``max`` does).  Every per-axis form of
+    ``constant_values``, ``end_values``, ``stat_length`` and
+    ``reflect_type='odd'`` is accepted; a callable mode and ``'empty'`` are refused.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.pad(cnp.array([1.0, 2.0]), (1, 2), constant_values=9.0)
     array([9., 1., 2., 9., 9.])
     >>> cr.grad(lambda x: cnp.sum(cnp.pad(x, 1) ** 2))(cnp.array([1.0, 2.0]))
     array([2., 4.])
+    >>> cr.grad(lambda x: cnp.sum(cnp.pad(x, 2, mode="edge")))(cnp.array([1.0, 2.0, 3.0]))
+    array([3., 1., 3.])
     """
-    cv = kwargs.get("constant_values", 0)
-    if type(array) not in TRACER_TYPES and type(cv) not in TRACER_TYPES:
+    cv, ev = kwargs.get("constant_values", 0), kwargs.get("end_values", 0)
+    if type(array) not in TRACER_TYPES and type(cv) not in TRACER_TYPES and type(ev) not in TRACER_TYPES:
         return np.pad(array, pad_width, mode, **kwargs)
-    if mode != "constant":
-        raise NotImplementedError(f"pad: mode={mode!r} is not differentiable in chainrule; "
-                                  f"only mode='constant' is supported for traced arrays")
-    extra = set(kwargs) - {"constant_values"}
+    if callable(mode) or mode not in _PAD_KEYWORDS:
+        raise NotImplementedError(f"pad: mode={mode!r} is not differentiable in chainrule; use one of "
+                                  f"NumPy's modes {', '.join(_PAD_KEYWORDS)}"
+                                  + (" ('empty' leaves the padding undefined)" if mode == "empty" else ""))
+    extra = set(kwargs) - _PAD_KEYWORDS[mode]
     if extra:
-        raise TypeError(f"pad: unsupported keyword arguments for mode='constant': {sorted(extra)}")
-    ndim = np.ndim(raw(array))
-    try:
-        pw = np.broadcast_to(np.asarray(raw(pad_width)), (ndim, 2))
-    except ValueError:
-        raise ValueError(f"pad: pad_width {pad_width!r} does not fit an array of "
-                         f"dimension {ndim}; give (before, after) pairs per axis") from None
+        raise TypeError(f"pad: mode={mode!r} takes no keyword {sorted(extra)[0]!r} "
+                        f"(it takes {sorted(_PAD_KEYWORDS[mode]) or 'none'})")
+    x = array if type(array) in TRACER_TYPES else np.asarray(array)
+    ndim = len(shape_of(x))
+    plain = {k: raw(v) if type(raw(v)) not in TRACER_TYPES else 0 for k, v in kwargs.items()}
+    pw = np.asarray(raw(pad_width))
     if pw.dtype.kind not in "iu" or (pw < 0).any():
         raise ValueError(f"pad: pad_width must be non-negative integers, got {pad_width!r}")
-    pw = tuple((int(b), int(e)) for b, e in pw)
-    if type(array) in TRACER_TYPES:
-        out = array._process(pad_p, (array,), {"pad_width": pw})
-        dtype = array.dtype
+    try:
+        pw = np.broadcast_to(pw, (ndim, 2))
+        np.pad(np.zeros(shape_of(x), dtype_of(x)), pw, mode, **plain)  # NumPy's own checks of the keywords
+    except ValueError as e:
+        raise ValueError(f"pad: {e} (an array of shape {tuple(shape_of(x))}, pad_width={pad_width!r}, "
+                         f"mode={mode!r}); give pad_width as (before, after) pairs per axis") from None
+    stat = np.broadcast_to(np.asarray(kwargs.get("stat_length") or np.iinfo(np.intp).max, dtype=object), (ndim, 2))
+    for k in range(ndim):
+        before, after = int(pw[k, 0]), int(pw[k, 1])
+        if before == after == 0:
+            continue
+        if mode in ("maximum", "minimum", "median"):
+            x = _pad_with_statistic(x, k, before, after, mode, stat[k])
+            continue
+        x = _pad_linear(x, k, before, after, mode, kwargs)
+    return x
+
+
+def _pad_linear(x, k, before, after, mode, kwargs):
+    """Pad axis ``k`` by NumPy's map on that axis: ``M @ x`` along ``k``, plus the constant part."""
+    n = shape_of(x)[k]
+    ndim = len(shape_of(x))
+    zeroed = {key: (0 if key in ("constant_values", "end_values") else _on_axis(v, k, ndim))
+              for key, v in kwargs.items()}
+    m = np.pad(np.eye(n), ((before, after), (0, 0)), mode, **zeroed)  # (n + before + after, n)
+    if mode == "constant":
+        out = _pad_zeros(x, k, before, after)
+    elif ((m != 0).sum(axis=1) == 1).all() and (m.max(axis=1) == 1).all():  # copies entries: a gather
+        out = take(x, m.argmax(axis=1), axis=k)
     else:
-        out = np.pad(np.asarray(array), pw)
-        dtype = out.dtype
-    from chainrule._ops.elementwise import add, multiply
-    if type(cv) in TRACER_TYPES:
-        if cv.ndim != 0:
-            raise NotImplementedError("pad: a traced constant_values must be a scalar")
-        mask = np.pad(np.zeros(np.shape(raw(array)), dtype), pw, constant_values=1)
-        return add(out, multiply(mask, cv))
-    cvr = np.asarray(cv)
-    if not cvr.any():
+        from chainrule._ops.linalg import tensordot
+        from chainrule._ops.shape import moveaxis
+        out = moveaxis(tensordot(m.astype(dtype_of(x)), x, axes=([1], [k])), 0, k)
+    key = {"constant": "constant_values", "linear_ramp": "end_values"}.get(mode)
+    if key is None or key not in kwargs:
         return out
-    border = np.pad(np.zeros(np.shape(raw(array)), dtype), pw, constant_values=cv)
-    return add(out, border)
+    from chainrule._ops.elementwise import add, multiply
+    vals = kwargs[key]
+    for side in (0, 1):  # each side's value times where it lands along axis k
+        unit = np.pad(np.zeros(n), (before, after), mode, **{key: (1.0, 0.0) if side == 0 else (0.0, 1.0)})
+        v = _on_axis(vals, k, ndim, side)
+        if type(v) not in TRACER_TYPES and not np.any(v):
+            continue
+        shape = (1,) * k + (-1,) + (1,) * (ndim - k - 1)
+        out = add(out, multiply(unit.astype(dtype_of(x)).reshape(shape), v))
+    return out
+
+
+def _on_axis(v, k, ndim, side=None):
+    """Axis ``k``'s entry (and one side's, if ``side`` is given) of a per-axis pad keyword."""
+    if isinstance(v, str):
+        return v
+    if type(v) in TRACER_TYPES:
+        v = broadcast_to(v, (ndim, 2))
+        return v[k] if side is None else v[k, side]
+    v = np.broadcast_to(np.asarray(v, dtype=object if v is None else None), (ndim, 2))
+    return tuple(v[k]) if side is None else v[k, side]
+
+
+def _pad_zeros(x, k, before, after):
+    widths = tuple((before, after) if i == k else (0, 0) for i in range(len(shape_of(x))))
+    return x._process(pad_p, (x,), {"pad_width": widths}) if type(x) in TRACER_TYPES else np.pad(x, widths)
+
+
+def _pad_with_statistic(x, k, before, after, mode, lengths):
+    """Pad axis ``k`` with the max, min or median of the ``stat_length`` entries at each edge."""
+    from chainrule._ops.joining import concatenate
+    from chainrule._ops.reductions import max as max_, min as min_
+    from chainrule._ops.shape import moveaxis
+    n = shape_of(x)[k]
+    parts = []
+    for width, length, at_end in ((before, lengths[0], False), (after, lengths[1], True)):
+        if width == 0:
+            parts.append(None)
+            continue
+        length = n if length is None else min(int(length), n)
+        sl = (slice(None),) * k + ((slice(n - length, n) if at_end else slice(0, length)),)
+        chunk = _getitem(x, sl)
+        if mode == "median":
+            srt = moveaxis(sort(chunk, axis=k), k, 0)
+            mid = _getitem(srt, slice((length - 1) // 2, length // 2 + 1))
+            from chainrule._ops.reductions import mean
+            s = moveaxis(mean(mid, axis=0, keepdims=True), 0, k)
+        else:
+            s = (max_ if mode == "maximum" else min_)(chunk, axis=k, keepdims=True)
+        shape = list(shape_of(x))
+        shape[k] = width
+        parts.append(broadcast_to(s, tuple(shape)))
+    pieces = [p for p in (parts[0], x, parts[1]) if p is not None]
+    return concatenate(pieces, axis=k)
 
 
 # -- no derivative --------------------------------------------------------------

@@ -14,7 +14,7 @@ __all__ = ["concatenate", "stack", "hstack", "vstack", "split"]
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule._ops._wrap import batch_all, ndim_of, normalize_axis, shape_of
+from chainrule._ops._wrap import batch_all, ndim_of, normalize_axis, refuse_keywords, shape_of
 from chainrule._ops.shape import _getitem, reshape
 
 def _concat_vjp(i):
@@ -49,7 +49,16 @@ def _any_tracer(xs):
 
 
 
-def concatenate(arrays, axis=0):
+def _cast_all(op, arrays, out, dtype, casting):
+    """``dtype`` casts every input first; ``out`` and a non-default ``casting`` are refused for tracers."""
+    refuse_keywords(op, out=out, casting=casting)
+    if dtype is None:
+        return tuple(arrays)
+    from chainrule._ops.elementwise import astype
+    return tuple(astype(a, dtype) for a in arrays)
+
+
+def concatenate(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """``numpy.concatenate(arrays, axis)``: join arrays along an existing axis, differentiable.
 
     Tracers and plain arrays may be mixed; ``axis=None`` flattens every input first.
@@ -63,7 +72,8 @@ def concatenate(arrays, axis=0):
     """
     arrays = tuple(arrays)
     if not _any_tracer(arrays):
-        return np.concatenate(arrays, axis)
+        return np.concatenate(arrays, axis, out=out, dtype=dtype, casting=casting)
+    arrays = _cast_all("concatenate", arrays, out, dtype, casting)
     if axis is None:
         arrays = tuple(reshape(a, -1) if type(a) in TRACER_TYPES else np.ravel(a) for a in arrays)
         axis = 0
@@ -90,7 +100,7 @@ def _expand(a, axis):
     return reshape(a, new) if type(a) in TRACER_TYPES else np.reshape(a, new)
 
 
-def stack(arrays, axis=0):
+def stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
     """``numpy.stack(arrays, axis)``: join equal-shaped arrays along a new axis, differentiable.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -102,7 +112,8 @@ def stack(arrays, axis=0):
     """
     arrays = tuple(arrays)
     if not _any_tracer(arrays):
-        return np.stack(arrays, axis)
+        return np.stack(arrays, axis, out=out, dtype=dtype, casting=casting)
+    arrays = _cast_all("stack", arrays, out, dtype, casting)
     if not arrays:
         raise ValueError("stack: need at least one array to stack")
     shapes = {tuple(shape_of(a)) for a in arrays}
@@ -121,7 +132,7 @@ def _at_least(a, n):
     return reshape(a, new) if type(a) in TRACER_TYPES else np.reshape(a, new)
 
 
-def hstack(tup):
+def hstack(tup, *, dtype=None, casting="same_kind"):
     """``numpy.hstack``: 1-D inputs join along axis 0, others along axis 1; differentiable.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -133,12 +144,13 @@ def hstack(tup):
     """
     tup = tuple(tup)
     if not _any_tracer(tup):
-        return np.hstack(tup)
+        return np.hstack(tup, dtype=dtype, casting=casting)
+    tup = _cast_all("hstack", tup, None, dtype, casting)
     arrs = [_at_least(a, 1) for a in tup]
     return concatenate(arrs, 0 if ndim_of(arrs[0]) == 1 else 1)
 
 
-def vstack(tup):
+def vstack(tup, *, dtype=None, casting="same_kind"):
     """``numpy.vstack``: 1-D inputs of length ``N`` become rows ``(1, N)``; join along axis 0.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -150,7 +162,8 @@ def vstack(tup):
     """
     tup = tuple(tup)
     if not _any_tracer(tup):
-        return np.vstack(tup)
+        return np.vstack(tup, dtype=dtype, casting=casting)
+    tup = _cast_all("vstack", tup, None, dtype, casting)
     return concatenate([_at_least(a, 2) for a in tup], 0)
 
 

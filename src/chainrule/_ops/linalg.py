@@ -10,17 +10,19 @@ from __future__ import annotations
 #: The public functions of this family (exported by chainrule.numpy).
 __all__ = ["matmul", "dot", "tensordot", "einsum", "outer", "inner", "trace", "diagonal", "diag"]
 #: The functions of ``chainrule.numpy.linalg`` (defined in this module too).
-LINALG: list = ["inv", "solve", "det", "slogdet", "cholesky", "norm", "eigh"]
+LINALG: list = ["inv", "solve", "det", "slogdet", "cholesky", "norm", "eigh", "svdvals"]
 
 import string
 
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, raw, shape_of
+from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, raw, refuse_keywords, shape_of
 from chainrule._ops.elementwise import abs as _abs
-from chainrule._ops.elementwise import add, divide, multiply, negative, sqrt, subtract, where
+from chainrule._ops.elementwise import add, astype, divide, multiply, negative, power, sqrt, stop_gradient, subtract, where
+from chainrule._ops.elementwise import sign as _sign
 from chainrule._ops.reductions import max as _max
+from chainrule._ops.reductions import min as _min
 from chainrule._ops.reductions import sum as _sum
 from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, reshape, swapaxes, transpose
 
@@ -69,7 +71,7 @@ matmul_p = defprim(
     notation=("{0} · {1}", r"{0}\,{1}"))
 
 
-def matmul(x, y):
+def matmul(x, y, /, out=None, **kwargs):
     """``numpy.matmul`` (the ``@`` operator), differentiable.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -77,22 +79,51 @@ def matmul(x, y):
     >>> cr.grad(lambda v: (W @ v).sum())(cnp.array([1.0, 1.0]))
     array([4., 6.])
     """
+    if out is not None or kwargs:
+        return _matmul_keywords(x, y, out, kwargs)
     if type(x) in TRACER_TYPES or type(y) in TRACER_TYPES:
         x = x if type(x) in TRACER_TYPES else np.asarray(x)
         y = y if type(y) in TRACER_TYPES else np.asarray(y)
-        xs, ys = x.shape, y.shape
-        if not xs or not ys:
-            raise ValueError(f"matmul: operands must be at least 1-D, got shapes {xs} and {ys}; use multiply for scalars")
-        inner_x = xs[-1]
-        inner_y = ys[-2] if len(ys) > 1 else ys[0]
-        if inner_x != inner_y:
-            raise ValueError(f"matmul: shapes {xs} and {ys} do not align: {inner_x} (last axis of the first) "
-                             f"!= {inner_y} ({'second-last' if len(ys) > 1 else 'only'} axis of the second)")
+        _check_matmul("matmul", x.shape, y.shape)
         return bind(matmul_p, (x, y), EMPTY)
-    return np.matmul(x, y)
+    try:
+        return np.matmul(x, y)
+    except ValueError:
+        _check_matmul("matmul", np.shape(x), np.shape(y))
+        raise
 
 
-def dot(a, b):
+def _matmul_keywords(x, y, out, kwargs):
+    """matmul's gufunc keywords: NumPy's own for plain values; ``dtype`` or a refusal by name for tracers."""
+    if not _traced(x, y):
+        return np.matmul(x, y, out=out, **kwargs)
+    dtype = kwargs.pop("dtype", None)
+    refuse_keywords("matmul", out=out, **kwargs)
+    return matmul(x, y) if dtype is None else matmul(astype(x, dtype), astype(y, dtype))
+
+
+def _misaligned(op, xs, ys, i, j, what_to_do=""):
+    """The error for contracting axis ``i`` of the first operand with axis ``j`` of the second."""
+    return ValueError(f"{op}: shapes {tuple(xs)} and {tuple(ys)} do not align: axis {i} of the first has "
+                      f"size {xs[i]} but axis {j} of the second has size {ys[j]}{what_to_do}")
+
+
+def _check_matmul(op, xs, ys):
+    """Both shapes quoted when ``x @ y``'s operands cannot be multiplied (or their stacks broadcast)."""
+    if not xs or not ys:
+        raise ValueError(f"{op}: operands must be at least 1-D, got shapes {tuple(xs)} and {tuple(ys)}; "
+                         f"use multiply for scalars")
+    j = -2 if len(ys) > 1 else -1
+    if xs[-1] != ys[j]:
+        raise _misaligned(op, xs, ys, -1, j, "; transpose one operand, or check which axis holds the features")
+    try:
+        np.broadcast_shapes(tuple(xs[:-2]), tuple(ys[:-2]))
+    except ValueError:
+        raise ValueError(f"{op}: the stacks of matrices of shapes {tuple(xs)} and {tuple(ys)} do not broadcast: "
+                         f"{tuple(xs[:-2])} against {tuple(ys[:-2])}") from None
+
+
+def dot(a, b, out=None):
     """``numpy.dot``: products of scalars, vectors, matrices and N-D arrays, differentiable.
 
     For N-D ``a`` and ``b`` it sums over the last axis of ``a`` and the
@@ -103,10 +134,16 @@ def dot(a, b):
     np.float64(11.0)
     """
     if not (type(a) in TRACER_TYPES or type(b) in TRACER_TYPES):
-        return np.dot(a, b)
+        try:
+            return np.dot(a, b, out)
+        except ValueError:
+            _check_dot(np.shape(a), np.shape(b))
+            raise
+    refuse_keywords("dot", out=out)
     an, bn = ndim_of(a), ndim_of(b)
     if an == 0 or bn == 0:
         return multiply(a, b)
+    _check_dot(shape_of(a), shape_of(b))
     if bn <= 2:
         return matmul(a, b)
     # N-D: contract a's last axis with b's second-to-last; b's other axes follow a's.
@@ -115,6 +152,11 @@ def dot(a, b):
     b2 = reshape(transpose(b, perm), (bs[-2], -1))
     out = matmul(a, b2)
     return reshape(out, shape_of(a)[:-1] + bs[:-2] + bs[-1:])
+
+
+def _check_dot(xs, ys):
+    if xs and ys and xs[-1] != ys[-2 if len(ys) > 1 else -1]:
+        raise _misaligned("dot", xs, ys, -1, -2 if len(ys) > 1 else -1)
 
 
 def _traced(*xs):
@@ -154,13 +196,14 @@ def tensordot(a, b, axes=2):
     (2, 4)
     """
     if not _traced(a, b):
-        return np.tensordot(a, b, axes)
+        try:
+            return np.tensordot(a, b, axes)
+        except ValueError:
+            _check_contraction("tensordot", np.shape(a), np.shape(b), *_tensordot_axes(axes, np.ndim(a), np.ndim(b)))
+            raise
     a, b = _arr(a), _arr(b)
     ax_a, ax_b = _tensordot_axes(axes, a.ndim, b.ndim)
-    for i, j in zip(ax_a, ax_b):
-        if a.shape[i] != b.shape[j]:
-            raise ValueError(f"tensordot: axis {i} of a (size {a.shape[i]}) and axis {j} of b "
-                             f"(size {b.shape[j]}) differ")
+    _check_contraction("tensordot", a.shape, b.shape, ax_a, ax_b)
     free_a = [i for i in range(a.ndim) if i not in ax_a]
     free_b = [i for i in range(b.ndim) if i not in ax_b]
     k = int(np.prod([a.shape[i] for i in ax_a], dtype=np.int64))
@@ -170,7 +213,19 @@ def tensordot(a, b, axes=2):
     return reshape(matmul(a2, b2), out_shape)
 
 
-def outer(a, b):
+def _check_contraction(op, xs, ys, ax_a, ax_b):
+    for i, j in zip(ax_a, ax_b):
+        if xs[i] != ys[j]:
+            raise _misaligned(op, xs, ys, i, j)
+
+
+def _check_solve(as_, bs):
+    if len(as_) >= 2 and len(bs) >= 1 and as_[-1] != bs[-1 if len(bs) == 1 else -2]:
+        raise _misaligned("solve", as_, bs, -1, -1 if len(bs) == 1 else -2,
+                          "; b is a vector (n,) or a stack of matrices (..., n, k)")
+
+
+def outer(a, b, out=None):
     """``numpy.outer``: ``out[i, j] = a.ravel()[i] * b.ravel()[j]``, differentiable.
 
     >>> import chainrule.numpy as cnp
@@ -179,7 +234,8 @@ def outer(a, b):
            [ 6.,  8., 10.]])
     """
     if not _traced(a, b):
-        return np.outer(a, b)
+        return np.outer(a, b, out)
+    refuse_keywords("outer", out=out)
     return multiply(reshape(_arr(a), (-1, 1)), reshape(_arr(b), (1, -1)))
 
 
@@ -191,10 +247,15 @@ def inner(a, b):
     np.float64(11.0)
     """
     if not _traced(a, b):
-        return np.inner(a, b)
+        try:
+            return np.inner(a, b)
+        except ValueError:
+            _check_contraction("inner", np.shape(a), np.shape(b), [-1], [-1])
+            raise
     a, b = _arr(a), _arr(b)
     if a.ndim == 0 or b.ndim == 0:
         return multiply(a, b)
+    _check_contraction("inner", a.shape, b.shape, [-1], [-1])
     return tensordot(a, b, ([a.ndim - 1], [b.ndim - 1]))
 
 
@@ -224,7 +285,7 @@ def diagonal(a, offset=0, axis1=0, axis2=1):
     return transpose(d, list(range(1, nd - 1)) + [0])
 
 
-def trace(a, offset=0, axis1=0, axis2=1):
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
     """``numpy.trace``: the sum along a diagonal, differentiable.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -233,7 +294,9 @@ def trace(a, offset=0, axis1=0, axis2=1):
            [0., 1.]])
     """
     if not _traced(a):
-        return np.trace(a, offset, axis1, axis2)
+        return np.trace(a, offset, axis1, axis2, dtype, out)
+    refuse_keywords("trace", out=out)
+    a = a if dtype is None else astype(a, dtype)
     return _sum(diagonal(a, offset, axis1, axis2), axis=-1)
 
 
@@ -277,9 +340,6 @@ def _einsum_normalize(subscripts, ndims):
             t = t.replace("...", ell[ell_n - k:] if k else "")
         if len(t) != nd:
             raise ValueError(f"einsum: term {t!r} of {subscripts!r} does not match an operand with {nd} axes")
-        if len(set(t)) != len(t):
-            raise NotImplementedError(f"einsum: operand subscripts {t!r} repeat an index (a diagonal); "
-                                      f"its derivative is not implemented -- use diagonal")
         new.append(t)
     if out is None:
         counts = {}
@@ -358,12 +418,14 @@ def _einsum_bind(terms, out, operands):
     return bind(einsum_p, tuple(_arr(x) for x in operands), {"terms": terms, "out": out})
 
 
-def einsum(subscripts, *operands):
+def einsum(subscripts, *operands, out=None, optimize=False, **kwargs):
     """``numpy.einsum(subscripts, *operands)``: Einstein summation, differentiable.
 
-    Explicit (``'ij,jk->ik'``) and implicit (``'ij,jk'``) forms and ``...``
-    are supported; an operand that repeats an index (``'ii->i'``) raises
-    ``NotImplementedError`` when traced.
+    Explicit (``'ij,jk->ik'``) and implicit (``'ij,jk'``) forms, ``...``, an
+    operand that repeats an index (a diagonal: ``'ii->i'``, ``'ii'``, ``'iij->j'``)
+    and the sublist form ``einsum(x, [0, 1], y, [1, 2])`` are supported.
+    ``optimize`` only chooses the order of contraction (chainrule contracts all
+    operands at once); ``dtype`` casts the operands first.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.einsum('i,i->', cnp.array([1.0, 2.0]), cnp.array([3.0, 4.0]))
@@ -371,12 +433,63 @@ def einsum(subscripts, *operands):
     >>> cr.grad(lambda a: cnp.einsum('ij->', a))(cnp.ones((2, 2)))
     array([[1., 1.],
            [1., 1.]])
+    >>> cr.grad(lambda a: cnp.einsum('ii', a))(cnp.ones((2, 2)))  # the trace
+    array([[1., 0.],
+           [0., 1.]])
     """
+    if not isinstance(subscripts, str):  # the sublist form: operand, sublist, operand, sublist, ..., [out]
+        subscripts, operands = _einsum_from_sublists((subscripts,) + operands)
     if not _traced(*operands):
-        return np.einsum(subscripts, *operands)
-    operands = [_arr(x) for x in operands]
+        try:
+            return np.einsum(subscripts, *operands, out=out, optimize=optimize, **kwargs)
+        except ValueError:
+            operands = [np.asarray(x) for x in operands]
+            _check_einsum(subscripts, *_einsum_normalize(subscripts, [x.ndim for x in operands]), operands)
+            raise
+    refuse_keywords("einsum", out=out, **{k: v for k, v in kwargs.items() if k != "dtype"})
+    dtype = kwargs.get("dtype")
+    operands = [_arr(x) if dtype is None else astype(x, dtype) for x in operands]
     terms, out = _einsum_normalize(subscripts, [x.ndim for x in operands])
+    _check_einsum(subscripts, terms, out, operands)
+    terms, operands = zip(*[_einsum_diagonal(t, x) for t, x in zip(terms, operands)])
     return _einsum_bind(terms, out, operands)
+
+
+def _einsum_from_sublists(args):
+    """``(x, [0, 1], y, [1, 2], [0, 2])`` as ``('ab,bc->ac', (x, y))``."""
+    def term(sub):
+        return "".join("..." if k is Ellipsis else string.ascii_letters[int(k)] for k in sub)
+    operands, subs = args[0:-1:2] if len(args) % 2 else args[0::2], args[1::2]
+    spec = ",".join(term(t) for t in subs[:len(operands)])
+    if len(args) % 2:
+        spec += "->" + term(args[-1])
+    return spec, tuple(operands)
+
+
+def _check_einsum(subscripts, terms, out, operands):
+    """Each index letter must have one size across the operands (size 1 broadcasts)."""
+    seen = {}
+    for k, (t, x) in enumerate(zip(terms, operands)):
+        for c, n in zip(t, x.shape):
+            if c in seen and n != 1 and seen[c][0] != 1 and seen[c][0] != n:
+                m, j = seen[c]
+                shapes = ", ".join(f"operand {i}: {tuple(o.shape)}" for i, o in enumerate(operands))
+                raise ValueError(f"einsum {subscripts!r}: index {c!r} has size {m} in operand {j} but {n} in "
+                                 f"operand {k} ({shapes})")
+            if c not in seen or seen[c][0] == 1:
+                seen[c] = (n, k)
+    for c in out:
+        if c not in seen:
+            raise ValueError(f"einsum {subscripts!r}: output index {c!r} is in no operand")
+
+
+def _einsum_diagonal(term, x):
+    """An operand whose term repeats an index, as its diagonal: ``('ii', x)`` becomes ``('i', diagonal(x))``."""
+    for i, c in enumerate(term):
+        j = term.find(c, i + 1)
+        if j >= 0:
+            return _einsum_diagonal(term[:i] + term[i + 1:j] + term[j + 1:] + c, diagonal(x, 0, i, j))
+    return term, x
 
 
 # -- numpy.linalg -----------------------------------------------------------------
@@ -477,7 +590,11 @@ def solve(a, b):
     array([0.5 , 0.25])
     """
     if not _traced(a, b):
-        return np.linalg.solve(a, b)
+        try:
+            return np.linalg.solve(a, b)
+        except ValueError:
+            _check_solve(np.shape(a), np.shape(b))
+            raise
     return bind(solve_p, (_arr(a), _arr(b)), EMPTY)
 
 
@@ -667,7 +784,7 @@ cholesky_p = defprim(
                r"\operatorname{sym}\big(\mathrm{ans}^{-\top}\,\Phi(\mathrm{ans}^{\top}\bar g)\,\mathrm{ans}^{-1}\big)")])
 
 
-def cholesky(a):
+def cholesky(a, /, *, upper=False):
     """``numpy.linalg.cholesky``: the lower Cholesky factor, differentiable (Murray 2016).
 
     The derivative treats ``a`` as symmetric: the gradient is symmetrised.
@@ -678,7 +795,9 @@ def cholesky(a):
            [1., 1.]])
     """
     if not _traced(a):
-        return np.linalg.cholesky(a)
+        return np.linalg.cholesky(a, upper=upper)
+    if upper:  # the upper triangle of a is the lower triangle of its transpose
+        return _mT(bind(cholesky_p, (_mT(a),), EMPTY))
     return bind(cholesky_p, (a,), EMPTY)
 
 
@@ -690,50 +809,50 @@ def _eigh_f(w):
     return where(eye, 0.0, divide(1.0, where(eye, 1.0, d)))
 
 
-def _eigh_dw(ans, a):
+def _eigh_dw(ans, a, UPLO):  # noqa: N803 (NumPy's name)
     def vjp(g):
-        v = eigh_v(a)
+        v = eigh_v(a, UPLO)
         return _sym(matmul(multiply(v, reshape(g, g.shape[:-1] + (1,) + g.shape[-1:])), _mT(v)))
     return vjp
 
 
-def _eigh_dv(ans, a):
+def _eigh_dv(ans, a, UPLO):  # noqa: N803
     def vjp(g):
-        f = _eigh_f(eigh_w(a))
+        f = _eigh_f(eigh_w(a, UPLO))
         return _sym(matmul(ans, matmul(multiply(f, matmul(_mT(ans), g)), _mT(ans))))
     return vjp
 
 
 def _eigh_w_jvp(primals, tangents, ans, params):
-    v = eigh_v(primals[0])
+    v = eigh_v(primals[0], params["UPLO"])
     return _sum(multiply(v, matmul(_sym(tangents[0]), v)), axis=-2)  # diag(v^T t v)
 
 
 def _eigh_v_jvp(primals, tangents, ans, params):
-    f = _eigh_f(eigh_w(primals[0]))
+    f = _eigh_f(eigh_w(primals[0], params["UPLO"]))
     return matmul(ans, multiply(f, matmul(_mT(ans), matmul(_sym(tangents[0]), ans))))
 
 
 eigh_w_p = defprim(
-    "eigh_w", lambda a: np.linalg.eigh(a)[0], [_eigh_dw], jvp=_eigh_w_jvp,
+    "eigh_w", lambda a, UPLO: np.linalg.eigh(a, UPLO)[0], [_eigh_dw], jvp=_eigh_w_jvp,
     batch=batch_by_broadcasting,
     formulas=[("eigvecs(a) diag(g) eigvecs(a).T",
                r"Q_{a} \operatorname{diag}(\bar g)\, Q_{a}^{\top}")])
 eigh_v_p = defprim(
-    "eigh_v", lambda a: np.linalg.eigh(a)[1], [_eigh_dv], jvp=_eigh_v_jvp, uses_ans=True,
+    "eigh_v", lambda a, UPLO: np.linalg.eigh(a, UPLO)[1], [_eigh_dv], jvp=_eigh_v_jvp, uses_ans=True,
     batch=batch_by_broadcasting,
     formulas=[("ans (F ⊙ (ans.T @ g)) ans.T", r"\mathrm{ans}\,(F \circ \mathrm{ans}^{\top}\bar g)\,\mathrm{ans}^{\top}")])
 
 
-def eigh_w(a):
-    return bind(eigh_w_p, (a,), EMPTY) if _traced(a) else np.linalg.eigh(a)[0]
+def eigh_w(a, UPLO="L"):  # noqa: N803
+    return bind(eigh_w_p, (a,), {"UPLO": UPLO}) if _traced(a) else np.linalg.eigh(a, UPLO)[0]
 
 
-def eigh_v(a):
-    return bind(eigh_v_p, (a,), EMPTY) if _traced(a) else np.linalg.eigh(a)[1]
+def eigh_v(a, UPLO="L"):  # noqa: N803
+    return bind(eigh_v_p, (a,), {"UPLO": UPLO}) if _traced(a) else np.linalg.eigh(a, UPLO)[1]
 
 
-def eigh(a):
+def eigh(a, UPLO="L"):  # noqa: N803 (NumPy's name)
     """``numpy.linalg.eigh``: ``(w, v)`` of a symmetric matrix, differentiable.
 
     The derivative assumes distinct eigenvalues and treats ``a`` as
@@ -745,8 +864,10 @@ def eigh(a):
     array([1., 2.])
     """
     if not _traced(a):
-        return tuple(np.linalg.eigh(a))
-    return eigh_w(a), eigh_v(a)
+        return tuple(np.linalg.eigh(a, UPLO))
+    if UPLO not in ("L", "U"):
+        raise ValueError(f"eigh: UPLO must be 'L' or 'U', got {UPLO!r}")
+    return eigh_w(a, UPLO), eigh_v(a, UPLO)
 
 
 def _safe_sqrt(s):
@@ -755,46 +876,156 @@ def _safe_sqrt(s):
     return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
 
 
-def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
-    """``numpy.linalg.norm``: vector norms (2, 1, inf, -inf) and matrix norms ('fro', 1, inf), differentiable.
+# -- singular values (for the matrix 2-norm, -2-norm and nuclear norm) --------------
 
-    The gradient of the 2-norm at 0 is 0, as in JAX.
+def _svd_factors(a, s):
+    """``(U, V)`` of the thin SVD ``a = U diag(s) Vᵀ``, columns in ``svd``'s descending order.
+
+    Their *values* are NumPy's SVD (accurate to ``eps·κ``, and defined at zero
+    singular values); their *derivatives* are those of the same vectors computed
+    differentiably -- the eigenvectors of the smaller Gram matrix (``aᵀa`` or
+    ``aaᵀ``), the other side as ``a V / s`` or ``aᵀ U / s`` -- so higher
+    derivatives follow.  ``x + stop_gradient(exact - x)`` joins the two; the
+    eigenvectors' signs are first matched to NumPy's.
+    """
+    tall = a.shape[-2] >= a.shape[-1]
+    short = _getitem(eigh_v(matmul(_mT(a), a) if tall else matmul(a, _mT(a))), (Ellipsis, slice(None, None, -1)))
+    safe = reshape(where(raw(s) == 0, 1.0, s), s.shape[:-1] + (1,) + s.shape[-1:])
+    long = divide(matmul(a if tall else _mT(a), short), safe)
+    r = raw(a)
+    ue, ve = bind(svd_u_p, (r,), EMPTY), bind(svd_v_p, (r,), EMPTY)
+    short_e, long_e = (ve, ue) if tall else (ue, ve)
+    sign = _sign(_sum(multiply(short_e, raw(short)), axis=-2, keepdims=True))
+    sign = where(sign == 0, 1.0, sign)
+    short = add(short, stop_gradient(subtract(multiply(short_e, sign), short)))
+    long = add(long, stop_gradient(subtract(multiply(long_e, sign), long)))
+    return (long, short) if tall else (short, long)
+
+
+# NumPy's thin-SVD factors, as constants (no derivative): the values ``_svd_factors`` takes.
+svd_u_p = defprim("svd_u", lambda a: np.linalg.svd(a, full_matrices=False)[0], [None], jvp=None,
+                  batch=batch_by_broadcasting)
+svd_v_p = defprim("svd_v", lambda a: _mT(np.linalg.svd(a, full_matrices=False)[2]), [None], jvp=None,
+                  batch=batch_by_broadcasting)
+
+
+def _svdvals_vjp(ans, a):
+    """``ds_i = u_iᵀ da v_i``, so the cotangent is ``U diag(g) Vᵀ``."""
+    def vjp(g):
+        u, v = _svd_factors(a, ans)
+        return matmul(multiply(u, reshape(g, g.shape[:-1] + (1,) + g.shape[-1:])), _mT(v))
+    return vjp
+
+
+def _svdvals_jvp(primals, tangents, ans, params):
+    (a,), (t,) = primals, tangents
+    u, v = _svd_factors(a, ans)
+    return _sum(multiply(u, matmul(t, v)), axis=-2)
+
+
+svdvals_p = defprim(
+    "svdvals", lambda a: np.linalg.svd(a, compute_uv=False), [_svdvals_vjp], jvp=_svdvals_jvp,
+    uses_ans=True, batch=batch_by_broadcasting,
+    formulas=[("U diag(g) V.T", r"U \operatorname{diag}(\bar g)\, V^{\top}")])
+
+
+def svdvals(a):
+    """The singular values of (a stack of) matrices, descending (``numpy.linalg.svdvals``), differentiable.
+
+    ``d s_i = u_iᵀ da v_i``, so the cotangent is ``U diag(ḡ) Vᵀ`` with NumPy's
+    own singular vectors (exact at zero singular values too: the gradient of
+    the nuclear norm of a rank-deficient matrix is ``U Vᵀ``, as in JAX).  Their
+    derivatives go through ``eigh`` of the smaller Gram matrix, so higher
+    derivatives follow; those assume distinct, non-zero singular values.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.linalg.svdvals(cnp.array([[3.0, 0.0], [0.0, -2.0]]))
+    array([3., 2.])
+    >>> cr.grad(lambda a: cnp.linalg.svdvals(a)[0])(cnp.array([[3.0, 0.0], [0.0, -2.0]]))
+    array([[1., 0.],
+           [0., 0.]])
+    """
+    if not _traced(a):
+        return np.linalg.svd(a, compute_uv=False)
+    if a.ndim < 2:
+        raise np.linalg.LinAlgError(f"svdvals: {a.ndim}-dimensional array given; it needs at least 2 dimensions")
+    return bind(svdvals_p, (a,), EMPTY)
+
+
+def _safe_sqrt(s):
+    """``sqrt(s)`` whose derivative at ``s = 0`` is 0 (as JAX's norm)."""
+    zero = raw(s) == 0
+    return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
+
+
+def _vector_norm(x, ord, axis, keepdims):  # noqa: A002
+    if ord is None or ord == 2:
+        return _safe_sqrt(_sum(multiply(x, x), axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return _sum(_abs(x), axis=axis, keepdims=keepdims)
+    if ord == np.inf:
+        return _max(_abs(x), axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return _min(_abs(x), axis=axis, keepdims=keepdims)
+    if ord == 0:  # the number of non-zero entries: no derivative
+        return _sum(astype(raw(x) != 0, x.dtype), axis=axis, keepdims=keepdims)
+    if isinstance(ord, str):
+        raise ValueError(f"norm: ord={ord!r} is a matrix norm; a vector norm takes a number (or None)")
+    p = float(ord)
+    return power(_sum(power(_abs(x), p), axis=axis, keepdims=keepdims), 1.0 / p)
+
+
+def _matrix_norm(x, ord, axis, keepdims):  # noqa: A002
+    r, c = axis
+    if ord is None or ord in ("fro", "f"):
+        return _safe_sqrt(_sum(multiply(x, x), axis=axis, keepdims=keepdims))
+    if ord in (1, -1, np.inf, -np.inf):
+        inner_ax, outer_ax = (r, c) if ord in (1, -1) else (c, r)
+        s = _sum(_abs(x), axis=inner_ax, keepdims=True)
+        out = (_max if ord > 0 else _min)(s, axis=outer_ax, keepdims=True)
+    elif ord in (2, -2, "nuc"):
+        perm = [i for i in range(x.ndim) if i not in axis] + [r, c]
+        s = svdvals(x if perm == list(range(x.ndim)) else transpose(x, perm))
+        out = s[..., 0] if ord == 2 else s[..., -1] if ord == -2 else _sum(s, axis=-1)
+        return reshape(out, tuple(1 if i in axis else d for i, d in enumerate(x.shape))) if keepdims else out
+    else:
+        raise ValueError(f"norm: invalid norm order {ord!r} for matrices; use None, 'fro', 'nuc', "
+                         f"1, -1, 2, -2, inf or -inf")
+    return out if keepdims else reshape(out, tuple(d for i, d in enumerate(out.shape) if i not in axis))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
+    """``numpy.linalg.norm``: every vector and matrix norm of NumPy, differentiable.
+
+    Vector norms: ``None``/2, 1, inf, -inf, 0 (a count, no derivative) and any
+    other power ``p``; matrix norms (2-D ``x`` or a pair of ``axis``, stacks
+    allowed): 'fro', 'nuc', 1, -1, 2, -2, inf, -inf.  The 2-norm, -2-norm and
+    nuclear norm go through the singular values: ``d‖A‖₂ = u₁v₁ᵀ``,
+    ``d‖A‖_* = U Vᵀ``.  The gradient of the 2-norm of a vector at 0 is 0, as in JAX.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.linalg.norm(cnp.array([3.0, 4.0]))
     np.float64(5.0)
     >>> cr.grad(cnp.linalg.norm)(cnp.array([0.0, 0.0]))
     array([0., 0.])
+    >>> cr.grad(lambda a: cnp.linalg.norm(a, 'nuc'))(cnp.array([[2.0, 0.0], [0.0, -1.0]]))
+    array([[ 1.,  0.],
+           [ 0., -1.]])
     """
     if not _traced(x):
         return np.linalg.norm(x, ord, axis, keepdims)
     nd = x.ndim
     if axis is None:
-        if ord is None or (ord in ("fro", "f") and nd == 2) or (ord == 2 and nd == 1):
+        if ord is None:
             return _safe_sqrt(_sum(multiply(x, x), axis=None, keepdims=keepdims))
         if nd not in (1, 2):
-            raise ValueError("norm: improper number of dimensions to norm")
+            raise ValueError(f"norm: ord={ord!r} needs a 1-D or 2-D array (or axis=), got shape {x.shape}")
         axis = tuple(range(nd))
     axis = (int(axis),) if isinstance(axis, (int, np.integer)) else tuple(int(i) for i in axis)
     axis = tuple(i % nd for i in axis)
     if len(axis) == 1:
-        if ord is None or ord == 2:
-            return _safe_sqrt(_sum(multiply(x, x), axis=axis, keepdims=keepdims))
-        if ord == 1:
-            return _sum(_abs(x), axis=axis, keepdims=keepdims)
-        if ord == np.inf:
-            return _max(_abs(x), axis=axis, keepdims=keepdims)
-        if ord == -np.inf:
-            return negative(_max(negative(_abs(x)), axis=axis, keepdims=keepdims))
-        raise NotImplementedError(f"norm: vector ord={ord!r} is not implemented")
-    if len(axis) == 2:
-        r, c = axis
-        if ord is None or ord in ("fro", "f"):
-            return _safe_sqrt(_sum(multiply(x, x), axis=axis, keepdims=keepdims))
-        if ord in (1, np.inf):
-            inner_ax, outer_ax = (r, c) if ord == 1 else (c, r)
-            s = _sum(_abs(x), axis=inner_ax, keepdims=True)
-            out = _max(s, axis=outer_ax, keepdims=True)
-            return out if keepdims else reshape(out, tuple(d for i, d in enumerate(out.shape) if i not in axis))
-        raise NotImplementedError(f"norm: matrix ord={ord!r} is not implemented")
-    raise ValueError("norm: improper number of dimensions to norm")
+        return _vector_norm(x, ord, axis, keepdims)
+    if len(axis) == 2 and axis[0] != axis[1]:
+        return _matrix_norm(x, ord, axis, keepdims)
+    raise ValueError(f"norm: axis {axis} names {len(axis)} axes; pass one axis (a vector norm) or two "
+                     f"distinct axes (a matrix norm)")

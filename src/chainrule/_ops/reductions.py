@@ -14,8 +14,9 @@ import builtins
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, defprim
-from chainrule._ops._wrap import batch_with_axes_shifted, dtype_of, peel, raw
+from chainrule._ops._wrap import batch_with_axes_shifted, dtype_of, peel, raw, refuse_keywords
 from chainrule._ops.elementwise import add, astype, divide, multiply, sqrt, square, subtract, where
+from chainrule._ops.elementwise import where as where_
 from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, reshape, transpose
 
 
@@ -106,27 +107,80 @@ min_p = defprim(
     batch=batch_with_axes_shifted)
 
 
-def _reduction(p, np_fn, name, what):
-    def f(a, axis=None, keepdims=False):
-        if type(a) in TRACER_TYPES:
-            return a._process(p, (a,), {"axis": canonical_axis(name, axis, a.shape), "keepdims": bool(keepdims)})
-        return np_fn(a, axis=axis, keepdims=keepdims)
+def _reduction(p, np_fn, name, what, with_dtype):
+    """A public reduction with NumPy's signature: ``dtype``, ``initial`` and ``where`` implemented, ``out`` refused."""
+    def traced(a, axis, dtype, out, keepdims, initial, where):
+        a = _prepare(a, name, dtype, out)
+        return _reduce(p, name, a, canonical_axis(name, axis, a.shape), keepdims, initial, where)
+
+    if with_dtype:
+        def f(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+            if type(a) in TRACER_TYPES:
+                if dtype is None and initial is _NV and where is _NV and out is None:
+                    return a._process(p, (a,), {"axis": canonical_axis(name, axis, a.shape),
+                                                "keepdims": bool(keepdims)})
+                return traced(a, axis, dtype, out, keepdims, initial, where)
+            return np_fn(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
+    else:
+        def f(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+            if type(a) in TRACER_TYPES:
+                if initial is _NV and where is _NV and out is None:
+                    return a._process(p, (a,), {"axis": canonical_axis(name, axis, a.shape),
+                                                "keepdims": bool(keepdims)})
+                return traced(a, axis, None, out, keepdims, initial, where)
+            return np_fn(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
 
     f.__name__ = f.__qualname__ = name
     f.__module__ = "chainrule.numpy"
-    f.__doc__ = (f"``numpy.{name}(a, axis=None, keepdims=False)``: the {what} over ``axis``, differentiable.\n\n"
+    f.__doc__ = (f"``numpy.{name}``: the {what} over ``axis``, differentiable.\n\n"
+                 f"    ``initial`` and ``where`` work as in NumPy (entries outside ``where`` get no\n"
+                 f"    gradient){'; ``dtype`` casts first' if with_dtype else ''}; ``out`` is refused for traced values.\n\n"
                  f"    >>> import chainrule.numpy as cnp\n"
                  f"    >>> cnp.{name}(cnp.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)\n"
                  f"    {np_fn(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)!r}\n")
     return f
 
 
-sum = _reduction(sum_p, np.sum, "sum", "sum")  # noqa: A001 (NumPy's name)
-mean = _reduction(mean_p, np.mean, "mean", "mean")
-max = _reduction(max_p, np.max, "max", "maximum; ties share the gradient evenly")  # noqa: A001
-amax = max
-min = _reduction(min_p, np.min, "min", "minimum; ties share the gradient evenly")  # noqa: A001
-amin = min
+_NV = np._NoValue  # NumPy's "not given"
+
+#: What an entry outside ``where`` counts as, per reduction (its identity).
+_IDENTITY = {"sum": 0.0, "prod": 1.0, "max": -np.inf, "min": np.inf, "amax": -np.inf, "amin": np.inf}
+
+
+def _reduce(p, name, a, ax, keepdims, initial, mask):
+    """Reduce over the entries where ``mask`` holds (the others replaced by the identity), then ``initial``."""
+    if mask is not True and mask is not np._NoValue:
+        mask = np.broadcast_to(np.asarray(raw(mask), dtype=bool), a.shape)
+        if name == "mean":
+            total = sum(where(mask, a, 0.0), axis=ax, keepdims=keepdims)
+            return divide(total, np.sum(mask, axis=ax, keepdims=keepdims).astype(dtype_of(a)))
+        a = where(mask, a, np.asarray(_IDENTITY[name], dtype_of(a)))
+    r = a._process(p, (a,), {"axis": ax, "keepdims": bool(keepdims)})
+    if initial is np._NoValue:
+        return r
+    from chainrule._ops.elementwise import maximum, minimum
+    return {"sum": add, "prod": multiply, "max": maximum, "min": minimum, "amax": maximum,
+            "amin": minimum}[name](r, initial)
+
+
+sum = _reduction(sum_p, np.sum, "sum", "sum", True)  # noqa: A001 (NumPy's name)
+max = _reduction(max_p, np.max, "max", "maximum; ties share the gradient evenly", False)  # noqa: A001
+amax = _reduction(max_p, np.amax, "amax", "maximum; ties share the gradient evenly", False)
+min = _reduction(min_p, np.min, "min", "minimum; ties share the gradient evenly", False)  # noqa: A001
+amin = _reduction(min_p, np.amin, "amin", "minimum; ties share the gradient evenly", False)
+
+
+def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValue):
+    """``numpy.mean``: the mean over ``axis``, differentiable (``where`` averages the selected entries).
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.mean(cnp.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)
+    array([2., 3.])
+    """
+    if type(a) not in TRACER_TYPES:
+        return np.mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
+    a = _prepare(a, "mean", dtype, out)
+    return _reduce(mean_p, "mean", a, canonical_axis("mean", axis, a.shape), keepdims, np._NoValue, where)
 
 
 # -- prod ------------------------------------------------------------------------
@@ -266,13 +320,12 @@ cumprod_p = defprim(
 
 
 def _prepare(a, name, dtype, out):
-    if out is not None:
-        raise TypeError(f"{name}: out= is not supported for traced values (results are new arrays)")
+    refuse_keywords(name, out=out)
     return a if dtype is None else astype(a, dtype)
 
 
-def prod(a, axis=None, dtype=None, out=None, keepdims=False):
-    """``numpy.prod(a, axis=None, dtype=None, out=None, keepdims=False)``, differentiable.
+def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
+    """``numpy.prod``, differentiable; ``initial`` and ``where`` as in NumPy.
 
     The derivative with respect to ``a[j]`` is the product of the other
     entries (exact with zeros: no division).
@@ -285,15 +338,17 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False):
     """
     if type(a) in TRACER_TYPES:
         a = _prepare(a, "prod", dtype, out)
-        return a._process(prod_p, (a,), {"axis": canonical_axis("prod", axis, a.shape),
-                                         "keepdims": bool(keepdims)})
-    return np.prod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+        return _reduce(prod_p, "prod", a, canonical_axis("prod", axis, a.shape), keepdims, initial, where)
+    return np.prod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
 
 
-def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """``numpy.var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False)``, differentiable.
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue,
+        mean=np._NoValue, correction=np._NoValue):
+    """``numpy.var``: the sum of squared deviations from the mean, divided by ``n - ddof``, differentiable.
 
-    The sum of squared deviations from the mean, divided by ``n - ddof``.
+    ``correction`` is ``ddof``'s other name; ``where`` selects the entries;
+    ``mean`` (with ``keepdims=True`` shape) is used instead of computing it,
+    and is differentiable too.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.var(cnp.array([1.0, 2.0, 4.0]), ddof=1)
@@ -301,17 +356,36 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     >>> cr.grad(cnp.var)(cnp.array([1.0, 2.0, 4.0]))
     array([-0.88888889, -0.22222222,  1.11111111])
     """
-    if type(a) not in TRACER_TYPES:
-        return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    a = _prepare(a, "var", dtype, out)
-    ax = canonical_axis("var", axis, a.shape)
-    dof = _count(a.shape, ax) - ddof
-    d = subtract(a, mean(a, axis=ax, keepdims=True))
-    return multiply(sum(square(d), axis=ax, keepdims=keepdims), 1.0 / dof if dof > 0 else float("inf"))
+    if type(a) not in TRACER_TYPES and type(mean) not in TRACER_TYPES:
+        return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
+                      mean=mean, correction=correction)
+    return _variance("var", a, axis, dtype, out, ddof, keepdims, where, mean, correction)
 
 
-def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    """``numpy.std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False)``: ``sqrt(var)``, differentiable.
+def _variance(name, a, axis, dtype, out, ddof, keepdims, where, mean, correction):
+    if correction is not np._NoValue:
+        if ddof != 0:
+            raise ValueError(f"{name}: ddof and correction are the same; give one of them")
+        ddof = correction
+    a = _prepare(a, name, dtype, out)
+    ax = canonical_axis(name, axis, a.shape)
+    masked = where is not True and where is not np._NoValue
+    n = np.sum(np.broadcast_to(np.asarray(raw(where), dtype=bool), a.shape), axis=ax, keepdims=keepdims) \
+        if masked else _count(a.shape, ax)
+    m = _reduce(mean_p, "mean", a, ax, True, np._NoValue, where) if mean is np._NoValue else mean
+    d2 = square(subtract(a, m))
+    if masked:
+        d2 = where_(np.broadcast_to(np.asarray(raw(where), dtype=bool), a.shape), d2, 0.0)
+    total = sum(d2, axis=ax, keepdims=keepdims)
+    if masked:
+        return divide(total, np.asarray(n - ddof, dtype=dtype_of(total)))
+    dof = n - ddof
+    return multiply(total, 1.0 / dof if dof > 0 else float("inf"))
+
+
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue,
+        mean=np._NoValue, correction=np._NoValue):
+    """``numpy.std``: ``sqrt(var)`` with ``var``'s keywords, differentiable.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.std(cnp.array([1.0, 3.0]))
@@ -319,9 +393,10 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     >>> cr.grad(cnp.std)(cnp.array([1.0, 3.0]))
     array([-0.5,  0.5])
     """
-    if type(a) not in TRACER_TYPES:
-        return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims)
-    return sqrt(var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
+    if type(a) not in TRACER_TYPES and type(mean) not in TRACER_TYPES:
+        return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
+                      mean=mean, correction=correction)
+    return sqrt(_variance("std", a, axis, dtype, out, ddof, keepdims, where, mean, correction))
 
 
 def _cumulative(p, np_fn, name, a, axis, dtype, out):

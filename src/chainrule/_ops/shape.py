@@ -13,7 +13,7 @@ __all__ = ["reshape", "transpose", "swapaxes", "broadcast_to", "ravel", "moveaxi
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, raw
+from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, raw, refuse_keywords
 
 
 def _inverse_perm(axes):
@@ -177,19 +177,39 @@ def canonical_index(idx):
 
 # -- public functions ---------------------------------------------------------
 
-def reshape(a, shape):
-    """``numpy.reshape(a, shape)``, differentiable (``-1`` infers one size)."""
+def reshape(a, shape, order="C", *, copy=None):
+    """``numpy.reshape(a, shape, order='C')``, differentiable (``-1`` infers one size).
+
+    ``order='F'`` reads and writes in Fortran (column-major) order: it is
+    ``transpose(reshape(transpose(a), shape[::-1]))``.  ``copy`` is refused
+    for traced values (results are new arrays, never views the user can write to).
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.reshape(cnp.array([1.0, 2.0, 3.0, 4.0]), (2, 2), order="F")
+    array([[1., 3.],
+           [2., 4.]])
+    """
     if type(a) in TRACER_TYPES:
+        refuse_keywords("reshape", copy=copy)
+        if order not in ("C", "F", "A"):
+            raise ValueError(f"reshape: order must be 'C' or 'F', got {order!r}")
+        if order == "A":
+            raise TypeError("reshape: order='A' depends on the memory layout of the input, which traced "
+                            "values do not have; pass order='C' or order='F'")
         shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
         if -1 in shape:
             shape = np.empty(a.shape, dtype=np.bool_).reshape(shape).shape
         elif int(np.prod(shape, dtype=np.int64)) != a.size:
             raise ValueError(f"reshape: cannot reshape an array of shape {a.shape} "
                              f"(size {a.size}) into shape {shape}")
+        if order == "F":
+            return transpose(reshape(transpose(a), shape[::-1]))
         if shape == a.shape:
             return a
         return a._process(reshape_p, (a,), {"shape": shape})
-    return np.reshape(a, shape)
+    if copy is not None:
+        return np.reshape(a, shape, order=order, copy=copy)
+    return np.reshape(a, shape, order=order)
 
 
 def transpose(a, axes=None):
@@ -215,9 +235,11 @@ def swapaxes(a, axis1, axis2):
     return np.swapaxes(a, axis1, axis2)
 
 
-def broadcast_to(a, shape):
+def broadcast_to(array, shape, subok=False):
     """``numpy.broadcast_to(a, shape)``, differentiable."""
+    a = array
     if type(a) in TRACER_TYPES:
+        refuse_keywords("broadcast_to", {"subok": (False,)}, subok=subok)
         shape = tuple(shape)
         if shape == a.shape:
             return a
@@ -228,7 +250,7 @@ def broadcast_to(a, shape):
         if not ok:
             raise ValueError(f"broadcast_to: cannot broadcast an array of shape {a.shape} to shape {shape}")
         return a._process(broadcast_to_p, (a,), {"shape": shape})
-    return np.broadcast_to(a, shape)
+    return np.broadcast_to(a, shape, subok)
 
 
 def _getitem(x, idx):
@@ -292,11 +314,12 @@ def ravel(a, order="C"):
            [3., 4.]])
     """
     if type(a) in TRACER_TYPES:
-        if order not in ("C", "A", "K"):
-            if order != "F":
-                raise ValueError(f"ravel: order must be one of 'C', 'F', 'A', 'K', got {order!r}")
-            return reshape(transpose(a), (a.size,))
-        return reshape(a, (a.size,))
+        if order not in ("C", "F", "A", "K"):
+            raise ValueError(f"ravel: order must be one of 'C', 'F', 'A', 'K', got {order!r}")
+        if order in ("A", "K"):
+            raise TypeError(f"ravel: order={order!r} depends on the memory layout of the input, which traced "
+                            f"values do not have; pass order='C' or order='F'")
+        return reshape(a, (a.size,), order=order)
     return np.ravel(a, order=order)
 
 

@@ -262,7 +262,7 @@ def digamma(x):
     return polygamma(0, x)
 
 
-def logsumexp(a, axis=None, keepdims=False, b=None):
+def logsumexp(a, axis=None, b=None, keepdims=False, return_sign=False):
     """``scipy.special.logsumexp``: ``log(sum(b * exp(a)))`` over ``axis``, stable.
 
     The maximum is subtracted before exponentiating, and the derivative
@@ -279,6 +279,9 @@ def logsumexp(a, axis=None, keepdims=False, b=None):
     array([[0.69314718],
            [1.69314718]])
     """
+    if return_sign:
+        from chainrule._ops._wrap import refuse_keywords
+        refuse_keywords("logsumexp", return_sign=return_sign)
     if type(a) in TRACER_TYPES or type(b) in TRACER_TYPES:
         if type(a) not in TRACER_TYPES:
             a = _float(a)
