@@ -13,7 +13,7 @@ from html import escape
 
 from chainrule.explain import notation as nt
 from chainrule.explain.render import summary
-from chainrule.explain.svg import box_adjoint, svg
+from chainrule.explain.svg import box_adjoint, box_value, svg
 
 _counter = itertools.count()
 
@@ -24,7 +24,7 @@ def page_data(ex):
     steps = []
     for s in ex.steps:
         if s.phase == "forward":
-            shown, source = nt.num(s.value), None
+            shown, source = box_value(s.value), None
         else:
             shown, source = box_adjoint(s.node, s.value), ids[s.inputs[0]]
         steps.append({"phase": s.phase, "index": s.index, "node": ids[s.node], "source": source,

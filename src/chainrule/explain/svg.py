@@ -17,10 +17,31 @@ CHAR_W = 7.4  # px per character at 13px, a little over DejaVu Sans's average
 LABEL_W = 8.2  # the same for the bold edge labels
 
 
+MAX_BOX_W = 300  # px: the widest box; a longer value line is cut short with "…"
+
+
+def _fit(text) -> str:
+    """``text``, cut to fit inside the widest box (the step log has it in full)."""
+    room = int((MAX_BOX_W - 10) / CHAR_W)
+    if nt.width(text) <= room:
+        return text
+    out = ""
+    for c in text:
+        if nt.width(out + c) > room - 1:
+            break
+        out += c
+    return out + "…"
+
+
+def box_value(value) -> str:
+    """A box's value line, cut to fit."""
+    return _fit(nt.num(value))
+
+
 def box_adjoint(name, value) -> str:
     """A box's adjoint line: ``ū = 2``; a long name, already the box's title, as ``.grad = 2``."""
     b = nt.bar(name)
-    return f"{'.grad' if b.endswith('.grad') else b} = {nt.num(value)}"
+    return _fit(f"{'.grad' if b.endswith('.grad') else b} = {nt.num(value)}")
 
 
 def box_width(ex):
@@ -28,11 +49,11 @@ def box_width(ex):
     made_by = {s.node: s for s in ex.steps if s.phase == "forward"}
     longest = 0
     for name, n in ex.nodes.items():
-        lines = [node_label(n, made_by.get(name)), nt.num(n.value)]
+        lines = [node_label(n, made_by.get(name)), box_value(n.value)]
         if n.adjoint is not None:
             lines.append(box_adjoint(name, n.adjoint))
         longest = max([longest] + [nt.width(t) for t in lines])
-    return int(min(300, max(150, 22 + CHAR_W * longest)))
+    return int(min(MAX_BOX_W, max(150, 22 + CHAR_W * longest)))
 
 
 def layout(ex, box_w=150):
@@ -191,7 +212,7 @@ def svg(ex, live=False) -> str:
                           f'{at}>{escape(local)}</text>')
     for name, n in ex.nodes.items():
         x, y = pos[name]
-        val = nt.num(n.value) if (not live or n.kind == "input") else ""
+        val = box_value(n.value) if (not live or n.kind == "input") else ""
         adj = box_adjoint(name, n.adjoint) if (not live and n.adjoint is not None) else ""
         out.append(
             f'<g class="node {n.kind}" id="{ids[name]}" data-name="{escape(name)}" '
