@@ -321,3 +321,20 @@ def test_results_are_unchanged_when_nothing_is_wrong():
     np.testing.assert_allclose(t.grad._value, g, rtol=0, atol=0)
     assert ex == str(cr.explain(lambda a: cnp.sin(a) * a, 2.0))
     cr.testing.check_grads(f, (x,), order=1)
+
+
+def test_forward_ad_dual_values():
+    fwd = pytest.importorskip("chainrule.forward_ad")  # the tape's forward mode, where merged
+
+    def run():
+        with fwd.dual_level():
+            d = fwd.make_dual(np.array([0.0, 4.0]), np.array([0.0, 1.0]))
+            cnp.sqrt(d)  # dual-sqrt
+
+    msg = raised(run)
+    assert "sqrt's JVP rule made a tangent of nan" in msg and at("dual-sqrt") in msg
+    assert "= inf · 0 = nan" in msg
+
+
+def test_public_name():
+    assert "detect_anomaly" in cr.__all__ and cr.detect_anomaly is anomaly.detect_anomaly

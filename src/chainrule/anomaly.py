@@ -183,13 +183,10 @@ def _parts(x):
     out, stack = [], [(x, "value")]
     while stack:
         v, role = stack.pop()
-        t = type(v)
-        if t is JVPTracer:
+        if type(v) in TRACER_TYPES:
             stack.append((v._value, role))
-            if v._tangent is not None:
+            if isinstance(v, JVPTracer) and v._tangent is not None:  # and forward_ad's dual values
                 stack.append((v._tangent, "tangent"))
-        elif t in TRACER_TYPES:
-            stack.append((v._value, role))
         elif isinstance(v, (list, tuple)):
             stack.extend((a, role) for a in v)
         elif v is not None:
@@ -287,9 +284,9 @@ def _tangent_text(p, args, names, out_name, ans, idx, tangent):
     vals = [_bottom(a) for a in args]
     terms, numbers = [], []
     for i, (a, name) in enumerate(zip(args, names)):
-        while type(a) in TRACER_TYPES and type(a) is not JVPTracer:  # under vmap: the tangent inside
+        while type(a) in TRACER_TYPES and not isinstance(a, JVPTracer):  # under vmap: the tangent inside
             a = a._value
-        if type(a) is not JVPTracer or a._tangent is None:
+        if not isinstance(a, JVPTracer) or a._tangent is None:
             continue
         t = _bottom(a._tangent)
         local = _local_value(p, i, vals, ans, idx)
