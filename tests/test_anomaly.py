@@ -231,6 +231,15 @@ def test_inside_vmap():
     assert "the VJP rule of sqrt" in msg and at("sqrt-call") in msg
 
 
+def test_under_vmap_no_element_is_guessed():
+    """A batched operand's raw array does not line up with the output on the right (x is one
+    number per example here): the step shows whole arrays rather than a wrong element."""
+    c = np.array([np.inf, 1.0])
+    msg = raised(lambda: cr.vmap(lambda x: x * c)(np.array([1.0, 0.0])))  # vmap-mul
+    assert "multiply made nan" in msg and at("vmap-mul") in msg
+    assert "z = x ⊙ [inf, 1] = [[inf, 1], [nan, 0]]" in msg and "index (1, 0)" in msg
+
+
 # -- on, off, nesting ------------------------------------------------------------------
 
 def _processes():

@@ -46,6 +46,7 @@ import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES
 from chainrule._interpreters import reverse
+from chainrule._interpreters.batching import is_batched
 from chainrule._interpreters.jvp import JVPTracer
 from chainrule._interpreters.reverse import Tensor
 from chainrule.explain import notation as nt
@@ -259,7 +260,7 @@ def _forward_message(p, args, params, out, bad, where):
             f"detect_anomaly: {p.name} made {kind} from inputs free of {free} (forward pass)")
     lines = [head, _line_text(p, where)]
     value = _bottom(out)
-    picked = _elementwise_at(p, vals, value, idx)
+    picked = _elementwise_at(p, args, vals, value, idx)
     shown, numeric = [], []
     for a, name, v in zip(args, names, picked if picked is not None else vals):
         if type(a) in TRACER_TYPES:
@@ -299,15 +300,30 @@ def _tangent_text(p, args, names, out_name, ans, idx, tangent):
     return f"  tangent: {out_name}\u0307 = {' + '.join(terms)} = {' + '.join(numbers)} = {nt.num(out)}"
 
 
-def _elementwise_at(p, vals, value, idx):
-    """For an elementwise ``p`` on plain arrays: each operand's element at ``idx`` of the output."""
-    if not p.elementwise or not idx:
-        return None if not p.elementwise or any(np.size(v) > 1 for v in vals) else list(vals)
-    shape = np.shape(value)
-    try:
-        return [v if v is None else np.broadcast_to(np.asarray(v), shape)[idx] for v in vals]
-    except (ValueError, TypeError, IndexError):
+def _elementwise_at(p, args, vals, value, idx):
+    """For an elementwise ``p``: each operand's element at ``idx`` of the output, or None."""
+    if not p.elementwise:
         return None
+    if not idx:
+        return None if any(np.size(v) > 1 for v in vals) else list(vals)
+    return _elements(vals, np.shape(value), idx, any(is_batched(a) for a in args))
+
+
+def _elements(vals, shape, idx, strict):
+    """Each value's element at ``idx`` of a ``shape`` array it broadcasts to; None where that
+    cannot be told.  ``strict``: under vmap, where raw operands need not line up on the right."""
+    out = []
+    for v in vals:
+        if v is None or np.size(v) == 1:
+            out.append(v)
+        elif strict and np.shape(v) != tuple(shape):
+            return None
+        else:
+            try:
+                out.append(np.broadcast_to(np.asarray(v), shape)[idx])
+            except (ValueError, TypeError, IndexError):
+                return None
+    return out
 
 
 def _at_text(kind, idx, arr, role):
@@ -404,11 +420,11 @@ class _Watch:
         vals = [_bottom(x) for x in args]
         ans, gv, ctv = _bottom(node._value), _bottom(g), _bottom(ct)
         idx = _first(kind, arr) if role == "value" else ()
-        same = p.elementwise and np.shape(ans) == np.shape(ctv) == np.shape(gv)
-        if idx and same:
-            vals = [v if v is None or np.size(v) == 1 else np.broadcast_to(np.asarray(v), np.shape(ans))[idx]
-                    for v in vals]
-            ans, gv, ctv = ans[idx], gv[idx], ctv[idx]
+        picked = _elements(vals, np.shape(ans), idx, any(is_batched(x) for x in args)) \
+            if idx and p.elementwise and np.shape(ans) == np.shape(ctv) == np.shape(gv) else None
+        same = picked is not None
+        if same:
+            vals, ans, gv, ctv = picked, ans[idx], gv[idx], ctv[idx]
         subs_text, subs_tex = [], []
         for x, name in zip(args, names):
             if type(x) in TRACER_TYPES or x is None:
