@@ -41,6 +41,7 @@ from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, grad_state
 __all__ = ["Tensor", "tensor", "backward_pass"]
 
 _epoch = 0  # bumped by every in-place write
+_anomaly = None  # while cr.detect_anomaly is on: its checker, which runs each backward pass
 # id(Tensor) -> (weak reference to it, the version a recorded in-place op replaced).
 # Keyed by id, not by the Tensor: Tensor.__eq__ is elementwise, as in NumPy.
 _replaced: dict = {}
@@ -374,6 +375,12 @@ def backward_pass(roots, cts, retain_graph=False, create_graph=False, capture=No
     for every edge as it runs: ``node``'s adjoint ``g`` sent ``ct`` to its
     input ``i``, the Tensor ``a`` (for ``cr.explain``).
     """
+    if _anomaly is not None:  # cr.detect_anomaly is on: it runs the pass and checks every edge
+        return _anomaly(_backward_pass, roots, cts, retain_graph, create_graph, capture, on_edge)
+    return _backward_pass(roots, cts, retain_graph, create_graph, capture, on_edge)
+
+
+def _backward_pass(roots, cts, retain_graph, create_graph, capture, on_edge):
     level = roots[0]._level
     counts = _count_edges(roots, level)
     grads = {}

@@ -342,15 +342,8 @@ class _Tracer:
                     numeric.append(c[0])
             node.inputs = tuple(names)
             arrays = sum(np.size(_raw_value(a)) > 1 for a in t._args) >= 2
-            params = _shown_params(t)
-            sym, sym_tex = nt.forward_expr(t._prim.name, shown, params, arrays)
-            num_text = None
-            if all(n is not None for n in numeric):
-                num_text = nt.forward_expr(t._prim.name, [(n, n) for n in numeric], params, arrays)[0]
-                num_text = num_text.replace("((", "(").replace("))", ")").split("  [")[0]  # no [checkpoint] twice
-            value = nt.num(t._value)
-            if num_text == value or num_text == sym:
-                num_text = None
+            sym, sym_tex, num_text, value = forward_text(t._prim.name, shown, numeric, _shown_params(t),
+                                                         arrays, t._value)
             parts = [node.name, sym] + ([num_text] if num_text else []) + [value]
             steps.append(Step("forward", k, node.name, t._prim.name, node.inputs, " = ".join(parts),
                               f"{node.tex} &= {sym_tex} = {_tex_num(value)}", _scalar(t._value)))
@@ -388,27 +381,11 @@ class _Tracer:
                     subs_tex.append(c[1])
             subs_text.append(n.name)
             subs_tex.append(n.tex)
-            params = dict(node_t._params)
-            local, local_tex, whole = nt.local_formula(
-                p, i, len(node_t._args), subs_text, subs_tex, nt.bar(n.name), nt.texbar(n.name),
-                params=params, shapes=[np.shape(_raw_value(x)) for x in node_t._args])
-            scalar = np.size(g) == 1 and np.size(ct) == 1
-            self.local[target.name, n.name] = (f"{nt.bar(target.name)} += {local}" if whole
-                                               else f"∂{n.name}/∂{target.name} = {local}")
-            lhs = f"{nt.bar(target.name)} +="
-            lhs_tex = rf"{nt.texbar(target.name)} \mathrel{{+}}="
-            if whole:
-                sym, sym_tex, numeric = local, local_tex, ""
-            elif scalar:
-                sym = f"{nt.bar(n.name)} · ∂{n.name}/∂{target.name}"
-                sym_tex = rf"{nt.texbar(n.name)}\,\frac{{\partial {n.tex}}}{{\partial {target.tex}}}"
-                numeric = f"{nt.paren(nt.num(g))} · {nt.paren(local)}"
-                sym_tex += rf" = {_tex_num(nt.paren(nt.num(g)))} \cdot {nt.paren(local_tex, tex=True)}"
-            else:
-                times = ("⊙", r"\odot") if p.elementwise else ("·", r"\cdot")
-                sym = f"{nt.bar(n.name)} {times[0]} {nt.paren(local)}"
-                sym_tex = rf"{nt.texbar(n.name)} {times[1]} {nt.paren(local_tex, tex=True)}"
-                numeric = ""
+            e = edge_text(p, i, subs_text, subs_tex, n, target, g, ct, dict(node_t._params),
+                          [np.shape(_raw_value(x)) for x in node_t._args], np.shape(node_t._value))
+            self.local[target.name, n.name] = (f"{nt.bar(target.name)} += {e.local}" if e.whole
+                                               else f"∂{n.name}/∂{target.name} = {e.local}")
+            lhs, lhs_tex, sym, sym_tex, numeric = e.lhs, e.lhs_tex, e.sym, e.sym_tex, e.numeric
             parts = contributions.setdefault(id(a), [])
             parts.append(ct)
             remaining[id(a)] -= 1
@@ -430,9 +407,6 @@ class _Tracer:
                     note = f"{note}   ⇒ {grad}" if note else f"⇒ {grad}"
             else:  # the adjoint so far, for the page to show (the engine sums the same way)
                 running = sum(parts[1:], parts[0])
-            if np.shape(node_t._value) != np.shape(a._value) and not whole:
-                how = "summed over broadcast axes" if p.elementwise else "spread"
-                sym += f"  ({how} to {nt.shape_text(np.shape(a._value))})"
             value = nt.num(ct)
             formula = " = ".join([lhs + " " + sym] + ([numeric] if numeric else []) + [value])
             if note:
@@ -444,6 +418,66 @@ class _Tracer:
         out = next(n for n in nodes.values() if n.kind == "output")
         if out.adjoint is None:
             out.adjoint = 1.0
+
+
+def forward_text(op, shown, numeric, params, arrays, value):
+    """The parts of a forward step ``node = op(names) = op(numbers) = value``.
+
+    ``shown`` are the operands as ``(text, latex)``, ``numeric`` their numbers as
+    text (None for an array), ``arrays`` whether two operands are arrays.
+    Returns ``(symbolic, its LaTeX, numeric or None, value)``.
+    """
+    sym, sym_tex = nt.forward_expr(op, shown, params, arrays)
+    num_text = None
+    if all(n is not None for n in numeric):
+        num_text = nt.forward_expr(op, [(n, n) for n in numeric], params, arrays)[0]
+        num_text = num_text.replace("((", "(").replace("))", ")").split("  [")[0]  # no [checkpoint] twice
+    value = nt.num(value)
+    if num_text == value or num_text == sym:
+        num_text = None
+    return sym, sym_tex, num_text, value
+
+
+class Edge(NamedTuple):
+    """One backward edge written out: ``lhs sym = numeric = value`` (text and LaTeX)."""
+
+    lhs: str
+    lhs_tex: str
+    sym: str
+    sym_tex: str
+    numeric: str
+    local: str   # the local derivative (or, when ``whole``, the whole product)
+    whole: bool  # the formula is a whole vector-Jacobian product containing the adjoint
+
+
+def edge_text(p, i, subs_text, subs_tex, node, target, g, ct, params, shapes, node_shape):
+    """How ``node``'s adjoint ``g`` reaches ``p``'s input ``i``, ``target``: "downstream
+    adjoint × local derivative", from the formula declared with ``p``.
+
+    ``node`` and ``target`` have ``.name`` and ``.tex``; ``subs_*`` name ``p``'s inputs and,
+    last, its output; ``ct`` is the contribution, fitted to the input's shape.
+    """
+    local, local_tex, whole = nt.local_formula(
+        p, i, len(shapes), subs_text, subs_tex, nt.bar(node.name), nt.texbar(node.name),
+        params=params, shapes=shapes)
+    lhs = f"{nt.bar(target.name)} +="
+    lhs_tex = rf"{nt.texbar(target.name)} \mathrel{{+}}="
+    if whole:
+        sym, sym_tex, numeric = local, local_tex, ""
+    elif np.size(g) == 1 and np.size(ct) == 1:
+        sym = f"{nt.bar(node.name)} · ∂{node.name}/∂{target.name}"
+        sym_tex = rf"{nt.texbar(node.name)}\,\frac{{\partial {node.tex}}}{{\partial {target.tex}}}"
+        numeric = f"{nt.paren(nt.num(g))} · {nt.paren(local)}"
+        sym_tex += rf" = {_tex_num(nt.paren(nt.num(g)))} \cdot {nt.paren(local_tex, tex=True)}"
+    else:
+        times = ("⊙", r"\odot") if p.elementwise else ("·", r"\cdot")
+        sym = f"{nt.bar(node.name)} {times[0]} {nt.paren(local)}"
+        sym_tex = rf"{nt.texbar(node.name)} {times[1]} {nt.paren(local_tex, tex=True)}"
+        numeric = ""
+    if tuple(node_shape) != tuple(ct.shape) and not whole:
+        how = "summed over broadcast axes" if p.elementwise else "spread"
+        sym += f"  ({how} to {nt.shape_text(ct.shape)})"
+    return Edge(lhs, lhs_tex, sym, sym_tex, numeric, local, whole)
 
 
 def _topological(out, level):
