@@ -12,12 +12,13 @@ __all__ = ["matmul", "dot", "tensordot", "einsum", "outer", "inner", "trace", "d
 #: The functions of ``chainrule.numpy.linalg`` (defined in this module too).
 LINALG: list = ["inv", "solve", "det", "slogdet", "cholesky", "norm", "eigh"]
 
+import itertools
 import string
 
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, raw, shape_of
+from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, peel, raw, shape_of
 from chainrule._ops.elementwise import abs as _abs
 from chainrule._ops.elementwise import add, divide, multiply, negative, sqrt, subtract, where
 from chainrule._ops.reductions import max as _max
@@ -481,16 +482,105 @@ def solve(a, b):
     return bind(solve_p, (_arr(a), _arr(b)), EMPTY)
 
 
+# -- det and its derivatives of every order: the cofactor tower ---------------------------
+#
+# ``det_p``'s derivative is the cofactor matrix, ``det(a) inv(a)ᵀ`` only where ``a`` is
+# invertible; it is computed exactly at every rank from the singular values instead.  If
+# ``a = U diag(s) Vᵀ``, then ``det(a + x) = det(U) det(V) det(diag(s) + Uᵀ x V)`` for every
+# ``x``, so every derivative of ``det`` at ``a`` is one of ``det`` at the diagonal
+# ``diag(s)``, where expanding ``det(diag(s) + y) = Σ_J (Π_{j∉J} s_j) det(y[J, J])`` gives
+# products of the *other* singular values: no division, so nothing breaks at rank n-1 or
+# below.  ``cofactor(a, e_1, ..., e_k)`` is ``∂^{k+1} det(a)[e_1, ..., e_k, ·]`` (the
+# cofactor matrix for ``k = 0``); its derivatives in ``a`` and in each ``e_j`` are the same
+# primitive with one direction more (the derivative is symmetric in its directions), so
+# the tower closes on itself and every order is exact.  Beyond order n it is zero.
+
+
+def _perm_sign(perm):
+    inversions = sum(perm[i] > perm[j] for i in range(len(perm)) for j in range(i + 1, len(perm)))
+    return -1.0 if inversions % 2 else 1.0
+
+
+def _complement_products(s, m):
+    """``W[..., i_1, ..., i_m] = Π_{j ∉ {i_1..i_m}} s_j`` for distinct ``i``, 0 otherwise."""
+    n = s.shape[-1]
+    idx = np.indices((n,) * m)
+    hit = np.zeros((n,) * m + (n,), dtype=bool)
+    for r in range(m):
+        hit |= idx[r][..., None] == np.arange(n)
+    distinct = np.ones((n,) * m, dtype=bool)
+    for r in range(m):
+        for q in range(r):
+            distinct &= idx[r] != idx[q]
+    s = s.reshape(s.shape[:-1] + (1,) * m + (n,))
+    return np.prod(np.where(hit, 1.0, s), axis=-1) * distinct
+
+
+def _cofactor_impl(a, *e):
+    """``∂^{k+1} det(a)[e_1, ..., e_k, ·]`` (``k = len(e)``) through the SVD of ``a``."""
+    m, n = len(e) + 1, a.shape[-1]
+    lead = np.broadcast_shapes(*(np.shape(x)[:-2] for x in (a,) + e))
+    dtype = np.result_type(a, *e)
+    if m > n:  # det is a polynomial of degree n
+        return np.zeros(lead + (n, n), dtype)
+    u, s, vh = np.linalg.svd(np.broadcast_to(a, lead + (n, n)))
+    sign = np.sign(np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
+    f = [np.swapaxes(u, -1, -2) @ x @ np.swapaxes(vh, -1, -2) for x in e]  # e in the singular basis
+    w = _complement_products(s, m)
+    letters = string.ascii_lowercase[:m]
+    d = np.zeros(lead + (n, n), dtype)
+    diag = np.arange(n)
+    for perm in itertools.permutations(range(m)):  # det(y[J, J]) of the m directions, one per row
+        ins = ["..." + letters] + [f"...{letters[r]}{letters[perm[r]]}" for r in range(1, m)]
+        out = letters[0] + (letters[perm[0]] if perm[0] else "")
+        c = _perm_sign(perm) * np.einsum(",".join(ins) + "->..." + out, w, *f)
+        if perm[0]:
+            d += c
+        else:  # the free slot on the diagonal
+            d[..., diag, diag] += c
+    return (sign * (u @ d @ vh)).astype(dtype, copy=False)
+
+
+def _cofactor_vjp(i):
+    if i == 0:  # d/da <g, ∂^{k+1}det[e, ·]> = ∂^{k+2}det[e, g, ·]
+        return lambda ans, a, *e: lambda g: cofactor(a, *e, g)
+    return lambda ans, a, *e: lambda g: cofactor(a, *e[:i - 1], *e[i:], g)
+
+
+def _cofactor_jvp(primals, tangents, ans, params):
+    a, e = primals[0], primals[1:]
+    out = None
+    for j, t in enumerate(tangents):
+        if t is not None:
+            c = cofactor(a, *e, t) if j == 0 else cofactor(a, *e[:j - 1], t, *e[j:])
+            out = c if out is None else add(out, c)
+    return out
+
+
+cofactor_p = defprim(
+    "cofactor", _cofactor_impl, PerInput(_cofactor_vjp), jvp=_cofactor_jvp,
+    batch=batch_by_broadcasting,
+    formulas=PerInput(lambda i: ("cofactor(a, …, g)", r"\operatorname{cof}(a, \dots, \bar g)")))
+
+
+def cofactor(a, *e):
+    """The cofactor matrix of ``a`` (``∂ det / ∂a``), exact at every rank; with directions
+    ``e_1..e_k``, its ``k``-th derivative ``∂^{k+1} det(a)[e_1, ..., e_k, ·]``."""
+    if not _traced(a, *e):
+        return _cofactor_impl(np.asarray(a), *map(np.asarray, e))
+    return bind(cofactor_p, (_arr(a),) + tuple(_arr(x) for x in e), EMPTY)
+
+
 def _det_jvp(primals, tangents, ans, params):
     (a,), (ta,) = primals, tangents
-    return multiply(ans, _sum(multiply(_mT(inv(a)), ta), axis=(-2, -1)))
+    return _sum(multiply(cofactor(a), ta), axis=(-2, -1))
 
 
 det_p = defprim(
     "det", np.linalg.det,
-    [lambda ans, a: lambda g: multiply(reshape(multiply(g, ans), g.shape + (1, 1)), _mT(inv(a)))],
-    jvp=_det_jvp, uses_ans=True, batch=batch_by_broadcasting,
-    formulas=[("g * ans * inv(a).T", r"\bar g\, \mathrm{ans}\, a^{-\top}")])
+    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), cofactor(a))],
+    jvp=_det_jvp, batch=batch_by_broadcasting,
+    formulas=[("g * cofactor(a)", r"\bar g\, \operatorname{cof}(a)")])
 
 
 def det(a):
@@ -500,6 +590,13 @@ def det(a):
     >>> cr.grad(cnp.linalg.det)(cnp.array([[2.0, 0.0], [0.0, 4.0]]))
     array([[4., 0.],
            [0., 2.]])
+
+    The derivative is the cofactor matrix, exact at singular matrices too, and so is
+    every higher derivative (see docs/conventions.md):
+
+    >>> cr.grad(cnp.linalg.det)(cnp.array([[1.0, 2.0], [2.0, 4.0]])).round(12)
+    array([[ 4., -2.],
+           [-2.,  1.]])
     """
     if not _traced(a):
         return np.linalg.det(a)
@@ -508,12 +605,25 @@ def det(a):
 
 def _logabsdet_jvp(primals, tangents, ans, params):
     (a,), (ta,) = primals, tangents
+    _check_nonsingular_logdet(ans)
     return _sum(multiply(_mT(inv(a)), ta), axis=(-2, -1))
 
 
+def _logabsdet_vjp(ans, a):
+    _check_nonsingular_logdet(ans)
+    return lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(inv(a)))
+
+
+def _check_nonsingular_logdet(logabsdet):
+    if np.isneginf(peel(logabsdet)).any():
+        raise np.linalg.LinAlgError(
+            "slogdet: the matrix is singular (logabsdet = -inf), so logabsdet has no derivative "
+            "there (d logabsdet = tr(inv(a) da) diverges; JAX returns ±inf); the derivative of "
+            "det itself is exact at singular matrices: use cnp.linalg.det")
+
+
 logabsdet_p = defprim(
-    "logabsdet", lambda a: np.linalg.slogdet(a)[1],
-    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(inv(a)))],
+    "logabsdet", lambda a: np.linalg.slogdet(a)[1], [_logabsdet_vjp],
     jvp=_logabsdet_jvp, batch=batch_by_broadcasting,
     formulas=[("g * inv(a).T", r"\bar g\, a^{-\top}")])
 
@@ -585,12 +695,33 @@ def cholesky(a):
     return bind(cholesky_p, (a,), EMPTY)
 
 
+def _check_distinct_eigenvalues(w):
+    """Eigenvectors have a derivative only where the eigenvalues are distinct (beyond rounding)."""
+    if w.shape[-1] < 2:
+        return
+    eps = np.finfo(np.result_type(w.dtype, np.float32)).eps
+    tol = 8 * w.shape[-1] * eps * np.max(np.abs(w), axis=-1, keepdims=True)
+    tie = np.diff(np.sort(w, axis=-1), axis=-1) <= tol
+    if tie.any():
+        k = np.argwhere(tie)[0]
+        raise np.linalg.LinAlgError(
+            f"eigh: eigenvalue {float(w[tuple(k)]):.6g} is repeated (up to rounding), so its "
+            f"eigenvectors are not unique and have no derivative there (forward mode and JAX "
+            f"give nan); "
+            f"differentiate only through the eigenvalues w, or separate them")
+
+
 def _eigh_f(w):
-    """``F[..., i, j] = 1 / (w_j - w_i)`` off the diagonal, ``0`` on it."""
+    """``F[..., i, j] = 1 / (w_j - w_i)`` off the diagonal, ``0`` on it; ``nan`` where two
+    eigenvalues tie (up to rounding): forward mode's eigenvector tangent there, as JAX's."""
+    from chainrule._ops.elementwise import less_equal
     n = w.shape[-1]
     d = subtract(reshape(w, w.shape[:-1] + (1, n)), reshape(w, w.shape + (1,)))
+    eps = np.finfo(np.result_type(w.dtype, np.float32)).eps
+    scale = _max(_abs(w), axis=-1, keepdims=True)
+    tie = less_equal(_abs(d), multiply(reshape(scale, scale.shape + (1,)), 8 * n * eps))
     eye = np.eye(n, dtype=bool)
-    return where(eye, 0.0, divide(1.0, where(eye, 1.0, d)))
+    return where(eye, 0.0, where(tie, np.nan, divide(1.0, where(tie, 1.0, d))))
 
 
 def _eigh_dw(ans, a):
@@ -601,8 +732,11 @@ def _eigh_dw(ans, a):
 
 
 def _eigh_dv(ans, a):
+    w = eigh_w(a)
+    _check_distinct_eigenvalues(np.asarray(peel(w)))  # every example of a batch
+
     def vjp(g):
-        f = _eigh_f(eigh_w(a))
+        f = _eigh_f(w)
         return _sym(matmul(ans, matmul(multiply(f, matmul(_mT(ans), g)), _mT(ans))))
     return vjp
 
