@@ -631,6 +631,9 @@ logabsdet_p = defprim(
 def slogdet(a):
     """``numpy.linalg.slogdet``: ``(sign, logabsdet)``; ``logabsdet`` is differentiable, ``sign`` is constant.
 
+    At a singular matrix (``logabsdet = -inf``) the derivative does not exist and
+    differentiating raises ``LinAlgError``.
+
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> sign, logabsdet = cnp.linalg.slogdet(cnp.array([[2.0, 0.0], [0.0, -4.0]]))
     >>> float(sign), round(float(logabsdet), 4)
@@ -773,8 +776,9 @@ def eigh_v(a):
 def eigh(a):
     """``numpy.linalg.eigh``: ``(w, v)`` of a symmetric matrix, differentiable.
 
-    The derivative assumes distinct eigenvalues and treats ``a`` as
-    symmetric (the gradient is symmetrised).
+    The derivative treats ``a`` as symmetric (the gradient is symmetrised).  At
+    repeated eigenvalues the eigenvectors have no derivative: reverse mode raises
+    ``LinAlgError``, forward mode gives nan (as JAX); see docs/conventions.md.
 
     >>> import chainrule.numpy as cnp
     >>> w, v = cnp.linalg.eigh(cnp.array([[2.0, 0.0], [0.0, 1.0]]))
