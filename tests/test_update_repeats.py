@@ -174,3 +174,32 @@ def test_add_still_accumulates():
     gb = cr.vmap(cr.grad(lambda v, i: cnp.sum(cnp.at(np.zeros(3))[i].add(v) * np.array([1.0, 2.0, 3.0]))),
                  in_axes=(None, 0))(np.ones(3), BATCHED_INDICES[:, :3] % 3)
     np.testing.assert_array_equal(gb, np.array([1.0, 2.0, 3.0])[BATCHED_INDICES[:, :3] % 3])
+
+
+@pytest.mark.parametrize("name", list(INDICES))
+def test_second_order_against_jax(name):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    idx, vshape, z, f = _case(name)
+    n = int(np.prod(SHAPE))
+    w = np.linspace(0.5, 2.0, n)
+
+    def jf(z):
+        x, v = z[:n].reshape(SHAPE), z[n:].reshape(vshape)
+        return jax.numpy.sum(x.at[idx].set(v).ravel() ** 3 * w)
+
+    np.testing.assert_allclose(cr.hessian(lambda z: cnp.sum(f(z) ** 3 * w))(z),
+                               np.asarray(jax.hessian(jf)(z)), atol=1e-12)
+
+
+def test_batched_index_against_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    z = np.array([0.3, -0.7, 1.1, 2.0, -1.5, 0.4])
+
+    def jg(z, i):
+        return (z[:3].at[i].set(z[3:])) ** 2 * np.array([1.0, 10.0, 100.0])
+
+    expected = np.asarray(jax.vmap(jax.jacrev(jg), in_axes=(None, 0))(z, BATCHED_INDICES))
+    np.testing.assert_allclose(cr.vmap(cr.jacrev(_g), in_axes=(None, 0))(z, BATCHED_INDICES), expected)
+    np.testing.assert_allclose(cr.jacrev(lambda z: cr.vmap(lambda i: _g(z, i))(BATCHED_INDICES))(z), expected)
