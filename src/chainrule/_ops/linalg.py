@@ -502,18 +502,24 @@ def _perm_sign(perm):
 
 
 def _complement_products(s, m):
-    """``W[..., i_1, ..., i_m] = Π_{j ∉ {i_1..i_m}} s_j`` for distinct ``i``, 0 otherwise."""
+    """``W[..., i_1, ..., i_m] = Π_{j ∉ {i_1..i_m}} s_j`` for distinct ``i``, 0 otherwise.
+
+    Without division (``s`` may hold zeros): prefix times suffix products leave out one
+    index; each further index is left out by setting its ``s`` to 1 first.  O(n^m).
+    """
     n = s.shape[-1]
+    if m == 1:
+        ones = np.ones(s.shape[:-1] + (1,), s.dtype)
+        before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+        after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        return before * after
+    eye = np.eye(n, dtype=bool)
+    w = _complement_products(np.where(eye, 1.0, s[..., None, :]), m - 1)  # i_1 left out first
     idx = np.indices((n,) * m)
-    hit = np.zeros((n,) * m + (n,), dtype=bool)
-    for r in range(m):
-        hit |= idx[r][..., None] == np.arange(n)
     distinct = np.ones((n,) * m, dtype=bool)
-    for r in range(m):
-        for q in range(r):
-            distinct &= idx[r] != idx[q]
-    s = s.reshape(s.shape[:-1] + (1,) * m + (n,))
-    return np.prod(np.where(hit, 1.0, s), axis=-1) * distinct
+    for r in range(1, m):
+        distinct &= idx[r] != idx[0]
+    return w * distinct
 
 
 def _cofactor_impl(a, *e):
