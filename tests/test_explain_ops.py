@@ -68,8 +68,9 @@ CASES = {
 
 #: Primitives with formulas that a first-order explain never records: the VJP rules of
 #: others (seen only when differentiating a gradient) and vmap's traced-index forms.
-NOT_ON_A_FIRST_ORDER_TAPE = {"scatter_add", "scatter_rows", "segment_sum", "gather", "set_rows", "cofactor",
-                             "checkpoint", "custom_jvp_call", "custom_vjp_call", "root"}
+NOT_ON_A_FIRST_ORDER_TAPE = {"scatter_add", "scatter_rows", "segment_sum", "gather", "set_rows",
+                             "checkpoint", "custom_jvp_call", "custom_vjp_call", "root",
+                             "cofactor"}
 
 LEAKS = re.compile(r"None|<[a-z]+\d* |object at|array\(|\bg_|\\bar g|\bans\b|\\mathrm\{ans\}|\bidx\b|\bslice\b")
 

@@ -88,33 +88,24 @@ scatter_rows_p = defprim(
     jvp="linear", formulas=[("h[i]", r"\bar h[i]"), None],
     batch=_batch_scatter_rows)
 
-def _kept_rows(x, i):
-    """Which writes of ``set_rows(x, v, i)`` survive where ``i`` repeats a position: a mask
-    shaped like ``i`` (each write tagged with its number, then read back), or ``None`` when
-    all do.  Built from the primitives themselves, so a batched ``i`` gives a batched mask."""
-    tags = np.arange(int(np.prod(shape_of(i), dtype=np.int64)), dtype=np.intp).reshape(shape_of(i))
-    owner = set_rows(np.full(shape_of(x), -1, dtype=np.intp), tags, i)
-    if not _traced(i):
-        kept = owner[i] == tags
-        return None if kept.all() else kept
-    from chainrule._ops.elementwise import equal
-    return equal(gather(owner, i), tags)
-
-
-def _set_rows_vjp_v(ans, x, v, i):
-    kept = _kept_rows(x, i)
-    if kept is None:
-        return lambda g: gather(g, i)
+def _set_rows_dv(ans, x, v, i):
+    # Only the last write to a repeated position survives, so only it gets the cotangent.
     from chainrule._ops.elementwise import where
-    return lambda g: where(kept, gather(g, i), 0.0)
+    from chainrule._ops.shape import kept_writes
+    n = shape_of(x)[0]
+    if type(i) not in TRACER_TYPES and np.unique(i).size == np.size(i):
+        return lambda g: gather(g, i)
+    # (for a batched index the surviving writes differ per example, and ``keep`` is batched)
+    ids = np.arange(np.prod(shape_of(i), dtype=np.int64), dtype=np.float64).reshape(shape_of(i))
+    keep = kept_writes(ids, lambda w: set_rows(np.full((n,), -1.0), w, i), lambda o: gather(o, i))
+    return lambda g: where(keep, gather(g, i), 0.0)
 
 
 set_rows_p = defprim(
     "set_rows", _set_rows_impl,
     [lambda ans, x, v, i: lambda g: set_rows(g, np.zeros(shape_of(v), dtype_of(g)), i),
-     _set_rows_vjp_v, None],
-    jvp="linear", formulas=[("1 outside i, 0 at i", r"[\notin i]"),
-                            ("g[i] where the write is kept", r"\bar g[i]"), None],
+     _set_rows_dv, None],
+    jvp="linear", formulas=[("1 outside i, 0 at i", r"[\notin i]"), ("g[i]", r"\bar g[i]"), None],
     batch=_batch_set_rows)
 
 

@@ -596,49 +596,37 @@ def det(a):
     >>> cr.grad(cnp.linalg.det)(cnp.array([[2.0, 0.0], [0.0, 4.0]]))
     array([[4., 0.],
            [0., 2.]])
-
-    The derivative is the cofactor matrix, exact at singular matrices too, and so is
-    every higher derivative (see docs/conventions.md):
-
-    >>> cr.grad(cnp.linalg.det)(cnp.array([[1.0, 2.0], [2.0, 4.0]])).round(12)
-    array([[ 4., -2.],
-           [-2.,  1.]])
     """
     if not _traced(a):
         return np.linalg.det(a)
     return bind(det_p, (a,), EMPTY)
 
 
+def _inv_for_logabsdet(a):
+    """``inv(a)``, the derivative of ``log|det a|`` (transposed); at a singular ``a`` there is none."""
+    try:
+        return inv(a)
+    except np.linalg.LinAlgError:
+        raise np.linalg.LinAlgError(
+            f"slogdet: the matrix of shape {shape_of(a)} is singular (log|det| = -inf), so log|det| "
+            f"has no derivative there; det's derivative (the cofactor matrix) exists at every "
+            f"matrix: use cnp.linalg.det") from None
+
+
 def _logabsdet_jvp(primals, tangents, ans, params):
     (a,), (ta,) = primals, tangents
-    _check_nonsingular_logdet(ans)
-    return _sum(multiply(_mT(inv(a)), ta), axis=(-2, -1))
-
-
-def _logabsdet_vjp(ans, a):
-    _check_nonsingular_logdet(ans)
-    return lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(inv(a)))
-
-
-def _check_nonsingular_logdet(logabsdet):
-    if np.isneginf(peel(logabsdet)).any():
-        raise np.linalg.LinAlgError(
-            "slogdet: the matrix is singular (logabsdet = -inf), so logabsdet has no derivative "
-            "there (d logabsdet = tr(inv(a) da) diverges; JAX returns ±inf); the derivative of "
-            "det itself is exact at singular matrices: use cnp.linalg.det")
+    return _sum(multiply(_mT(_inv_for_logabsdet(a)), ta), axis=(-2, -1))
 
 
 logabsdet_p = defprim(
-    "logabsdet", lambda a: np.linalg.slogdet(a)[1], [_logabsdet_vjp],
+    "logabsdet", lambda a: np.linalg.slogdet(a)[1],
+    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(_inv_for_logabsdet(a)))],
     jvp=_logabsdet_jvp, batch=batch_by_broadcasting,
     formulas=[("g * inv(a).T", r"\bar g\, a^{-\top}")])
 
 
 def slogdet(a):
     """``numpy.linalg.slogdet``: ``(sign, logabsdet)``; ``logabsdet`` is differentiable, ``sign`` is constant.
-
-    At a singular matrix (``logabsdet = -inf``) the derivative does not exist and
-    differentiating raises ``LinAlgError``.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> sign, logabsdet = cnp.linalg.slogdet(cnp.array([[2.0, 0.0], [0.0, -4.0]]))
@@ -716,8 +704,7 @@ def _check_distinct_eigenvalues(w):
         raise np.linalg.LinAlgError(
             f"eigh: eigenvalue {float(w[tuple(k)]):.6g} is repeated (up to rounding), so its "
             f"eigenvectors are not unique and have no derivative there (forward mode and JAX "
-            f"give nan); "
-            f"differentiate only through the eigenvalues w, or separate them")
+            f"give nan); differentiate only through the eigenvalues w, or separate them")
 
 
 def _eigh_f(w):

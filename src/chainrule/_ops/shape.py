@@ -13,7 +13,7 @@ __all__ = ["reshape", "transpose", "swapaxes", "broadcast_to", "ravel", "moveaxi
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, raw, shape_of
+from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, raw
 
 
 def _inverse_perm(axes):
@@ -120,38 +120,37 @@ def _batch_index_set(vals, batched, params):
     return bind(index_set_p, (x, v), {"idx": _batched_index(idx)})
 
 
-def _kept_writes(shape, idx):
-    """Which elements of ``v`` in ``x[idx] = v`` NumPy keeps, as a mask shaped like ``x[idx]``.
+def kept_writes(ids, write, read):
+    """Which elements of a write ``out[idx] = v`` NumPy keeps (the last of each repeated position).
 
-    Where an integer index repeats a position (``[0, 0]``, ``[1, -1]`` on length
-    2), only one write survives; only that element of ``v`` reaches the output,
-    so only it receives a cotangent.  The mask is read off NumPy itself (each
-    write tagged with its number), so it follows NumPy's order for every index
-    kind.  ``None`` when every write is kept (always, for a basic index).
+    ``write(ids)`` stores ``ids`` (``0, 1, …``, shaped like ``v``) at the index and
+    ``read(out)`` reads the index back: element ``k`` survived iff it reads back ``k``.
+    This asks NumPy itself, so it matches whatever order NumPy writes in.
     """
+    from chainrule._ops.elementwise import equal
+    return equal(read(write(ids)), ids)
+
+
+def _index_set_dv(ans, x, v, idx):
+    # Only the write NumPy keeps reaches the output, so only it gets the cotangent: with
+    # repeated integer indices the earlier writes are overwritten and get zero (as JAX).
     if _is_basic(idx):
-        return None
+        return lambda g: _getitem(g, idx)
+    shape = x.shape
     target = np.empty(shape, dtype=np.bool_)[idx].shape
-    tags = np.arange(int(np.prod(target, dtype=np.int64)), dtype=np.intp).reshape(target)
-    owner = np.full(shape, -1, dtype=np.intp)
-    owner[idx] = tags
-    kept = owner[idx] == tags
-    return None if kept.all() else kept
-
-
-def _index_set_vjp_v(ans, x, v, idx):
-    kept = _kept_writes(shape_of(x), idx)
-    if kept is None:
+    ids = np.arange(int(np.prod(target, dtype=np.int64)), dtype=np.float64).reshape(target)
+    keep = kept_writes(ids, lambda i: _index_set_impl(np.full(shape, -1.0), i, idx), lambda o: o[idx])
+    if keep.all():
         return lambda g: _getitem(g, idx)
     from chainrule._ops.elementwise import where
-    return lambda g: where(kept, _getitem(g, idx), 0.0)
+    return lambda g: where(keep, _getitem(g, idx), 0.0)
 
 
 index_set_p = defprim(
     "index_set", _index_set_impl,
-    [lambda ans, x, v, idx: lambda g: index_set(g, 0.0, idx), _index_set_vjp_v],
-    jvp="linear", formulas=[("g with 0 at [idx]", r"\bar g \text{ with 0 at } [\mathrm{idx}]"),
-                            ("g[idx] where the write is kept", r"\bar g[\mathrm{idx}]")],
+    [lambda ans, x, v, idx: lambda g: index_set(g, 0.0, idx),
+     _index_set_dv],
+    jvp="linear", formulas=[("g with 0 at [idx]", r"\bar g \text{ with 0 at } [\mathrm{idx}]"), ("g[idx]", r"\bar g[\mathrm{idx}]")],
     batch=_batch_index_set)
 
 
