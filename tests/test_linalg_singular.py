@@ -101,10 +101,10 @@ def test_det_against_jax(name):
                                    atol=1e-10)
 
 
-def test_det_third_order_is_refused_not_wrong():
-    a = MATRICES["random 4"]
-    with pytest.raises(NotImplementedError, match="det: derivatives of the third"):
-        cr.jacfwd(cr.hessian(cnp.linalg.det))(a)
+@pytest.mark.parametrize("name", ["rank 2 of 3 (issue)", "zeros 3", "random 4"])
+def test_det_third_order_is_exact(name):
+    """(minors of size n-3 by hand: tests/test_linalg_singular_orders.py)"""
+    cr.testing.check_grads(cnp.linalg.det, (MATRICES[name],), order=3)
 
 
 def test_slogdet_at_a_singular_matrix_says_so():

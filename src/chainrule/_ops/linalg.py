@@ -12,12 +12,13 @@ __all__ = ["matmul", "dot", "tensordot", "einsum", "outer", "inner", "trace", "d
 #: The functions of ``chainrule.numpy.linalg`` (defined in this module too).
 LINALG: list = ["inv", "solve", "det", "slogdet", "cholesky", "norm", "eigh", "svdvals"]
 
+import itertools
 import string
 
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
-from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, raw, refuse_keywords, shape_of
+from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, ndim_of, peel, raw, refuse_keywords, shape_of
 from chainrule._ops.elementwise import abs as _abs
 from chainrule._ops.elementwise import add, astype, divide, multiply, negative, power, sqrt, stop_gradient, subtract, where
 from chainrule._ops.elementwise import sign as _sign
@@ -598,102 +599,111 @@ def solve(a, b):
     return bind(solve_p, (_arr(a), _arr(b)), EMPTY)
 
 
-# det's derivative is the cofactor matrix, adj(a)ᵀ.  ``det(a) · inv(a)ᵀ`` is the same thing
-# only where ``a`` is invertible: it fails at a singular matrix and loses accuracy near one.
-# The adjugate is computed from an SVD, ``a = U diag(s) Vᵀ``:
-#     adj(a) = det(U) det(V) · V diag(c) Uᵀ,   c_i = Π_{j≠i} s_j,
-# with no division anywhere, so it is exact at every rank (adj(XY) = adj(Y) adj(X), and
-# adj(diag(s)) = diag(c)).  Its derivative in a direction E, with F = Uᵀ E V, is
-#     d adj(a)[E] = det(U) det(V) · V D(F) Uᵀ,   D(F) = diag(P diag(F)) − P ∘ F,
-# where P_ij = Π_{k≠i,j} s_k off the diagonal and P_ii = 0 (differentiate the cofactors of
-# diag(s) + tF at t = 0); exact at every rank too, so Hessians of det are.  D is
-# self-adjoint, which makes the VJP ``g ↦ d adj(a)[gᵀ]ᵀ``.
-
-def _products_of_others(s):
-    """``c_i = Π_{j≠i} s_j`` along the last axis, by prefix and suffix products (no division)."""
-    ones = np.ones(s.shape[:-1] + (1,), dtype=s.dtype)
-    before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
-    after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-    return before * after
+# -- det and its derivatives of every order: the cofactor tower ---------------------------
+#
+# ``det_p``'s derivative is the cofactor matrix, ``det(a) inv(a)ᵀ`` only where ``a`` is
+# invertible; it is computed exactly at every rank from the singular values instead.  If
+# ``a = U diag(s) Vᵀ``, then ``det(a + x) = det(U) det(V) det(diag(s) + Uᵀ x V)`` for every
+# ``x``, so every derivative of ``det`` at ``a`` is one of ``det`` at the diagonal
+# ``diag(s)``, where expanding ``det(diag(s) + y) = Σ_J (Π_{j∉J} s_j) det(y[J, J])`` gives
+# products of the *other* singular values: no division, so nothing breaks at rank n-1 or
+# below.  ``cofactor(a, e_1, ..., e_k)`` is ``∂^{k+1} det(a)[e_1, ..., e_k, ·]`` (the
+# cofactor matrix for ``k = 0``); its derivatives in ``a`` and in each ``e_j`` are the same
+# primitive with one direction more (the derivative is symmetric in its directions), so
+# the tower closes on itself and every order is exact.  Beyond order n it is zero.
 
 
-def _adj_frame(a):
-    """``(det(U) det(V), V, s, Uᵀ)`` for ``a = U diag(s) Vᵀ``."""
-    a = np.asarray(a)
-    if a.shape[-1] == 0:
-        raise np.linalg.LinAlgError("the adjugate of an empty matrix is not defined")
-    u, s, vh = np.linalg.svd(a)
-    sigma = (np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
-    return sigma, np.swapaxes(vh, -1, -2), s, np.swapaxes(u, -1, -2)
+def _perm_sign(perm):
+    inversions = sum(perm[i] > perm[j] for i in range(len(perm)) for j in range(i + 1, len(perm)))
+    return -1.0 if inversions % 2 else 1.0
 
 
-def _adjugate_impl(a):
-    sigma, v, s, ut = _adj_frame(a)
-    return sigma * ((v * _products_of_others(s)[..., None, :]) @ ut)
+def _complement_products(s, m):
+    """``W[..., i_1, ..., i_m] = Π_{j ∉ {i_1..i_m}} s_j`` for distinct ``i``, 0 otherwise.
 
-
-def _adjugate_jvp_impl(a, e):
-    sigma, v, s, ut = _adj_frame(a)
+    Without division (``s`` may hold zeros): prefix times suffix products leave out one
+    index; each further index is left out by setting its ``s`` to 1 first.  O(n^m).
+    """
     n = s.shape[-1]
-    others = np.broadcast_to(s[..., None, :], s.shape + (n,)).copy()
-    others[..., np.arange(n), np.arange(n)] = 1.0          # row i: s with s_i left out
-    pair = _products_of_others(others)                      # P_ij = Π_{k≠i,j} s_k
-    pair[..., np.arange(n), np.arange(n)] = 0.0
-    f = ut @ e @ v                                          # F = Uᵀ E V
-    fdiag = np.diagonal(f, axis1=-2, axis2=-1)
-    d = -pair * f
-    d[..., np.arange(n), np.arange(n)] = (pair @ fdiag[..., None])[..., 0]
-    return sigma * (v @ d @ ut)
+    if m == 1:
+        ones = np.ones(s.shape[:-1] + (1,), s.dtype)
+        before = np.cumprod(np.concatenate([ones, s[..., :-1]], axis=-1), axis=-1)
+        after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        return before * after
+    eye = np.eye(n, dtype=bool)
+    w = _complement_products(np.where(eye, 1.0, s[..., None, :]), m - 1)  # i_1 left out first
+    idx = np.indices((n,) * m)
+    distinct = np.ones((n,) * m, dtype=bool)
+    for r in range(1, m):
+        distinct &= idx[r] != idx[0]
+    return w * distinct
 
 
-def _no_third_order(*_):
-    raise NotImplementedError(
-        "det: derivatives of the third and higher orders are not implemented (first and second "
-        "derivatives are exact at every matrix); differentiate det's formula for your size by hand, "
-        "or use slogdet where the matrix is invertible")
+def _cofactor_impl(a, *e):
+    """``∂^{k+1} det(a)[e_1, ..., e_k, ·]`` (``k = len(e)``) through the SVD of ``a``."""
+    m, n = len(e) + 1, a.shape[-1]
+    lead = np.broadcast_shapes(*(np.shape(x)[:-2] for x in (a,) + e))
+    dtype = np.result_type(a, *e)
+    if m > n:  # det is a polynomial of degree n
+        return np.zeros(lead + (n, n), dtype)
+    u, s, vh = np.linalg.svd(np.broadcast_to(a, lead + (n, n)))
+    sign = np.sign(np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
+    f = [np.swapaxes(u, -1, -2) @ x @ np.swapaxes(vh, -1, -2) for x in e]  # e in the singular basis
+    w = _complement_products(s, m)
+    letters = string.ascii_lowercase[:m]
+    d = np.zeros(lead + (n, n), dtype)
+    diag = np.arange(n)
+    for perm in itertools.permutations(range(m)):  # det(y[J, J]) of the m directions, one per row
+        ins = ["..." + letters] + [f"...{letters[r]}{letters[perm[r]]}" for r in range(1, m)]
+        out = letters[0] + (letters[perm[0]] if perm[0] else "")
+        c = _perm_sign(perm) * np.einsum(",".join(ins) + "->..." + out, w, *f)
+        if perm[0]:
+            d += c
+        else:  # the free slot on the diagonal
+            d[..., diag, diag] += c
+    return (sign * (u @ d @ vh)).astype(dtype, copy=False)
 
 
-def _adjugate_jvp_jvp(primals, tangents, ans, params):
-    (a, e), (ta, te) = primals, tangents
-    if ta is not None:
-        _no_third_order()
-    return None if te is None else adjugate_jvp(a, te)
+def _cofactor_vjp(i):
+    if i == 0:  # d/da <g, ∂^{k+1}det[e, ·]> = ∂^{k+2}det[e, g, ·]
+        return lambda ans, a, *e: lambda g: cofactor(a, *e, g)
+    return lambda ans, a, *e: lambda g: cofactor(a, *e[:i - 1], *e[i:], g)
 
 
-adjugate_p = defprim(
-    "adjugate", _adjugate_impl,
-    [lambda ans, a: lambda g: _mT(adjugate_jvp(a, _mT(g)))],
-    jvp=lambda primals, tangents, ans, params: adjugate_jvp(primals[0], tangents[0]),
+def _cofactor_jvp(primals, tangents, ans, params):
+    a, e = primals[0], primals[1:]
+    out = None
+    for j, t in enumerate(tangents):
+        if t is not None:
+            c = cofactor(a, *e, t) if j == 0 else cofactor(a, *e[:j - 1], t, *e[j:])
+            out = c if out is None else add(out, c)
+    return out
+
+
+cofactor_p = defprim(
+    "cofactor", _cofactor_impl, PerInput(_cofactor_vjp), jvp=_cofactor_jvp,
     batch=batch_by_broadcasting,
-    formulas=[("d adj(a)[g.T].T", r"\mathrm{d}\,\operatorname{adj}(a)[\bar g^{\top}]^{\top}")])
-
-adjugate_jvp_p = defprim(
-    "adjugate_jvp", _adjugate_jvp_impl,
-    [_no_third_order, lambda ans, a, e: lambda g: _mT(adjugate_jvp(a, _mT(g)))],
-    jvp=_adjugate_jvp_jvp, batch=batch_by_broadcasting,
-    formulas=[None, ("d adj(a)[g.T].T", r"\mathrm{d}\,\operatorname{adj}(a)[\bar g^{\top}]^{\top}")])
+    formulas=PerInput(lambda i: ("cofactor(a, …, g)", r"\operatorname{cof}(a, \dots, \bar g)")))
 
 
-def adjugate(a):
-    """The adjugate ``adj(a)`` (``det(a) · inv(a)`` where that exists), exact at singular matrices."""
-    return bind(adjugate_p, (a,), EMPTY) if _traced(a) else _adjugate_impl(a)
-
-
-def adjugate_jvp(a, e):
-    """``d adj(a)[e]``, the derivative of the adjugate at ``a`` in the direction ``e``."""
-    return bind(adjugate_jvp_p, (a, e), EMPTY) if _traced(a, e) else _adjugate_jvp_impl(a, e)
+def cofactor(a, *e):
+    """The cofactor matrix of ``a`` (``∂ det / ∂a``), exact at every rank; with directions
+    ``e_1..e_k``, its ``k``-th derivative ``∂^{k+1} det(a)[e_1, ..., e_k, ·]``."""
+    if not _traced(a, *e):
+        return _cofactor_impl(np.asarray(a), *map(np.asarray, e))
+    return bind(cofactor_p, (_arr(a),) + tuple(_arr(x) for x in e), EMPTY)
 
 
 def _det_jvp(primals, tangents, ans, params):
     (a,), (ta,) = primals, tangents
-    return _sum(multiply(_mT(adjugate(a)), ta), axis=(-2, -1))
+    return _sum(multiply(cofactor(a), ta), axis=(-2, -1))
 
 
 det_p = defprim(
     "det", np.linalg.det,
-    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), _mT(adjugate(a)))],
+    [lambda ans, a: lambda g: multiply(reshape(g, g.shape + (1, 1)), cofactor(a))],
     jvp=_det_jvp, batch=batch_by_broadcasting,
-    formulas=[("g * adj(a).T", r"\bar g\, \operatorname{adj}(a)^{\top}")])
+    formulas=[("g * cofactor(a)", r"\bar g\, \operatorname{cof}(a)")])
 
 
 def det(a):
@@ -801,12 +811,32 @@ def cholesky(a, /, *, upper=False):
     return bind(cholesky_p, (a,), EMPTY)
 
 
+def _check_distinct_eigenvalues(w):
+    """Eigenvectors have a derivative only where the eigenvalues are distinct (beyond rounding)."""
+    if w.shape[-1] < 2:
+        return
+    eps = np.finfo(np.result_type(w.dtype, np.float32)).eps
+    tol = 8 * w.shape[-1] * eps * np.max(np.abs(w), axis=-1, keepdims=True)
+    tie = np.diff(np.sort(w, axis=-1), axis=-1) <= tol
+    if tie.any():
+        k = np.argwhere(tie)[0]
+        raise np.linalg.LinAlgError(
+            f"eigh: eigenvalue {float(w[tuple(k)]):.6g} is repeated (up to rounding), so its "
+            f"eigenvectors are not unique and have no derivative there (forward mode and JAX "
+            f"give nan); differentiate only through the eigenvalues w, or separate them")
+
+
 def _eigh_f(w):
-    """``F[..., i, j] = 1 / (w_j - w_i)`` off the diagonal, ``0`` on it."""
+    """``F[..., i, j] = 1 / (w_j - w_i)`` off the diagonal, ``0`` on it; ``nan`` where two
+    eigenvalues tie (up to rounding): forward mode's eigenvector tangent there, as JAX's."""
+    from chainrule._ops.elementwise import less_equal
     n = w.shape[-1]
     d = subtract(reshape(w, w.shape[:-1] + (1, n)), reshape(w, w.shape + (1,)))
+    eps = np.finfo(np.result_type(w.dtype, np.float32)).eps
+    scale = _max(_abs(w), axis=-1, keepdims=True)
+    tie = less_equal(_abs(d), multiply(reshape(scale, scale.shape + (1,)), 8 * n * eps))
     eye = np.eye(n, dtype=bool)
-    return where(eye, 0.0, divide(1.0, where(eye, 1.0, d)))
+    return where(eye, 0.0, where(tie, np.nan, divide(1.0, where(tie, 1.0, d))))
 
 
 def _eigh_dw(ans, a, UPLO):  # noqa: N803 (NumPy's name)
@@ -817,8 +847,11 @@ def _eigh_dw(ans, a, UPLO):  # noqa: N803 (NumPy's name)
 
 
 def _eigh_dv(ans, a, UPLO):  # noqa: N803
+    w = eigh_w(a, UPLO)
+    _check_distinct_eigenvalues(np.asarray(peel(w)))  # every example of a batch
+
     def vjp(g):
-        f = _eigh_f(eigh_w(a, UPLO))
+        f = _eigh_f(w)
         return _sym(matmul(ans, matmul(multiply(f, matmul(_mT(ans), g)), _mT(ans))))
     return vjp
 
@@ -855,8 +888,9 @@ def eigh_v(a, UPLO="L"):  # noqa: N803
 def eigh(a, UPLO="L"):  # noqa: N803 (NumPy's name)
     """``numpy.linalg.eigh``: ``(w, v)`` of a symmetric matrix, differentiable.
 
-    The derivative assumes distinct eigenvalues and treats ``a`` as
-    symmetric (the gradient is symmetrised).
+    The derivative treats ``a`` as symmetric (the gradient is symmetrised).  At
+    repeated eigenvalues the eigenvectors have no derivative: reverse mode raises
+    ``LinAlgError``, forward mode gives nan (as JAX); see docs/conventions.md.
 
     >>> import chainrule.numpy as cnp
     >>> w, v = cnp.linalg.eigh(cnp.array([[2.0, 0.0], [0.0, 1.0]]))

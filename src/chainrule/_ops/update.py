@@ -1,7 +1,8 @@
 """Functional index updates: ``cnp.at(x)[idx].set(v)`` and ``.add(v)`` (JAX's ``x.at[idx]``).
 
 Both return a new array and differentiate in ``x`` and ``v``.  ``set`` is the
-``index_set`` primitive; ``add`` scatters ``v`` with accumulation, so repeated
+``index_set`` primitive (where an index repeats a position, the last write is
+kept, as in NumPy, and only it gets a derivative); ``add`` scatters ``v`` with accumulation, so repeated
 integer indices add up, as ``np.add.at`` does.
 """
 from __future__ import annotations
@@ -28,6 +29,8 @@ class at:  # noqa: N801 (reads as cnp.at(x)[idx])
     array([3., 2., 3.])
     >>> cr.grad(lambda v: cnp.at(x)[1:].set(v).sum())(5.0)   # v lands in two places
     np.float64(2.0)
+    >>> cr.grad(lambda v: cnp.at(x)[[2, 2]].set(v).sum())(cnp.array([5.0, 6.0]))  # last write kept
+    array([0., 1.])
     """
 
     __slots__ = ("_x",)
