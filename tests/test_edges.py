@@ -204,6 +204,14 @@ def test_documented_deviations_from_jax(name, p):
     np.testing.assert_allclose(h, hess, rtol=1e-15, atol=1e-300)
 
 
+def test_norm_inf_at_the_zero_vector_splits_among_all_entries():
+    # max(|x|) ties everywhere: 1/n each, summing to the directional derivative along
+    # (1, ..., 1), which is 1 (JAX: 1/(2n), its norm takes a maximum with an initial 0)
+    g = cr.grad(lambda x: cnp.linalg.norm(x, np.inf))(np.zeros(3))
+    np.testing.assert_allclose(g, np.full(3, 1 / 3), rtol=1e-15)
+    assert cr.jvp(lambda x: cnp.linalg.norm(x, np.inf), (np.zeros(3),), (np.ones(3),))[1] == 1.0
+
+
 def test_logaddexp_issue_example_and_mirror():
     assert cr.grad(lambda v: cnp.logaddexp(v, 1.0))(np.inf) == 1.0
     assert cr.grad(lambda v: cnp.logaddexp(1.0, v))(np.inf) == 1.0

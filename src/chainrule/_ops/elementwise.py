@@ -169,10 +169,13 @@ def _share(scale, pick):
     """The rule of one input ``a`` of logaddexp(2) (other input ``b``): ``expit(scale (a - b))``."""
     def rule(ans, x, y):
         a, b = pick(x, y)
-        d = subtract(a, b)
         if _has_inf(a) and _has_inf(b):  # inf - inf: equal infinities tie, split 1/2 : 1/2
+            with np.errstate(invalid="ignore"):
+                d = subtract(a, b)
             ar = raw(a)
             d = where(where(ar == raw(b), abs(ar) == np.inf, False), 0.0, d)
+        else:
+            d = subtract(a, b)
         if scale != 1.0:
             d = multiply(d, scale)
         s = _expit(d)

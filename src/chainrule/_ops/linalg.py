@@ -653,7 +653,7 @@ def eigh(a):
 
 
 def _safe_sqrt(s):
-    """``sqrt(s)`` whose derivative at ``s = 0`` is 0 (as JAX's norm)."""
+    """``sqrt(s)`` whose derivatives at ``s = 0`` are 0 (as PyTorch's norm; JAX's is nan)."""
     zero = raw(s) == 0
     return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
 
@@ -661,7 +661,8 @@ def _safe_sqrt(s):
 def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
     """``numpy.linalg.norm``: vector norms (2, 1, inf, -inf) and matrix norms ('fro', 1, inf), differentiable.
 
-    The gradient of the 2-norm at 0 is 0, as in JAX.
+    The gradient of the 2-norm at 0 is 0, as in PyTorch (JAX gives nan); ``norm(x, 1)``
+    has derivative 1 at a zero entry (``abs'(0) = 1``, as JAX).
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.linalg.norm(cnp.array([3.0, 4.0]))
