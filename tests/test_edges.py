@@ -256,3 +256,46 @@ def test_abs_derivative_keeps_dtype(dtype):
     assert t.dtype == dtype
     np.testing.assert_array_equal(t, [-1.0, 1.0, 1.0])
     np.testing.assert_array_equal(cr.vmap(cr.grad(cnp.abs))(x), [-1.0, 1.0, 1.0])
+
+
+# -- the other guarded rules: second derivatives at their guard points ---------------------
+
+def _vector_cases():
+    import jax
+    import jax.numpy as jnp
+    return [
+        ("prod with zeros", cnp.prod, jnp.prod, [2.0, 0.0, 3.0, 0.0]),
+        ("prod with one zero", cnp.prod, jnp.prod, [2.0, 0.0, 3.0]),
+        ("cumprod with zeros", lambda v: cnp.sum(cnp.cumprod(v) * np.arange(1.0, 5.0)),
+         lambda v: jnp.sum(jnp.cumprod(v) * np.arange(1.0, 5.0)), [2.0, 0.0, 3.0, 0.5]),
+        ("max ties", lambda v: cnp.max(v) * cnp.sum(v), lambda v: jnp.max(v) * jnp.sum(v), [1.0, 3.0, 3.0]),
+        ("maximum ties", lambda v: cnp.sum(cnp.maximum(v, v[::-1]) * v), lambda v: jnp.sum(jnp.maximum(v, v[::-1]) * v),
+         [1.0, 2.0, 1.0]),
+        ("abs at 0", lambda v: cnp.sum(cnp.abs(v) * v), lambda v: jnp.sum(jnp.abs(v) * v), [0.0, -1.0, 2.0]),
+        ("relu at 0", lambda v: cnp.sum(cr.nn.functional.relu(v) * v), lambda v: jnp.sum(jax.nn.relu(v) * v),
+         [0.0, -1.0, 2.0]),
+        ("power with y = 0 entries", lambda v: cnp.sum(v[:2] ** v[2:]), lambda v: jnp.sum(v[:2] ** v[2:]),
+         [1.5, 0.5, 0.0, 0.0]),
+        ("logsumexp with -inf", cnp.special.logsumexp, jax.scipy.special.logsumexp, [1.0, -INF, 0.0]),
+        ("norm(x, 1) at 0", lambda v: cnp.linalg.norm(v, 1) ** 2, lambda v: jnp.linalg.norm(v, 1) ** 2,
+         [0.0, 1.0, -2.0]),
+    ]
+
+
+def _vector_params():
+    try:
+        import jax  # noqa: F401
+    except ImportError:
+        return [pytest.param(0, marks=pytest.mark.skip(reason="jax not installed"))]
+    return [pytest.param(i, id=c[0]) for i, c in enumerate(_vector_cases())]
+
+
+@pytest.mark.parametrize("i", _vector_params())
+def test_guarded_rules_hessians_match_jax(i):
+    jax = _jax()
+    name, f, jf, x = _vector_cases()[i]
+    x = np.array(x)
+    h = cr.hessian(f)(x)
+    np.testing.assert_allclose(h, np.asarray(jax.hessian(jf)(x)), rtol=1e-13, atol=1e-300, err_msg=name)
+    np.testing.assert_allclose(cr.jacfwd(cr.grad(f))(x), h, rtol=1e-13, atol=1e-300, err_msg=name)
+    np.testing.assert_allclose(h, h.T, rtol=1e-13, atol=1e-300, err_msg=name)
