@@ -255,6 +255,7 @@ arctan2_p = defprim(
     [_arctan2_rule(1.0, lambda y, x: x), _arctan2_rule(-1.0, lambda y, x: y)],
     formulas=[("x/(x^2+y^2)", r"\frac{x}{x^{2}+y^{2}}"), ("-y/(x^2+y^2)", r"-\frac{y}{x^{2}+y^{2}}")])
 
+
 def _hypot_rule(pick):
     def rule(ans, x, y):
         v = pick(x, y)[0]
