@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of, raw, refuse_keywords, unary
+from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of, peel, raw, refuse_keywords, unary
 
 # -- arithmetic ----------------------------------------------------------------
 
@@ -50,6 +50,11 @@ negative_p = defprim(
     notation=("−{0}", "-{0}"))
 
 
+def _has_zero(v):
+    """Whether some entry of ``v`` (of any example of a ``vmap`` batch) is 0: the guards' fast test."""
+    return not np.all(peel(v))
+
+
 def _pow_dx(ans, x, y):
     if type(y) not in TRACER_TYPES and np.ndim(y) == 0:
         if y == 0:
@@ -57,12 +62,20 @@ def _pow_dx(ans, x, y):
         if y == 2:
             return lambda g: multiply(g, multiply(x, 2.0))
         return lambda g: multiply(g, multiply(y, power(x, y - 1)))
-    # x**(y-1) is inf at x = 0 when y < 1, and y = 0 must give 0 there.
-    return lambda g: multiply(g, where(raw(y) == 0, 0.0, multiply(y, power(x, subtract(y, 1)))))
+    # y x**(y-1) is exact wherever x != 0, y = 0 included (its y-derivative, 1/x, is the
+    # mixed partial).  Only x = y = 0 is 0 * inf: taken as 0 there, with x made 1 in the
+    # unselected branch so that no 0 * inf reaches that branch's own derivatives.
+    if _has_zero(x) and _has_zero(y):
+        both = where(raw(x) == 0, raw(y) == 0, False)
+        x = where(both, 1.0, x)
+        return lambda g: multiply(g, where(both, 0.0, multiply(y, power(x, subtract(y, 1)))))
+    return lambda g: multiply(g, multiply(y, power(x, subtract(y, 1))))
 
 
 def _pow_dy(ans, x, y):
-    zero = raw(x) == 0  # d/dy x**y = x**y log x, taken as 0 at x = 0 (as JAX)
+    if not _has_zero(x):
+        return lambda g: multiply(g, multiply(ans, log(x)))
+    zero = raw(x) == 0  # d/dy x**y = x**y log x, taken as 0 at x = 0 (as JAX for y > 0)
     safe_x = where(zero, 1.0, x)
     return lambda g: multiply(g, where(zero, 0.0, multiply(ans, log(safe_x))))
 
@@ -150,35 +163,63 @@ log1p_p = defprim(
     "log1p", np.log1p, [lambda ans, x: lambda g: divide(g, add(x, 1.0))],
     formulas=[("1/(1+x)", r"\frac{1}{1+x}")])
 
-# d/dx log(e^x + e^y) = e^(x - ans): finite for any inputs, however large.
-def _share(expf, pick):
-    """The rule of one input of logaddexp(2): its share ``expf(input - ans)`` of the sum."""
+# d/dx log(e^x + e^y) = e^x / (e^x + e^y) = expit(x - y): finite for any inputs, exact at
+# ties of huge values (where x - ans would round to 0) and 1 (0 for y) at x = inf.
+def _share(scale, pick):
+    """The rule of one input ``a`` of logaddexp(2) (other input ``b``): ``expit(scale (a - b))``."""
     def rule(ans, x, y):
-        return lambda g: multiply(g, expf(subtract(pick(x, y), ans)))
+        a, b = pick(x, y)
+        if _has_inf(a) and _has_inf(b):  # inf - inf: equal infinities tie, split 1/2 : 1/2
+            with np.errstate(invalid="ignore"):
+                d = subtract(a, b)
+            ar = raw(a)
+            d = where(where(ar == raw(b), abs(ar) == np.inf, False), 0.0, d)
+        else:
+            d = subtract(a, b)
+        if scale != 1.0:
+            d = multiply(d, scale)
+        s = _expit(d)
+        return lambda g: multiply(g, s)
     return rule
 
 
+def _has_inf(v):
+    return bool(np.isinf(peel(v)).any())
+
+
+def _expit(v):
+    from chainrule._ops.special import expit  # special is built on this module
+    return expit(v)
+
+
 def _first(x, y):
-    return x
+    return x, y
 
 
 def _second(x, y):
-    return y
+    return y, x
 
 
 logaddexp_p = defprim(
-    "logaddexp", np.logaddexp, [_share(lambda v: exp(v), _first), _share(lambda v: exp(v), _second)],
-    formulas=[("exp(x - ans)", r"e^{x-\mathrm{ans}}"), ("exp(y - ans)", r"e^{y-\mathrm{ans}}")],
-    uses_ans=True)
+    "logaddexp", np.logaddexp, [_share(1.0, _first), _share(1.0, _second)],
+    formulas=[("expit(x - y)", r"\sigma(x-y)"), ("expit(y - x)", r"\sigma(y-x)")])
 
 logaddexp2_p = defprim(
-    "logaddexp2", np.logaddexp2, [_share(lambda v: exp2(v), _first), _share(lambda v: exp2(v), _second)],
-    formulas=[("2^(x - ans)", r"2^{x-\mathrm{ans}}"), ("2^(y - ans)", r"2^{y-\mathrm{ans}}")],
-    uses_ans=True)
+    "logaddexp2", np.logaddexp2, [_share(_LN2, _first), _share(_LN2, _second)],
+    formulas=[("expit((x - y) ln 2)", r"\sigma((x-y)\ln 2)"), ("expit((y - x) ln 2)", r"\sigma((y-x)\ln 2)")])
+
+
+def _abs_dx(ans, x):
+    # abs'(x) = 1 for x >= 0 (-0.0 and 0 included), -1 for x < 0: as JAX.  sign(x) + [x == 0]
+    # keeps x's dtype and works on a vmap batch.
+    xr = raw(x)
+    w = add(sign(xr), equal(xr, 0))
+    return lambda g: multiply(g, w)
+
 
 abs_p = defprim(
-    "abs", np.abs, [lambda ans, x: lambda g: multiply(g, np.sign(raw(x)))],
-    formulas=[("sign(x)", r"\operatorname{sign} x")])  # abs'(0) = 0, as JAX
+    "abs", np.abs, [_abs_dx],
+    formulas=[("sign(x) (1 at 0)", r"\operatorname{sign} x")])  # abs'(0) = 1, as JAX
 
 # -- more trigonometric and hyperbolic ---------------------------------------------
 
@@ -214,10 +255,19 @@ arctan2_p = defprim(
     [_arctan2_rule(1.0, lambda y, x: x), _arctan2_rule(-1.0, lambda y, x: y)],
     formulas=[("x/(x^2+y^2)", r"\frac{x}{x^{2}+y^{2}}"), ("-y/(x^2+y^2)", r"-\frac{y}{x^{2}+y^{2}}")])
 
+
+def _hypot_rule(pick):
+    def rule(ans, x, y):
+        v = pick(x, y)[0]
+        if _has_zero(ans):  # hypot(0, 0): derivative 0 (0/0), as norm's at the zero vector
+            zero = raw(ans) == 0
+            return lambda g: multiply(g, where(zero, 0.0, divide(v, where(zero, 1.0, ans))))
+        return lambda g: multiply(g, divide(v, ans))
+    return rule
+
+
 hypot_p = defprim(
-    "hypot", np.hypot,
-    [lambda ans, x, y: lambda g: multiply(g, divide(x, ans)),
-     lambda ans, x, y: lambda g: multiply(g, divide(y, ans))],
+    "hypot", np.hypot, [_hypot_rule(_first), _hypot_rule(_second)],
     formulas=[("x/hypot(x,y)", r"\frac{x}{\sqrt{x^{2}+y^{2}}}"), ("y/hypot(x,y)", r"\frac{y}{\sqrt{x^{2}+y^{2}}}")],
     uses_ans=True)
 
@@ -325,7 +375,7 @@ log10 = unary(log10_p, np.log10)
 log1p = unary(log1p_p, np.log1p)
 logaddexp = binary(logaddexp_p, np.logaddexp, doc="``numpy.logaddexp``: log(exp(x) + exp(y)), stable, with a stable derivative.")
 logaddexp2 = binary(logaddexp2_p, np.logaddexp2)
-abs = unary(abs_p, np.abs, doc="Elementwise absolute value; ``abs'(0) = 0`` (as JAX).")  # noqa: A001
+abs = unary(abs_p, np.abs, doc="Elementwise absolute value; ``abs'(0) = 1`` (as JAX).")  # noqa: A001
 absolute = abs
 tan = unary(tan_p, np.tan)
 arcsin = unary(arcsin_p, np.arcsin)

@@ -905,7 +905,7 @@ def eigh(a, UPLO="L"):  # noqa: N803 (NumPy's name)
 
 
 def _safe_sqrt(s):
-    """``sqrt(s)`` whose derivative at ``s = 0`` is 0 (as JAX's norm)."""
+    """``sqrt(s)`` whose derivatives at ``s = 0`` are 0 (as PyTorch's norm; JAX's is nan)."""
     zero = raw(s) == 0
     return where(zero, 0.0, sqrt(where(zero, 1.0, s)))
 
@@ -1035,7 +1035,8 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
     other power ``p``; matrix norms (2-D ``x`` or a pair of ``axis``, stacks
     allowed): 'fro', 'nuc', 1, -1, 2, -2, inf, -inf.  The 2-norm, -2-norm and
     nuclear norm go through the singular values: ``d‖A‖₂ = u₁v₁ᵀ``,
-    ``d‖A‖_* = U Vᵀ``.  The gradient of the 2-norm of a vector at 0 is 0, as in JAX.
+    ``d‖A‖_* = U Vᵀ``.  The gradient of the 2-norm of a vector at 0 is 0, as in PyTorch
+    (JAX gives nan); ``norm(x, 1)`` has derivative 1 at a zero entry (``abs'(0) = 1``, as JAX).
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.linalg.norm(cnp.array([3.0, 4.0]))

@@ -2,7 +2,7 @@
 
 ``expit``, ``logit``, ``softplus`` and ``logsumexp`` are evaluated with NumPy
 alone, in forms that stay finite for any input (``logsumexp`` subtracts the
-maximum; its derivative is ``exp(x - ans)``, finite at +-1000).  ``erf``,
+maximum; its derivative is the softmax ``exp(x - ans)``, exact at +-1e308).  ``erf``,
 ``gammaln``, ``digamma`` and ``polygamma`` evaluate with SciPy, imported
 only when they are first evaluated, so chainrule itself does not need it.
 The derivative of ``gammaln`` is ``digamma`` and that of ``polygamma(n, .)``
@@ -16,13 +16,16 @@ __all__: list = []
 #: The functions of ``chainrule.numpy.special`` (defined in this module).
 SPECIAL: list = ["expit", "logit", "softplus", "logsumexp", "erf", "gammaln", "digamma", "polygamma"]
 
+import math
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import shape_of, unary
-from chainrule._ops.elementwise import add, divide, exp, multiply, negative, subtract
+from chainrule._ops._wrap import peel, raw, shape_of, unary
+from chainrule._ops.elementwise import absolute, add, divide, equal, exp, multiply, negative, subtract, where
 from chainrule._ops.reductions import _kept_shape, _spread, canonical_axis, sum
-from chainrule._ops.shape import reshape
+from chainrule._ops.reductions import max as _max
+from chainrule._ops.shape import broadcast_to
 
 
 def _scipy_special(name):
@@ -118,10 +121,21 @@ def _logsumexp_impl(x, b, axis, keepdims):
 
 
 def _lse_weights(ans, x, b, axis, keepdims):
-    """``exp(x - ans)`` with ``ans`` put back on the reduced axes: the softmax weights."""
+    """``exp(x - ans)``, the softmax weights, as ``e / sum(b e)`` with ``e = exp(x - max x)``.
+
+    ``ans`` itself would round: at ``x = [1e308, 1e308]`` it is ``1e308`` and ``exp(x - ans)``
+    would be 1, not 1/2.  The shift is a constant (the weights do not depend on it), so the
+    derivatives of this form are exact too.
+    """
     shape = _lse_shape(x, b)
-    kept = ans if keepdims else reshape(ans, _kept_shape(shape, axis))
-    return shape, exp(subtract(x, kept))
+    xr = raw(x)
+    if shape_of(xr) != shape:  # b broadcasts x
+        xr = broadcast_to(xr, shape)
+    m = _max(xr, axis=axis, keepdims=True) if math.prod(shape) else 0.0
+    if not np.all(np.isfinite(peel(m))):  # a slice of -inf (or an inf): no shift there
+        m = where(equal(absolute(m), np.inf), 0.0, m)
+    e = exp(subtract(x, m))
+    return shape, divide(e, sum(e if b is None else multiply(e, b), axis=axis, keepdims=True))
 
 
 def _lse_shape(x, b):

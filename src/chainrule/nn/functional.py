@@ -19,6 +19,7 @@ import numpy as np
 
 import chainrule.numpy as cnp
 from chainrule._core.primitive import TRACER_TYPES
+from chainrule._ops._wrap import peel, raw
 from chainrule._ops.nn import log_softmax
 
 __all__ = ["tanh", "relu", "sigmoid", "gelu", "softplus", "identity", "softmax", "log_softmax",
@@ -27,6 +28,7 @@ __all__ = ["tanh", "relu", "sigmoid", "gelu", "softplus", "identity", "softmax",
 
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
 _REDUCTIONS = ("mean", "sum", "none")
+_TINY = 1e-45  # > 0 in float32 too (a subnormal); log(_TINY) < -100
 
 
 # -- activations -----------------------------------------------------------------------
@@ -137,13 +139,17 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
     ``target`` is either integer class indices of shape ``logits.shape[:-1]``, or
     probabilities of the same shape as ``logits``.  Computed as
     ``-sum(onehot * log_softmax(logits))`` with the fused, stable ``log_softmax``
-    primitive: finite for any finite logits.  Under ``vmap`` the integer labels may
+    primitive: finite whenever the target's logits are finite, even with other logits of
+    ``-inf`` (masked classes) or ``±1e308``; a class of weight 0 contributes 0 to the loss
+    and its gradient (as PyTorch).  Under ``vmap`` the integer labels may
     be batched too.  ``label_smoothing = e`` mixes the target with the uniform
     distribution, ``(1 - e) target + e / classes``, as PyTorch does.
 
     >>> from chainrule.nn import functional as F
     >>> F.cross_entropy(np.array([[1000.0, 0.0]]), np.array([1]))
     np.float64(1000.0)
+    >>> round(float(F.cross_entropy(np.array([[2.0, -np.inf, 0.5]]), np.array([0]))), 6)
+    0.201413
     """
     shape = _shape(logits)
     if len(shape) < 1:
@@ -171,6 +177,10 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
         if not 0.0 <= e <= 1.0:
             raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {e}")
         onehot = onehot * (1.0 - e) + e / shape[-1]
+    if np.isinf(peel(logp)).any():
+        # log_softmax is -inf for a logit of -inf (a mask) or ~1e308 below the largest, and
+        # 0 * -inf = nan: a class of weight 0 contributes 0 to the loss and its gradient.
+        logp = cnp.where(raw(onehot) == 0, 0.0, logp)
     # The -1 and the 1/N of the mean are folded into the (usually constant) one-hot
     # weights, so the whole loss records three operations: log_softmax, multiply, sum.
     if reduction == "mean":
@@ -199,7 +209,9 @@ def binary_cross_entropy(input, target, reduction="mean"):
     """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``input = p``.
 
     As in PyTorch, each log is clamped at -100 so that ``p`` of exactly 0 or 1 gives
-    a finite loss.  From logits, ``binary_cross_entropy_with_logits`` is more
+    a finite loss, and the gradient is that of the clamped loss: finite everywhere, 0 from
+    a clamped log (PyTorch's backward differs at exactly 0 and 1: there it returns
+    ``(p - t) / 1e-12``).  From logits, ``binary_cross_entropy_with_logits`` is more
     accurate.
 
     >>> from chainrule.nn import functional as F
@@ -209,9 +221,10 @@ def binary_cross_entropy(input, target, reduction="mean"):
     if _shape(input) != _shape(target):
         raise ValueError(f"binary_cross_entropy: input has shape {_shape(input)} but target has "
                          f"shape {_shape(target)}; they must match")
-    with np.errstate(divide="ignore"):
-        log_p = cnp.maximum(cnp.log(input), -100.0)
-        log_1mp = cnp.maximum(cnp.log(1.0 - input), -100.0)
+    # log(max(p, 1e-45)), not log(p): at p = 0 the clamp takes the gradient, and log'(0) =
+    # inf times that zero would be nan.  The values are those of max(log p, -100).
+    log_p = cnp.maximum(cnp.log(cnp.maximum(input, _TINY)), -100.0)
+    log_1mp = cnp.maximum(cnp.log(cnp.maximum(1.0 - input, _TINY)), -100.0)
     return _reduce(-(target * log_p + (1.0 - target) * log_1mp), reduction, "binary_cross_entropy")
 
 
