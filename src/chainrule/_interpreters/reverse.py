@@ -81,10 +81,14 @@ class Tensor(ArrayOps):
         else:
             vals = []
             requires = False
+            constant = None  # a Tensor argument that does not require grad (True: several)
             for a in args:
                 if type(a) is Tensor and a._level == level:
                     vals.append(a._value)
-                    requires = requires or a.requires_grad
+                    if a.requires_grad:
+                        requires = True
+                    else:
+                        constant = a if constant is None else True
                 else:
                     vals.append(a)
         ans = _bind(p, vals, params)
@@ -103,10 +107,16 @@ class Tensor(ArrayOps):
             t._vc = None
             t.requires_grad = True
             t.grad = None
-            if level == 0 and len(args) > 1:  # constants the rules may read: export them read-only
-                for a in args:
-                    if type(a) is Tensor and not a.requires_grad:
-                        _hold(a)
+            if len(args) > 1 and constant is not None and level == 0:
+                # the rules may read constants: export them read-only from now on
+                if constant is True:
+                    for a in args:
+                        if type(a) is Tensor and not a.requires_grad:
+                            _hold(a)
+                else:
+                    vc = constant._vc
+                    if vc is None or not vc[1]:
+                        _hold(constant)
         if p.view and level == 0:
             # a view shares its base's memory, so it shares its version stamp
             if self._vc is None:
