@@ -136,3 +136,35 @@ def test_lbfgs_history_is_checked_from_the_headers(tmp_path):
     with pytest.raises(ValueError, match=r"'y.1' has shape \(1000000,\), expected \(3,\)"):
         cr.nn.load(opt, tmp_path / "wide.npz")
     assert opt.state_dict().keys() == {"step", "lr"}
+
+
+def _patch_sizes(raw, size):
+    """The zip ``raw`` with its one member's sizes in both headers replaced by ``size``."""
+    import struct
+    out = bytearray(raw)
+    local, central = out.find(b"PK\x03\x04"), out.find(b"PK\x01\x02")
+    struct.pack_into("<II", out, local + 18, size, size)
+    struct.pack_into("<II", out, central + 20, size, size)
+    return bytes(out)
+
+
+def test_sizes_forged_in_the_zip_directory_are_bounded_by_the_file(tmp_path):
+    path = tmp_path / "forged.npz"
+    _write_npz(path, {"w": _npy_bytes((10**8,), body=bytes(80))}, compression=zipfile.ZIP_STORED)
+    path.write_bytes(_patch_sizes(path.read_bytes(), 800_000_200))
+    assert zipfile.ZipFile(path).getinfo("w.npy").file_size == 800_000_200   # the forgery took
+    peak = []
+
+    def refused():
+        with pytest.raises(ValueError, match=r"'w' declares shape \(100000000,\) float64 \(800000000 bytes\), "
+                                             r"but its member holds at most \d{3} bytes"):
+            load_npz(path)
+    peak.append(_peak(refused))
+    assert peak[0] < 1_000_000
+
+
+def test_other_zip_compressions_are_refused(tmp_path):
+    path = tmp_path / "bz.npz"
+    _write_npz(path, {"w": _npy(np.zeros(4))}, compression=zipfile.ZIP_BZIP2)
+    with pytest.raises(ValueError, match="compression method 12"):
+        load_npz(path)

@@ -77,6 +77,7 @@ def _read_npz(path, expected, max_bytes):
     name = path if hasattr(path, "read") else os.fspath(path)
     try:
         with zipfile.ZipFile(name) as zf:
+            archive = _length(zf.fp)
             headers = [(info, _npy_header(zf, info)) for info in zf.infolist()]
             out, total, mismatches = {}, 0, []
             for info, (key, shape, dtype, nbytes) in headers:
@@ -92,8 +93,11 @@ def _read_npz(path, expected, max_bytes):
                                        f"{dtype}{list(shape)}, {nbytes} bytes, and was not read"))
                     out[key] = np.broadcast_to(np.zeros((), dtype), shape)
                     continue
-                room = info.file_size if info.compress_type == zipfile.ZIP_STORED \
-                    else min(info.file_size, info.compress_size * _DEFLATE_RATIO)
+                # the sizes in the zip directory are the file's word too: the archive's own
+                # length bounds the stored bytes
+                stored = min(info.compress_size, archive)
+                room = min(info.file_size, stored if info.compress_type == zipfile.ZIP_STORED
+                           else stored * _DEFLATE_RATIO)
                 if nbytes > room:
                     raise _Refused(f"{what}, but its member holds at most {room} bytes (truncated, "
                                    f"or a forged header)")
@@ -117,9 +121,20 @@ class _Refused(Exception):
     pass
 
 
+def _length(f):
+    """The length in bytes of the open file ``f``."""
+    here = f.tell()
+    end = f.seek(0, os.SEEK_END)
+    f.seek(here)
+    return end
+
+
 def _npy_header(zf, info):
     """``(key, shape, dtype, nbytes)`` from the ``.npy`` header of a zip member, reading nothing else."""
     key = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise ValueError(f"entry {key!r} uses zip compression method {info.compress_type}; "
+                         f"numpy.savez writes stored or deflated entries only")
     with zf.open(info) as f:
         version = np.lib.format.read_magic(f)
         read = {(1, 0): np.lib.format.read_array_header_1_0,
