@@ -105,3 +105,10 @@ def test_array_makers_are_refused_whatever_their_counts(call, capsys):
     rc, _, err, peak, _ = run(["explain", f"sum({call})", "x=[1, 2]"], capsys)
     assert rc == 2 and ("not available in expressions" in err or "only numbers" in err), err
     assert peak < 10_000_000
+
+
+@pytest.mark.parametrize("expr", ["sum(x, axis=1e300)", "sum(reshape(x, (1e300, 1)))",
+                                  "sum(reshape(x, (-1e19, 1)))"])
+def test_integer_parameters_beyond_64_bits_are_refused(expr, capsys):
+    rc, out, err, _, _ = run(["explain", expr, "x=[1, 2]"], capsys)
+    assert rc == 2 and out == "" and "must fit in 64 bits" in err, err

@@ -242,7 +242,7 @@ def evaluate(tree, env):
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)](ev(node.operand))
         if isinstance(node, ast.Tuple):
-            return tuple(int(v) if float(v).is_integer() else v for v in map(ev, node.elts))
+            return tuple(_param(float(v)) if float(v).is_integer() else v for v in map(ev, node.elts))
         if isinstance(node, ast.Call):
             name = node.func.id
             kwargs = {kw.arg: _param(ev(kw.value)) for kw in node.keywords}
@@ -260,7 +260,13 @@ _OP_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "*
 
 
 def _param(v):
-    return int(v) if isinstance(v, float) and v.is_integer() else v
+    """A whole-number float as an int (an axis, a count, a shape), refused beyond 64 bits."""
+    if isinstance(v, float) and v.is_integer():
+        if abs(v) >= 2 ** 63:
+            raise ExpressionError(f"refused the integer {v:g}: axes, counts and shapes must fit in "
+                                  f"64 bits (below 9.2e18)")
+        return int(v)
+    return v
 
 
 def expression_function(source: str, names):
