@@ -108,3 +108,16 @@ def test_requires_grad_off_keeps_earlier_graphs_safe():
     w.requires_grad_(False)
     with pytest.raises(ValueError, match="read-only"):
         w.numpy()[0] = 3.0
+
+
+def test_a_view_taken_without_recording_is_read_only_too():
+    w = leaf([1.0, 2.0, 3.0])
+    loss = (w * w).sum()
+    with cr.no_grad():
+        v = w[0:2]
+        r = w.reshape(3, 1)
+    for a in (v.numpy(), r.numpy(), np.asarray(v)):
+        with pytest.raises(ValueError, match="read-only"):
+            a[0] = 9.0
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 4.0, 6.0])

@@ -120,7 +120,9 @@ class Tensor(ArrayOps):
         if p.view and level == 0:
             # a view shares its base's memory, so it shares its version stamp
             if self._vc is None:
-                self._vc = [0, self.requires_grad]
+                self._vc = [0, False]
+            if self.requires_grad:
+                self._vc[1] = True  # a graph may read this memory: export it read-only
             t._vc = self._vc
         return t
 
