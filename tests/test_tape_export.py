@@ -112,6 +112,8 @@ def test_requires_grad_off_keeps_earlier_graphs_safe():
 
 def test_a_view_taken_without_recording_is_read_only_too():
     w = leaf([1.0, 2.0, 3.0])
+    with cr.no_grad():
+        w *= 1.0                        # an optimiser-style update: w's memory gets a version list
     loss = (w * w).sum()
     with cr.no_grad():
         v = w[0:2]
