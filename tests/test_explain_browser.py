@@ -234,3 +234,41 @@ def test_every_text_fits_its_box_at_the_last_step(browser, tmp_path, case):
         assert page.locator("g.node[data-name=y] .adj").text_content() == "ȳ = 0"
     assert errors == []
     page.close()
+
+
+HOSTILE_KEYS = ["<!--<script>", "</script><img src=x onerror=\"document.title='pwned'\">", "a&amp;b\u2028"]
+
+
+def test_hostile_names_show_as_text_and_the_page_still_works(browser, tmp_path):
+    """Names from dict keys may hold markup: the data block, the SVG and the text keep them text."""
+    def f(p):
+        return cnp.sum(p[HOSTILE_KEYS[0]] * p[HOSTILE_KEYS[1]]) + p[HOSTILE_KEYS[2]]
+
+    params = {HOSTILE_KEYS[0]: 2.0, HOSTILE_KEYS[1]: 3.0, HOSTILE_KEYS[2]: 0.5}
+    ex = cr.explain(f, params)
+    ex.title = HOSTILE_KEYS[1]
+    names = [n for n, node in ex.nodes.items() if node.kind == "input"]   # quotes shown escaped
+    assert names[0] == HOSTILE_KEYS[0] and "</script><img" in names[1] and "a&amp;b" in names[2]
+    page, errors = _open(browser, ex, tmp_path)
+    assert page.locator("script").count() == 2 and page.locator("img").count() == 0
+    assert page.title() == "chainrule explain: " + HOSTILE_KEYS[1] and page.inner_text("h1") == HOSTILE_KEYS[1]
+    assert set(names) <= set(_texts(page, "val"))
+    steps = 0
+    while page.is_enabled("button.fwd") or page.is_enabled("button.bwd"):
+        page.click("button.fwd" if page.is_enabled("button.fwd") else "button.bwd")
+        steps += 1
+    assert steps == len(ex.steps)
+    log = "\n".join(page.locator(".log li").all_inner_texts())
+    assert HOSTILE_KEYS[0] in log and "</script><img" in log
+    adj = _texts(page, "adj")
+    assert adj[names[0]].endswith(" = 3") and adj[names[1]].endswith(" = 2")  # d(ab)/da = b
+    assert page.title() == "chainrule explain: " + HOSTILE_KEYS[1] and errors == []  # no script ran
+    page.close()
+
+
+def test_saved_svg_with_hostile_names_is_well_formed_xml(tmp_path):
+    import xml.etree.ElementTree as ET
+    ex = cr.explain(lambda p: p["<b>&\x01"] * 2.0, {"<b>&\x01": 1.0})
+    root = ET.parse(ex.save(tmp_path / "g.svg")).getroot()
+    titles = [t.text for t in root.iter("{http://www.w3.org/2000/svg}title")]
+    assert "<b>&\\x01" in titles

@@ -18,8 +18,8 @@ def _pair(sizes=(3, 8, 2), seed=0):
     ref = torch.nn.Sequential(*mods[:-1])
     with torch.no_grad():
         for i, layer in enumerate(net.layers):
-            ref[2 * i].weight.copy_(torch.from_numpy(layer.weight.detach().numpy().T))  # (in, out) vs (out, in)
-            ref[2 * i].bias.copy_(torch.from_numpy(layer.bias.detach().numpy()))
+            ref[2 * i].weight.copy_(torch.tensor(layer.weight.detach().numpy().T))  # (in, out) vs (out, in)
+            ref[2 * i].bias.copy_(torch.tensor(layer.bias.detach().numpy()))
     return net, ref
 
 

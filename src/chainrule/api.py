@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import reprlib
 
 import numpy as np
 
@@ -305,23 +306,31 @@ def _scalar(x):
 def _axis_leaves(spec, tree, what):
     """One axis (an int or ``None``) per leaf of ``tree``, from ``spec``: an int or ``None``
     for the whole subtree, or a container of the same kind as ``tree`` holding such specs
-    (a pytree *prefix*, as in JAX; ``None`` in it is an axis, not an empty subtree)."""
-    if spec is None or isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        return [None if spec is None else int(spec)] * len(tree.paths())
-    kind = tree.kind
-    same = (type(spec) is kind or (isinstance(spec, (tuple, list)) and kind in (tuple, list))
-            or (kind not in ("leaf", "none", dict, tuple, list) and isinstance(spec, tuple)))
-    if kind is dict and isinstance(spec, dict):
-        if set(spec) != set(tree.meta):
-            raise ValueError(f"vmap: {what} is a dict with keys {sorted(spec, key=repr)}, but the value "
-                             f"has keys {list(tree.meta)}; give one entry per key (an int or None)")
-        return [a for k, c in zip(tree.meta, tree.children)
-                for a in _axis_leaves(spec[k], c, f"{what}[{k!r}]")]
-    if not same or kind is dict or len(spec) != len(tree.children):
-        raise ValueError(f"vmap: {what} is {spec!r}, which does not match the value's structure "
-                         f"{tree}; use an int or None, or a pytree prefix of the value")
-    return [a for i, (sp, c) in enumerate(zip(spec, tree.children))
-            for a in _axis_leaves(sp, c, f"{what}[{i}]")]
+    (a pytree *prefix*, as in JAX; ``None`` in it is an axis, not an empty subtree).
+    Walked with a stack, so any depth works."""
+    out, todo = [], [(spec, tree, what)]
+    while todo:
+        spec, tree, what = todo.pop()
+        if spec is None or isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+            out += [None if spec is None else int(spec)] * tree.num_leaves
+            continue
+        kind = tree.kind
+        same = (type(spec) is kind or (isinstance(spec, (tuple, list)) and kind in (tuple, list))
+                or (kind not in ("leaf", "none", dict, tuple, list) and isinstance(spec, tuple)))
+        if kind is dict and isinstance(spec, dict):
+            if set(spec) != set(tree.meta):
+                raise ValueError(f"vmap: {what} is a dict with keys {sorted(spec, key=repr)}, but the "
+                                 f"value has keys {list(tree.meta)}; give one entry per key (an int "
+                                 f"or None)")
+            subs = [(spec[k], c, f"{what}[{k!r}]") for k, c in zip(tree.meta, tree.children)]
+        elif not same or kind is dict or len(spec) != len(tree.children):
+            raise ValueError(f"vmap: {what} is {reprlib.repr(spec)}, which does not match the value's "
+                             f"structure {reprlib.repr(tree)}; use an int or None, or a pytree prefix "
+                             f"of the value")
+        else:
+            subs = [(sp, c, f"{what}[{i}]") for i, (sp, c) in enumerate(zip(spec, tree.children))]
+        todo.extend(reversed(subs))
+    return out
 
 
 def vmap(f, in_axes=0, out_axes=0, axis_size=None):

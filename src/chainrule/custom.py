@@ -208,7 +208,7 @@ def _check_cts(call, cts, primals, what):
                          f"cotangent per differentiable argument ({n}), got {got}")
     out = []
     for k, (ct, sub) in enumerate(zip(cts, call.in_tree.children)):
-        nleaves = len(sub.paths())
+        nleaves = sub.num_leaves
         if ct is None:
             out.extend([None] * nleaves)
             continue

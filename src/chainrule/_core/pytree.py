@@ -4,6 +4,10 @@ Transforms flatten their inputs and outputs at the API boundary, so the core
 only ever sees flat lists of leaves.  Dict keys are ordered by sorting, as
 JAX does, so two dicts with the same keys flatten alike.  ``None`` is an
 empty subtree.
+
+Every walk here uses an explicit stack, never recursion, so a tree nested
+deeper than Python's recursion limit works like any other (as the backward
+pass does for deep graphs); a tree that contains itself is refused.
 """
 from __future__ import annotations
 
@@ -18,72 +22,138 @@ class TreeDef:
         self.meta = meta          # dict keys
         self.children = children  # child TreeDefs
 
+    def _keys(self):
+        if self.kind is dict:
+            return [f"[{k!r}]" for k in self.meta]
+        return [f"[{i}]" for i in range(len(self.children))]
+
     def paths(self, prefix=""):
         """The access path of every leaf, e.g. ``["['W0']", "['b0']"]`` or ``['[1][0]']``."""
-        if self.kind == "leaf":
-            return [prefix]
-        if self.kind is dict:
-            keys = [f"[{k!r}]" for k in self.meta]
-        else:
-            keys = [f"[{i}]" for i in range(len(self.children))]
-        return [p for k, c in zip(keys, self.children) for p in c.paths(prefix + k)]
+        out, todo = [], [(self, prefix)]
+        while todo:
+            td, p = todo.pop()
+            if td.kind == "leaf":
+                out.append(p)
+            else:
+                todo.extend((c, p + k) for k, c in zip(reversed(td._keys()), reversed(td.children)))
+        return out
+
+    @property
+    def num_leaves(self):
+        n, todo = 0, [self]
+        while todo:
+            td = todo.pop()
+            if td.kind == "leaf":
+                n += 1
+            else:
+                todo.extend(td.children)
+        return n
 
     def __eq__(self, other):
-        return (isinstance(other, TreeDef) and self.kind == other.kind and self.meta == other.meta
-                and self.children == other.children)
+        todo = [(self, other)]
+        while todo:
+            a, b = todo.pop()
+            if a is b:
+                continue
+            if not (isinstance(b, TreeDef) and a.kind == b.kind and a.meta == b.meta
+                    and len(a.children) == len(b.children)):
+                return False
+            todo.extend(zip(a.children, b.children))
+        return True
 
     def __hash__(self):
-        return hash((str(self.kind), self.meta, self.children))
+        tokens, todo = [], [self]
+        while todo:
+            td = todo.pop()
+            tokens.append((str(td.kind), td.meta, len(td.children)))
+            todo.extend(td.children)
+        return hash(tuple(tokens))
 
     def __repr__(self):
-        if self.kind == "leaf":
-            return "*"
-        if self.kind == "none":
-            return "None"
-        if self.kind is dict:
-            return "{" + ", ".join(f"{k!r}: {c!r}" for k, c in zip(self.meta, self.children)) + "}"
-        inner = ", ".join(map(repr, self.children))
-        return f"[{inner}]" if self.kind is list else f"({inner})"
+        out, todo = [], [self]
+        while todo:
+            x = todo.pop()
+            if type(x) is str:
+                out.append(x)
+            elif x.kind == "leaf":
+                out.append("*")
+            elif x.kind == "none":
+                out.append("None")
+            else:
+                k = x.kind
+                labels = [f"{m!r}: " for m in x.meta] if k is dict else [""] * len(x.children)
+                items = []
+                for i, (label, c) in enumerate(zip(labels, x.children)):
+                    items += [", ", label, c] if i else [label, c]
+                opening, closing = ("{", "}") if k is dict else ("[", "]") if k is list else ("(", ")")
+                out.append(opening)
+                todo.append(closing)
+                todo.extend(reversed(items))
+        return "".join(out)
 
 
 _LEAF = TreeDef("leaf", None, ())
+_NONE = TreeDef("none", None, ())
 
 
 def tree_flatten(tree):
     """``(leaves, treedef)`` for a pytree."""
-    leaves = []
-    return leaves, _flatten(tree, leaves)
-
-
-def _flatten(x, leaves):
-    t = type(x)
-    if t is tuple or t is list:
-        return TreeDef(t, None, tuple(_flatten(c, leaves) for c in x))
-    if t is dict:
-        keys = tuple(sorted(x))
-        return TreeDef(dict, keys, tuple(_flatten(x[k], leaves) for k in keys))
-    if x is None:
-        return TreeDef("none", None, ())
-    if isinstance(x, tuple) and hasattr(x, "_fields"):  # namedtuple
-        return TreeDef(t, None, tuple(_flatten(c, leaves) for c in x))
-    leaves.append(x)
-    return _LEAF
+    leaves, built = [], []
+    todo = [(False, tree)]
+    open_ids = set()  # containers entered and not yet built: meeting one again is a cycle
+    while todo:
+        build, x = todo.pop()
+        if build:
+            kind, meta, n, key = x
+            open_ids.discard(key)
+            children = tuple(built[len(built) - n:])
+            del built[len(built) - n:]
+            built.append(TreeDef(kind, meta, children))
+            continue
+        t = type(x)
+        if t is tuple or t is list or (isinstance(x, tuple) and hasattr(x, "_fields")):
+            meta, kids = None, x
+        elif t is dict:
+            meta = tuple(sorted(x))
+            kids = [x[k] for k in meta]
+        elif x is None:
+            built.append(_NONE)
+            continue
+        else:
+            leaves.append(x)
+            built.append(_LEAF)
+            continue
+        if not kids:
+            built.append(TreeDef(t, meta, ()))
+            continue
+        if id(x) in open_ids:
+            raise ValueError(f"pytree: a {t.__name__} contains itself (a reference cycle), so it has "
+                             f"no finite structure; pass a tree without cycles")
+        open_ids.add(id(x))
+        todo.append((True, (t, meta, len(kids), id(x))))
+        todo.extend((False, c) for c in reversed(kids))
+    return leaves, built[0]
 
 
 def tree_unflatten(treedef, leaves):
     """The pytree of ``treedef``'s structure holding ``leaves``."""
-    return _unflatten(treedef, iter(leaves))
-
-
-def _unflatten(td, it):
-    k = td.kind
-    if k == "leaf":
-        return next(it)
-    if k == "none":
-        return None
-    children = [_unflatten(c, it) for c in td.children]
-    if k is dict:
-        return dict(zip(td.meta, children))
-    if k is tuple or k is list:
-        return k(children)
-    return k(*children)
+    it = iter(leaves)
+    built = []
+    todo = [(False, treedef)]
+    while todo:
+        build, td = todo.pop()
+        k = td.kind
+        if k == "leaf":
+            built.append(next(it))
+        elif k == "none":
+            built.append(None)
+        elif build or not td.children:
+            n = len(td.children)
+            children = built[len(built) - n:]
+            del built[len(built) - n:]
+            built.append(dict(zip(td.meta, children)) if k is dict
+                         else k(children) if k is tuple or k is list else k(*children))
+        else:
+            todo.append((True, td))
+            todo.extend((False, c) for c in reversed(td.children))
+    return built[0]

@@ -27,7 +27,12 @@ values one level down are the tracers of the enclosing transforms.
 In-place safety: every in-place write stamps the written Tensor (and every
 view of the same memory) with a fresh epoch; a node whose inputs, or whose
 own output when its rules read it, carry a stamp newer than the node raises
-at backward time, naming the operation.
+at backward time, naming the operation.  Writes through a NumPy array that
+shares a Tensor's memory (``.numpy()``, ``np.asarray``) would bypass the stamp,
+so memory a graph may read is exported read-only: the memory of a Tensor that
+requires grad (and of its ``detach()`` and views), and of a constant a
+recorded operation saved.  The version list ``_vc = [epoch, held]``, shared
+by every Tensor on the same memory, carries that ``held`` mark.
 """
 from __future__ import annotations
 
@@ -77,10 +82,14 @@ class Tensor(ArrayOps):
         else:
             vals = []
             requires = False
+            constant = None  # a Tensor argument that does not require grad (True: several)
             for a in args:
                 if type(a) is Tensor and a._level == level:
                     vals.append(a._value)
-                    requires = requires or a.requires_grad
+                    if a.requires_grad:
+                        requires = True
+                    else:
+                        constant = a if constant is None else True
                 else:
                     vals.append(a)
         ans = _bind(p, vals, params)
@@ -99,10 +108,22 @@ class Tensor(ArrayOps):
             t._vc = None
             t.requires_grad = True
             t.grad = None
+            if len(args) > 1 and constant is not None and level == 0:
+                # the rules may read constants: export them read-only from now on
+                if constant is True:
+                    for a in args:
+                        if type(a) is Tensor and not a.requires_grad:
+                            _hold(a)
+                else:
+                    vc = constant._vc
+                    if vc is None or not vc[1]:
+                        _hold(constant)
         if p.view and level == 0:
             # a view shares its base's memory, so it shares its version stamp
             if self._vc is None:
-                self._vc = [0]
+                self._vc = [0, False]
+            if self.requires_grad:
+                self._vc[1] = True  # a graph may read this memory: export it read-only
             t._vc = self._vc
         return t
 
@@ -152,7 +173,9 @@ class Tensor(ArrayOps):
         if self._level == 0:
             t = _plain(self._value)
             if self._vc is None:  # shared memory, shared version stamp
-                self._vc = [0]
+                self._vc = [0, False]
+            if self.requires_grad:
+                self._vc[1] = True  # a graph may read this memory: export it read-only
             t._vc = self._vc
             return t
         from chainrule._ops import stop_gradient
@@ -163,21 +186,37 @@ class Tensor(ArrayOps):
             raise RuntimeError("requires_grad_() can only change leaf Tensors; use detach() first")
         if requires_grad:
             _check_differentiable(self.dtype, "requires_grad_()")
+        elif self.requires_grad:
+            _hold(self)  # graphs recorded so far may read it
         self.requires_grad = bool(requires_grad)
         return self
 
     def numpy(self):
-        """The value as a NumPy array (sharing memory); refuses to drop a gradient silently."""
+        """The value as a NumPy array sharing memory; refuses to drop a gradient silently.
+
+        The array is read-only when a graph may read this memory (the Tensor
+        was detached from one that requires grad, or a recorded operation
+        saved it), so a write cannot corrupt a gradient unseen: write through
+        the Tensor (``with cr.no_grad(): t[...] = v``), which the version
+        counter sees, or take a private copy with ``.numpy().copy()``.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> w.detach().numpy().flags.writeable, cr.tensor([1.0]).numpy().flags.writeable
+        (False, True)
+        """
         if self.requires_grad or self._level != 0:
             raise RuntimeError("numpy() on a Tensor that requires grad would drop its gradient; "
                                "use tensor.detach().numpy()")
-        return np.asarray(self._value)
+        return _export(self)
 
     def __array__(self, dtype=None, copy=None):
         if self.requires_grad or self._level != 0:
             raise TypeError("converting a Tensor that requires grad to a NumPy array would drop its "
                             "gradient; use chainrule.numpy functions, or tensor.detach().numpy()")
-        return np.asarray(self._value, dtype=dtype)
+        if copy or (dtype is not None and np.dtype(dtype) != self.dtype):
+            return np.array(self._value, dtype=dtype, copy=True)
+        return _export(self)
 
     def __repr__(self):
         body = np.array2string(np.asarray(_raw(self._value)), separator=", ", prefix="tensor(")
@@ -237,7 +276,7 @@ class Tensor(ArrayOps):
         for s in Tensor.__slots__[:-1]:
             setattr(old, s, getattr(self, s))
         old._value = np.array(self._value, copy=True)
-        old._vc = None if self._vc is None else [self._vc[0]]  # its own memory, same stamp
+        old._vc = None if self._vc is None else [self._vc[0], False]  # its own memory, same stamp
         earlier = _replaced_by(self)
         if earlier is not None:  # the chain of versions goes on behind the snapshot
             _remember(old, earlier)
@@ -272,9 +311,44 @@ def _write(t, new, name):
     else:
         t._value = np.asarray(new, dtype=t.dtype)[()]
     if t._vc is None:
-        t._vc = [_epoch]
+        t._vc = [_epoch, False]
     else:
         t._vc[0] = _epoch
+
+
+def _hold(t):
+    """Mark ``t``'s memory as read by a graph: its NumPy exports are read-only from now on.
+
+    Arrays exported writeable before (``vc[2:]``, weakly held) become read-only too.
+    """
+    vc = t._vc
+    if vc is None:
+        t._vc = [0, True]
+    elif not vc[1]:
+        vc[1] = True
+        for r in vc[2:]:
+            a = r()
+            if a is not None:
+                a.flags.writeable = False
+        del vc[2:]
+
+
+def _export(t):
+    """``t``'s value as an ndarray view of its memory, read-only if a graph may read it."""
+    a = np.asarray(t._value)
+    if not a.flags.writeable:
+        return a
+    a = a.view()
+    vc = t._vc
+    if vc is None:
+        vc = t._vc = [0, False]
+    if vc[1]:
+        a.flags.writeable = False
+    elif a.ndim:  # remembered, to be made read-only if a graph comes to read the memory
+        if len(vc) > 64:
+            vc[2:] = [r for r in vc[2:] if r() is not None]
+        vc.append(weakref.ref(a))
+    return a
 
 
 def own(g, seen):

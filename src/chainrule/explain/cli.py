@@ -4,7 +4,9 @@ Expressions are parsed with :mod:`ast` and evaluated by walking the tree:
 numbers, variable names, ``+ - * / ** @``, unary minus, and calls of
 ``chainrule.numpy`` functions by name (``exp(x*y) + w``).  Nothing is passed
 to ``eval``; anything else -- attribute access, subscripts, lambdas,
-comprehensions, calls outside the list -- is refused with exit status 2.
+comprehensions, calls outside the list -- is refused with exit status 2, and
+so is any operation whose result, bounded from its operands' shapes before it
+runs, would be too large (``MAX_ELEMENTS``, ``MAX_TOTAL``).
 """
 from __future__ import annotations
 
@@ -124,35 +126,147 @@ def _unknown_function(name, functions):
     return f"{name}() is not a chainrule.numpy function" + (f" (did you mean {close[0]}?)" if close else "")
 
 
+#: The most elements any one value of an explained expression may have (80 MB of float64),
+#: and all its values together (explain keeps every one, and an adjoint for each).
+#: Each operation's result is bounded from its operands' shapes *before* it is computed.
+MAX_ELEMENTS = 10_000_000
+MAX_TOTAL = 50_000_000
+
+#: Functions whose result can be larger than their operands broadcast together, and how:
+#: "product" (outer, contractions, gathering: at most the product of the operand sizes),
+#: "sum" (joining), "square" (a 1-D operand spread onto a matrix, with offset ``k``).
+#: Every other allowed function is elementwise, a reduction, or moves elements around.
+_GROWTH = {"outer": "product", "dot": "product", "inner": "product", "tensordot": "product",
+           "matmul": "product", "take": "product", "take_along_axis": "product",
+           "concatenate": "sum", "stack": "sum", "hstack": "sum", "vstack": "sum",
+           "diag": "square", "tril": "square", "triu": "square"}
+
+
+def _size_bound(kind, operands, k=0):
+    """An upper bound on the number of elements of a result, from its operands' shapes only."""
+    shapes = [np.shape(a) for a in operands]
+    sizes = [math.prod(sh) for sh in shapes]
+    if kind == "product":
+        return math.prod(max(n, 1) for n in sizes)
+    if kind == "sum":
+        return sum(sizes)
+    if kind == "square":
+        n = max(sizes, default=1)
+        try:
+            k = abs(int(k))
+        except (TypeError, ValueError, OverflowError):  # not an offset: diag itself refuses it
+            k = 0
+        return (n + k) ** 2 if shapes and len(shapes[0]) <= 1 else n
+    try:
+        return math.prod(np.broadcast_shapes(*shapes))
+    except ValueError:  # the operation itself will say the shapes do not fit
+        return max(sizes, default=1)
+
+
+def _check_size(node, kind, operands, k, total):
+    """Refuse ``node`` if its result could be too large; ``total[0]`` counts the elements so far."""
+    n = _size_bound(kind, operands, k)
+    total[0] += n
+    if n > MAX_ELEMENTS:
+        shapes = " and ".join(str(np.shape(a)) for a in operands if np.shape(a)) or "scalars"
+        raise ExpressionError(
+            f"refused {_shown(node)}: its result could have {n:,} elements ({_bytes(8 * n)} as "
+            f"float64), from operands of shapes {shapes}; explain computes each value in memory "
+            f"and allows at most {MAX_ELEMENTS:,} elements ({_bytes(8 * MAX_ELEMENTS)}) per value")
+    if total[0] > MAX_TOTAL:
+        raise ExpressionError(
+            f"refused {_shown(node)}: with it the expression's values would hold {total[0]:,} "
+            f"elements ({_bytes(8 * total[0])}); explain keeps every value and allows at most "
+            f"{MAX_TOTAL:,} elements ({_bytes(8 * MAX_TOTAL)}) in all")
+
+
+def _shown(node):
+    text = ast.unparse(node)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _bytes(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.3g} EiB"  # pragma: no cover
+
+
+def _operands(values):
+    """The array operands among call arguments (tuples of arrays, for joins, flattened)."""
+    out = []
+    for v in values:
+        if isinstance(v, tuple):
+            out.extend(x for x in v if np.ndim(x))
+        elif not isinstance(v, (int, str)) or isinstance(v, bool):
+            out.append(v)
+    return out
+
+
 def evaluate(tree, env):
-    """The value of a checked expression tree, with the variables in ``env``."""
+    """The value of a checked expression tree, with the variables in ``env``.
+
+    Every operation's result is bounded from its operands' shapes before it runs, so an
+    expression that would build a huge array (``outer(outer(x, x), outer(x, x))``) is
+    refused with :class:`ExpressionError` instead of exhausting memory, and a number too
+    large for a float (``9**9**9``) is refused by name.
+    """
     functions = _functions()
+    total = [0]
 
     def ev(node):
         if isinstance(node, ast.Expression):
             return ev(node.body)
         if isinstance(node, ast.Constant):
-            return float(node.value) if isinstance(node.value, int) else node.value
+            if isinstance(node.value, int):
+                try:
+                    return float(node.value)
+                except OverflowError:
+                    raise ExpressionError(f"refused the number {_shown(node)}: it is too large for a "
+                                          f"float (the largest is about 1.8e308)") from None
+            return node.value
         if isinstance(node, ast.Name):
             if node.id in env:
                 return env[node.id]
             return _CONSTANTS[node.id]
         if isinstance(node, ast.BinOp):
-            return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+            a, b = ev(node.left), ev(node.right)
+            _check_size(node, "product" if isinstance(node.op, ast.MatMult) else None, (a, b), 0, total)
+            try:
+                return _BINARY[type(node.op)](a, b)
+            except OverflowError:  # Python floats raise where NumPy would give inf
+                raise ExpressionError(
+                    f"refused {_shown(node)}: {a!r} {_OP_TEXT[type(node.op)]} {b!r} is too large for "
+                    f"a float (the largest is about 1.8e308); explain computes in float64") from None
         if isinstance(node, ast.UnaryOp):
             return _UNARY[type(node.op)](ev(node.operand))
         if isinstance(node, ast.Tuple):
-            return tuple(int(v) if float(v).is_integer() else v for v in map(ev, node.elts))
+            return tuple(_param(float(v)) if float(v).is_integer() else v for v in map(ev, node.elts))
         if isinstance(node, ast.Call):
+            name = node.func.id
             kwargs = {kw.arg: _param(ev(kw.value)) for kw in node.keywords}
-            return functions[node.func.id](*[ev(a) for a in node.args], **kwargs)
+            args = [ev(a) for a in node.args]
+            k = kwargs.get("k", args[1] if name == "diag" and len(args) > 1 else 0)
+            _check_size(node, _GROWTH.get(name), _operands(args[:1] if name == "diag" else args)
+                        + _operands(v for key, v in kwargs.items() if key != "k"), k, total)
+            return functions[name](*args, **kwargs)
         raise ExpressionError(f"cannot evaluate {ast.unparse(node)}")  # unreachable after checking
 
     return ev(tree)
 
 
+_OP_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**", ast.MatMult: "@"}
+
+
 def _param(v):
-    return int(v) if isinstance(v, float) and v.is_integer() else v
+    """A whole-number float as an int (an axis, a count, a shape), refused beyond 64 bits."""
+    if isinstance(v, float) and v.is_integer():
+        if abs(v) >= 2 ** 63:
+            raise ExpressionError(f"refused the integer {v:g}: axes, counts and shapes must fit in "
+                                  f"64 bits (below 9.2e18)")
+        return int(v)
+    return v
 
 
 def expression_function(source: str, names):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
-from html import escape
 
 from chainrule.explain import notation as nt
 from chainrule.explain.render import summary
-from chainrule.explain.svg import box_adjoint, box_value, svg
+from chainrule.explain.svg import box_adjoint, box_value, escape, svg
 
 _counter = itertools.count()
 
@@ -59,11 +58,28 @@ def document(title, explanations) -> str:
 </body></html>"""
 
 
+#: Inside ``<script>`` the HTML parser, not JSON, decides where the data ends: ``</script>``
+#: closes it and ``<!--<script>`` makes the parser look for a second ``</script>``.  JSON
+#: may write any character of a string as ``\\uXXXX``, so these never appear as themselves.
+_SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                              "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def script_json(data) -> str:
+    """``data`` as JSON that is safe inside an HTML ``<script>`` element, whatever its strings hold.
+
+    >>> script_json({"name": "</script><!--<script>&"})
+    '{"name": "\\\\u003c/script\\\\u003e\\\\u003c!--\\\\u003cscript\\\\u003e\\\\u0026"}'
+    """
+    return json.dumps(data, ensure_ascii=False).translate(_SCRIPT_SAFE).encode(
+        "utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate cannot be written as UTF-8
+
+
 def fragment(ex, single=False) -> str:
     """One explanation's graph, buttons, log and script, in a ``<div class="crx">``."""
     uid = f"chainrule-explain-{next(_counter)}"
     data = page_data(ex)
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    payload = script_json(data)
     return f"""<div class="crx" id="{uid}" tabindex="0" data-keys="{'document' if single else 'self'}">
 <h1>{escape(ex.title)}</h1>
 <p class="inputs">Inputs: <span>{escape(data["inputs"])}</span> &middot; output <b>{escape(ex.output)}</b></p>

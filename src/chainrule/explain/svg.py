@@ -6,7 +6,8 @@ their inputs (two sweeps), edges as cubic curves between box sides.
 """
 from __future__ import annotations
 
-from html import escape
+import html
+import re
 
 from chainrule.explain import notation as nt
 
@@ -15,8 +16,6 @@ PANE_W = 860  # about the graph pane's width on a laptop screen
 DETOUR = 56  # room for the edges that go around the boxes they would cross
 CHAR_W = 7.4  # px per character at 13px, a little over DejaVu Sans's average
 LABEL_W = 8.2  # the same for the bold edge labels
-
-
 MAX_BOX_W = 300  # px: the widest box; a longer value line is cut short with "…"
 
 
@@ -36,6 +35,21 @@ def _fit(text) -> str:
 def box_value(value) -> str:
     """A box's value line, cut to fit."""
     return _fit(nt.num(value))
+
+
+# Characters XML 1.0 forbids even escaped: a saved .svg holding one would not open.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def escape(text) -> str:
+    r"""``text`` for XML/HTML text and attribute values: ``& < > " '`` escaped, and characters
+    XML cannot hold at all shown as ``\xNN``/``\uNNNN``.
+
+    >>> print(escape('a<!--<script>"' + chr(0)))
+    a&lt;!--&lt;script&gt;&quot;\x00
+    """
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 256 else f"\\u{ord(m[0]):04x}",
+                        html.escape(str(text)))
 
 
 def box_adjoint(name, value) -> str:

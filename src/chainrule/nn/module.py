@@ -314,11 +314,7 @@ class Module:
             v = state[k]
             v = v.detach().numpy() if type(v) is Tensor else np.asarray(v)
             if v.shape != t.shape:
-                hint = ("chainrule's Linear stores weight as (in, out), the transpose of PyTorch's "
-                        "(out, in): transpose weights taken from torch" if v.ndim == 2 and v.shape[::-1] == t.shape
-                        else "was the state saved from a model of other sizes?")
-                raise ValueError(f"load_state_dict({name}): parameter {k!r} has shape {t.shape} in the "
-                                 f"model but {v.shape} in the state; nothing was loaded ({hint})")
+                raise shape_error(name, k, t.shape, v.shape)
             if not (np.issubdtype(v.dtype, np.floating) or np.issubdtype(v.dtype, np.integer)):
                 raise TypeError(f"load_state_dict({name}): parameter {k!r} has dtype {v.dtype} in the "
                                 f"state; a float array is needed; nothing was loaded")
@@ -399,3 +395,12 @@ class Module:
             return f"{type(self).__name__}(\n  " + "\n  ".join(lines) + "\n)"
         finally:
             _IN_REPR.discard(id(self))
+
+
+def shape_error(name, key, model_shape, state_shape, extra=""):
+    """The ``ValueError`` for a parameter whose shape in a state differs from the model's."""
+    hint = ("chainrule's Linear stores weight as (in, out), the transpose of PyTorch's (out, in): "
+            "transpose weights taken from torch" if len(state_shape) == 2 and tuple(state_shape)[::-1] == model_shape
+            else "was the state saved from a model of other sizes?")
+    return ValueError(f"load_state_dict({name}): parameter {key!r} has shape {model_shape} in the "
+                      f"model but {state_shape} in the state; nothing was loaded ({hint}){extra}")

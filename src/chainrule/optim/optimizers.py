@@ -264,6 +264,12 @@ class LBFGS(Optimizer):
             out[f"s.{i}"], out[f"y.{i}"] = s.copy(), y.copy()
         return out
 
+    def _expected_state(self):
+        """``{key: array}`` of every key a state may hold (``cr.nn.load`` checks file headers on it)."""
+        n = sum(int(np.prod(p.shape, dtype=np.int64)) for p in self.params)
+        pairs = [f"{k}.{i}" for i in range(self.core.history_size) for k in "sy"]
+        return {"step": np.zeros(()), "lr": np.zeros(()), **dict.fromkeys(pairs, np.zeros(n))}
+
     def load_state_dict(self, state):
         n = sum(int(np.prod(p.shape, dtype=np.int64)) for p in self.params)
         pairs = sorted(int(k[2:]) for k in state if k.startswith("s."))
