@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 
 import _fuzz
 
@@ -44,11 +44,12 @@ def _settings(n, shrink=True):
 
 
 def _property(n, modes, family=None, force=None, allow=()):
-    @_settings(n, shrink=force is None)  # an expected failure is not worth shrinking
-    @given(prog=_fuzz.programs(family=family, force=force, allow=allow))
     def run(prog):
         _fuzz.Checker(prog).run(modes)
-    return run
+    if force:  # its smallest reproducer first; an expected failure is not worth shrinking
+        run = example(prog=_fuzz.KNOWN_EXAMPLES[force])(run)
+    return _settings(n, shrink=force is None)(given(prog=_fuzz.programs(family=family, force=force,
+                                                                        allow=allow))(run))
 
 
 @pytest.mark.parametrize("family", _fuzz.FAMILIES)
