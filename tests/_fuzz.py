@@ -155,15 +155,17 @@ def _joinable(a, b, axis):
 class Op:
     """One operation: its source in each library and where it is defined."""
 
-    __slots__ = ("name", "family", "arity", "cr", "jax", "fits", "params", "known")
+    __slots__ = ("name", "family", "arity", "cr", "jax", "fits", "params", "known", "jax_ok")
 
-    def __init__(self, name, family, cr_src, jax_src=None, arity=1, fits=None, params=None, known=None):
+    def __init__(self, name, family, cr_src, jax_src=None, arity=1, fits=None, params=None, known=None,
+                 jax_ok=None):
         self.name, self.family, self.arity = name, family, arity
         self.cr = cr_src
         self.jax = jax_src or cr_src.replace("cnp.special.", "jsp.").replace("cnp.", "jnp.")
         self.fits = fits or (lambda *xs: True)
         self.params = params or (lambda draw, *xs: {})
         self.known = known or (lambda *xs, **p: None)
+        self.jax_ok = jax_ok or (lambda *xs: True)  # False where JAX's own derivative is wrong
 
     def __repr__(self):
         return self.name
@@ -228,7 +230,9 @@ op("hypot", "elementwise", "cnp.hypot({0}, {1})", arity=2,
    known=lambda x, y: HYPOT_EDGE if _has_inf(x, y) or np.any((x == 0) & (y == 0)) else None)
 for _name in ("logaddexp", "logaddexp2"):
     op(_name, "elementwise", f"cnp.{_name}({{0}}, {{1}})", arity=2, fits=_broadcasts,
-       known=lambda x, y: LOGADDEXP_INF if _has_inf(x, y) else None)
+       known=lambda x, y: LOGADDEXP_INF if _has_inf(x, y) else None,
+       # JAX 0.10.2: d/dy logaddexp(inf, 1.0) = e (it is 0): test_logaddexp_at_infinity checks by hand
+       jax_ok=lambda x, y: not _has_inf(x, y))
 op("x * y (operator)", "elementwise", "{0} * {1} - {1} / 3.0", arity=2, fits=_broadcasts)
 op("power", "elementwise", "cnp.power({0}, {1})", arity=2,
    fits=lambda x, y: _broadcasts(x, y) and np.all(x >= 0),
@@ -352,6 +356,16 @@ op("eigh values", "linalg", "cnp.linalg.eigh(({0} + cnp.swapaxes({0}, -1, -2)) /
    fits=lambda x: _square(x) and _gaps_ok(x))
 op("eigh vectors squared", "linalg", "cnp.linalg.eigh(({0} + cnp.swapaxes({0}, -1, -2)) / 2)[1] ** 2",
    fits=lambda x: _square(x) and _gaps_ok(x))
+if hasattr(cnp.linalg, "svdvals"):  # singular values: distinct and nonzero, for a derivative
+    op("svdvals", "linalg", "cnp.linalg.svdvals({0})",
+       fits=lambda x: _nd2(x) and _finite(x) and np.abs(x).max() < 1e100 and _svd_gaps_ok(x))
+
+
+def _svd_gaps_ok(x):
+    s = np.linalg.svd(x, compute_uv=False)
+    return bool(np.all(s > 1e-3) and np.all(-np.diff(s, axis=-1) > 1e-3 * (1 + s.max())))
+
+
 op("norm", "linalg", "cnp.linalg.norm({0})",
    # docs/conventions.md says norm'(0) = 0 "as JAX"; JAX gives NaN there (item 4)
    known=lambda x: ABS_ZERO if not np.any(x) else None)
@@ -457,6 +471,7 @@ class Program:
     def __init__(self, inputs, steps, hits, huge=False):
         self.inputs, self.steps, self.hits, self.huge = inputs, steps, hits, huge
         self._fns = {}
+        self.jax_ok = True
 
     def source(self, lib="cr"):
         n = len(self.inputs)
@@ -546,7 +561,9 @@ def programs(draw, family=None, allow=(), force=None):
     for s in steps:
         event(f"op: {s.op.name}")
     huge = any(np.any(np.abs(v[np.isfinite(v)]) > HUGE) for v in values)
-    return Program(inputs, steps, sorted(hits), huge)
+    prog = Program(inputs, steps, sorted(hits), huge)
+    prog.jax_ok = all(s.op.jax_ok(*(values[i] for i in s.args)) for s in steps)
+    return prog
 
 
 def program(inputs, *steps, hits=()):
@@ -563,7 +580,6 @@ KNOWN_EXAMPLES = {
                           hits=[SET_REPEATED]),
     SINGULAR: program(([[1.0, 2.0], [2.0, 4.0]],), ("det", (0,), {}), hits=[SINGULAR]),
     ABS_ZERO: program(([0.0, 1.5],), ("abs", (0,), {}), hits=[ABS_ZERO]),
-    LOGADDEXP_INF: program((np.inf, 1.0), ("logaddexp", (0, 1), {}), hits=[LOGADDEXP_INF]),
     HYPOT_EDGE: program(([0.0, 1.0], [0.0, 2.0]), ("hypot", (0, 1), {}), hits=[HYPOT_EDGE]),
     PROD_INF: program(([-np.inf, -np.inf],), ("prod", (0,), {"axis": None, "keepdims": False}), hits=[PROD_INF]),
 }
@@ -713,9 +729,10 @@ class Checker:
         # compiled (eager JAX costs twice as much), without XLA's algebraic simplifier, which
         # turns NaN * 0 into 0 and so differs from JAX's own eager results
         y, jt, g, hvp = jax.jit(everything, compiler_options=NO_ALGSIMP)(self.x, self.t)
-        assert_same(self.value, y, "value vs JAX")
-        if self.prog.huge:  # derivative formulas overflowing past HUGE: JAX is no oracle there
-            return          # (jnp.hypot's derivative at 1e300 is wrong, say); the modes still agree
+        # past HUGE a sum of overflowed products is inf - inf (NaN) or inf depending on the order
+        assert_same(self.value, y, "value vs JAX", loose="nan~inf" if self.prog.huge else None)
+        if self.prog.huge or not self.prog.jax_ok:  # JAX is no oracle for derivatives here: formulas
+            return  # overflowing past HUGE (jnp.hypot's derivative at 1e300 is wrong), or Op.jax_ok
         assert_same(self.jt, jt, "jvp vs jax.jvp", loose=self.loose)
         _same_tree(self.g, g, "grad vs jax.grad", loose=self.loose)
         _same_tree(self.hvp, hvp, "Hessian-vector product (forward-over-reverse) vs JAX", loose=self.loose2,
