@@ -329,9 +329,11 @@ def _matmul_ok(a, b):
 
 
 op("matmul", "linalg", "{0} @ {1}", arity=2, fits=_mm)
+# np.dot([0.], [[-inf, 1.]]) is [0., 1.] (BLAS skips the zero) but np.matmul and a traced dot
+# give [nan, 1.]: NumPy disagrees with itself on 0 * inf, so dot's operands are finite
 op("gram", "linalg", "cnp.matmul({0}, cnp.swapaxes({0}, -1, -2))", fits=_nd2)
 op("dot", "linalg", "cnp.dot({0}, {1})", arity=2,
-   fits=lambda a, b: np.ndim(a) <= 2 and np.ndim(b) <= 2 and (np.ndim(a) == 0 or np.ndim(b) == 0 or _mm(a, b))
+   fits=lambda a, b: _finite(a, b) and np.ndim(a) <= 2 and np.ndim(b) <= 2 and (np.ndim(a) == 0 or np.ndim(b) == 0 or _mm(a, b))
    and np.size(np.dot(np.empty(np.shape(a)), np.empty(np.shape(b)))) <= MAX_SIZE)
 op("inner", "linalg", "cnp.inner({0}, {1})", arity=2,
    fits=lambda a, b: np.ndim(a) >= 1 and np.ndim(b) >= 1 and a.shape[-1] == b.shape[-1]
