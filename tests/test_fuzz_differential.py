@@ -69,14 +69,13 @@ def test_agrees_with_jax(family):
 
 
 @pytest.mark.parametrize("item", [pytest.param(item, marks=pytest.mark.xfail(reason=item, strict=False))
-                                  for item in _fuzz.KNOWN if item != _fuzz.LOGADDEXP_INF])
+                                  for item in _fuzz.KNOWN])
 def test_known_issue(item):
     """Compositions whose first step hits the item; passes once the fix is merged."""
     modes = _fuzz.MODES + (["jax"] if _fuzz.jax is not None else [])
     _property(KNOWN_BUDGET, modes, force=item, allow=(item,))()
 
 
-@pytest.mark.xfail(reason=_fuzz.LOGADDEXP_INF, strict=False)
 @pytest.mark.parametrize("f", ["logaddexp", "logaddexp2"])
 def test_logaddexp_at_infinity(f):
     """By hand (JAX 0.10.2 is wrong here: d/dy logaddexp(inf, 1) = e): the infinite argument takes it all."""

@@ -126,3 +126,21 @@ def test_near_singular_inverse_derivatives_match_the_other_mode():
     a = MATRICES["near-singular"] + 1e-3 * np.eye(3)
     f = lambda a: cnp.linalg.inv(a)  # noqa: E731
     np.testing.assert_allclose(cr.jacrev(f)(a), cr.jacfwd(f)(a), rtol=1e-9)
+
+
+@pytest.mark.parametrize("f", [
+    lambda a: cnp.linalg.det(a),
+    lambda a: cnp.sum(cnp.linalg.svdvals(a)),
+    lambda a: cnp.linalg.norm(a, 2),
+    lambda a: cnp.linalg.norm(a, "nuc"),
+], ids=["det", "svdvals", "norm 2", "norm nuc"])
+def test_an_infinite_entry_gives_nan_not_a_hang(f):
+    """LAPACK's SVD never returns on this 3×3 (NumPy 2.4): derivatives through it are NaN,
+    or (through eigh, for the singular vectors) a LinAlgError -- never a hang."""
+    a = np.array([[np.inf, 1.0, 2.0], [2.0, 3.0, 4.0], [1.0, 1.0, 1.0]])
+    with np.errstate(all="ignore"):
+        for d in (cr.grad(f), cr.hessian(f)):
+            try:
+                assert np.isnan(d(a)).all()
+            except np.linalg.LinAlgError:
+                pass

@@ -639,6 +639,23 @@ def _complement_products(s, m):
     return w * distinct
 
 
+def finite_svd(a, **kw):
+    """``numpy.linalg.svd`` that returns NaN for a matrix holding inf or NaN.
+
+    LAPACK's SVD can loop forever on an infinite entry (a 3×3 with one ``inf`` does, with
+    NumPy 2.4), so such matrices are replaced by zeros first and their results by NaN.
+    """
+    a = np.asarray(a)
+    bad = ~np.isfinite(a).all(axis=(-2, -1))
+    if not bad.any():
+        return np.linalg.svd(a, **kw)
+    out = np.linalg.svd(np.where(bad[..., None, None], 0.0, a), **kw)
+    parts = (out,) if kw.get("compute_uv") is False else tuple(out)
+    for p in parts:
+        p[bad] = np.nan
+    return out
+
+
 def _cofactor_impl(a, *e):
     """``∂^{k+1} det(a)[e_1, ..., e_k, ·]`` (``k = len(e)``) through the SVD of ``a``."""
     m, n = len(e) + 1, a.shape[-1]
@@ -646,7 +663,7 @@ def _cofactor_impl(a, *e):
     dtype = np.result_type(a, *e)
     if m > n:  # det is a polynomial of degree n
         return np.zeros(lead + (n, n), dtype)
-    u, s, vh = np.linalg.svd(np.broadcast_to(a, lead + (n, n)))
+    u, s, vh = finite_svd(np.broadcast_to(a, lead + (n, n)))  # NaN for a matrix with inf or NaN
     sign = np.sign(np.linalg.det(u) * np.linalg.det(vh))[..., None, None]
     f = [np.swapaxes(u, -1, -2) @ x @ np.swapaxes(vh, -1, -2) for x in e]  # e in the singular basis
     w = _complement_products(s, m)
@@ -937,9 +954,9 @@ def _svd_factors(a, s):
 
 
 # NumPy's thin-SVD factors, as constants (no derivative): the values ``_svd_factors`` takes.
-svd_u_p = defprim("svd_u", lambda a: np.linalg.svd(a, full_matrices=False)[0], [None], jvp=None,
+svd_u_p = defprim("svd_u", lambda a: finite_svd(a, full_matrices=False)[0], [None], jvp=None,
                   batch=batch_by_broadcasting)
-svd_v_p = defprim("svd_v", lambda a: _mT(np.linalg.svd(a, full_matrices=False)[2]), [None], jvp=None,
+svd_v_p = defprim("svd_v", lambda a: _mT(finite_svd(a, full_matrices=False)[2]), [None], jvp=None,
                   batch=batch_by_broadcasting)
 
 
@@ -958,7 +975,7 @@ def _svdvals_jvp(primals, tangents, ans, params):
 
 
 svdvals_p = defprim(
-    "svdvals", lambda a: np.linalg.svd(a, compute_uv=False), [_svdvals_vjp], jvp=_svdvals_jvp,
+    "svdvals", lambda a: finite_svd(a, compute_uv=False), [_svdvals_vjp], jvp=_svdvals_jvp,
     uses_ans=True, batch=batch_by_broadcasting,
     formulas=[("U diag(g) V.T", r"U \operatorname{diag}(\bar g)\, V^{\top}")])
 
@@ -980,7 +997,7 @@ def svdvals(a):
            [0., 0.]])
     """
     if not _traced(a):
-        return np.linalg.svd(a, compute_uv=False)
+        return finite_svd(a, compute_uv=False)
     if a.ndim < 2:
         raise np.linalg.LinAlgError(f"svdvals: {a.ndim}-dimensional array given; it needs at least 2 dimensions")
     return bind(svdvals_p, (a,), EMPTY)
