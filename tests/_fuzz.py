@@ -249,8 +249,19 @@ op("power", "elementwise", "cnp.power({0}, {1})", arity=2,
 op("where", "elementwise", "cnp.where({0} > 0, {0}, {1})", arity=2, fits=_broadcasts)
 
 # reductions
-for _name in ("sum", "mean", "max", "min", "var", "std"):
+for _name in ("sum", "mean", "max", "min", "var"):
     op(_name, "reduction", f"cnp.{_name}({{0}}, axis={{axis}}, keepdims={{keepdims}})", params=_reduce_params)
+
+
+def _spread_on_every_axis(x):
+    x = np.asarray(x)
+    return bool(np.std(x) > 0 and all(np.all(np.std(x, axis=a) > 0) for a in range(x.ndim)))
+
+
+# std's derivative at zero spread is sqrt'(0) · 0: NaN in chainrule and eager JAX, but a
+# compiled JAX program may round the variance to 1e-35 and give a finite number
+op("std", "reduction", "cnp.std({0}, axis={axis}, keepdims={keepdims})", params=_reduce_params,
+   jax_ok=_spread_on_every_axis)
 op("prod", "reduction", "cnp.prod({0}, axis={axis}, keepdims={keepdims})", params=_reduce_params,
    known=lambda x, **p: PROD_INF if _has_inf(x) else None)
 op("logsumexp", "reduction", "cnp.special.logsumexp({0}, axis={axis}, keepdims={keepdims})",
