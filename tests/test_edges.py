@@ -7,7 +7,6 @@ such point is listed in ``DEVIATIONS`` with its reason, and docs/conventions.md 
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -16,14 +15,12 @@ import chainrule as cr
 import chainrule.numpy as cnp
 from chainrule.testing import check_grads
 
+from _inputs import quiet
+
 INF = np.inf
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
+_quiet = pytest.fixture(autouse=True)(quiet)  # edge points overflow and divide by zero on purpose
 
 
 def _jax():
@@ -129,26 +126,24 @@ def _cases():
     }
 
 
-def _derivs_cr(f, p):
-    """value, grad, jvp (one per input) and the Hessian of ``f`` at the point ``p``."""
+def _derivs(lib, f, p):
+    """value, grad, jvp (one per input) and the Hessian of ``f`` at the point ``p``, by ``lib``
+    (chainrule or JAX: both spell ``grad``, ``jvp`` and ``hessian`` alike)."""
     p = tuple(np.atleast_1d(np.asarray(p, dtype=float)))
     n = len(p)
     val = f(*p)
-    grad = cr.grad(f, argnums=tuple(range(n)))(*p)
-    jvps = [cr.jvp(f, p, tuple(float(i == j) for i in range(n)))[1] for j in range(n)]
-    hess = cr.hessian(lambda v: f(*[v[i] for i in range(n)]))(np.array(p))
+    grad = lib.grad(f, argnums=tuple(range(n)))(*p)
+    jvps = [lib.jvp(f, p, tuple(float(i == j) for i in range(n)))[1] for j in range(n)]
+    hess = lib.hessian(lambda v: f(*[v[i] for i in range(n)]))(np.array(p))
     return val, grad, jvps, hess
+
+
+def _derivs_cr(f, p):
+    return _derivs(cr, f, p)
 
 
 def _derivs_jax(f, p):
-    jax = _jax()
-    p = tuple(np.atleast_1d(np.asarray(p, dtype=float)))
-    n = len(p)
-    val = f(*p)
-    grad = jax.grad(f, argnums=tuple(range(n)))(*p)
-    jvps = [jax.jvp(f, p, tuple(float(i == j) for i in range(n)))[1] for j in range(n)]
-    hess = jax.hessian(lambda v: f(*[v[i] for i in range(n)]))(np.array(p))
-    return val, grad, jvps, hess
+    return _derivs(_jax(), f, p)
 
 
 def _table():
