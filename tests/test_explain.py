@@ -651,3 +651,11 @@ def test_attribute_of_an_operand_in_a_formula_keeps_its_name():
 def test_mean_reads_one_over_the_count_averaged():
     text = str(cr.explain(lambda x: cnp.sum(cnp.mean(x, axis=0)), np.ones((3, 2))))
     assert "· 1/3" in text
+
+
+def test_numeric_forward_steps_keep_their_parentheses():
+    ex = cr.explain(lambda x: cnp.sum(cnp.reshape(x, (1, 1))) + cnp.exp(-x), 1.0)
+    for s in ex.steps:
+        if s.phase == "forward":
+            assert s.formula.count("(") == s.formula.count(")"), s.formula
+    assert "reshape(1, shape=(1, 1)) = 1" in str(ex)

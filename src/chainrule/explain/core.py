@@ -13,6 +13,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, NamedTuple
 
+import re
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, new_level
@@ -431,7 +433,9 @@ def forward_text(op, shown, numeric, params, arrays, value):
     num_text = None
     if all(n is not None for n in numeric):
         num_text = nt.forward_expr(op, [(n, n) for n in numeric], params, arrays)[0]
-        num_text = num_text.replace("((", "(").replace("))", ")").split("  [")[0]  # no [checkpoint] twice
+        # a parenthesised number inside a call's parentheses once, not twice: f((-1)) -> f(-1);
+        # other parentheses stay (reshape(1, shape=(1, 1)) keeps both closing ones)
+        num_text = re.sub(r"\(\(([^()]*)\)\)", r"(\1)", num_text).split("  [")[0]  # no [checkpoint] twice
     value = nt.num(value)
     if num_text == value or num_text == sym:
         num_text = None
