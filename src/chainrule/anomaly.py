@@ -40,7 +40,6 @@ import linecache
 import os
 import sys
 import threading
-import weakref
 
 import numpy as np
 
@@ -48,7 +47,7 @@ from chainrule._core.primitive import TRACER_TYPES
 from chainrule._interpreters import reverse
 from chainrule._interpreters.batching import is_batched
 from chainrule._interpreters.jvp import JVPTracer
-from chainrule._interpreters.reverse import Tensor
+from chainrule._interpreters.reverse import Tensor, TensorNotes
 from chainrule.explain import notation as nt
 from chainrule.explain.core import _constant, edge_text, forward_text
 
@@ -70,7 +69,7 @@ class _Local(threading.local):
 
 _local = _Local()
 _originals: dict = {}  # tracer class -> its own ``_process``, while the checking one stands in
-_where: dict = {}      # id(Tensor) -> (weak reference, the user's line that recorded it)
+_where = TensorNotes()  # the user's line that recorded each Tensor
 
 
 class detect_anomaly:
@@ -138,7 +137,7 @@ def _checking(process):
         if local.depth:  # an intermediate step of an operation being checked
             out = process(self, p, args, params)
             if type(out) is Tensor and out._prim is p and local.where is not None:
-                _remember(out, local.where)
+                _where.note(out, local.where)
             return out
         where = local.where = _user_line()
         local.depth = 1
@@ -148,7 +147,7 @@ def _checking(process):
             local.depth = 0
             local.where = None
         if type(out) is Tensor and out._prim is p:
-            _remember(out, where)
+            _where.note(out, where)
         bad = _new_bad(_parts(out), _parts_of(args))
         if bad is not None:
             raise FloatingPointError(_forward_message(p, args, params, out, bad, where))
@@ -156,16 +155,6 @@ def _checking(process):
 
     _process.__wrapped__ = process
     return _process
-
-
-def _remember(t, where):
-    key = id(t)
-    _where[key] = (weakref.ref(t, lambda _, key=key: _where.pop(key, None)), where)
-
-
-def _recorded_at(t):
-    ref, where = _where.get(id(t), (None, None))
-    return where if ref is not None and ref() is t else None
 
 
 _SKIP = tuple(os.path.dirname(m.__file__) + os.sep for m in (sys.modules["chainrule"], np))
@@ -416,7 +405,7 @@ class _Watch:
                 f"{'NaN' if kind == 'nan' else 'NaN and inf'}")
         if role == "tangent":
             head += " (in a tangent: forward over reverse)"
-        lines = [head, _line_text(p, _recorded_at(node))]
+        lines = [head, _line_text(p, _where.get(node))]
         vals = [_bottom(x) for x in args]
         ans, gv, ctv = _bottom(node._value), _bottom(g), _bottom(ct)
         idx = _first(kind, arr) if role == "value" else ()
@@ -453,7 +442,7 @@ class _Watch:
         origin = self.inf_from.get(id(node))
         if origin is not None and _flags(gv)[1]:
             src, j = origin
-            where = _recorded_at(src)
+            where = _where.get(src)
             at = f" at {os.path.basename(where[0])}:{where[1]}" if where else ""
             lines.append(f"  the downstream adjoint {nt.bar(out_name)} was already infinite: the VJP rule of "
                          f"{src._prim.name}{at} (input {j}) made it (check_inf=True stops there)")
@@ -474,7 +463,7 @@ class _Watch:
             chain.append(nxt)
         steps = []
         for t in reversed(chain):
-            where = _recorded_at(t)
+            where = _where.get(t)
             steps.append(t._prim.name + (f" ({os.path.basename(where[0])}:{where[1]})" if where else ""))
         more = " ← …" if len(chain) == 50 else ""
         return "  path from the output: " + more + " → ".join(steps)

@@ -47,9 +47,31 @@ __all__ = ["Tensor", "tensor", "backward_pass"]
 
 _epoch = 0  # bumped by every in-place write
 _anomaly = None  # while cr.detect_anomaly is on: its checker, which runs each backward pass
-# id(Tensor) -> (weak reference to it, the version a recorded in-place op replaced).
-# Keyed by id, not by the Tensor: Tensor.__eq__ is elementwise, as in NumPy.
-_replaced: dict = {}
+
+
+class TensorNotes:
+    """A value noted against a Tensor for as long as it lives.
+
+    Keyed by ``id``, not by the Tensor (``Tensor.__eq__`` is elementwise, as in NumPy);
+    a weak reference drops the note with the Tensor and guards against a reused id.
+    """
+
+    __slots__ = ("_notes",)
+
+    def __init__(self):
+        self._notes = {}
+
+    def note(self, t, value):
+        key, notes = id(t), self._notes
+        notes[key] = (weakref.ref(t, lambda _, key=key: notes.pop(key, None)), value)
+
+    def get(self, t):
+        ref, value = self._notes.get(id(t), (None, None))
+        return value if ref is not None and ref() is t else None
+
+
+#: the version a recorded in-place op replaced, per Tensor it replaced it in
+_replaced = TensorNotes()
 
 
 class Tensor(ArrayOps):
@@ -277,10 +299,10 @@ class Tensor(ArrayOps):
             setattr(old, s, getattr(self, s))
         old._value = np.array(self._value, copy=True)
         old._vc = None if self._vc is None else [self._vc[0], False]  # its own memory, same stamp
-        earlier = _replaced_by(self)
+        earlier = _replaced.get(self)
         if earlier is not None:  # the chain of versions goes on behind the snapshot
-            _remember(old, earlier)
-        _remember(self, old)
+            _replaced.note(old, earlier)
+        _replaced.note(self, old)
         return old
 
     def __iadd__(self, other): return self._inplace(type(self).__add__, other, "iadd (+=)")
@@ -545,21 +567,10 @@ def _count_edges(roots, level):
     return counts
 
 
-def _remember(t, prev):
-    key = id(t)
-    _replaced[key] = (weakref.ref(t, lambda _, key=key: _replaced.pop(key, None)), prev)
-
-
-def _replaced_by(t):
-    """The version that a recorded in-place operation on ``t`` replaced, if any."""
-    ref, prev = _replaced.get(id(t), (None, None))
-    return prev if prev is not None and ref() is t else None
-
-
 def _version_at(t, epoch, p, i):
     """The version of ``t`` that a node recorded at ``epoch`` used, or raise."""
     while t._vc is not None and t._vc[0] > epoch:
-        prev = _replaced_by(t)
+        prev = _replaced.get(t)
         if prev is not None:
             t = prev
         elif t._prim is not None and t._prim.view and t._args is not None:
