@@ -141,12 +141,12 @@ class ArrayOps:
 
     # -- leaving the graph ---------------------------------------------------
     def item(self):
-        return np.asarray(_concrete(self)).item()
+        return np.asarray(_concrete(self, ".item()")).item()
 
-    def __float__(self): return float(self.item())
-    def __int__(self): return int(self.item())
-    def __bool__(self): return bool(_concrete(self))
-    def __index__(self): return _concrete(self).__index__()
+    def __float__(self): return float(np.asarray(_concrete(self, "float()")).item())
+    def __int__(self): return int(np.asarray(_concrete(self, "int()")).item())
+    def __bool__(self): return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
+    def __index__(self): return _concrete(self, "using it as a Python integer (an index, range())").__index__()
 
     def __array_function__(self, func, types, args, kwargs):
         # np.sum(t), np.concatenate([t, u]), np.linalg.inv(t): the chainrule.numpy
@@ -171,9 +171,12 @@ class ArrayOps:
         return fn(*inputs, **kwargs)  # its keywords: implemented (dtype) or refused by name
 
 
-def _concrete(x):
+def _concrete(x, what):
     v = _np._raw(x)
     if type(v) in type(x)._tracer_types():
+        no_value = getattr(v, "_no_value", None)
+        if no_value is not None:  # a staged value (cr.jit) says why, and where
+            raise no_value(what)
         raise TypeError("a batched value (inside cr.vmap) has no single Python value: it cannot "
                         "drive Python control flow or float()/int(); use cnp.where for branches")
     return v

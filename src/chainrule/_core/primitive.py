@@ -41,7 +41,7 @@ from __future__ import annotations
 import itertools
 import threading
 
-__all__ = ["Primitive", "PerInput", "defprim", "bind", "TRACER_TYPES", "new_level", "last_level", "grad_state"]
+__all__ = ["Primitive", "PerInput", "defprim", "bind", "TRACER_TYPES", "SEE_THROUGH", "OPAQUE", "new_level", "last_level", "grad_state"]
 
 #: Classes of tracers.  ``type(x) in TRACER_TYPES`` is the dispatch test on
 #: the hot path (one hash lookup; no ``isinstance`` chain).
@@ -51,6 +51,10 @@ TRACER_TYPES: set = set()
 #: tracers): ``raw`` values see through them.  A batch tracer's value has an extra
 #: axis, so it is not among them and a batch stays a batch.
 SEE_THROUGH: set = set()
+
+#: Tracer classes that stand for every value of a shape and dtype (``cr.jit``'s staged
+#: values): a value-dependent shortcut must not look beneath them (``_ops._wrap.peel``).
+OPAQUE: set = set()
 
 _level_counter = itertools.count(1)
 _last_level = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, bind
+from chainrule._core.primitive import OPAQUE, SEE_THROUGH, TRACER_TYPES, bind
 
 EMPTY: dict = {}  # shared, never mutated: the params of parameterless primitives
 
@@ -154,8 +154,12 @@ def peel(x):
 
     For a choice that depends on the values and must hold for every example
     of a ``vmap`` batch at once (a branch taken in Python, a bounds check).
+    ``None`` when a staged value (``cr.jit``) is beneath: it stands for every
+    value, so the caller takes its general branch (or skips its check).
     """
     while type(x) in TRACER_TYPES:
+        if type(x) in OPAQUE:
+            return None
         x = x._value
     return x
 

@@ -52,7 +52,8 @@ negative_p = defprim(
 
 def _has_zero(v):
     """Whether some entry of ``v`` (of any example of a ``vmap`` batch) is 0: the guards' fast test."""
-    return not np.all(peel(v))
+    v = peel(v)
+    return v is None or not np.all(v)
 
 
 def _pow_dx(ans, x, y):
@@ -184,7 +185,8 @@ def _share(scale, pick):
 
 
 def _has_inf(v):
-    return bool(np.isinf(peel(v)).any())
+    v = peel(v)
+    return v is None or bool(np.isinf(v).any())
 
 
 def _expit(v):

@@ -189,7 +189,11 @@ def _expand(op, shape, idx):
 
 def _in_bounds(op, i, n, axis):
     """``i`` checked against ``n`` (for every example of a batch), negative positions wrapped."""
-    v = np.asarray(peel(i))
+    v = peel(i)
+    if v is None:  # staged (cr.jit): NumPy checks the bounds when the graph runs; wrap negatives
+        from chainrule._ops.elementwise import less, where
+        return where(less(i, 0), _add(i, n), i)
+    v = np.asarray(v)
     if v.size and (v.max() >= n or v.min() < -n):
         bad = v.max() if v.max() >= n else v.min()
         raise IndexError(f"{op}: index {bad} is out of bounds for axis {axis} with size {n}")

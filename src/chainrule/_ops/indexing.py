@@ -36,7 +36,10 @@ def _int_indices(fn, indices):
 
 
 def _check_bounds(fn, ind, n, axis):
-    ind = np.asarray(peel(ind))  # every example of a batch
+    ind = peel(ind)  # every example of a batch
+    if ind is None:  # staged (cr.jit): NumPy checks the indices when the graph runs
+        return
+    ind = np.asarray(ind)
     if ind.size and (ind.max() >= n or ind.min() < -n):
         bad = ind.max() if ind.max() >= n else ind.min()
         raise IndexError(f"{fn}: index {bad} is out of bounds for axis {axis} with size {n}")

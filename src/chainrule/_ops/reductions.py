@@ -282,7 +282,7 @@ def _no_zero_products(ans):
     # and ans_k / x_j is exact to rounding: the O(n) formulas apply (to every example
     # of a vmap batch: peel, not raw).
     a = peel(ans)
-    return bool(np.all(a != 0) and np.all(np.isfinite(a)))
+    return a is not None and bool(np.all(a != 0) and np.all(np.isfinite(a)))
 
 
 def _cumprod_vjp(ans, x, axis):

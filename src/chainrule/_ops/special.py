@@ -132,7 +132,8 @@ def _lse_weights(ans, x, b, axis, keepdims):
     if shape_of(xr) != shape:  # b broadcasts x
         xr = broadcast_to(xr, shape)
     m = _max(xr, axis=axis, keepdims=True) if math.prod(shape) else 0.0
-    if not np.all(np.isfinite(peel(m))):  # a slice of -inf (or an inf): no shift there
+    known = peel(m)
+    if known is None or not np.all(np.isfinite(known)):  # a slice of -inf (or an inf): no shift there
         m = where(equal(absolute(m), np.inf), 0.0, m)
     e = exp(subtract(x, m))
     return shape, divide(e, sum(e if b is None else multiply(e, b), axis=axis, keepdims=True))

@@ -20,6 +20,7 @@ import numpy as np
 from chainrule._core.primitive import TRACER_TYPES, new_level
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.reverse import Tensor, backward_pass, box
+from chainrule.jit import inline_jit
 from chainrule.explain import notation as nt
 
 __all__ = ["explain", "Explanation", "Step", "Node"]
@@ -234,7 +235,8 @@ class _Tracer:
                 raise ValueError(f"explain: wrt={w!r} matches none of the inputs "
                                  f"({', '.join(nodes)}) nor argument positions 0..{len(self.args) - 1}; "
                                  f"pass argument positions or input names")
-        out = f(*args)
+        with inline_jit():  # a jitted function shows the steps of its traced graph
+            out = f(*args)
         if type(out) is Tensor and out._level == level and out._prim is None:
             raise ValueError(f"explain: {self.title} returns its input {boxes[id(out)].name} unchanged; "
                              f"there is no step to explain (its gradient is 1)")

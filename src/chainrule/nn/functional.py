@@ -177,7 +177,8 @@ def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
         if not 0.0 <= e <= 1.0:
             raise ValueError(f"cross_entropy: label_smoothing must lie in [0, 1], got {e}")
         onehot = onehot * (1.0 - e) + e / shape[-1]
-    if np.isinf(peel(logp)).any():
+    known = peel(logp)
+    if known is None or np.isinf(known).any():
         # log_softmax is -inf for a logit of -inf (a mask) or ~1e308 below the largest, and
         # 0 * -inf = nan: a class of weight 0 contributes 0 to the loss and its gradient.
         logp = cnp.where(raw(onehot) == 0, 0.0, logp)

@@ -1,0 +1,1 @@
+"""The compiler behind ``cr.jit``: graph passes (``passes``) and code generation (``codegen``)."""

@@ -1,0 +1,487 @@
+"""``cr.jit`` and ``cr.make_ir``: trace once, optimise the graph, run it as straight-line code.
+
+``jit(f)`` traces ``f`` at a fresh level with the staging interpreter
+(:mod:`chainrule._interpreters.staging`) for each new (pytree structure,
+shapes, dtypes, static values, grad mode) of its arguments, optimises the
+graph (:mod:`chainrule._jit.passes`) and emits it as code
+(:mod:`chainrule._jit.codegen`).  A call on plain arrays runs that code
+directly.  A call on values of other transforms binds the graph as one
+primitive, ``jit_call``, whose rules *transform the graph*:
+
+* reverse mode: the graph of ``vjp`` of the graph, split by partial
+  evaluation into a forward graph that also returns the residuals the
+  backward pass needs and a backward graph from (residuals, cotangent) to the
+  input cotangents.  The tape keeps the residuals of the call; its backward
+  pass runs the compiled backward graph.  At higher orders (the cotangent is
+  itself traced) the rule binds ``jit_call`` of the whole vjp graph, whose
+  rules are derived again;
+* forward mode: ``jit_call`` of the graph of ``jvp`` of the graph;
+* ``vmap``: ``jit_call`` of the graph of ``vmap`` of the graph.
+
+Every derived graph is itself traced with the staging interpreter from the
+rules in the primitives' ``defprim`` blocks, optimised and compiled once, and
+kept with the graph it came from.  So ``jit`` composes with every transform,
+in either order and at any depth, without knowing any primitive.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from chainrule._core.primitive import OPAQUE, SEE_THROUGH, TRACER_TYPES, PerInput, bind, defprim, grad_state
+from chainrule._core.pytree import tree_flatten, tree_unflatten
+from chainrule._interpreters.reverse import Tensor
+from chainrule._interpreters.staging import IR, Lit, Var, eval_ir, trace
+from chainrule._jit import codegen, passes
+
+__all__ = ["jit", "make_ir", "Jitted"]
+
+_SCALARS = (bool, int, float, complex)
+
+
+# -- arguments: dynamic leaves, static values, the cache key -------------------------------
+
+def _is_dynamic(x):
+    t = type(x)
+    return t in TRACER_TYPES or t is np.ndarray or isinstance(x, np.generic) or t in _SCALARS
+
+
+def _abstract(x):
+    """What a traced graph depends on: shape and dtype (and scalar kind)."""
+    t = type(x)
+    if t is np.ndarray:
+        return (x.shape, x.dtype)
+    if t in _SCALARS:
+        return t  # weakly typed, as NumPy treats Python scalars
+    if t in TRACER_TYPES:
+        return (tuple(x.shape), x.dtype)
+    return (t, x.dtype)  # a NumPy scalar
+
+
+def _trace_value(x):
+    """The value a trace evaluates on: the plain array under differentiation tracers, else ``x``."""
+    y = x
+    while type(y) in SEE_THROUGH:
+        y = y._value
+    return x if type(y) in TRACER_TYPES else y
+
+
+def _hashable(v, what):
+    try:
+        hash(v)
+    except TypeError:
+        raise TypeError(f"jit: {what} is a {type(v).__name__}, which is not hashable; static values "
+                        f"key the compile cache -- pass a tuple instead of a list, or make it an array "
+                        f"argument (traced) instead") from None
+    return v
+
+
+class _Signature:
+    """How one call's arguments split into dynamic leaves and the static rest."""
+
+    __slots__ = ("key", "dyn", "tree", "leaves", "dyn_pos", "static_args")
+
+    def __init__(self, jitted, args, kwargs):
+        n = len(args)
+        static_args = {}
+        for i in jitted.static_argnums:
+            j = i % n if -n <= i < n else None
+            if j is None:
+                raise ValueError(f"jit({jitted.__name__}): static_argnums {jitted.static_argnums!r} does not "
+                                 f"fit a call with {n} positional argument{'s' if n != 1 else ''}")
+            static_args[j] = _hashable(args[j], f"static argument {j}")
+        static_kw = tuple(sorted((k, _hashable(kwargs[k], f"static argument {k!r}"))
+                                 for k in jitted.static_argnames if k in kwargs))
+        dyn_args = tuple(None if i in static_args else a for i, a in enumerate(args))
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in jitted.static_argnames}
+        leaves, tree = tree_flatten((dyn_args, dyn_kwargs))
+        dyn_pos, dyn, fixed = [], [], []
+        for k, leaf in enumerate(leaves):
+            if _is_dynamic(leaf):
+                dyn_pos.append(k)
+                dyn.append(leaf)
+            else:
+                fixed.append((k, _hashable(leaf, f"the non-array argument leaf {leaf!r:.40}")))
+        self.key = (tree, tuple(sorted(static_args.items())), static_kw, tuple(fixed),
+                    tuple(map(_abstract, dyn)), grad_state.frozen < 0)
+        self.dyn = dyn
+        self.tree = tree
+        self.leaves = leaves
+        self.dyn_pos = dyn_pos
+        self.static_args = static_args
+
+    def rebuild(self, dyn):
+        """The call's ``(args, kwargs)`` with the dynamic leaves replaced by ``dyn``."""
+        leaves = list(self.leaves)
+        for k, v in zip(self.dyn_pos, dyn):
+            leaves[k] = v
+        args, kwargs = tree_unflatten(self.tree, leaves)
+        args = list(args)
+        for i, v in self.static_args.items():
+            args[i] = v
+        return args, kwargs
+
+
+# -- a compiled graph ----------------------------------------------------------------------
+
+class Compiled:
+    """One optimised graph with its code, and the graphs derived from it (made on demand)."""
+
+    __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "_derived",
+                 "__weakref__")
+
+    def __init__(self, ir, out_tree=None):
+        self.raw_ir = ir
+        self.ir = passes.optimize(ir)
+        self.run, self.source = codegen.compile_ir(self.ir)
+        self.out_tree = out_tree
+        self.out_shapes = self.ir.out_shapes
+        self.out_dtypes = self.ir.out_dtypes
+        self._derived = {}
+
+    # -- one output array for the primitive --------------------------------------------
+    def single(self):
+        return len(self.ir.outs) == 1
+
+    def pack(self, outs):
+        if len(outs) == 1:
+            return outs[0]
+        from chainrule.custom import pack
+        return pack(outs, self.out_dtypes)
+
+    def unpack(self, flat):
+        if len(self.ir.outs) == 1:
+            return [flat]
+        from chainrule.custom import unpack
+        return unpack(flat, self.out_shapes, self.out_dtypes)
+
+    def packed_fn(self):
+        """The graph as a function of flat inputs with one (packed) output, bound primitive by primitive."""
+        ir = self.ir
+        return lambda *xs: self.pack(eval_ir(ir, xs))
+
+    # -- derived graphs ---------------------------------------------------------------
+    def derived(self, key, make):
+        d = self._derived.get(key)
+        if d is None:
+            d = self._derived[key] = make()
+        return d
+
+    def float_inputs(self):
+        return tuple(i for i, v in enumerate(self.ir.invars) if np.issubdtype(v.dtype, np.inexact))
+
+    def vjp_graph(self, vals, g):
+        """``(xs..., g) -> cotangents of the float inputs``: the whole vjp, forward recomputed."""
+        def make():
+            from chainrule.api import vjp
+            idx = self.float_inputs()
+            f = self.packed_fn()
+
+            def fn(*a):
+                xs, ct = list(a[:-1]), a[-1]
+
+                def sub(*s):
+                    for i, v in zip(idx, s):
+                        xs[i] = v
+                    return f(*xs)
+                out, pull = vjp(sub, *(a[i] for i in idx))
+                return [out, *pull(ct)]
+            ir, _, captured = trace(fn, [*_trace_values(vals), _trace_value(g)], name=f"vjp({self.ir.name})")
+            if captured:
+                raise RuntimeError(f"jit: internal error, the vjp graph of {self.ir.name} captured a value")
+            return _VJPGraphs(ir, idx)
+        return self.derived("vjp", make)
+
+    def jvp_graph(self, idx, primals, tangents):
+        """``(xs..., tangents[idx]...) -> tangent of the packed output``."""
+        def make():
+            from chainrule.api import jvp
+            f = self.packed_fn()
+            n = len(primals)
+
+            def fn(*a):
+                xs = list(a[:n])
+
+                def sub(*s):
+                    for i, v in zip(idx, s):
+                        xs[i] = v
+                    return f(*xs)
+                _, t = jvp(sub, tuple(a[i] for i in idx), tuple(a[n:]))
+                return [t]
+            ir, _, _ = trace(fn, [*_trace_values(primals), *_trace_values([tangents[i] for i in idx])],
+                             name=f"jvp({self.ir.name})")
+            return Compiled(ir)
+        return self.derived(("jvp", idx), make)
+
+    def batch_graph(self, vals, batched):
+        """The graph mapped over axis 0 of the ``batched`` inputs."""
+        key = ("vmap", tuple(batched), tuple(tuple(v.shape) if hasattr(v, "shape") else np.shape(v)
+                                              for v, b in zip(vals, batched) if b))
+
+        def make():
+            from chainrule.api import vmap
+            f = self.packed_fn()
+            axes = tuple(0 if b else None for b in batched)
+            ir, _, _ = trace(lambda *a: [vmap(f, in_axes=axes)(*a)], _trace_values(vals),
+                             name=f"vmap({self.ir.name})")
+            return Compiled(ir)
+        return self.derived(key, make)
+
+
+class _VJPGraphs:
+    """The vjp graph of a graph, whole (for traced cotangents) and split at the residuals."""
+
+    __slots__ = ("whole", "idx", "fwd", "bwd", "n_res")
+
+    def __init__(self, ir, idx):
+        self.whole = Compiled(ir)          # (xs..., g) -> [out, cts...]
+        self.idx = idx
+        fwd, bwd, n_res = passes.split_known(self.whole.ir, len(ir.invars) - 1, n_known_outs=1)
+        self.fwd = Compiled(fwd)           # xs -> [out, residuals...]
+        self.bwd = Compiled(bwd)           # (residuals..., g) -> cts
+        self.n_res = n_res
+
+
+def _trace_values(xs):
+    return [_trace_value(x) for x in xs]
+
+
+# -- the primitive ---------------------------------------------------------------------------
+
+class _Call:
+    """The params of one ``jit_call``: the compiled graph, and what this call keeps for its backward pass."""
+
+    __slots__ = ("graph", "want_res", "res_key", "res", "_ct_key", "_cts")
+
+    def __init__(self, graph, want_res=False):
+        self.graph = graph
+        self.want_res = want_res
+        self.res_key = None
+        self.res = None
+        self._ct_key = None
+        self._cts = None
+
+    def __repr__(self):
+        return f"<jit {self.graph.ir.name}>"
+
+    def cotangent(self, i, vals, g):
+        key = self._ct_key
+        if key is None or key[0] is not g or len(key[1]) != len(vals) \
+                or any(a is not b for a, b in zip(key[1], vals)):
+            self._cts = self._cotangents(vals, g)
+            self._ct_key = (g, tuple(vals))
+        return self._cts[i]
+
+    def _cotangents(self, vals, g):
+        graph = self.graph
+        plain = type(g) not in TRACER_TYPES and not any(type(v) in TRACER_TYPES for v in vals)
+        vg = graph.vjp_graph(vals, g)
+        if plain:
+            if self.res is not None and len(self.res_key) == len(vals) \
+                    and all(a is b for a, b in zip(self.res_key, vals)):
+                flat = vg.bwd.run(*self.res, g)       # the compiled backward graph on the residuals
+            else:
+                flat = vg.whole.run(*vals, g)[1:]     # no residuals kept: the whole vjp, compiled
+        else:  # a traced cotangent or inputs (a higher derivative): the vjp graph as a primitive
+            out = bind(jit_call_p, (*vals, g), {"call": _Call(vg.whole)})
+            flat = vg.whole.unpack(out)[1:]
+        cts = [None] * len(vals)
+        for i, c in zip(vg.idx, flat):
+            cts[i] = c
+        return cts
+
+
+def _impl(*vals, call):
+    graph = call.graph
+    if call.want_res:
+        vg = graph.vjp_graph(vals, np.zeros(graph.out_shapes[0] if graph.single() else
+                                            (sum(int(np.prod(s)) for s in graph.out_shapes),),
+                                            np.result_type(*graph.out_dtypes)))
+        outs = vg.fwd.run(*vals)
+        call.res_key = vals
+        call.res = outs[1:]
+        return outs[0]
+    return graph.pack(graph.run(*vals))
+
+
+def _make_vjp(i):
+    def rule(ans, *vals, call):
+        return lambda g: call.cotangent(i, vals, g)
+    return rule
+
+
+def _jvp(primals, tangents, ans, params):
+    graph = params["call"].graph
+    idx = tuple(i for i, t in enumerate(tangents) if t is not None)
+    if not idx:
+        return None
+    jg = graph.jvp_graph(idx, primals, tangents)
+    return bind(jit_call_p, (*primals, *(tangents[i] for i in idx)), {"call": _Call(jg)})
+
+
+def _batch(vals, batched, params):
+    bg = params["call"].graph.batch_graph(vals, batched)
+    return bind(jit_call_p, tuple(vals), {"call": _Call(bg)})
+
+
+def _formula(i, shapes, params, names, names_tex, g, g_tex):
+    who = params["call"].graph.ir.name
+    return (f"vjp of the compiled {who} applied to {g}", rf"\operatorname{{vjp}}_{{\mathrm{{{who}}}}}({g_tex})")
+
+
+jit_call_p = defprim("jit_call", _impl, PerInput(_make_vjp), jvp=_jvp, batch=_batch,
+                     formulas=PerInput(lambda i: _formula))
+
+
+def _wants_residuals(xs):
+    """True if a recording reverse-mode level differentiates some ``x``: keep the residuals then."""
+    frozen = grad_state.frozen
+    for x in xs:
+        while type(x) in TRACER_TYPES:
+            if type(x) is Tensor and x.requires_grad and x._level > frozen:
+                return True
+            if type(x) in OPAQUE:
+                break
+            x = x._value
+    return False
+
+
+# -- the user API ----------------------------------------------------------------------------
+
+class Jitted:
+    """A function compiled by :func:`jit`; call it like the function."""
+
+    def __init__(self, f, static_argnums, static_argnames):
+        functools.update_wrapper(self, f)
+        self.fun = f
+        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        self._cache = {}
+        self.traces = 0  # how many times f was traced (a new shape, dtype or static value)
+
+    def __get__(self, obj, objtype=None):  # a jitted method binds like a function
+        return self if obj is None else functools.partial(self, obj)
+
+    def _graph(self, sig):
+        """``(compiled, out_values, captured)`` for this call's signature, tracing on a miss."""
+        graph = self._cache.get(sig.key)
+        if graph is not None:
+            return graph, None, ()
+        out_tree = []
+
+        def flat(*dyn):
+            args, kwargs = sig.rebuild(dyn)
+            leaves, tree = tree_flatten(self.fun(*args, **kwargs))
+            for k, leaf in enumerate(leaves):
+                if not (_is_dynamic(leaf)):
+                    raise TypeError(f"jit({self.__name__}): output {tree.paths()[k]} is a "
+                                    f"{type(leaf).__name__}; a jitted function returns arrays and numbers "
+                                    f"(pytrees of them) -- return other values from outside it")
+            out_tree.append(tree)
+            return leaves
+        self.traces += 1
+        ir, outs, captured = trace(flat, _trace_values(sig.dyn), name=getattr(self.fun, "__name__", "f"))
+        ir.in_tree, ir.out_tree = sig.tree, out_tree[0]
+        graph = Compiled(ir, out_tree[0])
+        if not captured:
+            self._cache[sig.key] = graph
+        return graph, outs, captured
+
+    def __call__(self, *args, **kwargs):
+        sig = _Signature(self, args, kwargs)
+        graph, outs, captured = self._graph(sig)
+        dyn = sig.dyn
+        traced = captured or any(type(x) in TRACER_TYPES for x in dyn)
+        if _inline:  # cr.explain: the steps of the traced graph, primitive by primitive
+            outs = eval_ir(graph.ir, [*dyn, *captured])
+        elif traced:
+            args = (*dyn, *captured)
+            out = bind(jit_call_p, args, {"call": _Call(graph, _wants_residuals(args))})
+            outs = graph.unpack(out)
+        elif outs is None:
+            outs = graph.run(*dyn)
+        return tree_unflatten(graph.out_tree, outs)
+
+    def lower(self, *args, **kwargs):
+        """The compiled graph for these arguments: ``.ir`` (optimised), ``.raw_ir`` (as traced), ``.source``."""
+        graph, _, _ = self._graph(_Signature(self, args, kwargs))
+        return graph
+
+    def clear_cache(self):
+        self._cache.clear()
+
+    def __repr__(self):
+        return f"<jitted {getattr(self.fun, '__name__', 'function')}>"
+
+
+_inline = False
+
+
+class inline_jit:
+    """Within: jitted functions run their traced graph primitive by primitive (``cr.explain`` uses it).
+
+    The graph is still traced and cached as usual; only its execution changes,
+    so every step of the traced graph is recorded by the transforms around it.
+    """
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self):
+        global _inline
+        self._saved, _inline = _inline, True
+        return self
+
+    def __exit__(self, *exc):
+        global _inline
+        _inline = self._saved
+        return False
+
+
+def jit(f=None, static_argnums=(), static_argnames=()):
+    """``f`` traced once per argument signature, optimised and compiled; composes with every transform.
+
+    The first call with a new pytree structure, shapes, dtypes or static values
+    traces ``f`` (Python side effects such as ``print`` run then, and only then),
+    optimises the graph and compiles it; later calls run the compiled code.  A
+    new value of an array argument never retraces.  Arguments in
+    ``static_argnums`` / ``static_argnames`` (and non-array leaves such as
+    strings) are passed to ``f`` as they are and key the cache: use them for
+    Python settings that drive control flow.  Python control flow on array
+    values raises, naming the line (use ``cnp.where``).
+
+    ``grad(jit(f))``, ``jit(grad(f))``, ``jvp``, ``vmap``, ``hessian``, the
+    tape (``jit(f)(x_tensor).backward()``) and ``cr.explain`` all work, in
+    any order.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> f = cr.jit(lambda x: cnp.sum(cnp.tanh(x) ** 2))
+    >>> f(cnp.array([0.5, 1.0]))
+    np.float64(0.7935779254200465)
+    >>> cr.grad(f)(cnp.array([0.5, 1.0]))
+    array([0.72686198, 0.63970001])
+    """
+    if f is None:
+        return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames)
+    if not callable(f):
+        raise TypeError(f"jit: expected a function, got {type(f).__name__} {f!r:.60}; pass the function "
+                        f"itself (f, not f(x))")
+    return Jitted(f, static_argnums, static_argnames)
+
+
+def make_ir(f, static_argnums=(), static_argnames=()):
+    """A function returning the graph IR that ``jit`` would trace for its arguments (as traced).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp, numpy as np
+    >>> print(cr.make_ir(lambda x, y: cnp.exp(x * y))(1.0, np.ones(2)))
+    { lambda a:f64[] b:f64[2] .
+        c:f64[2] = multiply a b
+        d:f64[2] = exp c
+      in (d) }
+    """
+    jitted = jit(f, static_argnums, static_argnames)
+
+    @functools.wraps(f)
+    def ir_of(*args, **kwargs):
+        return jitted.lower(*args, **kwargs).raw_ir
+    return ir_of
