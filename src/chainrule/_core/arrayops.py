@@ -185,9 +185,12 @@ def _concrete(x, what):
 _QUERIES = {"shape": lambda a: a.shape, "ndim": lambda a: a.ndim, "size": lambda a: a.size}
 
 
+#: NumPy module name -> the chainrule namespace that mirrors it; ``chainrule.numpy`` fills it.
+_NAMESPACES: dict = {}
+
+
 def _namespaces():
-    import chainrule.numpy as cnp
-    return {"numpy": cnp, "numpy.linalg": cnp.linalg}
+    return _NAMESPACES
 
 
 def _reduce_args(x, name, dtype, out):
@@ -196,8 +199,19 @@ def _reduce_args(x, name, dtype, out):
     return x if dtype is None else _np.astype(x, dtype)
 
 
-import chainrule._ops as _np  # noqa: E402  (the ops need ArrayOps first)
 from chainrule._core.primitive import TRACER_TYPES as _TRACERS  # noqa: E402
+
+#: The operations the methods forward to (``chainrule._ops``).  Layers only look down:
+#: the ops module installs itself here when it is imported (:func:`install`).
+_np = None
+
+
+def install(ops, namespaces=None):
+    """Called by ``chainrule._ops`` (the operations) and ``chainrule.numpy`` (the namespaces)."""
+    global _np
+    if ops is not None:
+        _np = ops
+    _NAMESPACES.update(namespaces or {})
 
 
 def _show_index(idx):

@@ -48,3 +48,15 @@ _UFUNCS = {
     "less": less, "less_equal": less_equal, "greater": greater,
     "greater_equal": greater_equal, "equal": equal, "not_equal": not_equal,
 }
+
+
+def _install():
+    """Hand the core what it needs from this layer (the core never imports it)."""
+    import sys
+
+    from chainrule._core import arrayops, primitive
+    arrayops.install(sys.modules[__name__])
+    primitive.CORE_OPS.update(add=add, zeros_like=zeros_like)
+
+
+_install()

@@ -14,3 +14,7 @@ from chainrule.numpy import linalg, special  # noqa: F401,E402
 
 __all__ = [*_PUBLIC, "linalg", "special"]
 from numpy import e, float32, float64, inf, nan, newaxis, pi  # noqa: F401
+
+from chainrule._core import arrayops as _arrayops  # noqa: E402
+
+_arrayops.install(None, {"numpy": __import__(__name__, fromlist=["linalg"]), "numpy.linalg": linalg})
