@@ -358,6 +358,7 @@ class Jitted:
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
         self._cache = {}
+        self._static_pos = {}  # number of positional arguments -> static positions
         self.traces = 0  # how many times f was traced (a new shape, dtype or static value)
 
     def __get__(self, obj, objtype=None):  # a jitted method binds like a function
@@ -388,10 +389,67 @@ class Jitted:
             self._cache[sig.key] = graph
         return graph, outs, captured
 
+    def _fast_key(self, args, kwargs):
+        """``(key, dynamic leaves)`` without building a TreeDef -- the cache-hit path.
+
+        ``None`` for what only the full signature handles (keywords, non-array
+        leaves, an unhashable static value); the leaves come in ``tree_flatten``'s order.
+        """
+        if kwargs:
+            return None
+        n = len(args)
+        statics = self._static_pos.get(n)
+        if statics is None:
+            try:
+                statics = self._static_pos[n] = frozenset(i % n for i in self.static_argnums
+                                                          if -n <= i < n)
+            except ZeroDivisionError:
+                statics = self._static_pos[n] = frozenset()
+        key = [n, grad_state.frozen < 0]
+        dyn = []
+        for i, a in enumerate(args):
+            if i in statics:
+                try:
+                    hash(a)
+                except TypeError:
+                    return None
+                key.append(("static", a))
+                continue
+            todo = [a]
+            while todo:
+                x = todo.pop()
+                t = type(x)
+                if t is np.ndarray or t in TRACER_TYPES:
+                    key.append((x.shape, x.dtype))
+                    dyn.append(x)
+                elif t is dict:
+                    ks = sorted(x)
+                    key.append(("dict", tuple(ks)))
+                    todo.extend([x[k] for k in reversed(ks)])
+                elif t is tuple or t is list:
+                    key.append((t, len(x)))
+                    todo.extend(reversed(x))
+                elif t in _SCALARS:
+                    key.append(t)
+                    dyn.append(x)
+                elif isinstance(x, np.generic):
+                    key.append((t, x.dtype))
+                    dyn.append(x)
+                else:
+                    return None
+        return tuple(key), dyn
+
     def __call__(self, *args, **kwargs):
-        sig = _Signature(self, args, kwargs)
-        graph, outs, captured = self._graph(sig)
-        dyn = sig.dyn
+        fast = self._fast_key(args, kwargs)
+        graph = None if fast is None else self._cache.get(fast[0])
+        if graph is not None:  # the hit path
+            dyn, outs, captured = fast[1], None, ()
+        else:
+            sig = _Signature(self, args, kwargs)
+            graph, outs, captured = self._graph(sig)
+            dyn = sig.dyn
+            if fast is not None and not captured:
+                self._cache[fast[0]] = graph
         traced = captured or any(type(x) in TRACER_TYPES for x in dyn)
         if _inline:  # cr.explain: the steps of the traced graph, primitive by primitive
             outs = eval_ir(graph.ir, [*dyn, *captured])
@@ -401,6 +459,8 @@ class Jitted:
             outs = graph.unpack(out)
         elif outs is None:
             outs = graph.run(*dyn)
+        if graph.out_tree.kind == "leaf":
+            return outs[0]
         return tree_unflatten(graph.out_tree, outs)
 
     def lower(self, *args, **kwargs):
