@@ -171,11 +171,10 @@ class Compiled:
     def float_inputs(self):
         return tuple(i for i, v in enumerate(self.ir.invars) if np.issubdtype(v.dtype, np.inexact))
 
-    def vjp_graph(self, vals, g):
-        """``(xs..., g) -> cotangents of the float inputs``: the whole vjp, forward recomputed."""
+    def vjp_graph(self, vals, g, idx):
+        """``(xs..., g) -> [packed output, cotangents of inputs idx...]``: the whole vjp, and it split."""
         def make():
             from chainrule.api import vjp
-            idx = self.float_inputs()
             f = self.packed_fn()
 
             def fn(*a):
@@ -191,7 +190,7 @@ class Compiled:
             if captured:
                 raise RuntimeError(f"jit: internal error, the vjp graph of {self.ir.name} captured a value")
             return _VJPGraphs(ir, idx)
-        return self.derived("vjp", make)
+        return self.derived(("vjp", idx), make)
 
     def jvp_graph(self, idx, primals, tangents):
         """``(xs..., tangents[idx]...) -> tangent of the packed output``."""
@@ -252,11 +251,11 @@ def _trace_values(xs):
 class _Call:
     """The params of one ``jit_call``: the compiled graph, and what this call keeps for its backward pass."""
 
-    __slots__ = ("graph", "want_res", "res_key", "res", "_ct_key", "_cts")
+    __slots__ = ("graph", "diff", "res_key", "res", "_ct_key", "_cts")
 
-    def __init__(self, graph, want_res=False):
+    def __init__(self, graph, diff=()):
         self.graph = graph
-        self.want_res = want_res
+        self.diff = diff  # the inputs a recording reverse level differentiates: keep residuals for them
         self.res_key = None
         self.res = None
         self._ct_key = None
@@ -268,23 +267,25 @@ class _Call:
     def cotangent(self, i, vals, g):
         key = self._ct_key
         if key is None or key[0] is not g or len(key[1]) != len(vals) \
-                or any(a is not b for a, b in zip(key[1], vals)):
-            self._cts = self._cotangents(vals, g)
+                or any(a is not b for a, b in zip(key[1], vals)) or self._cts[i] is None:
+            self._cts = self._cotangents(i, vals, g)
             self._ct_key = (g, tuple(vals))
         return self._cts[i]
 
-    def _cotangents(self, vals, g):
+    def _cotangents(self, i, vals, g):
         graph = self.graph
         plain = type(g) not in TRACER_TYPES and not any(type(v) in TRACER_TYPES for v in vals)
-        vg = graph.vjp_graph(vals, g)
+        floats = graph.float_inputs()
+        idx = self.diff if i in self.diff else tuple(j for j in floats if j in self.diff or j == i)
+        vg = graph.vjp_graph(vals, g, idx)
         if plain:
-            if self.res is not None and len(self.res_key) == len(vals) \
+            if self.res is not None and idx == self.diff and len(self.res_key) == len(vals) \
                     and all(a is b for a, b in zip(self.res_key, vals)):
                 flat = vg.bwd.run(*self.res, g)       # the compiled backward graph on the residuals
             else:
                 flat = vg.whole.run(*vals, g)[1:]     # no residuals kept: the whole vjp, compiled
         else:  # a traced cotangent or inputs (a higher derivative): the vjp graph as a primitive
-            out = bind(jit_call_p, (*vals, g), {"call": _Call(vg.whole)})
+            out = bind(jit_call_p, (*vals, g), {"call": _Call(vg.whole, _differentiated((*vals, g)))})
             flat = vg.whole.unpack(out)[1:]
         cts = [None] * len(vals)
         for i, c in zip(vg.idx, flat):
@@ -294,10 +295,10 @@ class _Call:
 
 def _impl(*vals, call):
     graph = call.graph
-    if call.want_res:
+    if call.diff:
         vg = graph.vjp_graph(vals, np.zeros(graph.out_shapes[0] if graph.single() else
                                             (sum(int(np.prod(s)) for s in graph.out_shapes),),
-                                            np.result_type(*graph.out_dtypes)))
+                                            np.result_type(*graph.out_dtypes)), call.diff)
         outs = vg.fwd.run(*vals)
         call.res_key = vals
         call.res = outs[1:]
@@ -317,12 +318,13 @@ def _jvp(primals, tangents, ans, params):
     if not idx:
         return None
     jg = graph.jvp_graph(idx, primals, tangents)
-    return bind(jit_call_p, (*primals, *(tangents[i] for i in idx)), {"call": _Call(jg)})
+    args = (*primals, *(tangents[i] for i in idx))
+    return bind(jit_call_p, args, {"call": _Call(jg, _differentiated(args))})
 
 
 def _batch(vals, batched, params):
     bg = params["call"].graph.batch_graph(vals, batched)
-    return bind(jit_call_p, tuple(vals), {"call": _Call(bg)})
+    return bind(jit_call_p, tuple(vals), {"call": _Call(bg, _differentiated(vals))})
 
 
 def _formula(i, shapes, params, names, names_tex, g, g_tex):
@@ -334,17 +336,23 @@ jit_call_p = defprim("jit_call", _impl, PerInput(_make_vjp), jvp=_jvp, batch=_ba
                      formulas=PerInput(lambda i: _formula))
 
 
-def _wants_residuals(xs):
-    """True if a recording reverse-mode level differentiates some ``x``: keep the residuals then."""
+def _differentiated(xs):
+    """The positions of the ``xs`` that a recording reverse-mode level differentiates.
+
+    For them the call keeps the residuals of its forward graph, and its
+    backward graph computes just their cotangents.
+    """
     frozen = grad_state.frozen
-    for x in xs:
+    out = []
+    for k, x in enumerate(xs):
         while type(x) in TRACER_TYPES:
             if type(x) is Tensor and x.requires_grad and x._level > frozen:
-                return True
+                out.append(k)
+                break
             if type(x) in OPAQUE:
                 break
             x = x._value
-    return False
+    return tuple(out)
 
 
 # -- the user API ----------------------------------------------------------------------------
@@ -455,7 +463,7 @@ class Jitted:
             outs = eval_ir(graph.ir, [*dyn, *captured])
         elif traced:
             args = (*dyn, *captured)
-            out = bind(jit_call_p, args, {"call": _Call(graph, _wants_residuals(args))})
+            out = bind(jit_call_p, args, {"call": _Call(graph, _differentiated(args))})
             outs = graph.unpack(out)
         elif outs is None:
             outs = graph.run(*dyn)
