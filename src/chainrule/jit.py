@@ -332,8 +332,14 @@ def _formula(i, shapes, params, names, names_tex, g, g_tex):
     return (f"vjp of the compiled {who} applied to {g}", rf"\operatorname{{vjp}}_{{\mathrm{{{who}}}}}({g_tex})")
 
 
+def _expand(*vals, call):
+    """The call as the graph's own primitives (staging inlines a jitted call into the graph around it)."""
+    graph = call.graph
+    return graph.pack(eval_ir(graph.ir, vals))
+
+
 jit_call_p = defprim("jit_call", _impl, PerInput(_make_vjp), jvp=_jvp, batch=_batch,
-                     formulas=PerInput(lambda i: _formula))
+                     formulas=PerInput(lambda i: _formula), expand=_expand)
 
 
 def _differentiated(xs):

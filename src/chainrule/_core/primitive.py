@@ -90,7 +90,7 @@ class Primitive:
     """One primitive operation with its evaluation and derivative rules."""
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
-                 "differentiable", "elementwise", "batch", "notation")
+                 "differentiable", "elementwise", "batch", "notation", "expand")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -111,6 +111,7 @@ class Primitive:
         self.elementwise = jvp == "elementwise"
         self.batch = None
         self.notation = None
+        self.expand = None
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -184,7 +185,7 @@ REGISTRY: dict[str, Primitive] = {}
 
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
-            notation=None):
+            notation=None, expand=None):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -196,12 +197,16 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     ``notation`` is how ``explain`` writes the operation itself, ``(text, latex)``
     templates over the operands ``{0}``, ``{1}`` (``("{0} + {1}", "{0} + {1}")``);
     without it the operation is written as a call, ``name(x, y)``.
+    ``expand`` ``(*args, **params) -> out`` computes the primitive by binding other
+    primitives (a call of a compiled graph): staging records those instead, so a
+    graph traced inside another is inlined into it and optimised with it.
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
     p = Primitive(name, impl, vjps, jvp, formulas, view, uses_ans)
     p.batch = batch(p) if getattr(batch, "makes_batch_rule", False) else batch
     p.notation = notation
+    p.expand = expand
     REGISTRY[name] = p
     return p
 

@@ -240,6 +240,8 @@ class StageTracer(ArrayOps):
         return self._var.dtype
 
     def _process(self, p, args, params):
+        if p.expand is not None:  # a call of a graph: record the graph's equations, inlined
+            return p.expand(*args, **params)
         level = self._level
         tr = self._trace
         ins, vals = [], []
