@@ -171,9 +171,18 @@ class Compiled:
     def float_inputs(self):
         return tuple(i for i, v in enumerate(self.ir.invars) if np.issubdtype(v.dtype, np.inexact))
 
+    def cotangent_example(self):
+        """A zero cotangent of the packed output (tracing the vjp graph needs its shape and dtype)."""
+        return np.zeros(self.out_shapes[0] if self.single() else
+                        (sum(int(np.prod(s)) for s in self.out_shapes),), np.result_type(*self.out_dtypes))
+
     def vjp_graph(self, vals, g, idx):
-        """``(xs..., g) -> [packed output, cotangents of inputs idx...]``: the whole vjp, and it split."""
+        """``(xs..., g) -> [packed output, cotangents of inputs idx...]``: the whole vjp, and it split.
+
+        ``g`` is only traced (for its shape and dtype) the first time; ``None`` means zeros.
+        """
         def make():
+            ct = self.cotangent_example() if g is None else g
             from chainrule.api import vjp
             f = self.packed_fn()
 
@@ -186,7 +195,7 @@ class Compiled:
                     return f(*xs)
                 out, pull = vjp(sub, *(a[i] for i in idx))
                 return [out, *pull(ct)]
-            ir, _, captured = trace(fn, [*_trace_values(vals), _trace_value(g)], name=f"vjp({self.ir.name})")
+            ir, _, captured = trace(fn, [*_trace_values(vals), _trace_value(ct)], name=f"vjp({self.ir.name})")
             if captured:
                 raise RuntimeError(f"jit: internal error, the vjp graph of {self.ir.name} captured a value")
             return _VJPGraphs(ir, idx)
@@ -296,9 +305,7 @@ class _Call:
 def _impl(*vals, call):
     graph = call.graph
     if call.diff:
-        vg = graph.vjp_graph(vals, np.zeros(graph.out_shapes[0] if graph.single() else
-                                            (sum(int(np.prod(s)) for s in graph.out_shapes),),
-                                            np.result_type(*graph.out_dtypes)), call.diff)
+        vg = graph.vjp_graph(vals, None, call.diff)
         outs = vg.fwd.run(*vals)
         call.res_key = vals
         call.res = outs[1:]
