@@ -90,7 +90,8 @@ class Primitive:
     """One primitive operation with its evaluation and derivative rules."""
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
-                 "differentiable", "elementwise", "batch", "notation", "expand")
+                 "differentiable", "elementwise", "batch", "notation", "expand", "units", "noop",
+                 "broadcasting")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -112,6 +113,9 @@ class Primitive:
         self.batch = None
         self.notation = None
         self.expand = None
+        self.units = None         # cr.jit's simplify pass: see defprim
+        self.noop = None
+        self.broadcasting = False
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -185,7 +189,7 @@ REGISTRY: dict[str, Primitive] = {}
 
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
-            notation=None, expand=None):
+            notation=None, expand=None, units=None, noop=None, broadcasting=False):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -207,6 +211,7 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     p.batch = batch(p) if getattr(batch, "makes_batch_rule", False) else batch
     p.notation = notation
     p.expand = expand
+    p.units, p.noop, p.broadcasting = units, noop, broadcasting
     REGISTRY[name] = p
     return p
 

@@ -19,6 +19,7 @@ add_p = defprim(
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: g],
     formulas=[("1", "1"), ("1", "1")],
+    units=(-0.0, -0.0),
     notation=("{0} + {1}", "{0} + {1}"))
 
 subtract_p = defprim(
@@ -26,6 +27,7 @@ subtract_p = defprim(
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: negative(g)],
     formulas=[("1", "1"), ("-1", "-1")],
+    units=(None, 0.0),
     notation=("{0} − {1}", "{0} - {1}"))
 
 multiply_p = defprim(
@@ -33,6 +35,7 @@ multiply_p = defprim(
     [lambda ans, x, y: lambda g: multiply(g, y),
      lambda ans, x, y: lambda g: multiply(g, x)],
     formulas=[("y", "y"), ("x", "x")],
+    units=(1, 1),
     notation=("{0} · {1}", r"{0} \cdot {1}"))
 
 divide_p = defprim(
@@ -41,6 +44,7 @@ divide_p = defprim(
      lambda ans, x, y: lambda g: negative(multiply(g, divide(ans, y)))],
     formulas=[("1/y", r"\frac{1}{y}"), ("-x/y^2", r"-\frac{x}{y^{2}}")],
     uses_ans=True,
+    units=(None, 1),
     notation=("{0} / {1}", r"\frac{{{0}}}{{{1}}}"))
 
 negative_p = defprim(
@@ -85,6 +89,7 @@ power_p = defprim(
     "power", np.power, [_pow_dx, _pow_dy],
     formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
     uses_ans=True,
+    units=(None, 1),
     notation=("{0}^{1}", "{0}^{{{1}}}"))
 
 # -- exponentials, logarithms, roots --------------------------------------------
@@ -339,7 +344,8 @@ astype_p = defprim(
     "astype", lambda x, dtype: np.asarray(x).astype(dtype),
     # the reverse engine casts every cotangent to its input's dtype
     [lambda ans, x, dtype: lambda g: g],
-    jvp="linear", formulas=[("1", "1")], batch=batch_by_broadcasting)
+    jvp="linear", formulas=[("1", "1")], batch=batch_by_broadcasting,
+    noop=lambda x, dtype: np.dtype(dtype) == x.dtype)
 
 stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None, batch=batch_by_broadcasting)
 

@@ -24,6 +24,7 @@ reshape_p = defprim(
     "reshape", lambda x, shape: np.reshape(x, shape),
     [lambda ans, x, shape: lambda g: reshape(g, x.shape)],
     jvp="linear", view=True, formulas=[("reshape(g, x.shape)", r"\operatorname{reshape}(\bar g)")],
+    noop=lambda x, shape: tuple(shape) == x.shape,
     batch=lambda vals, batched, params: bind(reshape_p, vals, {"shape": vals[0].shape[:1] + params["shape"]}))
 
 def _transpose_formula(i, shapes, params, names, names_tex, g, g_tex):
@@ -40,6 +41,7 @@ transpose_p = defprim(
     "transpose", lambda x, axes: np.transpose(x, axes),
     [lambda ans, x, axes: lambda g: transpose(g, _inverse_perm(axes))],
     jvp="linear", view=True, formulas=[_transpose_formula],
+    noop=lambda x, axes: axes is not None and tuple(axes) == tuple(range(len(x.shape))),
     batch=lambda vals, batched, params: bind(
         transpose_p, vals, {"axes": (0,) + tuple(a + 1 for a in params["axes"])}),
     notation=("{0}ᵀ", r"{0}^{{\top}}"))
@@ -57,6 +59,7 @@ broadcast_to_p = defprim(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
     [lambda ans, x, shape: lambda g: g],
     jvp="linear", view=True, formulas=[("sum of g over broadcast axes", r"\textstyle\sum \bar g")],
+    noop=lambda x, shape: tuple(shape) == x.shape, broadcasting=True,
     batch=_batch_broadcast_to)
 
 
