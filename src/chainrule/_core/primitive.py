@@ -91,7 +91,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
                  "differentiable", "elementwise", "batch", "notation", "expand", "units", "noop",
-                 "broadcasting")
+                 "broadcasting", "fresh")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -116,6 +116,7 @@ class Primitive:
         self.units = None         # cr.jit's simplify pass: see defprim
         self.noop = None
         self.broadcasting = False
+        self.fresh = False
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -189,7 +190,8 @@ REGISTRY: dict[str, Primitive] = {}
 
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
-            notation=None, expand=None, units=None, noop=None, broadcasting=False):
+            notation=None, expand=None, units=None, noop=None, broadcasting=False,
+            fresh=False):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -211,7 +213,7 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     p.batch = batch(p) if getattr(batch, "makes_batch_rule", False) else batch
     p.notation = notation
     p.expand = expand
-    p.units, p.noop, p.broadcasting = units, noop, broadcasting
+    p.units, p.noop, p.broadcasting, p.fresh = units, noop, broadcasting, fresh
     REGISTRY[name] = p
     return p
 

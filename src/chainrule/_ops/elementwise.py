@@ -345,7 +345,7 @@ astype_p = defprim(
     # the reverse engine casts every cotangent to its input's dtype
     [lambda ans, x, dtype: lambda g: g],
     jvp="linear", formulas=[("1", "1")], batch=batch_by_broadcasting,
-    noop=lambda x, dtype: np.dtype(dtype) == x.dtype)
+    noop=lambda x, dtype: np.dtype(dtype) == x.dtype, fresh=True)
 
 stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None, batch=batch_by_broadcasting)
 

@@ -37,7 +37,7 @@ def _concat_formula(i, shapes, params, names, names_tex, g, g_tex):
 concatenate_p = defprim(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis),
     PerInput(_concat_vjp),
-    jvp="linear",
+    jvp="linear", fresh=True,
     formulas=PerInput(lambda i: _concat_formula),
     batch=lambda vals, batched, params: bind(
         concatenate_p, batch_all(vals, batched), {"axis": params["axis"] + 1}))

@@ -57,7 +57,7 @@ sum_p = defprim(
     "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
     [lambda ans, x, axis, keepdims: lambda g: _spread(g, x.shape, axis, keepdims)],
     jvp="linear", formulas=[("1", "1")],
-    batch=batch_with_axes_shifted,
+    fresh=True, batch=batch_with_axes_shifted,
     notation=("Σ {0}", r"\textstyle\sum {0}"))
 
 def _mean_formula(i, shapes, params, names, names_tex, g, g_tex):
@@ -71,7 +71,7 @@ mean_p = defprim(
     [lambda ans, x, axis, keepdims: lambda g: _spread(
         multiply(g, 1.0 / (_count(x.shape, axis) or 1)), x.shape, axis, keepdims)],
     jvp="linear", formulas=[_mean_formula],
-    batch=batch_with_axes_shifted)
+    fresh=True, batch=batch_with_axes_shifted)
 
 
 def _max_weights(ans, x, axis, keepdims):
@@ -96,7 +96,7 @@ max_p = defprim(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
     formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
-    batch=batch_with_axes_shifted)
+    fresh=True, batch=batch_with_axes_shifted)
 
 
 # min shares max's rules: the weights are [x == ans] / #ties for either.
@@ -104,7 +104,7 @@ min_p = defprim(
     "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
     formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
-    batch=batch_with_axes_shifted)
+    fresh=True, batch=batch_with_axes_shifted)
 
 
 def _reduction(p, np_fn, name, what, with_dtype):
