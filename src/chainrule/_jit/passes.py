@@ -174,15 +174,18 @@ def _survivor(e):
 
 
 def _is_unit(value, unit, dtype):
-    """Whether the constant ``value`` is ``unit`` (every entry; the sign of a zero too for floats)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.ndarray, np.generic)):
+    """Whether the constant ``value`` is ``unit`` (every entry; the sign of a zero too for floats).
+
+    Never for a complex result: ``(a + inf j) * 1`` is ``nan + inf j`` (the 1 is ``1 + 0j``).
+    """
+    if dtype.kind == "c" or isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.ndarray, np.generic)):
         return False
     a = np.asarray(value)
     if a.size == 0 or a.size > 64 or a.dtype.kind not in "iuf":
         return False
     if not np.all(a == unit):
         return False
-    return dtype.kind not in "fc" or bool(np.all(np.signbit(a) == np.signbit(unit)))
+    return dtype.kind != "f" or bool(np.all(np.signbit(a) == np.signbit(unit)))
 
 
 def _broadcasts(p):
