@@ -115,7 +115,7 @@ def compile_ir(ir, reuse=True):
         into, note = plan.into[k], ""
         if into is not None:
             call += f", out={into}"
-            note = f", into {'pooled buffer ' if into.startswith('p') else ''}{into}{'' if into.startswith('p') else chr(39) + 's buffer'}"
+            note = f", into pooled buffer {into}" if into.startswith("p") else f", into {into}'s buffer"
         lines.append(f"    {out} = {fn_name(e.prim)}({call})  # {e.prim.name}{note}")
         names[id(e.out)] = out
         dead = {names[id(a)] for a in e.ins
