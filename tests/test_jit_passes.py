@@ -350,3 +350,24 @@ def test_jit_with_transforms_after_the_passes():
     assert np.allclose(cr.hessian(cr.jit(h))(x), cr.hessian(h)(x))
     xs = rng.standard_normal((3, 4))
     assert np.allclose(cr.vmap(cr.jit(cr.grad(h)))(xs), cr.vmap(cr.grad(h))(xs))
+
+
+# -- every primitive: jitted (optimised, reused buffers) against eager ---------------------------
+
+def _explain_cases():
+    from test_explain_ops import CASES
+    return sorted(CASES.items())
+
+
+@pytest.mark.parametrize("name, case", _explain_cases(), ids=lambda c: c if isinstance(c, str) else "")
+def test_every_primitive_jitted_value_and_gradient_equal_eager(name, case):
+    f, *args = case
+    argnums = tuple(i for i, a in enumerate(args) if np.issubdtype(np.asarray(a).dtype, np.floating))
+    with np.errstate(all="ignore"):
+        assert all_same(tree_flatten(cr.jit(f)(*args))[0], tree_flatten(f(*args))[0])
+        if argnums:
+            g = cr.grad(f, argnums=argnums)
+            want = tree_flatten(g(*args))[0]
+            for got in (cr.jit(g)(*args), cr.grad(cr.jit(f), argnums=argnums)(*args)):
+                got = tree_flatten(got)[0]
+                assert all(np.allclose(a, b, rtol=1e-12, atol=1e-14, equal_nan=True) for a, b in zip(got, want))
