@@ -90,7 +90,7 @@ class Primitive:
     """One primitive operation with its evaluation and derivative rules."""
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
-                 "differentiable", "elementwise", "batch", "notation", "expand")
+                 "differentiable", "elementwise", "batch", "notation", "expand", "scalar")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -112,6 +112,7 @@ class Primitive:
         self.batch = None
         self.notation = None
         self.expand = None
+        self.scalar = None
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -185,7 +186,7 @@ REGISTRY: dict[str, Primitive] = {}
 
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
-            notation=None, expand=None):
+            notation=None, expand=None, scalar=None):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -200,6 +201,13 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     ``expand`` ``(*args, **params) -> out`` computes the primitive by binding other
     primitives (a call of a compiled graph): staging records those instead, so a
     graph traced inside another is inlined into it and optimised with it.
+    ``scalar`` is an elementwise primitive's operation on one element, for the loops
+    ``cr.jit`` compiles (:mod:`chainrule._jit.fuse`): a Python expression over the
+    operands ``{0}``, ``{1}``, ... converted to the dtype the primitive computes in
+    (its output's; the operands' common dtype for a comparison), ``{r0}``, ... as
+    they are, and the params by name, using ``np.`` functions Numba compiles
+    (``"np.sin({0})"``); or ``(dtype) -> expression or None`` where it depends on
+    that dtype.  It must give NumPy's value (NaN, signed zeros, ties).
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
@@ -207,6 +215,7 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     p.batch = batch(p) if getattr(batch, "makes_batch_rule", False) else batch
     p.notation = notation
     p.expand = expand
+    p.scalar = scalar
     REGISTRY[name] = p
     return p
 

@@ -9,14 +9,16 @@ from __future__ import annotations
 import math
 
 from chainrule._interpreters.staging import Lit, eval_ir
+from chainrule._jit import fuse
 
 __all__ = ["compile_ir"]
 
 _PLAIN = (bool, int)
 
 
-def compile_ir(ir):
+def compile_ir(ir, reuse=True, fused=True):
     """``(run, source)``: ``run(*inputs)`` returns the list of outputs."""
+    graph, ir = ir, (fuse.fuse(ir) if fused else ir)
     ns = {}
     names = {}
     args = [f"a{k}" for k in range(len(ir.invars))]
@@ -65,7 +67,7 @@ def compile_ir(ir):
         try:
             return fast(*vals)
         except Exception:
-            eval_ir(ir, vals)  # the same failure, described by bind (operation, shapes, dtypes)
+            eval_ir(graph, vals)  # the same failure, described by bind (operation, shapes, dtypes)
             raise
     run.__name__ = f"run_{ir.name}"
     return run, source

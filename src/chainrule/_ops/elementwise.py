@@ -14,26 +14,35 @@ from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of,
 
 # -- arithmetic ----------------------------------------------------------------
 
+
+def _float_only(expr):
+    """A ``scalar`` expression for float dtypes only (NumPy's integer loops differ: x**-1 raises)."""
+    return lambda dtype: expr if dtype.kind == "f" else None
+
+
 add_p = defprim(
     "add", np.add,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: g],
     formulas=[("1", "1"), ("1", "1")],
-    notation=("{0} + {1}", "{0} + {1}"))
+    notation=("{0} + {1}", "{0} + {1}"),
+    scalar="({0} + {1})")
 
 subtract_p = defprim(
     "subtract", np.subtract,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: negative(g)],
     formulas=[("1", "1"), ("-1", "-1")],
-    notation=("{0} − {1}", "{0} - {1}"))
+    notation=("{0} − {1}", "{0} - {1}"),
+    scalar="({0} - {1})")
 
 multiply_p = defprim(
     "multiply", np.multiply,
     [lambda ans, x, y: lambda g: multiply(g, y),
      lambda ans, x, y: lambda g: multiply(g, x)],
     formulas=[("y", "y"), ("x", "x")],
-    notation=("{0} · {1}", r"{0} \cdot {1}"))
+    notation=("{0} · {1}", r"{0} \cdot {1}"),
+    scalar="({0} * {1})")
 
 divide_p = defprim(
     "divide", np.divide,
@@ -41,13 +50,15 @@ divide_p = defprim(
      lambda ans, x, y: lambda g: negative(multiply(g, divide(ans, y)))],
     formulas=[("1/y", r"\frac{1}{y}"), ("-x/y^2", r"-\frac{x}{y^{2}}")],
     uses_ans=True,
-    notation=("{0} / {1}", r"\frac{{{0}}}{{{1}}}"))
+    notation=("{0} / {1}", r"\frac{{{0}}}{{{1}}}"),
+    scalar="({0} / {1})")
 
 negative_p = defprim(
     "negative", np.negative,
     [lambda ans, x: lambda g: negative(g)],
     formulas=[("-1", "-1")],
-    notation=("−{0}", "-{0}"))
+    notation=("−{0}", "-{0}"),
+    scalar="(-{0})")
 
 
 def _has_zero(v):
@@ -85,36 +96,42 @@ power_p = defprim(
     "power", np.power, [_pow_dx, _pow_dy],
     formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
     uses_ans=True,
-    notation=("{0}^{1}", "{0}^{{{1}}}"))
+    notation=("{0}^{1}", "{0}^{{{1}}}"),
+    scalar=_float_only("({0} ** {1})"))
 
 # -- exponentials, logarithms, roots --------------------------------------------
 
 exp_p = defprim(
     "exp", np.exp, [lambda ans, x: lambda g: multiply(g, ans)],
     formulas=[("exp(x)", r"e^{x}")], uses_ans=True,
-    notation=("exp({0})", "e^{{{0}}}"))
+    notation=("exp({0})", "e^{{{0}}}"),
+    scalar="np.exp({0})")
 
 log_p = defprim(
     "log", np.log, [lambda ans, x: lambda g: divide(g, x)],
     formulas=[("1/x", r"\frac{1}{x}")],
-    notation=("log({0})", r"\ln {0}"))
+    notation=("log({0})", r"\ln {0}"),
+    scalar="np.log({0})")
 
 sqrt_p = defprim(
     "sqrt", np.sqrt, [lambda ans, x: lambda g: divide(multiply(g, 0.5), ans)],
     formulas=[("1/(2*sqrt(x))", r"\frac{1}{2\sqrt{x}}")], uses_ans=True,
-    notation=("sqrt({0})", r"\sqrt{{{0}}}"))
+    notation=("sqrt({0})", r"\sqrt{{{0}}}"),
+    scalar="np.sqrt({0})")
 
 # -- trigonometric, hyperbolic ------------------------------------------------
 
 sin_p = defprim(
     "sin", np.sin, [lambda ans, x: lambda g: multiply(g, cos(x))],
     formulas=[("cos(x)", r"\cos x")],
-    notation=("sin({0})", r"\sin {0}"))
+    notation=("sin({0})", r"\sin {0}"),
+    scalar="np.sin({0})")
 
 cos_p = defprim(
     "cos", np.cos, [lambda ans, x: lambda g: negative(multiply(g, sin(x)))],
     formulas=[("-sin(x)", r"-\sin x")],
-    notation=("cos({0})", r"\cos {0}"))
+    notation=("cos({0})", r"\cos {0}"),
+    scalar="np.cos({0})")
 
 
 def _tanh_dx(ans, x):
@@ -124,7 +141,8 @@ def _tanh_dx(ans, x):
 tanh_p = defprim(
     "tanh", np.tanh, [_tanh_dx],
     formulas=[("1 - tanh(x)^2", r"1-\tanh^{2}x")], uses_ans=True,
-    notation=("tanh({0})", r"\tanh {0}"))
+    notation=("tanh({0})", r"\tanh {0}"),
+    scalar="np.tanh({0})")
 
 # -- more powers, exponentials and logarithms -------------------------------------
 
@@ -133,12 +151,14 @@ _LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
 square_p = defprim(
     "square", np.square, [lambda ans, x: lambda g: multiply(g, multiply(x, 2.0))],
     formulas=[("2x", "2x")],
-    notation=("{0}²", "{0}^{{2}}"))
+    notation=("{0}²", "{0}^{{2}}"),
+    scalar="({0} * {0})")
 
 reciprocal_p = defprim(
     "reciprocal", np.reciprocal,
     [lambda ans, x: lambda g: negative(multiply(g, multiply(ans, ans)))],
-    formulas=[("-1/x^2", r"-\frac{1}{x^{2}}")], uses_ans=True)
+    formulas=[("-1/x^2", r"-\frac{1}{x^{2}}")], uses_ans=True,
+    scalar=_float_only("({T}(1) / {0})"))
 
 cbrt_p = defprim(
     "cbrt", np.cbrt, [lambda ans, x: lambda g: divide(g, multiply(3.0, multiply(ans, ans)))],
@@ -146,23 +166,28 @@ cbrt_p = defprim(
 
 exp2_p = defprim(
     "exp2", np.exp2, [lambda ans, x: lambda g: multiply(g, multiply(ans, _LN2))],
-    formulas=[("2^x ln 2", r"2^{x}\ln 2")], uses_ans=True)
+    formulas=[("2^x ln 2", r"2^{x}\ln 2")], uses_ans=True,
+    scalar="np.exp2({0})")
 
 expm1_p = defprim(
     "expm1", np.expm1, [lambda ans, x: lambda g: multiply(g, add(ans, 1.0))],
-    formulas=[("exp(x)", r"e^{x}")], uses_ans=True)
+    formulas=[("exp(x)", r"e^{x}")], uses_ans=True,
+    scalar="np.expm1({0})")
 
 log2_p = defprim(
     "log2", np.log2, [lambda ans, x: lambda g: divide(g, multiply(x, _LN2))],
-    formulas=[("1/(x ln 2)", r"\frac{1}{x\ln 2}")])
+    formulas=[("1/(x ln 2)", r"\frac{1}{x\ln 2}")],
+    scalar="np.log2({0})")
 
 log10_p = defprim(
     "log10", np.log10, [lambda ans, x: lambda g: divide(g, multiply(x, _LN10))],
-    formulas=[("1/(x ln 10)", r"\frac{1}{x\ln 10}")])
+    formulas=[("1/(x ln 10)", r"\frac{1}{x\ln 10}")],
+    scalar="np.log10({0})")
 
 log1p_p = defprim(
     "log1p", np.log1p, [lambda ans, x: lambda g: divide(g, add(x, 1.0))],
-    formulas=[("1/(1+x)", r"\frac{1}{1+x}")])
+    formulas=[("1/(1+x)", r"\frac{1}{1+x}")],
+    scalar="np.log1p({0})")
 
 # d/dx log(e^x + e^y) = e^x / (e^x + e^y) = expit(x - y): finite for any inputs, exact at
 # ties of huge values (where x - ans would round to 0) and 1 (0 for y) at x = inf.
@@ -221,13 +246,15 @@ def _abs_dx(ans, x):
 
 abs_p = defprim(
     "abs", np.abs, [_abs_dx],
-    formulas=[("sign(x) (1 at 0)", r"\operatorname{sign} x")])  # abs'(0) = 1, as JAX
+    formulas=[("sign(x) (1 at 0)", r"\operatorname{sign} x")],
+    scalar="abs({0})")  # abs'(0) = 1, as JAX
 
 # -- more trigonometric and hyperbolic ---------------------------------------------
 
 tan_p = defprim(
     "tan", np.tan, [lambda ans, x: lambda g: multiply(g, add(1.0, multiply(ans, ans)))],
-    formulas=[("1 + tan(x)^2", r"1+\tan^{2}x")], uses_ans=True)
+    formulas=[("1 + tan(x)^2", r"1+\tan^{2}x")], uses_ans=True,
+    scalar="np.tan({0})")
 
 def _d_arcsin(x):
     return reciprocal(sqrt(subtract(1.0, multiply(x, x))))
@@ -235,15 +262,18 @@ def _d_arcsin(x):
 
 arcsin_p = defprim(
     "arcsin", np.arcsin, [lambda ans, x: lambda g: multiply(g, _d_arcsin(x))],
-    formulas=[("1/sqrt(1-x^2)", r"\frac{1}{\sqrt{1-x^{2}}}")])
+    formulas=[("1/sqrt(1-x^2)", r"\frac{1}{\sqrt{1-x^{2}}}")],
+    scalar="np.arcsin({0})")
 
 arccos_p = defprim(
     "arccos", np.arccos, [lambda ans, x: lambda g: negative(multiply(g, _d_arcsin(x)))],
-    formulas=[("-1/sqrt(1-x^2)", r"-\frac{1}{\sqrt{1-x^{2}}}")])
+    formulas=[("-1/sqrt(1-x^2)", r"-\frac{1}{\sqrt{1-x^{2}}}")],
+    scalar="np.arccos({0})")
 
 arctan_p = defprim(
     "arctan", np.arctan, [lambda ans, x: lambda g: divide(g, add(1.0, multiply(x, x)))],
-    formulas=[("1/(1+x^2)", r"\frac{1}{1+x^{2}}")])
+    formulas=[("1/(1+x^2)", r"\frac{1}{1+x^{2}}")],
+    scalar="np.arctan({0})")
 
 
 def _arctan2_rule(sign, num):
@@ -255,7 +285,8 @@ def _arctan2_rule(sign, num):
 arctan2_p = defprim(
     "arctan2", np.arctan2,
     [_arctan2_rule(1.0, lambda y, x: x), _arctan2_rule(-1.0, lambda y, x: y)],
-    formulas=[("x/(x^2+y^2)", r"\frac{x}{x^{2}+y^{2}}"), ("-y/(x^2+y^2)", r"-\frac{y}{x^{2}+y^{2}}")])
+    formulas=[("x/(x^2+y^2)", r"\frac{x}{x^{2}+y^{2}}"), ("-y/(x^2+y^2)", r"-\frac{y}{x^{2}+y^{2}}")],
+    scalar="np.arctan2({0}, {1})")
 
 
 def _hypot_rule(pick):
@@ -271,35 +302,42 @@ def _hypot_rule(pick):
 hypot_p = defprim(
     "hypot", np.hypot, [_hypot_rule(_first), _hypot_rule(_second)],
     formulas=[("x/hypot(x,y)", r"\frac{x}{\sqrt{x^{2}+y^{2}}}"), ("y/hypot(x,y)", r"\frac{y}{\sqrt{x^{2}+y^{2}}}")],
-    uses_ans=True)
+    uses_ans=True,
+    scalar="np.hypot({0}, {1})")
 
 sinh_p = defprim(
     "sinh", np.sinh, [lambda ans, x: lambda g: multiply(g, cosh(x))],
-    formulas=[("cosh(x)", r"\cosh x")])
+    formulas=[("cosh(x)", r"\cosh x")],
+    scalar="np.sinh({0})")
 
 cosh_p = defprim(
     "cosh", np.cosh, [lambda ans, x: lambda g: multiply(g, sinh(x))],
-    formulas=[("sinh(x)", r"\sinh x")])
+    formulas=[("sinh(x)", r"\sinh x")],
+    scalar="np.cosh({0})")
 
 arcsinh_p = defprim(
     "arcsinh", np.arcsinh,
     [lambda ans, x: lambda g: divide(g, sqrt(add(multiply(x, x), 1.0)))],
-    formulas=[("1/sqrt(x^2+1)", r"\frac{1}{\sqrt{x^{2}+1}}")])
+    formulas=[("1/sqrt(x^2+1)", r"\frac{1}{\sqrt{x^{2}+1}}")],
+    scalar="np.arcsinh({0})")
 
 arccosh_p = defprim(
     "arccosh", np.arccosh,
     [lambda ans, x: lambda g: divide(g, sqrt(subtract(multiply(x, x), 1.0)))],
-    formulas=[("1/sqrt(x^2-1)", r"\frac{1}{\sqrt{x^{2}-1}}")])
+    formulas=[("1/sqrt(x^2-1)", r"\frac{1}{\sqrt{x^{2}-1}}")],
+    scalar="np.arccosh({0})")
 
 arctanh_p = defprim(
     "arctanh", np.arctanh,
     [lambda ans, x: lambda g: divide(g, subtract(1.0, multiply(x, x)))],
-    formulas=[("1/(1-x^2)", r"\frac{1}{1-x^{2}}")])
+    formulas=[("1/(1-x^2)", r"\frac{1}{1-x^{2}}")],
+    scalar="np.arctanh({0})")
 
 # -- rounding and sign: zero derivative, like comparisons (as JAX) -------------------
 
 # No derivative, but they broadcast: vmap them like elementwise primitives.
-_ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None, batch=batch_by_broadcasting)
+_ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None, batch=batch_by_broadcasting,
+                           scalar=f"np.{name}({{0}})")
              for name in ("floor", "ceil", "trunc", "sign")}
 round_p = defprim("round", lambda x, decimals: np.round(x, decimals), [None], jvp=None,
                   batch=batch_by_broadcasting)
@@ -319,19 +357,22 @@ def _select_dx(pick):
 maximum_p = defprim(
     "maximum", np.maximum,
     [_select_dx(np.greater), lambda ans, x, y: _select_dx(np.greater)(ans, y, x)],
-    formulas=[("[x > y] (1/2 at ties)", r"[x>y]"), ("[y > x] (1/2 at ties)", r"[y>x]")])
+    formulas=[("[x > y] (1/2 at ties)", r"[x>y]"), ("[y > x] (1/2 at ties)", r"[y>x]")],
+    scalar="({0} if ({0} > {1} or {0} != {0}) else {1})")
 
 minimum_p = defprim(
     "minimum", np.minimum,
     [_select_dx(np.less), lambda ans, x, y: _select_dx(np.less)(ans, y, x)],
-    formulas=[("[x < y] (1/2 at ties)", r"[x<y]"), ("[y < x] (1/2 at ties)", r"[y<x]")])
+    formulas=[("[x < y] (1/2 at ties)", r"[x<y]"), ("[y < x] (1/2 at ties)", r"[y<x]")],
+    scalar="({0} if ({0} < {1} or {0} != {0}) else {1})")
 
 where_p = defprim(
     "where", np.where,
     [None,
      lambda ans, c, x, y: lambda g: where(c, g, 0.0),
      lambda ans, c, x, y: lambda g: where(c, 0.0, g)],
-    formulas=[None, ("[c]", r"[c]"), ("[not c]", r"[\lnot c]")])
+    formulas=[None, ("[c]", r"[c]"), ("[not c]", r"[\lnot c]")],
+    scalar="({1} if {r0} else {2})")
 
 # -- dtype and gradient control -------------------------------------------------
 
@@ -339,15 +380,19 @@ astype_p = defprim(
     "astype", lambda x, dtype: np.asarray(x).astype(dtype),
     # the reverse engine casts every cotangent to its input's dtype
     [lambda ans, x, dtype: lambda g: g],
-    jvp="linear", formulas=[("1", "1")], batch=batch_by_broadcasting)
+    jvp="linear", formulas=[("1", "1")], batch=batch_by_broadcasting,
+    scalar="{0}")
 
-stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None, batch=batch_by_broadcasting)
+stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None, batch=batch_by_broadcasting,
+    scalar="{0}")
 
 # -- comparisons: no derivative, they see through every level ---------------------
 
 _CMP = {}
-for _name in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
-    _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None, batch=batch_by_broadcasting)
+for _name, _op in (("less", "<"), ("less_equal", "<="), ("greater", ">"), ("greater_equal", ">="),
+                  ("equal", "=="), ("not_equal", "!=")):
+    _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None, batch=batch_by_broadcasting,
+                          scalar=f"({{0}} {_op} {{1}})")
 
 # -- public functions ---------------------------------------------------------
 
