@@ -206,8 +206,10 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     operands ``{0}``, ``{1}``, ... converted to the dtype the primitive computes in
     (its output's; the operands' common dtype for a comparison), ``{r0}``, ... as
     they are, and the params by name, using ``np.`` functions Numba compiles
-    (``"np.sin({0})"``); or ``(dtype) -> expression or None`` where it depends on
-    that dtype.  It must give NumPy's value (NaN, signed zeros, ties).
+    (``"({0} + {1})"``); or ``(dtype, size) -> expression or None`` where it depends
+    on that dtype or on the output's number of elements (a libm call per element only
+    beats NumPy's SIMD loops on small arrays).  It must give NumPy's value (NaN,
+    signed zeros, ties).
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")

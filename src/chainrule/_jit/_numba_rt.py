@@ -48,15 +48,16 @@ def _type(dtype, ndim, layout):
     return t if ndim == 0 else types.Array(t, ndim, layout)
 
 
-def compile_kernel(source, directory, in_types, out_types, scalar_out):
+def compile_kernel(source, directory, in_types, out_types, scalar_out, layout):
     """``(entry point, loaded from disk?)`` of the kernel in ``source`` for these operand types.
 
-    Inputs are typed with layout ``A`` (any strides: views and broadcasts
-    need no copy), outputs ``C``; the entry point is called directly, without
-    Numba's per-call type dispatch (the graph fixes every dtype and rank).
+    Inputs are typed with ``layout``: ``C`` (contiguous, the fast loops) or
+    ``A`` (any strides: views and broadcasts need no copy); outputs ``C``.  The
+    entry point is called directly, without Numba's per-call type dispatch
+    (the graph fixes every dtype and rank; the caller checks the layout).
     """
     disp = _module(source, directory).kernel
-    sig = tuple(_type(d, n, "A") for d, n in in_types)
+    sig = tuple(_type(d, n, layout) for d, n in in_types)
     if not scalar_out:
         sig += tuple(_type(d, n, "C") for d, n in out_types)
     before = sum(disp.stats.cache_hits.values())

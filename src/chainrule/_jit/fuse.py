@@ -187,7 +187,7 @@ def _expression(e):
     if loop is None:
         return None
     if callable(s):
-        s = s(loop)
+        s = s(loop, math.prod(e.out.shape))
         if s is None:
             return None
     return s, loop
@@ -337,10 +337,13 @@ def _fused_eqns(ir, members, exprs, readers, final):
         lines += [f"{pad}{on}[{idx}] = {temps[id(o)][0]}" for on, o in zip(onames, outs)]
     source = "\n".join(lines) + "\n"
     in_types = [(a.dtype, len(a.shape)) if type(a) is Var else (a.value.dtype, a.value.ndim) for a in ext_ops]
-    kernel = _kernel(source, in_types, [(o.dtype, nd) for o in outs], nd == 0)
+    out_types = [(o.dtype, nd) for o in outs]
+    kernel = _kernel(source, in_types, out_types, nd == 0, "C")
     if kernel is None:
         return None
-    run = _runner(kernel, shape, [o.dtype for o in outs])
+    arrays = [j for j, (_, n) in enumerate(in_types) if n > 0]
+    any_layout = _AnyLayout(source, in_types, out_types)
+    run = _runner(kernel, any_layout, len(in_types), arrays, shape, [o.dtype for o in outs])
     label = ",".join(dict.fromkeys(names))
     prim = _Fused(f"fused[{label}]", run, PerInput(lambda i: None), None, None, False, False)
     prim.source = source
@@ -379,21 +382,46 @@ def _pick(j):
     return _PICKS[j]
 
 
-def _runner(kernel, shape, dtypes):
-    """The impl of a fused group: allocate the outputs, call the compiled kernel."""
-    ns = {"k": kernel, "empty": np.empty, "shape": shape}
-    if shape == ():
+class _AnyLayout:
+    """The kernel for operands of any strides (views, broadcasts), compiled on first use."""
+
+    __slots__ = ("key", "k")
+
+    def __init__(self, *key):
+        self.key = key
+        self.k = None
+
+    def __call__(self, *args):
+        if self.k is None:
+            self.k = _kernel(*self.key, False, "A")
+            if self.k is None:
+                raise RuntimeError("cr.jit: the fused kernel for strided operands did not compile")
+        return self.k(*args)
+
+
+def _runner(kernel, any_layout, n_in, arrays, shape, dtypes):
+    """The impl of a fused group: allocate the outputs, call the compiled kernel.
+
+    The kernel compiled for C-contiguous operands runs when they are (LLVM
+    vectorises its loops); otherwise the one for any strides.
+    """
+    ns = {"k": kernel, "ka": any_layout, "empty": np.empty, "shape": shape}
+    xs = ", ".join(f"x{j}" for j in range(n_in))
+    if shape == ():  # all operands are scalars, and so are the results (as NumPy's)
         ns.update({f"d{j}": np.dtype(d).type for j, d in enumerate(dtypes)})
         if len(dtypes) == 1:
-            src = "def run(*xs):\n    return d0(k(*xs))\n"
+            src = f"def run({xs}):\n    return d0(k({xs}))\n"
         else:
-            src = ("def run(*xs):\n    r = k(*xs)\n    return ("
+            src = (f"def run({xs}):\n    r = k({xs})\n    return ("
                    + "".join(f"d{j}(r[{j}]), " for j in range(len(dtypes))) + ")\n")
     else:
         ns.update({f"d{j}": np.dtype(d) for j, d in enumerate(dtypes)})
         os_ = [f"o{j}" for j in range(len(dtypes))]
-        src = ("def run(*xs):\n" + "".join(f"    {o} = empty(shape, d{j})\n" for j, o in enumerate(os_))
-               + f"    k(*xs, {', '.join(os_)})\n    return {os_[0] if len(os_) == 1 else '(' + ', '.join(os_) + ',)'}\n")
+        args = ", ".join([f"x{j}" for j in range(n_in)] + os_)
+        test = " and ".join(f"x{j}.flags.c_contiguous" for j in arrays) or "True"
+        src = (f"def run({xs}):\n" + "".join(f"    {o} = empty(shape, d{j})\n" for j, o in enumerate(os_))
+               + f"    if {test}:\n        k({args})\n    else:\n        ka({args})\n"
+               + f"    return {os_[0] if len(os_) == 1 else '(' + ', '.join(os_) + ',)'}\n")
     exec(compile(src, "<fused run>", "exec"), ns)
     return ns["run"]
 
@@ -404,9 +432,10 @@ _KERNELS = {}  # (source, signature) -> the compiled entry point
 _lock = threading.Lock()
 
 
-def _kernel(source, in_types, out_types, scalar_out):
-    """The compiled kernel of ``source`` for these operand types (``None``, with a warning, if Numba fails)."""
-    key = (source, tuple(in_types))
+def _kernel(source, in_types, out_types, scalar_out, layout):
+    """The compiled kernel of ``source`` for these operand types and input layout (``None``, with a
+    warning, if Numba fails)."""
+    key = (source, tuple(in_types), layout)
     k = _KERNELS.get(key)
     if k is not None:
         return k
@@ -415,7 +444,8 @@ def _kernel(source, in_types, out_types, scalar_out):
         if k is None:
             try:
                 from chainrule._jit import _numba_rt
-                k, hit = _numba_rt.compile_kernel(source, cache_dir(), in_types, out_types, scalar_out)
+                k, hit = _numba_rt.compile_kernel(source, cache_dir(), in_types, out_types, scalar_out,
+                                                  layout)
             except Exception as exc:  # a scalar expression Numba cannot type: leave the group to NumPy
                 warnings.warn(f"cr.jit: could not compile a fused kernel ({type(exc).__name__}: "
                               f"{str(exc)[:300]}); running those operations with NumPy instead. "
