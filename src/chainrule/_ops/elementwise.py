@@ -43,34 +43,34 @@ add_p = defprim(
     "add", np.add,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: g],
+    scalar="({0} + {1})",
     formulas=[("1", "1"), ("1", "1")],
-    notation=("{0} + {1}", "{0} + {1}"),
-    scalar="({0} + {1})")
+    notation=("{0} + {1}", "{0} + {1}"))
 
 subtract_p = defprim(
     "subtract", np.subtract,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: negative(g)],
+    scalar="({0} - {1})",
     formulas=[("1", "1"), ("-1", "-1")],
-    notation=("{0} − {1}", "{0} - {1}"),
-    scalar="({0} - {1})")
+    notation=("{0} − {1}", "{0} - {1}"))
 
 multiply_p = defprim(
     "multiply", np.multiply,
     [lambda ans, x, y: lambda g: multiply(g, y),
      lambda ans, x, y: lambda g: multiply(g, x)],
+    scalar="({0} * {1})",
     formulas=[("y", "y"), ("x", "x")],
-    notation=("{0} · {1}", r"{0} \cdot {1}"),
-    scalar="({0} * {1})")
+    notation=("{0} · {1}", r"{0} \cdot {1}"))
 
 divide_p = defprim(
     "divide", np.divide,
     [lambda ans, x, y: lambda g: divide(g, y),
      lambda ans, x, y: lambda g: negative(multiply(g, divide(ans, y)))],
+    scalar="({0} / {1})",
     formulas=[("1/y", r"\frac{1}{y}"), ("-x/y^2", r"-\frac{x}{y^{2}}")],
     uses_ans=True,
-    notation=("{0} / {1}", r"\frac{{{0}}}{{{1}}}"),
-    scalar="({0} / {1})")
+    notation=("{0} / {1}", r"\frac{{{0}}}{{{1}}}"))
 
 negative_p = defprim(
     "negative", np.negative,
@@ -113,10 +113,10 @@ def _pow_dy(ans, x, y):
 
 power_p = defprim(
     "power", np.power, [_pow_dx, _pow_dy],
+    scalar=_libm("power", float_only=True),
     formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
     uses_ans=True,
-    notation=("{0}^{1}", "{0}^{{{1}}}"),
-    scalar=_libm("power", float_only=True))
+    notation=("{0}^{1}", "{0}^{{{1}}}"))
 
 # -- exponentials, logarithms, roots --------------------------------------------
 
