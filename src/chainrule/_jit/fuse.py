@@ -338,12 +338,9 @@ def _fused_eqns(ir, members, exprs, readers, final):
     source = "\n".join(lines) + "\n"
     in_types = [(a.dtype, len(a.shape)) if type(a) is Var else (a.value.dtype, a.value.ndim) for a in ext_ops]
     out_types = [(o.dtype, nd) for o in outs]
-    kernel = _kernel(source, in_types, out_types, nd == 0, "C")
-    if kernel is None:
-        return None
     arrays = [j for j, (_, n) in enumerate(in_types) if n > 0]
-    any_layout = _AnyLayout(source, in_types, out_types)
-    run = _runner(kernel, any_layout, len(in_types), arrays, shape, [o.dtype for o in outs])
+    numpy = _numpy_group([ir.eqns[k] for k in members], ext_ops, outs, nd == 0)
+    run = _runner((source, in_types, out_types, nd == 0), numpy, arrays, shape, [o.dtype for o in outs])
     label = ",".join(dict.fromkeys(names))
     prim = _Fused(f"fused[{label}]", run, PerInput(lambda i: None), None, None, False, False)
     prim.source = source
@@ -382,37 +379,48 @@ def _pick(j):
     return _PICKS[j]
 
 
-class _AnyLayout:
-    """The kernel for operands of any strides (views, broadcasts), compiled on first use."""
+def _numpy_group(eqns, ext_ops, outs, scalar_out):
+    """The group run by its primitives' NumPy impls, with the kernel's calling convention (the
+    stand-in when Numba cannot compile the kernel)."""
+    def kernel(*args):
+        xs = args if scalar_out else args[:len(ext_ops)]
+        env = {id(a): x for a, x in zip(ext_ops, xs)}
+        for e in eqns:
+            env[id(e.out)] = e.prim.impl(*[env[id(a)] if id(a) in env else a.value for a in e.ins], **e.params)
+        if scalar_out:
+            vals = [env[id(o)] for o in outs]
+            return vals[0] if len(vals) == 1 else tuple(vals)
+        for o, buf in zip(outs, args[len(ext_ops):]):
+            buf[...] = env[id(o)]
+    return kernel
 
-    __slots__ = ("key", "k")
 
-    def __init__(self, *key):
-        self.key = key
-        self.k = None
-
-    def __call__(self, *args):
-        if self.k is None:
-            self.k = _kernel(*self.key, False, "A")
-            if self.k is None:
-                raise RuntimeError("cr.jit: the fused kernel for strided operands did not compile")
-        return self.k(*args)
-
-
-def _runner(kernel, any_layout, n_in, arrays, shape, dtypes):
+def _runner(spec, numpy, arrays, shape, dtypes):
     """The impl of a fused group: allocate the outputs, call the compiled kernel.
 
-    The kernel compiled for C-contiguous operands runs when they are (LLVM
-    vectorises its loops); otherwise the one for any strides.
+    The kernel is compiled (or loaded from the disk cache) on the first call,
+    so graphs that never run (a vjp graph kept whole beside its split halves)
+    cost nothing.  The one for C-contiguous operands runs when they are (LLVM
+    vectorises its loops); otherwise one for any strides, compiled when first
+    needed.  A kernel Numba cannot compile is replaced by ``numpy``.
     """
-    ns = {"k": kernel, "ka": any_layout, "empty": np.empty, "shape": shape}
+    ns = {"empty": np.empty, "shape": shape}
+
+    def first(layout):
+        def boot(*args):
+            k = _kernel(*spec, layout)
+            ns[layout] = k = numpy if k is None else k
+            return k(*args)
+        return boot
+    ns["C"], ns["A"] = first("C"), first("A")
+    n_in = len(spec[1])
     xs = ", ".join(f"x{j}" for j in range(n_in))
     if shape == ():  # all operands are scalars, and so are the results (as NumPy's)
         ns.update({f"d{j}": np.dtype(d).type for j, d in enumerate(dtypes)})
         if len(dtypes) == 1:
-            src = f"def run({xs}):\n    return d0(k({xs}))\n"
+            src = f"def run({xs}):\n    return d0(C({xs}))\n"
         else:
-            src = (f"def run({xs}):\n    r = k({xs})\n    return ("
+            src = (f"def run({xs}):\n    r = C({xs})\n    return ("
                    + "".join(f"d{j}(r[{j}]), " for j in range(len(dtypes))) + ")\n")
     else:
         ns.update({f"d{j}": np.dtype(d) for j, d in enumerate(dtypes)})
@@ -420,15 +428,13 @@ def _runner(kernel, any_layout, n_in, arrays, shape, dtypes):
         args = ", ".join([f"x{j}" for j in range(n_in)] + os_)
         test = " and ".join(f"x{j}.flags.c_contiguous" for j in arrays) or "True"
         src = (f"def run({xs}):\n" + "".join(f"    {o} = empty(shape, d{j})\n" for j, o in enumerate(os_))
-               + f"    if {test}:\n        k({args})\n    else:\n        ka({args})\n"
+               + f"    if {test}:\n        C({args})\n    else:\n        A({args})\n"
                + f"    return {os_[0] if len(os_) == 1 else '(' + ', '.join(os_) + ',)'}\n")
     exec(compile(src, "<fused run>", "exec"), ns)
     return ns["run"]
 
 
-# -- compiling, with the disk cache ---------------------------------------------------------
-
-_KERNELS = {}  # (source, signature) -> the compiled entry point
+_KERNELS = {}  # (source, operand types, layout) -> the compiled entry point
 _lock = threading.Lock()
 
 

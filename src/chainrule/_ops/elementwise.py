@@ -356,7 +356,7 @@ arctanh_p = defprim(
 
 # No derivative, but they broadcast: vmap them like elementwise primitives.
 _ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None, batch=batch_by_broadcasting,
-                           scalar=f"np.{name}({{0}})")
+                           scalar=_float_only(f"np.{name}({{0}})"))
              for name in ("floor", "ceil", "trunc", "sign")}
 round_p = defprim("round", lambda x, decimals: np.round(x, decimals), [None], jvp=None,
                   batch=batch_by_broadcasting)
