@@ -45,7 +45,6 @@ Numba is imported the first time a graph has a group to compile, never when
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import math
 import operator
@@ -279,8 +278,7 @@ def fuse(ir: IR) -> IR:
 
 
 def _fused_eqns(ir, members, exprs, readers, final):
-    """The equations computing the group ``members`` with one kernel, or ``None`` if it does not compile."""
-    inside = {id(ir.eqns[k].out) for k in members}
+    """The equations computing the group ``members`` with one kernel (``None`` if nothing reads it)."""
     mset = set(members)
     shape = ir.eqns[members[0]].out.shape
     nd = len(shape)
