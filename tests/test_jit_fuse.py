@@ -331,3 +331,17 @@ def test_fusion_off_in_process_warns_and_keeps_the_graph(monkeypatch):
     monkeypatch.setattr(fuse, "_warned", False)
     with pytest.warns(fuse.FusionWarning, match=r"pip install 'chainrule\[jit\]'"):
         assert fuse.fuse(ir) is ir
+
+
+def test_clear_cache_deletes_the_kernels_and_jit_compiles_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHAINRULE_JIT_CACHE", str(tmp_path / "k"))
+    assert fuse.cache_dir() == str(tmp_path / "k")
+    f = lambda x: (x * 3.0 - 1.0) * x  # noqa: E731
+    x = np.linspace(-1, 1, 5)
+    _three_ways(f, [x], exact=True)
+    assert any(p.name.startswith("fk_") for p in (tmp_path / "k").iterdir())
+    assert fuse.clear_cache() >= 2  # the source and Numba's files
+    assert not (tmp_path / "k").exists()
+    before = fuse.stats["compiled"]
+    _three_ways(f, [x], exact=True)
+    assert fuse.stats["compiled"] == before + 1

@@ -43,6 +43,13 @@ def _module(source, directory):
     return mod
 
 
+def forget():
+    """Drop the kernel modules imported so far (their files were deleted)."""
+    for name in _MODULES:
+        sys.modules.pop(f"chainrule_kernel_{name[3:]}", None)
+    _MODULES.clear()
+
+
 def _type(dtype, ndim, layout):
     t = numba.from_dtype(dtype)
     return t if ndim == 0 else types.Array(t, ndim, layout)

@@ -123,6 +123,9 @@ def clear_cache():
             n += len(files)
         shutil.rmtree(d, ignore_errors=True)
     _KERNELS.clear()
+    rt = sys.modules.get("chainrule._jit._numba_rt")
+    if rt is not None:
+        rt.forget()
     return n
 
 
