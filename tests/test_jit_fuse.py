@@ -345,3 +345,12 @@ def test_clear_cache_deletes_the_kernels_and_jit_compiles_again(tmp_path, monkey
     before = fuse.stats["compiled"]
     _three_ways(f, [x], exact=True)
     assert fuse.stats["compiled"] == before + 1
+
+
+def test_a_kernel_numba_cannot_compile_runs_with_numpy(monkeypatch):
+    # a scalar expression that does not type in Numba: that group warns once and runs NumPy's impls
+    from chainrule._ops.elementwise import add_p
+    monkeypatch.setattr(add_p, "scalar", "({0} + {1} + no_such_function())")
+    f = lambda x: (x * 2.0 + 1.0) * x  # noqa: E731
+    with pytest.warns(fuse.FusionWarning, match="could not compile a fused kernel"):
+        _three_ways(f, [np.linspace(-1, 1, 7)], exact=True)

@@ -81,8 +81,13 @@ class FusionWarning(UserWarning):
 _warned = False
 
 
+_broken = None  # why Numba could not be used, once it failed to import
+
+
 def enabled():
     """``None`` when fusion is on, else why it is off (a sentence)."""
+    if _broken is not None:
+        return _broken
     if os.environ.get("CHAINRULE_JIT_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
         return "CHAINRULE_JIT_NUMBA=0 switches it off"
     if "numba" not in sys.modules and importlib.util.find_spec("numba") is None:
@@ -442,23 +447,28 @@ _lock = threading.Lock()
 def _kernel(source, in_types, out_types, scalar_out, layout):
     """The compiled kernel of ``source`` for these operand types and input layout (``None``, with a
     warning, if Numba fails)."""
+    global _broken
     key = (source, tuple(in_types), layout)
-    k = _KERNELS.get(key)
-    if k is not None:
+    k = _KERNELS.get(key, _KERNELS)
+    if k is not _KERNELS:
         return k
     with _lock:
-        k = _KERNELS.get(key)
-        if k is None:
+        k = _KERNELS.get(key, _KERNELS)
+        if k is _KERNELS:
+            k = hit = None
             try:
                 from chainrule._jit import _numba_rt
-                k, hit = _numba_rt.compile_kernel(source, cache_dir(), in_types, out_types, scalar_out,
-                                                  layout)
-            except Exception as exc:  # a scalar expression Numba cannot type: leave the group to NumPy
-                warnings.warn(f"cr.jit: could not compile a fused kernel ({type(exc).__name__}: "
-                              f"{str(exc)[:300]}); running those operations with NumPy instead. "
-                              f"The kernel:\n{_head(source)}", FusionWarning, stacklevel=2)
-                k = None
-                hit = None
+            except Exception as exc:  # Numba is there but does not import: fusion off from now on
+                _broken = f"Numba does not import ({type(exc).__name__}: {str(exc)[:200]})"
+                _warn_off(_broken)
+            else:
+                try:
+                    k, hit = _numba_rt.compile_kernel(source, cache_dir(), in_types, out_types, scalar_out,
+                                                      layout)
+                except Exception as exc:  # e.g. a scalar expression Numba cannot type: NumPy runs the group
+                    warnings.warn(f"cr.jit: could not compile a fused kernel ({type(exc).__name__}: "
+                                  f"{str(exc)[:300]}); running those operations with NumPy instead. "
+                                  f"The kernel:\n{_head(source)}", FusionWarning, stacklevel=2)
             if hit is not None:
                 stats["loaded" if hit else "compiled"] += 1
             _KERNELS[key] = k
