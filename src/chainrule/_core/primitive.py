@@ -91,7 +91,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
                  "differentiable", "elementwise", "batch", "notation", "expand", "units", "noop",
-                 "broadcasting", "fresh")
+                 "broadcasting", "fresh", "scalar")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -117,6 +117,7 @@ class Primitive:
         self.noop = None
         self.broadcasting = False
         self.fresh = False
+        self.scalar = None
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -191,7 +192,7 @@ REGISTRY: dict[str, Primitive] = {}
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
             notation=None, expand=None, units=None, noop=None, broadcasting=False,
-            fresh=False):
+            fresh=False, scalar=None):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -206,6 +207,15 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     ``expand`` ``(*args, **params) -> out`` computes the primitive by binding other
     primitives (a call of a compiled graph): staging records those instead, so a
     graph traced inside another is inlined into it and optimised with it.
+    ``scalar`` is an elementwise primitive's operation on one element, for the loops
+    ``cr.jit`` compiles (:mod:`chainrule._jit.fuse`): a Python expression over the
+    operands ``{0}``, ``{1}``, ... converted to the dtype the primitive computes in
+    (its output's; the operands' common dtype for a comparison), ``{r0}``, ... as
+    they are, and the params by name, using ``np.`` functions Numba compiles
+    (``"({0} + {1})"``); or ``(dtype, size) -> expression or None`` where it depends
+    on that dtype or on the output's number of elements (a libm call per element only
+    beats NumPy's SIMD loops on small arrays).  It must give NumPy's value (NaN,
+    signed zeros, ties).
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
@@ -214,6 +224,7 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     p.notation = notation
     p.expand = expand
     p.units, p.noop, p.broadcasting, p.fresh = units, noop, broadcasting, fresh
+    p.scalar = scalar
     REGISTRY[name] = p
     return p
 

@@ -52,6 +52,7 @@ import threading
 import numpy as np
 
 from chainrule._interpreters.staging import Lit, eval_ir
+from chainrule._jit import fuse
 
 __all__ = ["compile_ir", "POOL_MIN", "POOL_LIMIT"]
 
@@ -63,8 +64,9 @@ POOL_MIN = 1 << 16
 POOL_LIMIT = 1 << 28
 
 
-def compile_ir(ir, reuse=True):
+def compile_ir(ir, reuse=True, fused=True):
     """``(run, source)``: ``run(*inputs)`` returns the list of outputs."""
+    graph, ir = ir, (fuse.fuse(ir) if fused else ir)
     ns = {}
     names = {}
     args = [f"a{k}" for k in range(len(ir.invars))]
@@ -142,7 +144,7 @@ def compile_ir(ir, reuse=True):
             try:
                 return fast(*vals)
             except Exception:
-                eval_ir(ir, vals)  # the same failure, described by bind (operation, shapes, dtypes)
+                eval_ir(graph, vals)  # the same failure, described by bind (operation, shapes, dtypes)
                 raise
     else:
         specs = plan.pool
@@ -160,7 +162,7 @@ def compile_ir(ir, reuse=True):
                         lock.release()
                 return fast(*vals, [np.empty(s, d) for s, d in specs])  # the pool is busy: another thread
             except Exception:
-                eval_ir(ir, vals)
+                eval_ir(graph, vals)
                 raise
     run.__name__ = f"run_{ir.name}"
     return run, source

@@ -14,10 +14,41 @@ from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of,
 
 # -- arithmetic ----------------------------------------------------------------
 
+
+def _float_only(expr):
+    """A ``scalar`` expression for float dtypes only (NumPy's integer loops differ: x**-1 raises)."""
+    return lambda dtype, size: expr if dtype.kind == "f" else None
+
+
+#: Up to how many elements a compiled loop calling a math-library function (sin, tanh,
+#: exp, ...) beats NumPy, which runs most of them with SIMD: one libm call per element
+#: costs 10-20 ns against NumPy's 1-7 ns, and NumPy's ~0.4 us per call only weighs on
+#: small arrays.  Measured on the (a) benchmark: fused wins at 16 elements, loses at 64.
+_LIBM_LOOP_MAX = 32
+
+
+def _libm(name, float_only=False):
+    """The ``scalar`` expression ``np.<name>(x...)``, for small outputs computed in float64.
+
+    Only float64: libm's float32 functions differ from NumPy's own float32 loops by
+    several ulps, where float64 ones differ by at most one.  ``float_only``: not for
+    integer dtypes either (NumPy's integer ``power`` raises on negative exponents).
+    """
+    def expr(dtype, size):
+        if size > _LIBM_LOOP_MAX or dtype == np.float32 or (float_only and dtype.kind != "f"):
+            return None
+        return f"np.{name}({', '.join('{%d}' % i for i in range(2 if name in _BINARY else 1))})"
+    return expr
+
+
+_BINARY = ("arctan2", "hypot", "power")
+
+
 add_p = defprim(
     "add", np.add,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: g],
+    scalar="({0} + {1})",
     formulas=[("1", "1"), ("1", "1")],
     units=(-0.0, -0.0),
     notation=("{0} + {1}", "{0} + {1}"))
@@ -26,6 +57,7 @@ subtract_p = defprim(
     "subtract", np.subtract,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: negative(g)],
+    scalar="({0} - {1})",
     formulas=[("1", "1"), ("-1", "-1")],
     units=(None, 0.0),
     notation=("{0} − {1}", "{0} - {1}"))
@@ -34,6 +66,7 @@ multiply_p = defprim(
     "multiply", np.multiply,
     [lambda ans, x, y: lambda g: multiply(g, y),
      lambda ans, x, y: lambda g: multiply(g, x)],
+    scalar="({0} * {1})",
     formulas=[("y", "y"), ("x", "x")],
     units=(1, 1),
     notation=("{0} · {1}", r"{0} \cdot {1}"))
@@ -42,6 +75,7 @@ divide_p = defprim(
     "divide", np.divide,
     [lambda ans, x, y: lambda g: divide(g, y),
      lambda ans, x, y: lambda g: negative(multiply(g, divide(ans, y)))],
+    scalar="({0} / {1})",
     formulas=[("1/y", r"\frac{1}{y}"), ("-x/y^2", r"-\frac{x}{y^{2}}")],
     uses_ans=True,
     units=(None, 1),
@@ -51,7 +85,8 @@ negative_p = defprim(
     "negative", np.negative,
     [lambda ans, x: lambda g: negative(g)],
     formulas=[("-1", "-1")],
-    notation=("−{0}", "-{0}"))
+    notation=("−{0}", "-{0}"),
+    scalar="(-{0})")
 
 
 def _has_zero(v):
@@ -87,6 +122,7 @@ def _pow_dy(ans, x, y):
 
 power_p = defprim(
     "power", np.power, [_pow_dx, _pow_dy],
+    scalar=_libm("power", float_only=True),
     formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
     uses_ans=True,
     units=(None, 1),
@@ -97,29 +133,34 @@ power_p = defprim(
 exp_p = defprim(
     "exp", np.exp, [lambda ans, x: lambda g: multiply(g, ans)],
     formulas=[("exp(x)", r"e^{x}")], uses_ans=True,
-    notation=("exp({0})", "e^{{{0}}}"))
+    notation=("exp({0})", "e^{{{0}}}"),
+    scalar=_libm("exp"))
 
 log_p = defprim(
     "log", np.log, [lambda ans, x: lambda g: divide(g, x)],
     formulas=[("1/x", r"\frac{1}{x}")],
-    notation=("log({0})", r"\ln {0}"))
+    notation=("log({0})", r"\ln {0}"),
+    scalar=_libm("log"))
 
 sqrt_p = defprim(
     "sqrt", np.sqrt, [lambda ans, x: lambda g: divide(multiply(g, 0.5), ans)],
     formulas=[("1/(2*sqrt(x))", r"\frac{1}{2\sqrt{x}}")], uses_ans=True,
-    notation=("sqrt({0})", r"\sqrt{{{0}}}"))
+    notation=("sqrt({0})", r"\sqrt{{{0}}}"),
+    scalar="np.sqrt({0})")
 
 # -- trigonometric, hyperbolic ------------------------------------------------
 
 sin_p = defprim(
     "sin", np.sin, [lambda ans, x: lambda g: multiply(g, cos(x))],
     formulas=[("cos(x)", r"\cos x")],
-    notation=("sin({0})", r"\sin {0}"))
+    notation=("sin({0})", r"\sin {0}"),
+    scalar=_libm("sin"))
 
 cos_p = defprim(
     "cos", np.cos, [lambda ans, x: lambda g: negative(multiply(g, sin(x)))],
     formulas=[("-sin(x)", r"-\sin x")],
-    notation=("cos({0})", r"\cos {0}"))
+    notation=("cos({0})", r"\cos {0}"),
+    scalar=_libm("cos"))
 
 
 def _tanh_dx(ans, x):
@@ -129,7 +170,8 @@ def _tanh_dx(ans, x):
 tanh_p = defprim(
     "tanh", np.tanh, [_tanh_dx],
     formulas=[("1 - tanh(x)^2", r"1-\tanh^{2}x")], uses_ans=True,
-    notation=("tanh({0})", r"\tanh {0}"))
+    notation=("tanh({0})", r"\tanh {0}"),
+    scalar=_libm("tanh"))
 
 # -- more powers, exponentials and logarithms -------------------------------------
 
@@ -138,12 +180,14 @@ _LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
 square_p = defprim(
     "square", np.square, [lambda ans, x: lambda g: multiply(g, multiply(x, 2.0))],
     formulas=[("2x", "2x")],
-    notation=("{0}²", "{0}^{{2}}"))
+    notation=("{0}²", "{0}^{{2}}"),
+    scalar="({0} * {0})")
 
 reciprocal_p = defprim(
     "reciprocal", np.reciprocal,
     [lambda ans, x: lambda g: negative(multiply(g, multiply(ans, ans)))],
-    formulas=[("-1/x^2", r"-\frac{1}{x^{2}}")], uses_ans=True)
+    formulas=[("-1/x^2", r"-\frac{1}{x^{2}}")], uses_ans=True,
+    scalar=_float_only("({T}(1) / {0})"))
 
 cbrt_p = defprim(
     "cbrt", np.cbrt, [lambda ans, x: lambda g: divide(g, multiply(3.0, multiply(ans, ans)))],
@@ -151,23 +195,28 @@ cbrt_p = defprim(
 
 exp2_p = defprim(
     "exp2", np.exp2, [lambda ans, x: lambda g: multiply(g, multiply(ans, _LN2))],
-    formulas=[("2^x ln 2", r"2^{x}\ln 2")], uses_ans=True)
+    formulas=[("2^x ln 2", r"2^{x}\ln 2")], uses_ans=True,
+    scalar=_libm("exp2"))
 
 expm1_p = defprim(
     "expm1", np.expm1, [lambda ans, x: lambda g: multiply(g, add(ans, 1.0))],
-    formulas=[("exp(x)", r"e^{x}")], uses_ans=True)
+    formulas=[("exp(x)", r"e^{x}")], uses_ans=True,
+    scalar=_libm("expm1"))
 
 log2_p = defprim(
     "log2", np.log2, [lambda ans, x: lambda g: divide(g, multiply(x, _LN2))],
-    formulas=[("1/(x ln 2)", r"\frac{1}{x\ln 2}")])
+    formulas=[("1/(x ln 2)", r"\frac{1}{x\ln 2}")],
+    scalar=_libm("log2"))
 
 log10_p = defprim(
     "log10", np.log10, [lambda ans, x: lambda g: divide(g, multiply(x, _LN10))],
-    formulas=[("1/(x ln 10)", r"\frac{1}{x\ln 10}")])
+    formulas=[("1/(x ln 10)", r"\frac{1}{x\ln 10}")],
+    scalar=_libm("log10"))
 
 log1p_p = defprim(
     "log1p", np.log1p, [lambda ans, x: lambda g: divide(g, add(x, 1.0))],
-    formulas=[("1/(1+x)", r"\frac{1}{1+x}")])
+    formulas=[("1/(1+x)", r"\frac{1}{1+x}")],
+    scalar=_libm("log1p"))
 
 # d/dx log(e^x + e^y) = e^x / (e^x + e^y) = expit(x - y): finite for any inputs, exact at
 # ties of huge values (where x - ans would round to 0) and 1 (0 for y) at x = inf.
@@ -226,13 +275,15 @@ def _abs_dx(ans, x):
 
 abs_p = defprim(
     "abs", np.abs, [_abs_dx],
-    formulas=[("sign(x) (1 at 0)", r"\operatorname{sign} x")])  # abs'(0) = 1, as JAX
+    formulas=[("sign(x) (1 at 0)", r"\operatorname{sign} x")],  # abs'(0) = 1, as JAX
+    scalar="abs({0})")
 
 # -- more trigonometric and hyperbolic ---------------------------------------------
 
 tan_p = defprim(
     "tan", np.tan, [lambda ans, x: lambda g: multiply(g, add(1.0, multiply(ans, ans)))],
-    formulas=[("1 + tan(x)^2", r"1+\tan^{2}x")], uses_ans=True)
+    formulas=[("1 + tan(x)^2", r"1+\tan^{2}x")], uses_ans=True,
+    scalar=_libm("tan"))
 
 def _d_arcsin(x):
     return reciprocal(sqrt(subtract(1.0, multiply(x, x))))
@@ -240,15 +291,18 @@ def _d_arcsin(x):
 
 arcsin_p = defprim(
     "arcsin", np.arcsin, [lambda ans, x: lambda g: multiply(g, _d_arcsin(x))],
-    formulas=[("1/sqrt(1-x^2)", r"\frac{1}{\sqrt{1-x^{2}}}")])
+    formulas=[("1/sqrt(1-x^2)", r"\frac{1}{\sqrt{1-x^{2}}}")],
+    scalar=_libm("arcsin"))
 
 arccos_p = defprim(
     "arccos", np.arccos, [lambda ans, x: lambda g: negative(multiply(g, _d_arcsin(x)))],
-    formulas=[("-1/sqrt(1-x^2)", r"-\frac{1}{\sqrt{1-x^{2}}}")])
+    formulas=[("-1/sqrt(1-x^2)", r"-\frac{1}{\sqrt{1-x^{2}}}")],
+    scalar=_libm("arccos"))
 
 arctan_p = defprim(
     "arctan", np.arctan, [lambda ans, x: lambda g: divide(g, add(1.0, multiply(x, x)))],
-    formulas=[("1/(1+x^2)", r"\frac{1}{1+x^{2}}")])
+    formulas=[("1/(1+x^2)", r"\frac{1}{1+x^{2}}")],
+    scalar=_libm("arctan"))
 
 
 def _arctan2_rule(sign, num):
@@ -260,7 +314,8 @@ def _arctan2_rule(sign, num):
 arctan2_p = defprim(
     "arctan2", np.arctan2,
     [_arctan2_rule(1.0, lambda y, x: x), _arctan2_rule(-1.0, lambda y, x: y)],
-    formulas=[("x/(x^2+y^2)", r"\frac{x}{x^{2}+y^{2}}"), ("-y/(x^2+y^2)", r"-\frac{y}{x^{2}+y^{2}}")])
+    formulas=[("x/(x^2+y^2)", r"\frac{x}{x^{2}+y^{2}}"), ("-y/(x^2+y^2)", r"-\frac{y}{x^{2}+y^{2}}")],
+    scalar=_libm("arctan2"))
 
 
 def _hypot_rule(pick):
@@ -276,35 +331,42 @@ def _hypot_rule(pick):
 hypot_p = defprim(
     "hypot", np.hypot, [_hypot_rule(_first), _hypot_rule(_second)],
     formulas=[("x/hypot(x,y)", r"\frac{x}{\sqrt{x^{2}+y^{2}}}"), ("y/hypot(x,y)", r"\frac{y}{\sqrt{x^{2}+y^{2}}}")],
-    uses_ans=True)
+    uses_ans=True,
+    scalar=_libm("hypot"))
 
 sinh_p = defprim(
     "sinh", np.sinh, [lambda ans, x: lambda g: multiply(g, cosh(x))],
-    formulas=[("cosh(x)", r"\cosh x")])
+    formulas=[("cosh(x)", r"\cosh x")],
+    scalar=_libm("sinh"))
 
 cosh_p = defprim(
     "cosh", np.cosh, [lambda ans, x: lambda g: multiply(g, sinh(x))],
-    formulas=[("sinh(x)", r"\sinh x")])
+    formulas=[("sinh(x)", r"\sinh x")],
+    scalar=_libm("cosh"))
 
 arcsinh_p = defprim(
     "arcsinh", np.arcsinh,
     [lambda ans, x: lambda g: divide(g, sqrt(add(multiply(x, x), 1.0)))],
-    formulas=[("1/sqrt(x^2+1)", r"\frac{1}{\sqrt{x^{2}+1}}")])
+    formulas=[("1/sqrt(x^2+1)", r"\frac{1}{\sqrt{x^{2}+1}}")],
+    scalar=_libm("arcsinh"))
 
 arccosh_p = defprim(
     "arccosh", np.arccosh,
     [lambda ans, x: lambda g: divide(g, sqrt(subtract(multiply(x, x), 1.0)))],
-    formulas=[("1/sqrt(x^2-1)", r"\frac{1}{\sqrt{x^{2}-1}}")])
+    formulas=[("1/sqrt(x^2-1)", r"\frac{1}{\sqrt{x^{2}-1}}")],
+    scalar=_libm("arccosh"))
 
 arctanh_p = defprim(
     "arctanh", np.arctanh,
     [lambda ans, x: lambda g: divide(g, subtract(1.0, multiply(x, x)))],
-    formulas=[("1/(1-x^2)", r"\frac{1}{1-x^{2}}")])
+    formulas=[("1/(1-x^2)", r"\frac{1}{1-x^{2}}")],
+    scalar=_libm("arctanh"))
 
 # -- rounding and sign: zero derivative, like comparisons (as JAX) -------------------
 
 # No derivative, but they broadcast: vmap them like elementwise primitives.
-_ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None, batch=batch_by_broadcasting)
+_ROUNDING = {name: defprim(name, getattr(np, name), [None], jvp=None, batch=batch_by_broadcasting,
+                           scalar=_float_only(f"np.{name}({{0}})"))
              for name in ("floor", "ceil", "trunc", "sign")}
 round_p = defprim("round", lambda x, decimals: np.round(x, decimals), [None], jvp=None,
                   batch=batch_by_broadcasting)
@@ -324,19 +386,22 @@ def _select_dx(pick):
 maximum_p = defprim(
     "maximum", np.maximum,
     [_select_dx(np.greater), lambda ans, x, y: _select_dx(np.greater)(ans, y, x)],
-    formulas=[("[x > y] (1/2 at ties)", r"[x>y]"), ("[y > x] (1/2 at ties)", r"[y>x]")])
+    formulas=[("[x > y] (1/2 at ties)", r"[x>y]"), ("[y > x] (1/2 at ties)", r"[y>x]")],
+    scalar="({0} if ({0} > {1} or {0} != {0}) else {1})")
 
 minimum_p = defprim(
     "minimum", np.minimum,
     [_select_dx(np.less), lambda ans, x, y: _select_dx(np.less)(ans, y, x)],
-    formulas=[("[x < y] (1/2 at ties)", r"[x<y]"), ("[y < x] (1/2 at ties)", r"[y<x]")])
+    formulas=[("[x < y] (1/2 at ties)", r"[x<y]"), ("[y < x] (1/2 at ties)", r"[y<x]")],
+    scalar="({0} if ({0} < {1} or {0} != {0}) else {1})")
 
 where_p = defprim(
     "where", np.where,
     [None,
      lambda ans, c, x, y: lambda g: where(c, g, 0.0),
      lambda ans, c, x, y: lambda g: where(c, 0.0, g)],
-    formulas=[None, ("[c]", r"[c]"), ("[not c]", r"[\lnot c]")])
+    formulas=[None, ("[c]", r"[c]"), ("[not c]", r"[\lnot c]")],
+    scalar="({1} if {r0} else {2})")
 
 # -- dtype and gradient control -------------------------------------------------
 
@@ -345,15 +410,18 @@ astype_p = defprim(
     # the reverse engine casts every cotangent to its input's dtype
     [lambda ans, x, dtype: lambda g: g],
     jvp="linear", formulas=[("1", "1")], batch=batch_by_broadcasting,
-    noop=lambda x, dtype: np.dtype(dtype) == x.dtype, fresh=True)
+    noop=lambda x, dtype: np.dtype(dtype) == x.dtype, fresh=True, scalar="{0}")
 
-stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None, batch=batch_by_broadcasting)
+stop_gradient_p = defprim("stop_gradient", lambda x: x, [None], jvp=None, batch=batch_by_broadcasting,
+    scalar="{0}")
 
 # -- comparisons: no derivative, they see through every level ---------------------
 
 _CMP = {}
-for _name in ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal"):
-    _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None, batch=batch_by_broadcasting)
+for _name, _op in (("less", "<"), ("less_equal", "<="), ("greater", ">"), ("greater_equal", ">="),
+                  ("equal", "=="), ("not_equal", "!=")):
+    _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None, batch=batch_by_broadcasting,
+                          scalar=f"({{0}} {_op} {{1}})")
 
 # -- public functions ---------------------------------------------------------
 
