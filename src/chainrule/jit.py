@@ -128,7 +128,7 @@ class _Signature:
 class Compiled:
     """One optimised graph with its code, and the graphs derived from it (made on demand)."""
 
-    __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "_derived",
+    __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "zero_d", "_derived",
                  "__weakref__")
 
     def __init__(self, ir, out_tree=None):
@@ -138,6 +138,7 @@ class Compiled:
         self.out_tree = out_tree
         self.out_shapes = self.ir.out_shapes
         self.out_dtypes = self.ir.out_dtypes
+        self.zero_d = any(len(sh) == 0 for sh in self.out_shapes)  # outputs to return as NumPy scalars
         self._derived = {}
 
     # -- one output array for the primitive --------------------------------------------
@@ -480,6 +481,9 @@ class Jitted:
             outs = graph.unpack(out)
         elif outs is None:
             outs = graph.run(*dyn)
+        if graph.zero_d:  # a 0-d result is a NumPy scalar, as NumPy's ufuncs and reductions return it,
+            # whether it came from the trace (the first call) or the compiled code (every later call)
+            outs = [o[()] if type(o) is np.ndarray and o.ndim == 0 else o for o in outs]
         if graph.out_tree.kind == "leaf":
             return outs[0]
         return tree_unflatten(graph.out_tree, outs)

@@ -188,10 +188,11 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if num < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
     div = num - 1 if endpoint else num
+    # NumPy's dtype: Python scalars are weak (linspace(0.0, float32) is float32), integers become float64
+    ft = np.result_type(*(v if type(v) in (bool, int, float) else dtype_of(v) for v in (start, stop)), 1.0)
     start = start if type(start) in TRACER_TYPES else np.asarray(start, dtype=float)
     stop = stop if type(stop) in TRACER_TYPES else np.asarray(stop, dtype=float)
     shape = np.broadcast_shapes(tuple(shape_of(start)), tuple(shape_of(stop)))
-    ft = np.result_type(dtype_of(start), dtype_of(stop), float)
     start, stop = astype(broadcast_to(start, shape), ft), astype(broadcast_to(stop, shape), ft)
     delta = subtract(stop, start)
     step = divide(delta, float(div)) if div > 0 else multiply(delta, np.nan)
