@@ -26,6 +26,7 @@ in either order and at any depth, without knowing any primitive.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def _hashable(v, what):
 class _Signature:
     """How one call's arguments split into dynamic leaves and the static rest."""
 
-    __slots__ = ("key", "dyn", "tree", "leaves", "dyn_pos", "static_args")
+    __slots__ = ("key", "dyn", "tree", "leaves", "dyn_pos", "static_args", "static_kw")
 
     def __init__(self, jitted, args, kwargs):
         n = len(args)
@@ -91,6 +92,9 @@ class _Signature:
                 raise ValueError(f"jit({jitted.__name__}): static_argnums {jitted.static_argnums!r} does not "
                                  f"fit a call with {n} positional argument{'s' if n != 1 else ''}")
             static_args[j] = _hashable(args[j], f"static argument {j}")
+        for j, name in jitted._named_pos:  # a static_argnames argument passed by position
+            if j < n:
+                static_args[j] = _hashable(args[j], f"static argument {name!r}")
         static_kw = tuple(sorted((k, _hashable(kwargs[k], f"static argument {k!r}"))
                                  for k in jitted.static_argnames if k in kwargs))
         dyn_args = tuple(None if i in static_args else a for i, a in enumerate(args))
@@ -110,6 +114,7 @@ class _Signature:
         self.leaves = leaves
         self.dyn_pos = dyn_pos
         self.static_args = static_args
+        self.static_kw = static_kw
 
     def rebuild(self, dyn):
         """The call's ``(args, kwargs)`` with the dynamic leaves replaced by ``dyn``."""
@@ -120,6 +125,8 @@ class _Signature:
         args = list(args)
         for i, v in self.static_args.items():
             args[i] = v
+        if self.static_kw:
+            kwargs = {**kwargs, **dict(self.static_kw)}
         return args, kwargs
 
 
@@ -379,9 +386,24 @@ class Jitted:
         self.fun = f
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        self._named_pos = ()  # (position, name) of the static_argnames that f also takes by position
+        self._static_names(f)
         self._cache = {}
         self._static_pos = {}  # number of positional arguments -> static positions
         self.traces = 0  # how many times f was traced (a new shape, dtype or static value)
+
+    def _static_names(self, f):
+        """A static argument is static whether passed by position or by name (f's signature links them)."""
+        try:
+            params = list(inspect.signature(f).parameters.values())
+        except (TypeError, ValueError):  # no signature (a builtin): names and positions stay as given
+            return
+        pos = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self._named_pos = tuple((pos.index(k), k) for k in self.static_argnames if k in pos)
+        by_name = {p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD}
+        extra = tuple(pos[i] for i in self.static_argnums if 0 <= i < len(pos) and pos[i] in by_name
+                      and pos[i] not in self.static_argnames)
+        self.static_argnames += extra
 
     def __get__(self, obj, objtype=None):  # a jitted method binds like a function
         return self if obj is None else functools.partial(self, obj)
@@ -398,9 +420,11 @@ class Jitted:
             leaves, tree = tree_flatten(self.fun(*args, **kwargs))
             for k, leaf in enumerate(leaves):
                 if not (_is_dynamic(leaf)):
-                    raise TypeError(f"jit({self.__name__}): output {tree.paths()[k]} is a "
-                                    f"{type(leaf).__name__}; a jitted function returns arrays and numbers "
-                                    f"(pytrees of them) -- return other values from outside it")
+                    path = tree.paths()[k]
+                    raise TypeError(f"jit({self.__name__}): {'output ' + path if path else 'the output'} "
+                                    f"is a {type(leaf).__name__} ({leaf!r:.40}); a jitted function returns "
+                                    f"arrays and numbers (pytrees of them) -- return other values from "
+                                    f"outside it")
             out_tree.append(tree)
             return leaves
         self.traces += 1
@@ -423,8 +447,8 @@ class Jitted:
         statics = self._static_pos.get(n)
         if statics is None:
             try:
-                statics = self._static_pos[n] = frozenset(i % n for i in self.static_argnums
-                                                          if -n <= i < n)
+                statics = self._static_pos[n] = frozenset(
+                    [i % n for i in self.static_argnums if -n <= i < n] + [i for i, _ in self._named_pos if i < n])
             except ZeroDivisionError:
                 statics = self._static_pos[n] = frozenset()
         key = [n, grad_state.frozen < 0]
@@ -473,8 +497,8 @@ class Jitted:
             if fast is not None and not captured:
                 self._cache[fast[0]] = graph
         traced = captured or any(type(x) in TRACER_TYPES for x in dyn)
-        if _inline:  # cr.explain: the steps of the traced graph, primitive by primitive
-            outs = eval_ir(graph.ir, [*dyn, *captured])
+        if _inline:  # cr.explain: the steps of the graph as traced (not optimised), primitive by primitive
+            outs = eval_ir(graph.raw_ir, [*dyn, *captured])
         elif traced:
             args = (*dyn, *captured)
             out = bind(jit_call_p, args, {"call": _Call(graph, _differentiated(args))})

@@ -268,6 +268,11 @@ class StageTracer(ArrayOps):
     def item(self): raise self._no_value(".item()")
     def tolist(self): raise self._no_value(".tolist()")
 
+    def __format__(self, spec):
+        if not spec:  # f"{x}": the tracer's repr, as str() gives it
+            return repr(self)
+        raise self._no_value(f"formatting with {{:{spec}}} (an f-string or str.format)")
+
     def __array__(self, dtype=None, copy=None):
         raise self._no_value("conversion to a NumPy array (np.asarray, a NumPy function)")
 
