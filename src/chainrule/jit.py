@@ -89,6 +89,8 @@ class _Signature:
         for i in jitted.static_argnums:
             j = i % n if -n <= i < n else None
             if j is None:
+                if i in jitted._num_names:  # passed by name, or left to its default
+                    continue
                 raise ValueError(f"jit({jitted.__name__}): static_argnums {jitted.static_argnums!r} does not "
                                  f"fit a call with {n} positional argument{'s' if n != 1 else ''}")
             static_args[j] = _hashable(args[j], f"static argument {j}")
@@ -387,6 +389,7 @@ class Jitted:
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
         self._named_pos = ()  # (position, name) of the static_argnames that f also takes by position
+        self._num_names = {}  # static_argnums -> f's parameter there, which may come by name instead
         self._static_names(f)
         self._cache = {}
         self._static_pos = {}  # number of positional arguments -> static positions
@@ -401,9 +404,8 @@ class Jitted:
         pos = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
         self._named_pos = tuple((pos.index(k), k) for k in self.static_argnames if k in pos)
         by_name = {p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD}
-        extra = tuple(pos[i] for i in self.static_argnums if 0 <= i < len(pos) and pos[i] in by_name
-                      and pos[i] not in self.static_argnames)
-        self.static_argnames += extra
+        self._num_names = {i: pos[i] for i in self.static_argnums if 0 <= i < len(pos) and pos[i] in by_name}
+        self.static_argnames += tuple(k for k in self._num_names.values() if k not in self.static_argnames)
 
     def __get__(self, obj, objtype=None):  # a jitted method binds like a function
         return self if obj is None else functools.partial(self, obj)
