@@ -93,6 +93,12 @@ def asserted(x):
     return x
 
 
+def numpy_inside(x):
+    # NumPy converts the list inside its own code: the error names the next line, not NumPy's
+    n = np.size([x, x])
+    return x * n
+
+
 def value_mask(x):
     return x[x > 0.0]
 
@@ -111,6 +117,7 @@ VALUE_CASES = [
     (formatted, r"formatting with \{:\.3f\}", 'label = f"{cnp.sum(x):.3f}"', "without jit"),
     (boolean_and, r"bool\(\)", "return x if (cnp.sum(x) > 0 and cnp.max(x) > 1) else -x", "cnp.where"),
     (asserted, r"bool\(\)", "assert cnp.min(x) > -5.0", "cnp.where"),
+    (numpy_inside, r"conversion to a NumPy array", "n = np.size([x, x])", "without jit"),
 ]
 
 

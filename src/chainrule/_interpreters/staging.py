@@ -295,15 +295,17 @@ def _no_value_message(what):
 
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the libraries whose frames are never the user's line: chainrule, and NumPy (np.shape(x) calls asarray)
+_LIBS = tuple(d + os.sep for d in (_PKG, os.path.dirname(os.path.abspath(np.__file__))))
 
 
 def user_line():
-    """`` at file:line (`code`)``: the innermost frame outside chainrule, or ``""``."""
+    """`` at file:line (`code`)``: the innermost frame outside chainrule and NumPy, or ``""``."""
     import linecache
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_PKG + os.sep):
+        if not fn.startswith(("<jit ", "<frozen ")) and not os.path.abspath(fn).startswith(_LIBS):
             code = linecache.getline(fn, f.f_lineno).strip()
             return f" at {os.path.basename(fn)}:{f.f_lineno}" + (f" (`{code}`)" if code else "")
         f = f.f_back
