@@ -558,8 +558,12 @@ def jit(f=None, static_argnums=(), static_argnames=()):
     new value of an array argument never retraces.  Arguments in
     ``static_argnums`` / ``static_argnames`` (and non-array leaves such as
     strings) are passed to ``f`` as they are and key the cache: use them for
-    Python settings that drive control flow.  Python control flow on array
-    values raises, naming the line (use ``cnp.where``).
+    Python settings that drive control flow; a static argument is static whether
+    it is passed by position or by name.  Python control flow on array values
+    raises, naming the line (use ``cnp.where``).  Python runs only while
+    tracing, so a random draw in Python (a NumPy ``Generator``, ``nn.Dropout``
+    in training mode) is made once and baked into the graph: pass random masks
+    in as arguments instead.
 
     ``grad(jit(f))``, ``jit(grad(f))``, ``jvp``, ``vmap``, ``hessian``, the
     tape (``jit(f)(x_tensor).backward()``) and ``cr.explain`` all work, in
