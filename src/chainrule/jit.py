@@ -147,7 +147,7 @@ class Compiled:
         self.out_tree = out_tree
         self.out_shapes = self.ir.out_shapes
         self.out_dtypes = self.ir.out_dtypes
-        self.zero_d = any(len(sh) == 0 for sh in self.out_shapes)  # outputs to return as NumPy scalars
+        self.zero_d = tuple(k for k, sh in enumerate(self.out_shapes) if not sh)  # returned as NumPy scalars
         self._derived = {}
 
     # -- one output array for the primitive --------------------------------------------
@@ -507,9 +507,10 @@ class Jitted:
             outs = graph.unpack(out)
         elif outs is None:
             outs = graph.run(*dyn)
-        if graph.zero_d:  # a 0-d result is a NumPy scalar, as NumPy's ufuncs and reductions return it,
-            # whether it came from the trace (the first call) or the compiled code (every later call)
-            outs = [o[()] if type(o) is np.ndarray and o.ndim == 0 else o for o in outs]
+        for k in graph.zero_d:  # a 0-d result is a NumPy scalar, as NumPy's ufuncs and reductions return
+            o = outs[k]         # it, whether it came from the trace (the first call) or the compiled code
+            if type(o) is np.ndarray:
+                outs[k] = o[()]
         if graph.out_tree.kind == "leaf":
             return outs[0]
         return tree_unflatten(graph.out_tree, outs)
