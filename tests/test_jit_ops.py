@@ -9,7 +9,9 @@ the special functions, joining, sorting and creation.  For each function ``f``:
 * first derivatives through the jitted function equal the eager ones, in
   reverse mode (``vjp`` with a random cotangent, and ``grad``) and forward mode
   (``jvp`` with random tangents);
-* ``jit(grad(h))`` equals ``grad(h)`` for ``h = sum(sin(f))``.
+* ``jit(grad(h))`` equals ``grad(h)`` for ``h = sum(sin(f))``, and so does the
+  tape's ``h(jit(f))(tensors).backward()``;
+* ``vmap(jit(f))`` equals ``vmap(f)`` over a batch of the first float input.
 
 The oracle is the eager function on the same inputs, which ``test_ops*.py``
 checks against NumPy and finite differences.  Finally every registered
@@ -113,8 +115,17 @@ def check(f, *xs, rtol=1e-12, atol=1e-14):
     _same(tj, te, rtol * 100, atol * 100)
     # jit of grad
     argnums = tuple(range(len(fxs)))
-    _same(cr.jit(cr.grad(_h(g_eager), argnums))(*fxs), cr.grad(_h(g_eager), argnums)(*fxs),
-          rtol * 100, atol * 100)
+    want_g = cr.grad(_h(g_eager), argnums)(*fxs)
+    _same(cr.jit(cr.grad(_h(g_eager), argnums))(*fxs), want_g, rtol * 100, atol * 100)
+    # the tape: h(jit(f)) of Tensors, .backward()
+    ts = [cr.tensor(x, requires_grad=True) for x in fxs]
+    _h(g_jit)(*ts).backward()
+    for t, w in zip(ts, want_g):
+        np.testing.assert_allclose(t.grad.numpy(), w, rtol=rtol * 100, atol=atol * 100)
+    # vmap of the jitted function over a batch of two of the first float input
+    batch = np.stack([fxs[0], fxs[0] * 0.9])
+    on_first = lambda fun: lambda b: fun(b, *fxs[1:])  # noqa: E731
+    _same(cr.vmap(on_first(g_jit))(batch), cr.vmap(on_first(g_eager))(batch), rtol, atol)
 
 
 # -- the cases: name -> (function, inputs) -------------------------------------------------
