@@ -99,6 +99,10 @@ def numpy_inside(x):
     return x * n
 
 
+def rounded(x):
+    return round(cnp.sum(x), 2)
+
+
 def value_mask(x):
     return x[x > 0.0]
 
@@ -117,6 +121,7 @@ VALUE_CASES = [
     (formatted, r"formatting with \{:\.3f\}", 'label = f"{cnp.sum(x):.3f}"', "without jit"),
     (boolean_and, r"bool\(\)", "return x if (cnp.sum(x) > 0 and cnp.max(x) > 1) else -x", "cnp.where"),
     (asserted, r"bool\(\)", "assert cnp.min(x) > -5.0", "cnp.where"),
+    (rounded, r"round\(\) \(cnp.round", "return round(cnp.sum(x), 2)", "without jit"),
     (numpy_inside, r"conversion to a NumPy array", "n = np.size([x, x])", "without jit"),
 ]
 
@@ -261,3 +266,31 @@ def test_a_complex_input_is_refused_under_a_transform_as_eagerly():
     with pytest.raises(TypeError) as jitted:
         cr.grad(cr.jit(lambda x: cnp.sum(x * x)))(z)
     assert "complex" in str(eager.value) and "complex" in str(jitted.value)
+
+
+# -- a traced number used as a size, shape, axis or count ----------------------------------
+
+SIZES = {
+    "zeros": lambda x, n: cnp.zeros(n) + cnp.sum(x),
+    "ones": lambda x, n: cnp.ones(n) * x[0],
+    "ones tuple": lambda x, n: cnp.ones((n, 2)) * x[0],
+    "full": lambda x, n: cnp.full(n, 2.0) * x[0],
+    "eye": lambda x, n: cnp.eye(n) * x[0],
+    "arange": lambda x, n: cnp.arange(n) * x[0],
+    "linspace": lambda x, n: cnp.linspace(0.0, 1.0, n) * x[0],
+    "tile": lambda x, n: cnp.tile(x, n),
+    "sum axis": lambda x, n: cnp.sum(x, axis=n),
+    "slice": lambda x, n: x[:n],
+    "roll": lambda x, n: cnp.roll(x, n),
+}
+
+
+@pytest.mark.parametrize("name", list(SIZES))
+def test_a_traced_number_as_a_size_says_make_it_static(name):
+    fn = SIZES[name]
+    fn(X, 2)  # eagerly it runs
+    with pytest.raises(TracedValueError) as info:
+        cr.jit(fn)(X, 2)
+    msg = str(info.value)
+    assert f"{HERE}:" in msg and "static_argnums" in msg, msg
+    np.testing.assert_allclose(cr.jit(fn, static_argnums=1)(X, 2), fn(X, 2))  # the fix it names

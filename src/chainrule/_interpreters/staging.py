@@ -268,6 +268,14 @@ class StageTracer(ArrayOps):
     def item(self): raise self._no_value(".item()")
     def tolist(self): raise self._no_value(".tolist()")
 
+    def __len__(self):
+        if not self._var.shape:  # a traced number used as a count, shape or axis (cnp.tile(x, n))
+            raise self._no_value("using it as a shape, axis or count (len() of a 0-d value)")
+        return self._var.shape[0]
+
+    def __round__(self, ndigits=None):
+        raise self._no_value("round() (cnp.round(x, decimals) rounds inside the graph)")
+
     def __format__(self, spec):
         if not spec:  # f"{x}": the tracer's repr, as str() gives it
             return repr(self)
