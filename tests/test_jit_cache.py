@@ -274,3 +274,20 @@ def test_make_ir_with_static_argnums():
     ir = cr.make_ir(lambda x, n: x ** n, static_argnums=1)(np.ones(2), 3)
     assert len(ir.invars) == 1
     assert "3" in str(ir)
+
+
+def test_a_captured_tape_tensor_retraces_every_call_and_jit_warns():
+    """A closure over a Tensor with requires_grad is found only by tracing: each call traces (and is right)."""
+    w = cr.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    jf = cr.jit(lambda y: cnp.sum(y * w))
+    with pytest.warns(RuntimeWarning, match=r"traced 10 times because it reads values it is not passed "
+                                            r"\(Tensor of shape \(3,\)\).*pass them as arguments"):
+        for _ in range(10):
+            jf(np.ones(3)).backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(3, 10.0))
+    assert jf.traces == 10
+    passed = cr.jit(lambda y, w: cnp.sum(y * w))  # the fix the warning names: one trace
+    for _ in range(10):
+        passed(np.ones(3), w).backward()
+    assert passed.traces == 1
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(3, 20.0))

@@ -394,6 +394,7 @@ class Jitted:
         self._cache = {}
         self._static_pos = {}  # number of positional arguments -> static positions
         self.traces = 0  # how many times f was traced (a new shape, dtype or static value)
+        self._captured_traces = 0  # of them, traces that captured values (never cached)
 
     def _static_names(self, f):
         """A static argument is static whether passed by position or by name (f's signature links them)."""
@@ -435,6 +436,16 @@ class Jitted:
         graph = Compiled(ir, out_tree[0])
         if not captured:
             self._cache[sig.key] = graph
+        else:
+            self._captured_traces += 1
+            if self._captured_traces == _CAPTURED_WARN_AFTER:
+                import warnings
+                shapes = ", ".join(f"{type(c).__name__} of shape {tuple(c.shape)}" for c in captured[:3])
+                warnings.warn(f"jit({self.__name__}): traced {self._captured_traces} times because it reads "
+                              f"values it is not passed ({shapes}{', ...' if len(captured) > 3 else ''}): a "
+                              f"closure over a Tensor with requires_grad, or over a value of grad/vmap, is "
+                              f"found only by tracing, so every call traces again -- pass them as arguments "
+                              f"to run the compiled graph", RuntimeWarning, stacklevel=3)
         return graph, outs, captured
 
     def _fast_key(self, args, kwargs):
@@ -528,6 +539,7 @@ class Jitted:
 
 
 _inline = False
+_CAPTURED_WARN_AFTER = 10  # traces with captured values (each call) before jit warns
 
 
 class inline_jit:
