@@ -385,3 +385,23 @@ def test_random_draws_in_python_are_baked_in_at_trace_time():
     _close(passed(np.ones(64), m1), m1 / 0.5)
     _close(passed(np.ones(64), m2), m2 / 0.5)
     assert passed.traces == 1
+
+
+def test_constant_outputs_come_back_as_numpy_values_under_every_transform():
+    def fn(x):
+        return x * 2.0, cnp.ones(3), np.float64(1.5)
+    jf = cr.jit(fn)
+    xt = cr.tensor(X, requires_grad=True)
+    seen = []
+
+    def loss(x):
+        out = jf(x)
+        seen.append([type(o) for o in out[1:]])
+        return cnp.sum(out[0])
+    for got in (jf(X), jf(xt)):
+        assert type(got[1]) is np.ndarray and type(got[2]) is np.float64
+        np.testing.assert_array_equal(got[1], np.ones(3))
+    cr.grad(loss)(X)
+    cr.vmap(loss)(np.ones((2, 3)))
+    cr.jvp(loss, (X,), (X,))
+    assert seen == [[np.ndarray, np.float64]] * 3

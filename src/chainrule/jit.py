@@ -137,8 +137,8 @@ class _Signature:
 class Compiled:
     """One optimised graph with its code, and the graphs derived from it (made on demand)."""
 
-    __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "zero_d", "_derived",
-                 "__weakref__")
+    __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "zero_d", "constants",
+                 "_derived", "__weakref__")
 
     def __init__(self, ir, out_tree=None):
         self.raw_ir = ir
@@ -148,6 +148,7 @@ class Compiled:
         self.out_shapes = self.ir.out_shapes
         self.out_dtypes = self.ir.out_dtypes
         self.zero_d = tuple(k for k, sh in enumerate(self.out_shapes) if not sh)  # returned as NumPy scalars
+        self.constants = tuple((k, o.value) for k, o in enumerate(self.ir.outs) if type(o) is Lit)
         self._derived = {}
 
     # -- one output array for the primitive --------------------------------------------
@@ -516,6 +517,8 @@ class Jitted:
             args = (*dyn, *captured)
             out = bind(jit_call_p, args, {"call": _Call(graph, _differentiated(args))})
             outs = graph.unpack(out)
+            for k, v in graph.constants:  # an output that depends on no input is a NumPy value, as eagerly
+                outs[k] = v
         elif outs is None:
             outs = graph.run(*dyn)
         for k in graph.zero_d:  # a 0-d result is a NumPy scalar, as NumPy's ufuncs and reductions return
