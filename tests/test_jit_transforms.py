@@ -310,6 +310,17 @@ def test_explain_of_a_jitted_function_shows_the_traced_graph_steps():
     _close((ex.grads["x"], ex.grads["y"]), cr.grad(g, argnums=(0, 1))(x, y))
 
 
+def test_explain_runs_the_graph_as_traced_not_as_optimised():
+    """Repeated and constant subexpressions stay separate steps, as the user wrote them (and eagerly)."""
+    def g(x):
+        c = cnp.exp(np.float64(0.0)) * 2.0  # a constant the optimiser may fold
+        return cnp.sum(cnp.sin(x) * cnp.sin(x)) + c * cnp.sum(x)
+    ex, ex_eager = cr.explain(cr.jit(g), X), cr.explain(g, X)
+    assert [s.formula for s in ex.steps] == [s.formula for s in ex_eager.steps]
+    assert [s.op for s in ex.steps if s.phase == "forward"].count("sin") == 2
+    _close(ex.grads["x"], cr.grad(g)(X))
+
+
 def test_explain_of_a_function_calling_a_jitted_one():
     inner = cr.jit(lambda v: cnp.sin(v) * v)
     ex = cr.explain(lambda x: cnp.sum(inner(x) ** 2), X)
