@@ -55,6 +55,8 @@ def _same(got, want, rtol=1e-12, atol=1e-14):
     wl, wt = tree_flatten(want)
     assert gt == wt, (gt, wt)
     for g, w in zip(gl, wl):
+        if np.result_type(w) == np.float32:  # compiled float32 code may round differently (an ulp or two)
+            rtol, atol = max(rtol, 4e-6), max(atol, 1e-6)
         assert type(g) is not str
         if np.ndim(w):  # a 0-d result may be a NumPy scalar where the eager function gives a 0-d array
             assert type(g) is np.ndarray, (type(g), type(w))
