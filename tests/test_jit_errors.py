@@ -294,3 +294,23 @@ def test_a_traced_number_as_a_size_says_make_it_static(name):
     msg = str(info.value)
     assert f"{HERE}:" in msg and "static_argnums" in msg, msg
     np.testing.assert_allclose(cr.jit(fn, static_argnums=1)(X, 2), fn(X, 2))  # the fix it names
+
+
+@pytest.mark.parametrize("kw,err,match", [
+    ({"static_argnums": "n"}, TypeError, r"static_argnums holds 'n'; it takes argument positions .*static_argnames"),
+    ({"static_argnums": (1.0,)}, TypeError, r"static_argnums holds 1.0"),
+    ({"static_argnames": (1,)}, TypeError, r"static_argnames holds 1; it takes parameter names .*static_argnums"),
+    ({"static_argnames": "m"}, ValueError, r"static_argnames names 'm', but the function has no such parameter "
+                                           r"\(its parameters: x, n\)"),
+], ids=["num is a str", "num is a float", "name is an int", "unknown name"])
+def test_bad_static_specs_are_named_when_jit_is_called(kw, err, match):
+    def f(x, n):
+        return x * n
+    with pytest.raises(err, match=match):
+        cr.jit(f, **kw)
+
+
+def test_static_argnames_of_a_function_taking_kwargs():
+    f = cr.jit(lambda x, **opts: x * opts["scale"] if opts["on"] else x, static_argnames=("on",))
+    np.testing.assert_array_equal(f(X, on=True, scale=2.0), 2.0 * X)
+    np.testing.assert_array_equal(f(X, on=False, scale=2.0), X)

@@ -389,6 +389,14 @@ class Jitted:
         self.fun = f
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        for i in self.static_argnums:
+            if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+                raise TypeError(f"jit({self.__name__}): static_argnums holds {i!r}; it takes argument positions "
+                                f"(ints) -- name arguments with static_argnames=('name',)")
+        for k in self.static_argnames:
+            if not isinstance(k, str):
+                raise TypeError(f"jit({self.__name__}): static_argnames holds {k!r}; it takes parameter names "
+                                f"(strings) -- give positions with static_argnums=(i,)")
         self._named_pos = ()  # (position, name) of the static_argnames that f also takes by position
         self._num_names = {}  # static_argnums -> f's parameter there, which may come by name instead
         self._static_names(f)
@@ -404,6 +412,11 @@ class Jitted:
         except (TypeError, ValueError):  # no signature (a builtin): names and positions stay as given
             return
         pos = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            missing = [k for k in self.static_argnames if k not in {p.name for p in params}]
+            if missing:
+                raise ValueError(f"jit({self.__name__}): static_argnames names {missing[0]!r}, but the function "
+                                 f"has no such parameter (its parameters: {', '.join(p.name for p in params)})")
         self._named_pos = tuple((pos.index(k), k) for k in self.static_argnames if k in pos)
         by_name = {p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD}
         self._num_names = {i: pos[i] for i in self.static_argnums if 0 <= i < len(pos) and pos[i] in by_name}
