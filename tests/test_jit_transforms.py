@@ -416,3 +416,31 @@ def test_constant_outputs_come_back_as_numpy_values_under_every_transform():
     cr.vmap(loss)(np.ones((2, 3)))
     cr.jvp(loss, (X,), (X,))
     assert seen == [[np.ndarray, np.float64]] * 3
+
+
+def test_outputs_of_plain_inputs_only_are_plain_values_as_eagerly():
+    """A metric of the data returned next to a loss: NumPy values on the tape and under grad/vmap, as eagerly."""
+    def step(w, data):
+        return cnp.sum((data @ w) ** 2), cnp.mean(data), data * 2.0
+    jf = cr.jit(step)
+    data = M.T
+    wt = cr.tensor(np.array([0.3, -0.4]), requires_grad=True)
+    for fn in (step, jf):
+        loss, metric, scaled = fn(wt, data)
+        assert isinstance(loss, cr.Tensor) and loss.requires_grad
+        assert type(metric) is np.float64 and type(scaled) is np.ndarray
+        np.testing.assert_allclose(metric, np.mean(data), **RT)
+    loss.backward()
+    _close(wt.grad.numpy(), cr.grad(lambda w: step(w, data)[0])(np.array([0.3, -0.4])))
+    kinds = []
+
+    def probe(fn):
+        def loss(w):
+            out = fn(w, data)
+            kinds.append([type(o) for o in out[1:]])
+            return out[0]
+        return loss
+    _close(cr.grad(probe(jf))(np.array([0.3, -0.4])), cr.grad(probe(step))(np.array([0.3, -0.4])))
+    _close(cr.vmap(probe(jf))(np.ones((3, 2))), cr.vmap(probe(step))(np.ones((3, 2))))
+    assert kinds[0] == kinds[1] == [np.float64, np.ndarray] and kinds[2] == kinds[3]
+    assert jf.traces == 1

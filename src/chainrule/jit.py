@@ -138,7 +138,7 @@ class Compiled:
     """One optimised graph with its code, and the graphs derived from it (made on demand)."""
 
     __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "zero_d", "constants",
-                 "_derived", "__weakref__")
+                 "several", "_derived", "__weakref__")
 
     def __init__(self, ir, out_tree=None):
         self.raw_ir = ir
@@ -149,6 +149,7 @@ class Compiled:
         self.out_dtypes = self.ir.out_dtypes
         self.zero_d = tuple(k for k, sh in enumerate(self.out_shapes) if not sh)  # returned as NumPy scalars
         self.constants = tuple((k, o.value) for k, o in enumerate(self.ir.outs) if type(o) is Lit)
+        self.several = len(self.ir.outs) > 1  # a traced call may split its outputs (Compiled.split)
         self._derived = {}
 
     # -- one output array for the primitive --------------------------------------------
@@ -178,6 +179,27 @@ class Compiled:
         if d is None:
             d = self._derived[key] = make()
         return d
+
+    def split(self, traced):
+        """For a call whose inputs ``traced`` (bools) are values of transforms: ``None`` when every output
+        depends on them, else ``(dependent positions, their graph or None, the others, their graph)``.
+
+        The others (data-only metrics, constants) are computed from the plain inputs and come back as
+        NumPy values, as they do eagerly; only the dependent part is bound as ``jit_call``.
+        """
+        def make():
+            ir = self.ir
+            live = {id(v) for v, t in zip(ir.invars, traced) if t}
+            for e in ir.eqns:
+                if any(type(a) is Var and id(a) in live for a in e.ins):
+                    live.add(id(e.out))
+            dep = tuple(k for k, o in enumerate(ir.outs) if type(o) is Var and id(o) in live)
+            if len(dep) == len(ir.outs):
+                return None
+            indep = tuple(k for k in range(len(ir.outs)) if k not in dep)
+            return (dep, Compiled(ir.replace(outs=[ir.outs[k] for k in dep])) if dep else None,
+                    indep, Compiled(ir.replace(outs=[ir.outs[k] for k in indep])))
+        return self.derived(("split", traced), make)
 
     def float_inputs(self):
         return tuple(i for i, v in enumerate(self.ir.invars) if np.issubdtype(v.dtype, np.inexact))
@@ -528,10 +550,21 @@ class Jitted:
             outs = eval_ir(graph.raw_ir, [*dyn, *captured])
         elif traced:
             args = (*dyn, *captured)
-            out = bind(jit_call_p, args, {"call": _Call(graph, _differentiated(args))})
-            outs = graph.unpack(out)
-            for k, v in graph.constants:  # an output that depends on no input is a NumPy value, as eagerly
-                outs[k] = v
+            parts = graph.split(tuple(type(a) in TRACER_TYPES for a in args)) if graph.several else None
+            if parts is None:
+                out = bind(jit_call_p, args, {"call": _Call(graph, _differentiated(args))})
+                outs = graph.unpack(out)
+                for k, v in graph.constants:  # an output that depends on no input is a NumPy value, as eagerly
+                    outs[k] = v
+            else:  # outputs that depend only on plain inputs are plain values, as eagerly (a data metric)
+                dep, dep_graph, indep, rest = parts
+                outs = [None] * len(graph.ir.outs)
+                for k, v in zip(indep, rest.run(*(None if type(a) in TRACER_TYPES else a for a in args))):
+                    outs[k] = v
+                if dep:
+                    out = bind(jit_call_p, args, {"call": _Call(dep_graph, _differentiated(args))})
+                    for k, v in zip(dep, dep_graph.unpack(out)):
+                        outs[k] = v
         elif outs is None:
             outs = graph.run(*dyn)
         for k in graph.zero_d:  # a 0-d result is a NumPy scalar, as NumPy's ufuncs and reductions return
