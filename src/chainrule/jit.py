@@ -26,6 +26,7 @@ in either order and at any depth, without knowing any primitive.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import numpy as np
 
@@ -80,7 +81,7 @@ def _hashable(v, what):
 class _Signature:
     """How one call's arguments split into dynamic leaves and the static rest."""
 
-    __slots__ = ("key", "dyn", "tree", "leaves", "dyn_pos", "static_args")
+    __slots__ = ("key", "dyn", "tree", "leaves", "dyn_pos", "static_args", "static_kw")
 
     def __init__(self, jitted, args, kwargs):
         n = len(args)
@@ -88,9 +89,14 @@ class _Signature:
         for i in jitted.static_argnums:
             j = i % n if -n <= i < n else None
             if j is None:
+                if i in jitted._num_names:  # passed by name, or left to its default
+                    continue
                 raise ValueError(f"jit({jitted.__name__}): static_argnums {jitted.static_argnums!r} does not "
                                  f"fit a call with {n} positional argument{'s' if n != 1 else ''}")
             static_args[j] = _hashable(args[j], f"static argument {j}")
+        for j, name in jitted._named_pos:  # a static_argnames argument passed by position
+            if j < n:
+                static_args[j] = _hashable(args[j], f"static argument {name!r}")
         static_kw = tuple(sorted((k, _hashable(kwargs[k], f"static argument {k!r}"))
                                  for k in jitted.static_argnames if k in kwargs))
         dyn_args = tuple(None if i in static_args else a for i, a in enumerate(args))
@@ -110,6 +116,7 @@ class _Signature:
         self.leaves = leaves
         self.dyn_pos = dyn_pos
         self.static_args = static_args
+        self.static_kw = static_kw
 
     def rebuild(self, dyn):
         """The call's ``(args, kwargs)`` with the dynamic leaves replaced by ``dyn``."""
@@ -120,6 +127,8 @@ class _Signature:
         args = list(args)
         for i, v in self.static_args.items():
             args[i] = v
+        if self.static_kw:
+            kwargs = {**kwargs, **dict(self.static_kw)}
         return args, kwargs
 
 
@@ -128,8 +137,8 @@ class _Signature:
 class Compiled:
     """One optimised graph with its code, and the graphs derived from it (made on demand)."""
 
-    __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "_derived",
-                 "__weakref__")
+    __slots__ = ("ir", "raw_ir", "run", "source", "out_tree", "out_shapes", "out_dtypes", "zero_d", "constants",
+                 "several", "_derived", "__weakref__")
 
     def __init__(self, ir, out_tree=None):
         self.raw_ir = ir
@@ -138,6 +147,9 @@ class Compiled:
         self.out_tree = out_tree
         self.out_shapes = self.ir.out_shapes
         self.out_dtypes = self.ir.out_dtypes
+        self.zero_d = tuple(k for k, sh in enumerate(self.out_shapes) if not sh)  # returned as NumPy scalars
+        self.constants = tuple((k, o.value) for k, o in enumerate(self.ir.outs) if type(o) is Lit)
+        self.several = len(self.ir.outs) > 1  # a traced call may split its outputs (Compiled.split)
         self._derived = {}
 
     # -- one output array for the primitive --------------------------------------------
@@ -167,6 +179,27 @@ class Compiled:
         if d is None:
             d = self._derived[key] = make()
         return d
+
+    def split(self, traced):
+        """For a call whose inputs ``traced`` (bools) are values of transforms: ``None`` when every output
+        depends on them, else ``(dependent positions, their graph or None, the others, their graph)``.
+
+        The others (data-only metrics, constants) are computed from the plain inputs and come back as
+        NumPy values, as they do eagerly; only the dependent part is bound as ``jit_call``.
+        """
+        def make():
+            ir = self.ir
+            live = {id(v) for v, t in zip(ir.invars, traced) if t}
+            for e in ir.eqns:
+                if any(type(a) is Var and id(a) in live for a in e.ins):
+                    live.add(id(e.out))
+            dep = tuple(k for k, o in enumerate(ir.outs) if type(o) is Var and id(o) in live)
+            if len(dep) == len(ir.outs):
+                return None
+            indep = tuple(k for k in range(len(ir.outs)) if k not in dep)
+            return (dep, Compiled(ir.replace(outs=[ir.outs[k] for k in dep])) if dep else None,
+                    indep, Compiled(ir.replace(outs=[ir.outs[k] for k in indep])))
+        return self.derived(("split", traced), make)
 
     def float_inputs(self):
         return tuple(i for i, v in enumerate(self.ir.invars) if np.issubdtype(v.dtype, np.inexact))
@@ -378,9 +411,38 @@ class Jitted:
         self.fun = f
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        for i in self.static_argnums:
+            if not isinstance(i, (int, np.integer)) or isinstance(i, bool):
+                raise TypeError(f"jit({self.__name__}): static_argnums holds {i!r}; it takes argument positions "
+                                f"(ints) -- name arguments with static_argnames=('name',)")
+        for k in self.static_argnames:
+            if not isinstance(k, str):
+                raise TypeError(f"jit({self.__name__}): static_argnames holds {k!r}; it takes parameter names "
+                                f"(strings) -- give positions with static_argnums=(i,)")
+        self._named_pos = ()  # (position, name) of the static_argnames that f also takes by position
+        self._num_names = {}  # static_argnums -> f's parameter there, which may come by name instead
+        self._static_names(f)
         self._cache = {}
         self._static_pos = {}  # number of positional arguments -> static positions
         self.traces = 0  # how many times f was traced (a new shape, dtype or static value)
+        self._captured_traces = 0  # of them, traces that captured values (never cached)
+
+    def _static_names(self, f):
+        """A static argument is static whether passed by position or by name (f's signature links them)."""
+        try:
+            params = list(inspect.signature(f).parameters.values())
+        except (TypeError, ValueError):  # no signature (a builtin): names and positions stay as given
+            return
+        pos = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            missing = [k for k in self.static_argnames if k not in {p.name for p in params}]
+            if missing:
+                raise ValueError(f"jit({self.__name__}): static_argnames names {missing[0]!r}, but the function "
+                                 f"has no such parameter (its parameters: {', '.join(p.name for p in params)})")
+        self._named_pos = tuple((pos.index(k), k) for k in self.static_argnames if k in pos)
+        by_name = {p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD}
+        self._num_names = {i: pos[i] for i in self.static_argnums if 0 <= i < len(pos) and pos[i] in by_name}
+        self.static_argnames += tuple(k for k in self._num_names.values() if k not in self.static_argnames)
 
     def __get__(self, obj, objtype=None):  # a jitted method binds like a function
         return self if obj is None else functools.partial(self, obj)
@@ -397,9 +459,11 @@ class Jitted:
             leaves, tree = tree_flatten(self.fun(*args, **kwargs))
             for k, leaf in enumerate(leaves):
                 if not (_is_dynamic(leaf)):
-                    raise TypeError(f"jit({self.__name__}): output {tree.paths()[k]} is a "
-                                    f"{type(leaf).__name__}; a jitted function returns arrays and numbers "
-                                    f"(pytrees of them) -- return other values from outside it")
+                    path = tree.paths()[k]
+                    raise TypeError(f"jit({self.__name__}): {'output ' + path if path else 'the output'} "
+                                    f"is a {type(leaf).__name__} ({leaf!r:.40}); a jitted function returns "
+                                    f"arrays and numbers (pytrees of them) -- return other values from "
+                                    f"outside it")
             out_tree.append(tree)
             return leaves
         self.traces += 1
@@ -408,6 +472,16 @@ class Jitted:
         graph = Compiled(ir, out_tree[0])
         if not captured:
             self._cache[sig.key] = graph
+        else:
+            self._captured_traces += 1
+            if self._captured_traces == _CAPTURED_WARN_AFTER:
+                import warnings
+                shapes = ", ".join(f"{type(c).__name__} of shape {tuple(c.shape)}" for c in captured[:3])
+                warnings.warn(f"jit({self.__name__}): traced {self._captured_traces} times because it reads "
+                              f"values it is not passed ({shapes}{', ...' if len(captured) > 3 else ''}): a "
+                              f"closure over a Tensor with requires_grad, or over a value of grad/vmap, is "
+                              f"found only by tracing, so every call traces again -- pass them as arguments "
+                              f"to run the compiled graph", RuntimeWarning, stacklevel=3)
         return graph, outs, captured
 
     def _fast_key(self, args, kwargs):
@@ -422,8 +496,8 @@ class Jitted:
         statics = self._static_pos.get(n)
         if statics is None:
             try:
-                statics = self._static_pos[n] = frozenset(i % n for i in self.static_argnums
-                                                          if -n <= i < n)
+                statics = self._static_pos[n] = frozenset(
+                    [i % n for i in self.static_argnums if -n <= i < n] + [i for i, _ in self._named_pos if i < n])
             except ZeroDivisionError:
                 statics = self._static_pos[n] = frozenset()
         key = [n, grad_state.frozen < 0]
@@ -472,14 +546,31 @@ class Jitted:
             if fast is not None and not captured:
                 self._cache[fast[0]] = graph
         traced = captured or any(type(x) in TRACER_TYPES for x in dyn)
-        if _inline:  # cr.explain: the steps of the traced graph, primitive by primitive
-            outs = eval_ir(graph.ir, [*dyn, *captured])
+        if _inline:  # cr.explain: the steps of the graph as traced (not optimised), primitive by primitive
+            outs = eval_ir(graph.raw_ir, [*dyn, *captured])
         elif traced:
             args = (*dyn, *captured)
-            out = bind(jit_call_p, args, {"call": _Call(graph, _differentiated(args))})
-            outs = graph.unpack(out)
+            parts = graph.split(tuple(type(a) in TRACER_TYPES for a in args)) if graph.several else None
+            if parts is None:
+                out = bind(jit_call_p, args, {"call": _Call(graph, _differentiated(args))})
+                outs = graph.unpack(out)
+                for k, v in graph.constants:  # an output that depends on no input is a NumPy value, as eagerly
+                    outs[k] = v
+            else:  # outputs that depend only on plain inputs are plain values, as eagerly (a data metric)
+                dep, dep_graph, indep, rest = parts
+                outs = [None] * len(graph.ir.outs)
+                for k, v in zip(indep, rest.run(*(None if type(a) in TRACER_TYPES else a for a in args))):
+                    outs[k] = v
+                if dep:
+                    out = bind(jit_call_p, args, {"call": _Call(dep_graph, _differentiated(args))})
+                    for k, v in zip(dep, dep_graph.unpack(out)):
+                        outs[k] = v
         elif outs is None:
             outs = graph.run(*dyn)
+        for k in graph.zero_d:  # a 0-d result is a NumPy scalar, as NumPy's ufuncs and reductions return
+            o = outs[k]         # it, whether it came from the trace (the first call) or the compiled code
+            if type(o) is np.ndarray:
+                outs[k] = o[()]
         if graph.out_tree.kind == "leaf":
             return outs[0]
         return tree_unflatten(graph.out_tree, outs)
@@ -497,6 +588,7 @@ class Jitted:
 
 
 _inline = False
+_CAPTURED_WARN_AFTER = 10  # traces with captured values (each call) before jit warns
 
 
 class inline_jit:
@@ -528,8 +620,12 @@ def jit(f=None, static_argnums=(), static_argnames=()):
     new value of an array argument never retraces.  Arguments in
     ``static_argnums`` / ``static_argnames`` (and non-array leaves such as
     strings) are passed to ``f`` as they are and key the cache: use them for
-    Python settings that drive control flow.  Python control flow on array
-    values raises, naming the line (use ``cnp.where``).
+    Python settings that drive control flow; a static argument is static whether
+    it is passed by position or by name.  Python control flow on array values
+    raises, naming the line (use ``cnp.where``).  Python runs only while
+    tracing, so a random draw in Python (a NumPy ``Generator``, ``nn.Dropout``
+    in training mode) is made once and baked into the graph: pass random masks
+    in as arguments instead.
 
     ``grad(jit(f))``, ``jit(grad(f))``, ``jvp``, ``vmap``, ``hessian``, the
     tape (``jit(f)(x_tensor).backward()``) and ``cr.explain`` all work, in

@@ -268,6 +268,19 @@ class StageTracer(ArrayOps):
     def item(self): raise self._no_value(".item()")
     def tolist(self): raise self._no_value(".tolist()")
 
+    def __len__(self):
+        if not self._var.shape:  # a traced number used as a count, shape or axis (cnp.tile(x, n))
+            raise self._no_value("using it as a shape, axis or count (len() of a 0-d value)")
+        return self._var.shape[0]
+
+    def __round__(self, ndigits=None):
+        raise self._no_value("round() (cnp.round(x, decimals) rounds inside the graph)")
+
+    def __format__(self, spec):
+        if not spec:  # f"{x}": the tracer's repr, as str() gives it
+            return repr(self)
+        raise self._no_value(f"formatting with {{:{spec}}} (an f-string or str.format)")
+
     def __array__(self, dtype=None, copy=None):
         raise self._no_value("conversion to a NumPy array (np.asarray, a NumPy function)")
 
@@ -290,15 +303,17 @@ def _no_value_message(what):
 
 
 _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: the libraries whose frames are never the user's line: chainrule, and NumPy (np.shape(x) calls asarray)
+_LIBS = tuple(d + os.sep for d in (_PKG, os.path.dirname(os.path.abspath(np.__file__))))
 
 
 def user_line():
-    """`` at file:line (`code`)``: the innermost frame outside chainrule, or ``""``."""
+    """`` at file:line (`code`)``: the innermost frame outside chainrule and NumPy, or ``""``."""
     import linecache
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not os.path.abspath(fn).startswith(_PKG + os.sep):
+        if not fn.startswith(("<jit ", "<frozen ")) and not os.path.abspath(fn).startswith(_LIBS):
             code = linecache.getline(fn, f.f_lineno).strip()
             return f" at {os.path.basename(fn)}:{f.f_lineno}" + (f" (`{code}`)" if code else "")
         f = f.f_back

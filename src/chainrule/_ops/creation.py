@@ -8,7 +8,7 @@ __all__ = ["array", "asarray", "zeros", "ones", "zeros_like", "ones_like",
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES
-from chainrule._ops._wrap import dtype_of, shape_of
+from chainrule._ops._wrap import dtype_of, peel, shape_of
 
 
 def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, ndmax=0, like=None):  # noqa: A002
@@ -79,13 +79,41 @@ def _prototype(a):
     return np.empty(shape_of(a), dtype_of(a)) if type(a) in TRACER_TYPES else a
 
 
-zeros = np.zeros
-ones = np.ones
+def zeros(shape, dtype=None, order="C", *, device=None, like=None):
+    """``numpy.zeros(shape, dtype=None)``: a constant array of zeros.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.zeros((2, 1))
+    array([[0.],
+           [0.]])
+    """
+    try:
+        return np.zeros(shape, dtype, order, device=device, like=like)
+    except TypeError:
+        _no_tracer("zeros", shape=shape)  # a traced shape (cr.jit of f(x, n)): say so, not NumPy's message
+        raise
+
+
+def ones(shape, dtype=None, order="C", *, device=None, like=None):
+    """``numpy.ones(shape, dtype=None)``: a constant array of ones.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.ones(3, dtype=int)
+    array([1, 1, 1])
+    """
+    try:
+        return np.ones(shape, dtype, order, device=device, like=like)
+    except TypeError:
+        _no_tracer("ones", shape=shape)
+        raise
 
 
 def _no_tracer(op, **args):
     for k, v in args.items():
         if type(v) in TRACER_TYPES:
+            if peel(v) is None:  # staged by cr.jit: the value is not known while tracing
+                from chainrule._interpreters.staging import TracedValueError, _no_value_message
+                raise TracedValueError(_no_value_message(f"{op}'s {k} (a size must be a Python number)"))
             raise TypeError(f"{op}: {k} is a traced value; {op} builds a constant array, so its "
                             f"{k} must be a plain number (use chainrule.stop_gradient(...) or pass a float)")
 
@@ -102,6 +130,7 @@ def full(shape, fill_value, dtype=None, order="C", *, device=None, like=None):
     >>> cr.grad(lambda v: cnp.full((2, 3), v).sum())(1.0)
     np.float64(6.0)
     """
+    _no_tracer("full", shape=shape)
     if type(fill_value) in TRACER_TYPES:
         from chainrule._ops._wrap import refuse_keywords
         from chainrule._ops.elementwise import astype
@@ -188,10 +217,11 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis
     if num < 0:
         raise ValueError(f"linspace: num must be non-negative, got {num}")
     div = num - 1 if endpoint else num
+    # NumPy's dtype: Python scalars are weak (linspace(0.0, float32) is float32), integers become float64
+    ft = np.result_type(*(v if type(v) in (bool, int, float) else dtype_of(v) for v in (start, stop)), 1.0)
     start = start if type(start) in TRACER_TYPES else np.asarray(start, dtype=float)
     stop = stop if type(stop) in TRACER_TYPES else np.asarray(stop, dtype=float)
     shape = np.broadcast_shapes(tuple(shape_of(start)), tuple(shape_of(stop)))
-    ft = np.result_type(dtype_of(start), dtype_of(stop), float)
     start, stop = astype(broadcast_to(start, shape), ft), astype(broadcast_to(stop, shape), ft)
     delta = subtract(stop, start)
     step = divide(delta, float(div)) if div > 0 else multiply(delta, np.nan)

@@ -173,9 +173,14 @@ def _expand(op, shape, idx):
             out.extend(np.nonzero(i))  # a plain mask: its integer positions
             continue
         if type(i) in TRACER_TYPES and not np.issubdtype(dtype_of(i), np.integer):
-            raise IndexError(f"{op}: a traced index must be an integer array, got dtype {dtype_of(i)}"
-                             + ("; a boolean mask under vmap would give each example its own shape -- "
-                                "use cnp.where instead" if dtype_of(i) == np.bool_ else ""))
+            if dtype_of(i) == np.bool_:
+                from chainrule._interpreters.staging import user_line
+                raise IndexError(f"{op}: a boolean mask of shape {tuple(shape_of(i))} computed from traced values"
+                                 f"{user_line()}: the result's shape would depend on the values (under "
+                                 f"cr.jit the graph is traced once for all values; under cr.vmap each "
+                                 f"example would get its own shape) -- keep the shape and select with "
+                                 f"cnp.where(mask, x, 0.0), or multiply by the mask")
+            raise IndexError(f"{op}: a traced index must be an integer array, got dtype {dtype_of(i)}")
         out.append(i)
     ells = [k for k, i in enumerate(out) if i is Ellipsis]  # by identity: == on a tracer is traced
     if len(ells) > 1:

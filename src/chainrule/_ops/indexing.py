@@ -253,8 +253,10 @@ def _pad_linear(x, k, before, after, mode, kwargs):
     for side in (0, 1):  # each side's value times where it lands along axis k
         unit = np.pad(np.zeros(n), (before, after), mode, **{key: (1.0, 0.0) if side == 0 else (0.0, 1.0)})
         v = _on_axis(vals, k, ndim, side)
-        if type(v) not in TRACER_TYPES and not np.any(v):
-            continue
+        if type(v) not in TRACER_TYPES:
+            if not np.any(v):
+                continue
+            v = np.asarray(v).astype(dtype_of(x))  # NumPy casts the pad value to the array's dtype
         shape = (1,) * k + (-1,) + (1,) * (ndim - k - 1)
         out = add(out, multiply(unit.astype(dtype_of(x)).reshape(shape), v))
     return out

@@ -774,7 +774,10 @@ def slogdet(a):
         return np.linalg.slogdet(a)
     r = raw(a)  # the sign has no derivative; under vmap it is batched
     sign = bind(slogdet_sign_p, (r,), EMPTY) if _traced(r) else np.linalg.slogdet(r)[0]
-    return sign, bind(logabsdet_p, (a,), EMPTY)
+    return _SlogdetResult(sign, bind(logabsdet_p, (a,), EMPTY))  # NumPy's named tuple, as on arrays
+
+
+_SlogdetResult = type(np.linalg.slogdet(np.eye(1)))
 
 
 slogdet_sign_p = defprim("slogdet_sign", lambda a: np.linalg.slogdet(a)[0], [None], jvp=None,
@@ -1068,6 +1071,8 @@ def norm(x, ord=None, axis=None, keepdims=False):  # noqa: A002 (NumPy's name)
     """
     if not _traced(x):
         return np.linalg.norm(x, ord, axis, keepdims)
+    if not np.issubdtype(x.dtype, np.inexact):
+        x = astype(x, float)  # as NumPy: the norm of integers or booleans is a float
     nd = x.ndim
     if axis is None:
         if ord is None:
