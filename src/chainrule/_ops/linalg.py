@@ -400,8 +400,14 @@ def _einsum_normalize(subscripts, ndims):
     return new, out
 
 
+try:  # np.einsum(..., optimize=False) is this call behind a Python wrapper (~0.7 us a call)
+    from numpy._core.multiarray import c_einsum as _c_einsum
+except ImportError:  # another NumPy layout: the public function, the same result
+    _c_einsum = np.einsum
+
+
 def _einsum_impl(*operands, terms, out):
-    return np.einsum(",".join(terms) + "->" + out, *operands)
+    return _c_einsum(",".join(terms) + "->" + out, *operands)
 
 
 def _einsum_vjp(i):
@@ -413,13 +419,31 @@ def _einsum_vjp(i):
         shape = operands[i].shape
 
         def vjp(g):
-            r = _einsum_bind([out] + [t for t, _ in others], have, [g] + [x for _, x in others])
+            r = _einsum_or_product([out] + [t for t, _ in others], have, [g] + [x for _, x in others])
             if have != target:  # letters summed in operand i alone: broadcast back
                 r = reshape(r, tuple(shape[k] if c in avail else 1 for k, c in enumerate(target)))
                 r = broadcast_to(r, shape)
             return r
         return vjp
     return rule
+
+
+def _einsum_or_product(terms, out, operands):
+    """``einsum`` of ``terms -> out``; one that sums over no index (``'e,ed->ed'``, the VJP of a
+    row-wise dot product) is a broadcasting ``multiply``, several times cheaper than ``np.einsum``."""
+    if len(set(out)) != len(out) or any(len(set(t)) != len(t) or not set(t) <= set(out) for t in terms):
+        return _einsum_bind(terms, out, operands)
+    r = None
+    for t, x in zip(terms, operands):
+        order = sorted(range(len(t)), key=lambda k: out.index(t[k]))
+        if order != list(range(len(t))):
+            x = transpose(x, order)
+        shape = tuple(x.shape)
+        if len(t) != len(out):   # size-1 axes for the letters t lacks, so out's axes line up
+            sizes = dict(zip(sorted(t, key=out.index), shape))
+            x = reshape(x, tuple(sizes.get(c, 1) for c in out))
+        r = x if r is None else multiply(r, x)
+    return r
 
 
 def _einsum_jvp(primals, tangents, ans, params):

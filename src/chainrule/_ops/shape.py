@@ -67,32 +67,76 @@ def _batch_getitem(vals, batched, params):
     return moveaxis(out, ax, 0) if ax else out
 
 
+def _getitem_impl(x, idx):
+    if type(idx) is np.ndarray and idx.dtype.kind in "iu" and type(x) is np.ndarray:
+        return x.take(idx, axis=0)  # x[i] for one integer array: the same rows, without fancy indexing's overhead
+    return x[idx]
+
+
 getitem_p = defprim(
-    "getitem", lambda x, idx: x[idx],
+    "getitem", _getitem_impl,
     [lambda ans, x, idx: lambda g: _scatter_add(g, idx, x.shape)],
     jvp="linear", view=True, formulas=[("g scattered to x[idx]", r"\bar g \text{ at } [\mathrm{idx}]")],
     batch=_batch_getitem)
 
 
-def _scatter_add_impl(g, idx, shape):
+def _scatter_add_impl(g, idx, shape, at=None):
+    """Zeros of ``shape`` with ``g`` added at ``[idx]``.
+
+    ``at`` (from :func:`scatter_positions`, computed once where the operation is
+    bound, so a ``cr.jit`` graph holds it as a constant) is ``None`` when ``idx``
+    picks each position at most once (slices, integers, masks): a plain
+    assignment.  Otherwise it is the flat position of every element of
+    ``x[idx]``, and repeated positions accumulate with ``np.bincount`` (several
+    times faster than ``np.add.at``, and the same sums in the same order).
+    """
     out = np.zeros(shape, dtype=np.result_type(g))
-    if _is_basic(idx):
+    if at is None:
         out[idx] = g
-    else:  # repeated integer indices accumulate
+    elif out.dtype == np.float64:
+        w = g.ravel() if np.shape(g) == at.shape else np.broadcast_to(g, at.shape).ravel()
+        return np.bincount(at.ravel(), w, minlength=out.size).reshape(shape)
+    else:  # bincount sums in float64: other dtypes accumulate in their own
         np.add.at(out, idx, g)
     return out
+
+
+def scatter_positions(idx, shape):
+    """``at`` of :func:`_scatter_add_impl`: ``None`` for an index whose positions are distinct, else the
+    flat positions into ``x.ravel()`` (``x`` of ``shape``) of the elements of ``x[idx]``, shaped like it."""
+    items = idx if type(idx) is tuple else (idx,)
+    arrays = [i for i in items if not (i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)))]
+    arrays = [np.asarray(i) for i in arrays]
+    if not any(a.dtype != np.bool_ for a in arrays):
+        return None  # basic indexing and masks pick each position once
+    if len(arrays) == len(items) and all(a.dtype.kind in "iu" for a in arrays) and len(items) <= len(shape):
+        # integer arrays on the leading axes (the gather x[i] or x[i, j]): their rows, then the trailing elements
+        k = len(items)
+        for ax, (a, n) in enumerate(zip(arrays, shape)):
+            if a.size and (a.max() >= n or a.min() < -n):
+                bad = a.max() if a.max() >= n else a.min()
+                raise IndexError(f"scatter_add (the transpose of x[idx]): index {bad} is out of bounds for "
+                                 f"axis {ax} with size {n} (x has shape {tuple(shape)})")
+        arrays = np.broadcast_arrays(*arrays)
+        rows = np.ravel_multi_index(tuple(np.where(a < 0, a + n, a) for a, n in zip(arrays, shape)), shape[:k])
+        trailing = int(np.prod(shape[k:], dtype=np.int64))
+        at = rows.reshape(rows.shape + (1,)) * trailing + np.arange(trailing, dtype=np.intp)
+        return at.reshape(rows.shape + tuple(shape[k:]))
+    # anything else (arrays mixed with slices, masks with integer arrays): ask NumPy where x[idx] reads from
+    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp).reshape(shape)[idx]
 
 
 def _batch_scatter_add(vals, batched, params):
     (g,), idx = vals, params["idx"]
     ax = _batch_axis_after(idx)
     g = moveaxis(g, 0, ax) if ax else g
-    return bind(scatter_add_p, (g,), {"idx": _batched_index(idx), "shape": g.shape[ax:ax + 1] + params["shape"]})
+    idx, shape = _batched_index(idx), g.shape[ax:ax + 1] + params["shape"]
+    return bind(scatter_add_p, (g,), {"idx": idx, "shape": shape, "at": scatter_positions(idx, shape)})
 
 
 scatter_add_p = defprim(
     "scatter_add", _scatter_add_impl,
-    [lambda ans, g, idx, shape: lambda h: _getitem(h, idx)],
+    [lambda ans, g, idx, shape, at: lambda h: _getitem(h, idx)],
     jvp="linear", formulas=[("h[idx]", r"\bar h[\mathrm{idx}]")],
     batch=_batch_scatter_add)
 
@@ -269,8 +313,8 @@ def _scatter_add(g, idx, shape):
         from chainrule._ops.gather import scatter_add_traced
         return scatter_add_traced(g, idx, shape)
     if type(g) in TRACER_TYPES:
-        return g._process(scatter_add_p, (g,), {"idx": idx, "shape": shape})
-    return _scatter_add_impl(g, idx, shape)
+        return g._process(scatter_add_p, (g,), {"idx": idx, "shape": shape, "at": scatter_positions(idx, shape)})
+    return _scatter_add_impl(g, idx, shape, scatter_positions(idx, shape))
 
 
 def index_set(x, v, idx):
