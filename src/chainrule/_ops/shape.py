@@ -93,7 +93,7 @@ def _scatter_add_impl(g, idx, shape, at=None):
     out = np.zeros(shape, dtype=np.result_type(g))
     if at is None:
         out[idx] = g
-    elif out.dtype == np.float64:
+    elif out.dtype == np.float64 and at.size:  # (bincount of nothing is an integer array)
         w = g.ravel() if np.shape(g) == at.shape else np.broadcast_to(g, at.shape).ravel()
         return np.bincount(at.ravel(), w, minlength=out.size).reshape(shape)
     else:  # bincount sums in float64: other dtypes accumulate in their own
