@@ -10,10 +10,12 @@ from __future__ import annotations
 __all__ = ["reshape", "transpose", "swapaxes", "broadcast_to", "ravel", "moveaxis", "expand_dims",
            "squeeze", "flip", "roll", "tile", "repeat", "triu", "tril"]
 
+import math
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
-from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, raw, refuse_keywords
+from chainrule._ops._wrap import batch_size, batch_with_axes_shifted, peel, raw, refuse_keywords
 
 
 def _inverse_perm(axes):
@@ -83,47 +85,69 @@ getitem_p = defprim(
 def _scatter_add_impl(g, idx, shape, at=None):
     """Zeros of ``shape`` with ``g`` added at ``[idx]``.
 
-    ``at`` (from :func:`scatter_positions`, computed once where the operation is
-    bound, so a ``cr.jit`` graph holds it as a constant) is ``None`` when ``idx``
-    picks each position at most once (slices, integers, masks): a plain
-    assignment.  Otherwise it is the flat position of every element of
-    ``x[idx]``, and repeated positions accumulate with ``np.bincount`` (several
-    times faster than ``np.add.at``, and the same sums in the same order).
+    ``at`` is :func:`scatter_positions`'s plan, made once where the operation is
+    staged (a constant of the ``cr.jit`` graph): the flat position of every
+    element of ``x[idx]``, where repeated positions accumulate with
+    ``np.bincount`` (several times faster than ``np.add.at``; the same sums, in
+    the same order).  Without it (eagerly, where a plan would cost as much as
+    it saves), an index that picks each position at most once (slices,
+    integers, masks) is a plain assignment, and any other ``np.add.at``.
     """
     out = np.zeros(shape, dtype=np.result_type(g))
-    if at is None:
-        out[idx] = g
-    elif out.dtype == np.float64 and at.size:  # (bincount of nothing is an integer array)
+    if at is not None and at.size and out.dtype == np.float64:  # (bincount of nothing is an integer array)
         w = g.ravel() if np.shape(g) == at.shape else np.broadcast_to(g, at.shape).ravel()
         return np.bincount(at.ravel(), w, minlength=out.size).reshape(shape)
-    else:  # bincount sums in float64: other dtypes accumulate in their own
+    if at is None and _picks_once(idx):
+        out[idx] = g
+    else:  # repeated positions add up (bincount sums in float64: other dtypes accumulate in their own)
         np.add.at(out, idx, g)
     return out
+
+
+def _picks_once(idx):
+    """True if ``x[idx]`` reads each position of ``x`` at most once: no integer arrays (slices, integers, masks)."""
+    items = idx if type(idx) is tuple else (idx,)
+    return all(i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)) or np.asarray(i).dtype == np.bool_
+               for i in items)
 
 
 def scatter_positions(idx, shape):
     """``at`` of :func:`_scatter_add_impl`: ``None`` for an index whose positions are distinct, else the
     flat positions into ``x.ravel()`` (``x`` of ``shape``) of the elements of ``x[idx]``, shaped like it."""
+    if type(idx) is np.ndarray and idx.dtype.kind in "iu" and shape:  # x[i], the common gather: fast path
+        return _row_positions((idx,), shape)
+    if _picks_once(idx):
+        return None  # basic indexing and masks: an assignment
     items = idx if type(idx) is tuple else (idx,)
-    arrays = [i for i in items if not (i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)))]
-    arrays = [np.asarray(i) for i in arrays]
-    if not any(a.dtype != np.bool_ for a in arrays):
-        return None  # basic indexing and masks pick each position once
+    arrays = [np.asarray(i) for i in items if not (i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)))]
     if len(arrays) == len(items) and all(a.dtype.kind in "iu" for a in arrays) and len(items) <= len(shape):
-        # integer arrays on the leading axes (the gather x[i] or x[i, j]): their rows, then the trailing elements
-        k = len(items)
-        for ax, (a, n) in enumerate(zip(arrays, shape)):
-            if a.size and (a.max() >= n or a.min() < -n):
-                bad = a.max() if a.max() >= n else a.min()
-                raise IndexError(f"scatter_add (the transpose of x[idx]): index {bad} is out of bounds for "
-                                 f"axis {ax} with size {n} (x has shape {tuple(shape)})")
-        arrays = np.broadcast_arrays(*arrays)
-        rows = np.ravel_multi_index(tuple(np.where(a < 0, a + n, a) for a, n in zip(arrays, shape)), shape[:k])
-        trailing = int(np.prod(shape[k:], dtype=np.int64))
-        at = rows.reshape(rows.shape + (1,)) * trailing + np.arange(trailing, dtype=np.intp)
-        return at.reshape(rows.shape + tuple(shape[k:]))
+        return _row_positions(arrays, shape)  # integer arrays on the leading axes: x[i], x[i, j]
     # anything else (arrays mixed with slices, masks with integer arrays): ask NumPy where x[idx] reads from
     return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.intp).reshape(shape)[idx]
+
+
+def _row_positions(arrays, shape):
+    """Flat positions of ``x[i, j, ...]`` for integer arrays on the leading axes: their rows, then the
+    trailing elements of each row.  Bounds are checked here (``bincount`` would grow its output)."""
+    k = len(arrays)
+    for ax, (a, n) in enumerate(zip(arrays, shape)):
+        if a.size:
+            lo, hi = a.min(), a.max()
+            if hi >= n or lo < -n:
+                raise IndexError(f"scatter_add (the transpose of x[idx]): index {hi if hi >= n else lo} is out "
+                                 f"of bounds for axis {ax} with size {n} (x has shape {tuple(shape)})")
+    if k == 1:
+        a = arrays[0]
+        rows = np.where(a < 0, a + shape[0], a) if a.size and lo < 0 else a
+    else:
+        arrays = np.broadcast_arrays(*arrays)
+        rows = np.ravel_multi_index(tuple(np.where(a < 0, a + n, a) for a, n in zip(arrays, shape)), shape[:k])
+    rows = rows.astype(np.intp, copy=False)  # (bincount refuses unsigned 64-bit positions)
+    trailing = math.prod(shape[k:])
+    if trailing == 1:
+        return rows.reshape(rows.shape + tuple(shape[k:]))
+    at = (rows * trailing).reshape(rows.shape + (1,)) + np.arange(trailing, dtype=np.intp)
+    return at.reshape(rows.shape + tuple(shape[k:]))
 
 
 def _batch_scatter_add(vals, batched, params):
@@ -131,7 +155,8 @@ def _batch_scatter_add(vals, batched, params):
     ax = _batch_axis_after(idx)
     g = moveaxis(g, 0, ax) if ax else g
     idx, shape = _batched_index(idx), g.shape[ax:ax + 1] + params["shape"]
-    return bind(scatter_add_p, (g,), {"idx": idx, "shape": shape, "at": scatter_positions(idx, shape)})
+    at = scatter_positions(idx, shape) if peel(g) is None else None
+    return bind(scatter_add_p, (g,), {"idx": idx, "shape": shape, "at": at})
 
 
 scatter_add_p = defprim(
@@ -312,9 +337,10 @@ def _scatter_add(g, idx, shape):
     if _traced_index(idx):
         from chainrule._ops.gather import scatter_add_traced
         return scatter_add_traced(g, idx, shape)
-    if type(g) in TRACER_TYPES:
-        return g._process(scatter_add_p, (g,), {"idx": idx, "shape": shape, "at": scatter_positions(idx, shape)})
-    return _scatter_add_impl(g, idx, shape, scatter_positions(idx, shape))
+    if type(g) in TRACER_TYPES:  # the plan is made when the graph is staged (cr.jit), where it is made once
+        at = scatter_positions(idx, shape) if peel(g) is None else None
+        return g._process(scatter_add_p, (g,), {"idx": idx, "shape": shape, "at": at})
+    return _scatter_add_impl(g, idx, shape)
 
 
 def index_set(x, v, idx):
