@@ -70,7 +70,8 @@ def test_vmap_matmul_hypothesis(data):
     sx = data.draw(st.sampled_from([(k,), (m, k), stack + (m, k)]))
     sy = data.draw(st.sampled_from([(k,), (k, p), tuple(1 for _ in stack) + (k, p)]))
     ax_x = data.draw(st.one_of(st.none(), st.integers(0, len(sx))))
-    ax_y = data.draw(st.integers(0, len(sy))) if ax_x is None else data.draw(st.one_of(st.none(), st.integers(0, len(sy))))
+    axes_y = st.integers(0, len(sy))
+    ax_y = data.draw(axes_y if ax_x is None else st.one_of(st.none(), axes_y))  # at least one operand batched
     X, Y = _with_batch(sx, ax_x, n), _with_batch(sy, ax_y, n)
     got = cr.vmap(lambda a, b: a @ b, in_axes=(ax_x, ax_y))(X, Y)
     if n == 0:  # no example to loop over: the shape of one example's product, after a batch of 0

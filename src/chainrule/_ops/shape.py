@@ -113,13 +113,23 @@ def _picks_once(idx):
 
 def scatter_positions(idx, shape):
     """``at`` of :func:`_scatter_add_impl`: ``None`` for an index whose positions are distinct, else the
-    flat positions into ``x.ravel()`` (``x`` of ``shape``) of the elements of ``x[idx]``, shaped like it."""
+    flat positions into ``x.ravel()`` (``x`` of ``shape``) of the elements of ``x[idx]``, shaped like it.
+
+    >>> import numpy as np
+    >>> scatter_positions(np.array([2, 0, -1]), (3, 2))
+    array([[4, 5],
+           [0, 1],
+           [4, 5]])
+    >>> scatter_positions(slice(1, None), (3, 2)) is None
+    True
+    """
     if type(idx) is np.ndarray and idx.dtype.kind in "iu" and shape:  # x[i], the common gather: fast path
         return _row_positions((idx,), shape)
     if _picks_once(idx):
         return None  # basic indexing and masks: an assignment
     items = idx if type(idx) is tuple else (idx,)
-    arrays = [np.asarray(i) for i in items if not (i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)))]
+    arrays = [np.asarray(i) for i in items
+              if not (i is None or i is Ellipsis or isinstance(i, (int, np.integer, slice)))]
     if len(arrays) == len(items) and all(a.dtype.kind in "iu" for a in arrays) and len(items) <= len(shape):
         return _row_positions(arrays, shape)  # integer arrays on the leading axes: x[i], x[i, j]
     # anything else (arrays mixed with slices, masks with integer arrays): ask NumPy where x[idx] reads from
