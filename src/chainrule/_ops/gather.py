@@ -33,8 +33,14 @@ def _gather_impl(x, i):
 
 
 def _scatter_rows_impl(g, i, n):
-    out = np.zeros((n,), dtype=np.result_type(g))
-    np.add.at(out, i, g)
+    dtype = np.result_type(g)
+    if dtype == np.float64 and np.shape(g) == np.shape(i):
+        # repeated positions add up: bincount gives np.add.at's sums, in its order, several times faster
+        flat = np.ravel(i)
+        if flat.size and flat.min() >= 0 and flat.max() < n:  # (bincount of nothing is an integer array)
+            return np.bincount(flat, np.ravel(g), minlength=n)
+    out = np.zeros((n,), dtype=dtype)
+    np.add.at(out, i, g)  # other dtypes, and positions out of range (np.add.at raises NumPy's IndexError)
     return out
 
 

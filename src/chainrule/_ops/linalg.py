@@ -25,13 +25,15 @@ from chainrule._ops.elementwise import sign as _sign
 from chainrule._ops.reductions import max as _max
 from chainrule._ops.reductions import min as _min
 from chainrule._ops.reductions import sum as _sum
-from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, reshape, swapaxes, transpose
+from chainrule._ops.shape import _getitem, _scatter_add, broadcast_to, moveaxis, reshape, swapaxes, transpose
 
 
 def _matmul_dx(ans, x, y):
     xn, yn = x.ndim, y.ndim
     if yn == 1:  # ans = x @ y has shape x.shape[:-1]
         return lambda g: multiply(reshape(g, g.shape + (1,)), y)
+    if xn == 1 and yn == 2:  # ans = x @ y has shape (n,): y @ g, one product (one under vmap too)
+        return lambda g: matmul(y, g)
     if xn == 1:  # ans has shape y.shape[:-2] + y.shape[-1:]
         return lambda g: reshape(matmul(reshape(g, g.shape[:-1] + (1,) + g.shape[-1:]),
                                         swapaxes(y, -1, -2)), g.shape[:-1] + (x.shape[0],))
@@ -44,21 +46,66 @@ def _matmul_dy(ans, x, y):
         if yn == 1:
             return lambda g: multiply(g, x)
         return lambda g: multiply(reshape(x, (x.shape[0], 1)), reshape(g, g.shape[:-1] + (1,) + g.shape[-1:]))
+    if yn == 1 and xn == 2:  # ans = x @ y has shape (m,): g @ x, one product (one under vmap too)
+        return lambda g: matmul(g, x)
     if yn == 1:  # ans has shape x.shape[:-1]
         return lambda g: reshape(matmul(swapaxes(x, -1, -2), reshape(g, g.shape + (1,))), g.shape[:-1] + (y.shape[0],))
     return lambda g: matmul(swapaxes(x, -1, -2), g)
 
 
 def _batch_matmul(vals, batched, params):
-    """Per-example vectors become a row (left) or a column (right), removed again after."""
-    from chainrule._interpreters.batching import align
+    """vmap of ``x @ y`` as one product for the whole batch, never a loop over it.
+
+    With one operand shared by every example, the batch axis is folded into the
+    rows (or columns) of the other, so the batch is one BLAS call: ``A @ x_b`` for
+    64 vectors ``x_b`` is ``X @ A.T``, one matrix product, where NumPy's
+    broadcasting of ``A @ X[..., None]`` would make 64 matrix-vector products.
+    With both batched, the batch is a stack axis of ``matmul`` (a dot product per
+    example when both are vectors).
+    """
     (x, y), (bx, by) = vals, batched
-    xv, yv = len(x.shape) - bx == 1, len(y.shape) - by == 1
+    if bx and by:
+        return _matmul_both_batched(x, y)
+    if bx:
+        return _matmul_fold_left(x, y)
+    if len(y.shape) == 2:   # per-example vectors y_b: x @ y_b is y_b against x's last axis
+        return matmul(y, x) if len(x.shape) == 1 else _matmul_fold_left(y, _mT(x))
+    if len(x.shape) == 1:   # x @ y_b = y_b.T @ x
+        return _matmul_fold_left(_mT(y), x)
+    return _mT(_matmul_fold_left(_mT(y), _mT(x)))   # x @ y_b = (y_b.T @ x.T).T
+
+
+def _matmul_fold_left(a, b):
+    """``a_b @ b`` for every example of the batched ``a`` (batch axis 0) and the shared ``b``, as one product."""
+    an, bn = len(a.shape), len(b.shape)
+    k = a.shape[-1]
+    if bn <= 2:   # the whole batch (and a's stack) becomes rows of one (rows, k) @ b
+        if an == 2:
+            return matmul(a, b)
+        rows = int(np.prod(a.shape[:-1], dtype=np.int64))
+        out = matmul(reshape(a, (rows, k)), b)
+        return reshape(out, a.shape[:-1] + b.shape[1:])
+    if an == 2:   # per-example vectors against b's stack: (B, k) @ (..., k, n) is (..., B, n)
+        return moveaxis(matmul(a, b), -2, 0)
+    # (B, ..., m, k): the batch joins the rows m, (..., B * m, k) @ (..., k, n), and is split off again
+    nb, m = a.shape[0], a.shape[-2]
+    a = reshape(moveaxis(a, 0, -3), a.shape[1:-2] + (nb * m, k))
+    out = matmul(a, b)
+    out = reshape(out, out.shape[:-2] + (nb, m, out.shape[-1]))
+    return moveaxis(out, -3, 0)
+
+
+def _matmul_both_batched(x, y):
+    """Both operands batched: the batch is a stack axis of ``matmul``; vectors become a row / a column."""
+    xv, yv = len(x.shape) == 2, len(y.shape) == 2
+    if xv and yv:   # a dot product per example
+        return _einsum_bind(("ak", "ak"), "a", (x, y))
     if xv:
         x = reshape(x, x.shape[:-1] + (1,) + x.shape[-1:])
     if yv:
         y = reshape(y, y.shape + (1,))
-    out = bind(matmul_p, align((x, y), batched), EMPTY)
+    from chainrule._interpreters.batching import align
+    out = bind(matmul_p, align((x, y), (True, True)), EMPTY)
     if not (xv or yv):
         return out
     s = out.shape
@@ -353,8 +400,14 @@ def _einsum_normalize(subscripts, ndims):
     return new, out
 
 
+try:  # np.einsum(..., optimize=False) is this call behind a Python wrapper (~0.7 us a call)
+    from numpy._core.multiarray import c_einsum as _c_einsum
+except ImportError:  # another NumPy layout: the public function, the same result
+    _c_einsum = np.einsum
+
+
 def _einsum_impl(*operands, terms, out):
-    return np.einsum(",".join(terms) + "->" + out, *operands)
+    return _c_einsum(",".join(terms) + "->" + out, *operands)
 
 
 def _einsum_vjp(i):
@@ -366,13 +419,31 @@ def _einsum_vjp(i):
         shape = operands[i].shape
 
         def vjp(g):
-            r = _einsum_bind([out] + [t for t, _ in others], have, [g] + [x for _, x in others])
+            r = _einsum_or_product([out] + [t for t, _ in others], have, [g] + [x for _, x in others])
             if have != target:  # letters summed in operand i alone: broadcast back
                 r = reshape(r, tuple(shape[k] if c in avail else 1 for k, c in enumerate(target)))
                 r = broadcast_to(r, shape)
             return r
         return vjp
     return rule
+
+
+def _einsum_or_product(terms, out, operands):
+    """``einsum`` of ``terms -> out``; one that sums over no index (``'e,ed->ed'``, the VJP of a
+    row-wise dot product) is a broadcasting ``multiply``, several times cheaper than ``np.einsum``."""
+    if len(set(out)) != len(out) or any(len(set(t)) != len(t) or not set(t) <= set(out) for t in terms):
+        return _einsum_bind(terms, out, operands)
+    r = None
+    for t, x in zip(terms, operands):
+        order = sorted(range(len(t)), key=lambda k: out.index(t[k]))
+        if order != list(range(len(t))):
+            x = transpose(x, order)
+        shape = tuple(x.shape)
+        if len(t) != len(out):   # size-1 axes for the letters t lacks, so out's axes line up
+            sizes = dict(zip(sorted(t, key=out.index), shape))
+            x = reshape(x, tuple(sizes.get(c, 1) for c in out))
+        r = x if r is None else multiply(r, x)
+    return r
 
 
 def _einsum_jvp(primals, tangents, ans, params):
