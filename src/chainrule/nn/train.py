@@ -85,9 +85,11 @@ class TrainStep:
     compiles; later calls with the same batch shape run the compiled code, so
     ``traces`` is 1 -- or 2 when the last batch of an epoch is smaller.  ``opt.lr`` is
     passed to the compiled step on every call (a schedule never retraces); the other
-    hyperparameters, and the model's ``train()``/``eval()`` mode, are read when it traces.
+    hyperparameters are read when it traces.  ``model.train()`` / ``model.eval()``
+    switch between two compiled steps (the model's ``training`` flag is a static
+    argument; a submodule's own flag set apart from the model's is read when it traces).
     ``lower(params, state, x, *targets)`` is the compiled graph (``.ir``, ``.source``);
-    ``jitted`` the ``cr.jit`` function, of ``(params, state, lr, x, *targets)``.
+    ``jitted`` the ``cr.jit`` function, of ``(params, state, lr, training, x, *targets)``.
     """
 
     __slots__ = ("model", "loss_fn", "opt", "jitted")
@@ -95,7 +97,7 @@ class TrainStep:
     def __init__(self, model, loss_fn, opt):
         self.model, self.loss_fn, self.opt = model, loss_fn, opt
         import chainrule as cr
-        self.jitted = cr.jit(_pure_step(model, loss_fn, opt))
+        self.jitted = cr.jit(_pure_step(model, loss_fn, opt), static_argnums=3)
 
     def init(self):
         """``(params, state)`` to start from: the model's parameters and the optimiser's initial state."""
@@ -103,7 +105,7 @@ class TrainStep:
         return params, self.opt.init(params)
 
     def __call__(self, params, state, *batch):
-        return self.jitted(params, state, float(self.opt.lr), *batch)
+        return self.jitted(params, state, float(self.opt.lr), self.model.training, *batch)
 
     @property
     def traces(self):
@@ -112,7 +114,7 @@ class TrainStep:
 
     def lower(self, params, state, *batch):
         """The compiled graph of the step for these arguments: ``.ir``, ``.raw_ir``, ``.source``."""
-        return self.jitted.lower(params, state, float(self.opt.lr), *batch)
+        return self.jitted.lower(params, state, float(self.opt.lr), self.model.training, *batch)
 
     def __repr__(self):
         return (f"TrainStep({type(self.model).__name__}, {getattr(self.loss_fn, '__name__', self.loss_fn)}, "
@@ -120,10 +122,13 @@ class TrainStep:
 
 
 def _pure_step(model, loss_fn, opt):
-    """``(params, state, lr, x, *targets) -> (params, state, loss)``: a pure function, for ``cr.jit``."""
+    """``(params, state, lr, training, x, *targets) -> (params, state, loss)``: pure, for ``cr.jit``.
+
+    ``training`` (the model's flag) is only a cache key: the modules read their own.
+    """
     import chainrule as cr
 
-    def train_step(params, state, lr, x, *targets):
+    def train_step(params, state, lr, training, x, *targets):
         _refuse_random_layers(model)
         loss, grads = cr.value_and_grad(lambda p: loss_fn(model.apply(p, x), *targets))(params)
         saved, opt.lr = opt.lr, lr  # traced: the compiled step reads the rate it is given
