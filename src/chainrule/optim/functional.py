@@ -106,6 +106,18 @@ def _counter(step):
     return np.int64(step) if type(step) is int else step
 
 
+def _first_or(first, value, later):
+    """``value`` at the first step, else ``later()``.
+
+    A concrete ``first`` is a Python branch (no work for the other side); a traced
+    one (a jitted step) cannot be branched on, so both sides are computed and
+    ``where`` selects -- the same numbers.
+    """
+    if type(first) is bool or type(first) is np.bool_:
+        return value if first else later()
+    return where(first, value, later())
+
+
 #: Above this many parameter elements the per-operation overhead that fusing saves is
 #: small, and the flat copies cost more than it (large fresh arrays are slow to allocate).
 _FUSE_MAX = 1 << 15
@@ -143,7 +155,6 @@ class _SGD(FunctionalOptimizer):
     def _update_each(self, grads, state, params):
         step = _counter(state["step"])
         lr, mu, wd, first = self.lr, self.momentum, self.weight_decay, step == 0
-        # ``first`` may be traced (a jitted step): select with ``where``, never branch on it
         new_params, new_bufs = [], []
         for g, p, buf in zip(grads, params, state["momentum_buffer"]):
             if g is None:  # a parameter the loss did not use: left alone (as PyTorch)
@@ -153,7 +164,7 @@ class _SGD(FunctionalOptimizer):
             if wd:
                 g = g + wd * p
             if mu:
-                buf = where(first, g, mu * buf + (1.0 - self.dampening) * g)
+                buf = _first_or(first, g, lambda: mu * buf + (1.0 - self.dampening) * g)
                 g = g + mu * buf if self.nesterov else buf
             new_params.append(p - lr * g)
             new_bufs.append(buf)
