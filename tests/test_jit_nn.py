@@ -101,6 +101,37 @@ def test_jitted_step_equals_the_tape_and_the_wrapper_optimiser(name):
         np.testing.assert_allclose(params[k], v, rtol=1e-12, atol=1e-14, err_msg=k)
 
 
+@pytest.mark.parametrize("name", sorted(CORES))
+def test_float32_parameters_stay_float32_and_trace_once(name):
+    """The step counter and the bias corrections are float64 scalars; they must not promote
+    float32 parameters (that would also change the signature, retracing every step)."""
+    X, y = _problem()
+    X = X.astype(np.float32)
+    batches = _batches(X, y, 16, epochs=2)
+    model = cr.nn.MLP([5, 12, 3], activation="tanh", rng=0, dtype=np.float32)
+    want, want_state, _ = _eager_steps(model, CORES[name](), batches)
+    step = jit_train_step(model, F.cross_entropy, CORES[name]())
+    params, state = step.init()
+    for xb, yb in batches:
+        params, state, loss = step(params, state, xb, yb)
+    assert step.traces == 1 and loss.dtype == np.float32
+    for k in want:
+        assert params[k].dtype == want[k].dtype == np.float32, k
+        np.testing.assert_allclose(params[k], want[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    for key in want_state:
+        if key != "step":
+            assert all(b.dtype == np.float32 for b in (*state[key], *want_state[key])), key
+    # and the eager leaf-by-leaf update (what tracers of cr.grad take) keeps float32 too
+    core = CORES[name]()
+    leaves = [np.ones(3, np.float32), np.ones((2, 2), np.float32)]
+    grads = [np.full(3, 0.5, np.float32), np.full((2, 2), -0.5, np.float32)]
+    new, _ = core._update_each(grads, core.init(leaves), leaves)
+    fused, _ = core._update_leaves(grads, core.init(leaves), leaves)
+    for a, b in zip(new, fused):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+
+
 def test_a_partial_last_batch_traces_once_more_and_never_again():
     X, y = _problem(n=40)
     batches = _batches(X, y, 16, epochs=3)                     # 16, 16, 8 per epoch

@@ -106,6 +106,16 @@ def _counter(step):
     return np.int64(step) if type(step) is int else step
 
 
+def _in_dtype_of(scalar, leaf):
+    """``scalar`` (a float64 NumPy or traced scalar) in ``leaf``'s dtype.
+
+    It acts as a Python float would (NumPy casts those to the array's dtype), so
+    float32 parameters stay float32 -- a float64 scalar would promote them.
+    """
+    dt = getattr(scalar, "dtype", None)
+    return scalar if dt is None or dt == leaf.dtype else scalar.astype(leaf.dtype)
+
+
 def _first_or(first, value, later):
     """``value`` at the first step, else ``later()``.
 
@@ -230,14 +240,15 @@ class _Adam(FunctionalOptimizer):
                 continue
             if wd:
                 if self.decoupled:
-                    p = p * (1.0 - lr * wd)      # AdamW: decay the weights, not the gradient
+                    p = p * _in_dtype_of(1.0 - lr * wd, p)  # AdamW: decay the weights, not the gradient
                 else:
                     g = g + wd * p               # Adam: L2 penalty in the gradient
             m = b1 * m + (1.0 - b1) * g
             v = b2 * v + (1.0 - b2) * (g * g)
             if ams:
                 vmax = maximum(vmax, v)
-            new_params.append(p - step_size * (m / (sqrt(v if vmax is None else vmax) / root_bc2 + eps)))
+            ss, rb = _in_dtype_of(step_size, p), _in_dtype_of(root_bc2, p)
+            new_params.append(p - ss * (m / (sqrt(v if vmax is None else vmax) / rb + eps)))
             ms.append(m)
             vs.append(v)
             vmaxes.append(vmax)
