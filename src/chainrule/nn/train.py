@@ -150,7 +150,7 @@ def _refuse_random_layers(model):
                 f"jit_train_step: {type(m).__name__}{where} is in training mode; its random mask would be "
                 f"drawn once, when the step is traced, and reused on every step. Call model.eval() to "
                 f"train without it, or write the step yourself and pass the mask (or a key) in as an "
-                f"argument (docs/jit.md, 'Random numbers')")
+                f"argument (docs/jit.md, Sharp bits: random numbers)")
 
 
 def jit_train_step(model, loss_fn, opt):
