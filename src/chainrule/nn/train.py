@@ -10,6 +10,9 @@ Optional extras: ``datasets`` (scikit-learn, tqdm) and ``viz`` (matplotlib); a
 missing one is named with the command that installs it, and the exit status is 2.
 
 ``train_digits`` is the same run as a function, for scripts and notebooks.
+``--jit`` (``train_digits(jit=True)``) trains with :func:`jit_train_step`
+instead: one pure step through ``model.apply`` and the functional Adam core,
+compiled by ``cr.jit`` and called per batch.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import time
 
 import numpy as np
 
-__all__ = ["add_train_command", "load_digits", "train_digits", "plot_history", "TrainResult"]
+__all__ = ["add_train_command", "load_digits", "train_digits", "plot_history", "TrainResult",
+           "jit_train_step", "TrainStep"]
 
 DATASETS_HINT = "pip install 'chainrule[datasets]'"
 VIZ_HINT = "pip install 'chainrule[viz]'"
@@ -60,10 +64,126 @@ class TrainResult:
                 f"epochs={len(self.history['loss'])})")
 
 
-def accuracy(model, X, y):
-    """The fraction of ``X`` that ``model`` classifies as ``y`` (no recording)."""
-    logits = model.apply(model.params(), X)
+def accuracy(model, X, y, params=None):
+    """The fraction of ``X`` that ``model`` classifies as ``y`` (no recording).
+
+    ``params`` (a dict by path, as ``model.params()``) stands in for the model's own.
+    """
+    logits = model.apply(model.params() if params is None else params, X)
     return float(np.mean(np.argmax(logits, axis=1) == y))
+
+
+# -- a compiled training step ------------------------------------------------------------------
+
+class TrainStep:
+    """A training step compiled by ``cr.jit``: ``params, state, loss = step(params, state, x, *targets)``.
+
+    Made by :func:`jit_train_step`.  ``params`` is a dict by path (as
+    ``model.params()`` gives) and ``state`` the optimiser core's (``opt.init(params)``);
+    both come back new, and the model's own parameters are untouched
+    (``model.load_state_dict(params)`` writes them back).  The first call traces and
+    compiles; later calls with the same batch shape run the compiled code, so
+    ``traces`` is 1 -- or 2 when the last batch of an epoch is smaller.  ``opt.lr`` is
+    passed to the compiled step on every call (a schedule never retraces); the other
+    hyperparameters are read when it traces.  ``model.train()`` / ``model.eval()``
+    switch between two compiled steps (the model's ``training`` flag is a static
+    argument; a submodule's own flag set apart from the model's is read when it traces).
+    ``lower(params, state, x, *targets)`` is the compiled graph (``.ir``, ``.source``);
+    ``jitted`` the ``cr.jit`` function, of ``(params, state, lr, training, x, *targets)``.
+    """
+
+    __slots__ = ("model", "loss_fn", "opt", "jitted")
+
+    def __init__(self, model, loss_fn, opt):
+        self.model, self.loss_fn, self.opt = model, loss_fn, opt
+        import chainrule as cr
+        self.jitted = cr.jit(_pure_step(model, loss_fn, opt), static_argnums=3)
+
+    def init(self):
+        """``(params, state)`` to start from: the model's parameters and the optimiser's initial state."""
+        params = self.model.params()
+        return params, self.opt.init(params)
+
+    def __call__(self, params, state, *batch):
+        return self.jitted(params, state, float(self.opt.lr), self.model.training, *batch)
+
+    @property
+    def traces(self):
+        """How many times the step was traced (once per batch shape)."""
+        return self.jitted.traces
+
+    def lower(self, params, state, *batch):
+        """The compiled graph of the step for these arguments: ``.ir``, ``.raw_ir``, ``.source``."""
+        return self.jitted.lower(params, state, float(self.opt.lr), self.model.training, *batch)
+
+    def __repr__(self):
+        return (f"TrainStep({type(self.model).__name__}, {getattr(self.loss_fn, '__name__', self.loss_fn)}, "
+                f"{self.opt!r}, traces={self.traces})")
+
+
+def _pure_step(model, loss_fn, opt):
+    """``(params, state, lr, training, x, *targets) -> (params, state, loss)``: pure, for ``cr.jit``.
+
+    ``training`` (the model's flag) is only a cache key: the modules read their own.
+    """
+    import chainrule as cr
+
+    def train_step(params, state, lr, training, x, *targets):
+        _refuse_random_layers(model)
+        loss, grads = cr.value_and_grad(lambda p: loss_fn(model.apply(p, x), *targets))(params)
+        saved, opt.lr = opt.lr, lr  # traced: the compiled step reads the rate it is given
+        try:
+            params, state = opt.update(grads, state, params)
+        finally:
+            opt.lr = saved
+        return params, state, loss
+    return train_step
+
+
+def _refuse_random_layers(model):
+    """Raise for a layer that would draw random numbers while the step is traced (once, for good)."""
+    from chainrule.nn.layers import Dropout
+    for path, m in model.named_modules():
+        if isinstance(m, Dropout) and m.training and m.p > 0.0:
+            where = f" ({path})" if path else ""
+            raise ValueError(
+                f"jit_train_step: {type(m).__name__}{where} is in training mode; its random mask would be "
+                f"drawn once, when the step is traced, and reused on every step. Call model.eval() to "
+                f"train without it, or write the step yourself and pass the mask (or a key) in as an "
+                f"argument (docs/jit.md, Sharp bits: random numbers)")
+
+
+def jit_train_step(model, loss_fn, opt):
+    """A :class:`TrainStep`: one step of ``opt`` on ``loss_fn(model.apply(params, x), *targets)``, jitted.
+
+    ``model`` is a ``cr.nn.Module``, ``loss_fn(output, *targets)`` a loss such as
+    ``F.cross_entropy``, and ``opt`` an optimiser's functional core
+    (``cr.optim.sgd``, ``adam``, ``adamw``).  The step is traced once per batch
+    shape and then runs as compiled code; its updates equal the eager
+    ``opt.update`` on the same gradients.
+
+    >>> import numpy as np, chainrule as cr
+    >>> from chainrule.nn import functional as F
+    >>> from chainrule.nn.train import jit_train_step
+    >>> model = cr.nn.MLP([3, 8, 1], activation="tanh", rng=0)
+    >>> step = jit_train_step(model, F.mse_loss, cr.optim.adam(lr=0.01))
+    >>> params, state = step.init()
+    >>> x, y = np.random.default_rng(0).standard_normal((16, 3)), np.ones((16, 1))
+    >>> for _ in range(100):
+    ...     params, state, loss = step(params, state, x, y)
+    >>> bool(loss < 0.01), step.traces, int(state["step"])
+    (True, 1, 100)
+    """
+    from chainrule.optim.functional import FunctionalOptimizer
+    if not isinstance(opt, FunctionalOptimizer):
+        hint = " (its .core is one, but a step needs its own state: opt.core.init(params))" \
+            if hasattr(opt, "core") else ""
+        raise TypeError(f"jit_train_step: opt must be an optimiser's functional core -- cr.optim.sgd(...), "
+                        f"adam(...) or adamw(...) -- got {type(opt).__name__}{hint}")
+    if not callable(getattr(model, "apply", None)) or not callable(getattr(model, "params", None)):
+        raise TypeError(f"jit_train_step: model must be a cr.nn.Module (it needs .apply and .params), "
+                        f"got {type(model).__name__}")
+    return TrainStep(model, loss_fn, opt)
 
 
 def _blas_threads(threads):
@@ -85,18 +205,21 @@ def _blas_threads(threads):
 
 
 def train_digits(epochs=40, batch_size=32, lr=1e-3, hidden=(128,), activation="relu", seed=0,
-                 progress=True, data=None, threads=1):
+                 progress=True, data=None, threads=1, jit=False):
     """Train an MLP on the digits; returns a :class:`TrainResult`.
 
     ``progress=True`` shows a tqdm bar (needs the ``datasets`` extra, as the data do).
     ``threads`` limits the BLAS while training (default 1, the fastest for this
-    small model; ``None`` leaves it as it is).
+    small model; ``None`` leaves it as it is).  ``jit=True`` trains with a compiled
+    step (:func:`jit_train_step`, the functional Adam core) instead of the tape and
+    ``cr.optim.Adam``: the same updates, traced twice in all (the last batch of an
+    epoch is smaller unless ``batch_size`` divides the training set).
     """
     with _blas_threads(threads):
-        return _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data)
+        return _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data, jit)
 
 
-def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data):
+def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data, jit=False):
     import chainrule as cr
     from chainrule.nn import functional as F
 
@@ -104,7 +227,12 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
     tqdm = _require("tqdm", "the progress bar", DATASETS_HINT).tqdm if progress else None
     rng = np.random.default_rng(seed)
     model = cr.nn.MLP([X_train.shape[1], *hidden, 10], activation=activation, rng=rng)
-    opt = cr.optim.Adam(model.parameters(), lr=lr)
+    if jit:
+        step = jit_train_step(model, F.cross_entropy, cr.optim.adam(lr=lr))
+        params, state = step.init()
+    else:
+        opt = cr.optim.Adam(model.parameters(), lr=lr)
+        params = None
     history = {"loss": [], "train_accuracy": [], "test_accuracy": []}
     n = len(X_train)
     epochs_iter = tqdm(range(epochs), desc="train digits", unit="epoch", file=sys.stderr) if progress \
@@ -115,19 +243,25 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
         total = 0.0
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
+            if jit:
+                params, state, loss = step(params, state, X_train[idx], y_train[idx])
+                total += float(loss) * len(idx)
+                continue
             opt.zero_grad()
             loss = F.cross_entropy(model(X_train[idx]), y_train[idx])
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
         history["loss"].append(total / n)
-        history["train_accuracy"].append(accuracy(model, X_train, y_train))
-        history["test_accuracy"].append(accuracy(model, X_test, y_test))
+        history["train_accuracy"].append(accuracy(model, X_train, y_train, params))
+        history["test_accuracy"].append(accuracy(model, X_test, y_test, params))
         if progress:
             epochs_iter.set_postfix(loss=f"{history['loss'][-1]:.4f}",
                                     train_acc=f"{history['train_accuracy'][-1]:.3f}",
                                     test_acc=f"{history['test_accuracy'][-1]:.3f}")
     seconds = time.perf_counter() - t0
+    if jit:
+        model.load_state_dict(params)
     if progress:
         epochs_iter.close()
     return TrainResult(model, history, history["test_accuracy"][-1], seconds, epochs * n / seconds)
@@ -175,6 +309,9 @@ def add_train_command(subparsers):
     p.add_argument("--out-dir", default=".", help="where to write the model and the plot (default .)")
     p.add_argument("--no-plot", action="store_true", help="skip the plot (no matplotlib needed)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--jit", action="store_true",
+                   help="compile the training step with cr.jit (traced once per batch shape, then "
+                        "called per batch; see docs/jit.md)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="BLAS threads while training (default 1, the fastest for small models; "
                         "0: leave the BLAS as it is)")
@@ -196,12 +333,14 @@ def run(args) -> int:
         print("chainrule train: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
     result = train_digits(args.epochs, args.batch_size, args.lr, tuple(args.hidden), args.activation,
-                          args.seed, progress=not args.quiet, threads=args.threads)
+                          args.seed, progress=not args.quiet, threads=args.threads,
+                          jit=getattr(args, "jit", False))
     os.makedirs(args.out_dir, exist_ok=True)
     model_path = os.path.join(args.out_dir, "digits_mlp.npz")
     cr.nn.save(result.model, model_path)
+    how = ", jitted step" if getattr(args, "jit", False) else ""
     print(f"digits: MLP({result.model.extra_repr()}), {args.epochs} epochs in {result.seconds:.1f} s "
-          f"({result.samples_per_second:,.0f} samples/s)")
+          f"({result.samples_per_second:,.0f} samples/s{how})")
     print(f"test accuracy {result.test_accuracy:.2%} (final train loss {result.history['loss'][-1]:.4f})")
     print(f"model saved to {model_path}")
     if not args.no_plot:

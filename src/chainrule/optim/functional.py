@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from chainrule._core.pytree import tree_flatten, tree_unflatten
-from chainrule.numpy import maximum, sqrt
+from chainrule.numpy import maximum, sqrt, where
 
 __all__ = ["sgd", "adam", "adamw", "FunctionalOptimizer"]
 
@@ -47,7 +47,9 @@ class FunctionalOptimizer:
     def init(self, params):
         """The initial state for ``params`` (a pytree of arrays)."""
         leaves, _ = tree_flatten(params)
-        return {"step": 0, **{k: tuple(np.zeros(np.shape(p), np.result_type(p)) for p in leaves)
+        # the counter is an int64 scalar from the start, as every update returns it: a
+        # jitted step sees one signature (a Python 0, then np.int64, would trace twice)
+        return {"step": np.int64(0), **{k: tuple(np.zeros(np.shape(p), np.result_type(p)) for p in leaves)
                               for k in self.buffers}}
 
     def update(self, grads, state, params):
@@ -70,13 +72,14 @@ class FunctionalOptimizer:
         flat = {k: np.concatenate([b.reshape(-1) for b in leaves]) for k, leaves in zip(self.buffers, bufs)}
         g = np.concatenate([a.reshape(-1) for a in grads])
         x = np.concatenate([a.reshape(-1) for a in params])
-        self._fused(g, flat, x, state["step"])
+        step = _counter(state["step"])
+        self._fused(g, flat, x, step)
         ends = np.cumsum([a.size for a in params]).tolist()
         starts = [0] + ends[:-1]
 
         def split(vec):
             return [vec[a:b].reshape(p.shape) for a, b, p in zip(starts, ends, params)]
-        return split(x), {"step": state["step"] + 1, **{k: tuple(split(v)) for k, v in flat.items()}}
+        return split(x), {"step": step + 1, **{k: tuple(split(v)) for k, v in flat.items()}}
 
     def _update_each(self, grads, state, params):  # pragma: no cover - every core overrides it
         raise NotImplementedError
@@ -92,6 +95,37 @@ class FunctionalOptimizer:
     def __repr__(self):
         hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "buffers")
         return f"{type(self).__name__.lstrip('_')}({hyper})"
+
+
+def _counter(step):
+    """The step counter as an int64 scalar (a Python int from an older state is converted).
+
+    NumPy's ``0.999 ** np.int64(7)`` and Python's ``0.999 ** 7`` differ in the last bit;
+    the eager, fused and jitted updates all take NumPy's, so they agree bitwise.
+    """
+    return np.int64(step) if type(step) is int else step
+
+
+def _in_dtype_of(scalar, leaf):
+    """``scalar`` (a float64 NumPy or traced scalar) in ``leaf``'s dtype.
+
+    It acts as a Python float would (NumPy casts those to the array's dtype), so
+    float32 parameters stay float32 -- a float64 scalar would promote them.
+    """
+    dt = getattr(scalar, "dtype", None)
+    return scalar if dt is None or dt == leaf.dtype else scalar.astype(leaf.dtype)
+
+
+def _first_or(first, value, later):
+    """``value`` at the first step, else ``later()``.
+
+    A concrete ``first`` is a Python branch (no work for the other side); a traced
+    one (a jitted step) cannot be branched on, so both sides are computed and
+    ``where`` selects -- the same numbers.
+    """
+    if type(first) is bool or type(first) is np.bool_:
+        return value if first else later()
+    return where(first, value, later())
 
 
 #: Above this many parameter elements the per-operation overhead that fusing saves is
@@ -129,7 +163,8 @@ class _SGD(FunctionalOptimizer):
             raise ValueError("sgd: nesterov=True needs momentum > 0 and dampening = 0")
 
     def _update_each(self, grads, state, params):
-        lr, mu, wd, first = self.lr, self.momentum, self.weight_decay, state["step"] == 0
+        step = _counter(state["step"])
+        lr, mu, wd, first = self.lr, self.momentum, self.weight_decay, step == 0
         new_params, new_bufs = [], []
         for g, p, buf in zip(grads, params, state["momentum_buffer"]):
             if g is None:  # a parameter the loss did not use: left alone (as PyTorch)
@@ -139,11 +174,11 @@ class _SGD(FunctionalOptimizer):
             if wd:
                 g = g + wd * p
             if mu:
-                buf = g if first else mu * buf + (1.0 - self.dampening) * g
+                buf = _first_or(first, g, lambda: mu * buf + (1.0 - self.dampening) * g)
                 g = g + mu * buf if self.nesterov else buf
             new_params.append(p - lr * g)
             new_bufs.append(buf)
-        return new_params, {"step": state["step"] + 1, "momentum_buffer": tuple(new_bufs)}
+        return new_params, {"step": step + 1, "momentum_buffer": tuple(new_bufs)}
 
     def _fused(self, g, bufs, x, step):
         """``_update_each`` in place on flat arrays, operation for operation (same rounding)."""
@@ -192,9 +227,7 @@ class _Adam(FunctionalOptimizer):
         #   p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
         # which is lr * mhat / (sqrt(vhat) + eps) with mhat, vhat the bias-corrected moments.
         b1, b2 = self.betas
-        t = state["step"] + 1
-        step_size = self.lr / (1.0 - b1 ** t)
-        root_bc2 = math.sqrt(1.0 - b2 ** t)
+        t, step_size, root_bc2 = self._bias_corrections(state["step"])
         lr, wd, eps, ams = self.lr, self.weight_decay, self.eps, self.amsgrad
         new_params, ms, vs, vmaxes = [], [], [], []
         maxes = state["max_exp_avg_sq"] if ams else [None] * len(params)
@@ -207,14 +240,15 @@ class _Adam(FunctionalOptimizer):
                 continue
             if wd:
                 if self.decoupled:
-                    p = p * (1.0 - lr * wd)      # AdamW: decay the weights, not the gradient
+                    p = p * _in_dtype_of(1.0 - lr * wd, p)  # AdamW: decay the weights, not the gradient
                 else:
                     g = g + wd * p               # Adam: L2 penalty in the gradient
             m = b1 * m + (1.0 - b1) * g
             v = b2 * v + (1.0 - b2) * (g * g)
             if ams:
                 vmax = maximum(vmax, v)
-            new_params.append(p - step_size * (m / (sqrt(v if vmax is None else vmax) / root_bc2 + eps)))
+            ss, rb = _in_dtype_of(step_size, p), _in_dtype_of(root_bc2, p)
+            new_params.append(p - ss * (m / (sqrt(v if vmax is None else vmax) / rb + eps)))
             ms.append(m)
             vs.append(v)
             vmaxes.append(vmax)
@@ -223,12 +257,19 @@ class _Adam(FunctionalOptimizer):
             out["max_exp_avg_sq"] = tuple(vmaxes)
         return new_params, out
 
+    def _bias_corrections(self, step):
+        """``(t, lr / (1 - b1^t), sqrt(1 - b2^t))`` for ``t = step + 1``.
+
+        ``step`` may be traced (a jitted step): array operations only, no ``math``.
+        """
+        b1, b2 = self.betas
+        t = _counter(step) + 1
+        return t, self.lr / (1.0 - b1 ** t), sqrt(1.0 - b2 ** t)
+
     def _fused(self, g, bufs, x, step):
         """``_update_each`` in place on flat arrays, operation for operation (same rounding)."""
         b1, b2 = self.betas
-        t = step + 1
-        step_size = self.lr / (1.0 - b1 ** t)
-        root_bc2 = math.sqrt(1.0 - b2 ** t)
+        _, step_size, root_bc2 = self._bias_corrections(step)
         lr, wd = self.lr, self.weight_decay
         m, v = bufs["exp_avg"], bufs["exp_avg_sq"]
         if wd:
