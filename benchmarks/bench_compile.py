@@ -7,9 +7,11 @@ Python process (``python bench_compile.py --child ...``), which imports
 everything first and then times
 
 * the first call (trace, optimise, generate code, compile it, run it once), and
-* a steady call (the compiled code only);
+* a steady call (the compiled code only, best of five);
 
-``compile`` = first - steady.  "cold" runs with an empty directory in
+``compile`` = first - steady.  When the compile is a few milliseconds the
+difference is within the noise of one call, so the target is judged on the
+first call itself, an upper bound of the compile time.  "cold" runs with an empty directory in
 ``CHAINRULE_JIT_CACHE`` (the disk cache of compiled graphs), "warm" runs
 again in a new process with the directory the cold run left.  The table
 says how many files the cold run wrote there: none means this build has no
@@ -85,7 +87,7 @@ def child(framework, workload, cache_dir):
     fn()
     first = time.perf_counter() - t0
     steady = float("inf")
-    for _ in range(3):
+    for _ in range(5):
         t0 = time.perf_counter()
         fn()
         steady = min(steady, time.perf_counter() - t0)
@@ -122,7 +124,7 @@ def measure(framework, workload, repeats):
                 r = _spawn(framework, workload, d)
                 if kind == "cold":
                     files = _files(d)
-                if best[kind] is None or r["compile_s"] < best[kind]["compile_s"]:
+                if best[kind] is None or r["first_s"] < best[kind]["first_s"]:
                     best[kind] = r
         finally:
             shutil.rmtree(d, ignore_errors=True)
@@ -141,10 +143,12 @@ def run(quick=False):
             r.update(framework=framework, workload=workload)
             results.append(r)
             rows.append([f"{'chainrule cr.jit' if framework == 'chainrule' else 'JAX jax.jit'}", workload,
-                         fnum(r["cold"]["compile_s"] * 1e3), fnum(r["warm"]["compile_s"] * 1e3),
-                         fnum(r["cold"]["steady_s"] * 1e3), str(r["cache_files_after_cold"])])
+                         fnum(r["cold"]["first_s"] * 1e3), fnum(r["cold"]["compile_s"] * 1e3),
+                         fnum(r["warm"]["first_s"] * 1e3), fnum(r["warm"]["compile_s"] * 1e3),
+                         fnum(min(r["cold"]["steady_s"], r["warm"]["steady_s"]) * 1e3),
+                         str(r["cache_files_after_cold"])])
         if not have_jax:
-            rows.append(["JAX jax.jit", workload, DASH, DASH, DASH, "skipped: jax not installed"])
+            rows.append(["JAX jax.jit", workload, DASH, DASH, DASH, DASH, DASH, "skipped: jax not installed"])
     print("\n(g) Compile time of a jitted step: first call - steady call, in a fresh process; "
           f"min of {repeats} (cold, warm) pair{'s' if repeats > 1 else ''}")
     print("    cold: empty disk cache; warm: a new process with the cache the cold run wrote "
@@ -153,8 +157,9 @@ def run(quick=False):
     if any(r["framework"] == "chainrule" and r["cache_files_after_cold"] == 0 for r in results):
         notes.append("chainrule wrote no file to CHAINRULE_JIT_CACHE: this build has no disk cache, "
                      "so warm is a second cold start")
-    print(table(["framework", "workload", "cold ms", "warm ms", "steady call ms", "cache files"], rows, notes,
-                left=(0, 1)))
+    notes.append("first = the first call (compile + one run); compile = first - steady (noisy when small)")
+    print(table(["framework", "workload", "cold first ms", "cold compile ms", "warm first ms",
+                 "warm compile ms", "steady ms", "cache files"], rows, notes, left=(0, 1)))
     return {"repeats": repeats, "target_warm_s": TARGET_S, "rows": results}
 
 
