@@ -240,6 +240,14 @@ def page_faults(fn, calls=3):
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
 
 
+def arch(sizes):
+    """``2-20-20-20-20-1``; repeated hidden widths as ``2-[20]*8-1``."""
+    hidden = sizes[1:-1]
+    if len(hidden) > 4 and len(set(hidden)) == 1:
+        return f"{sizes[0]}-[{hidden[0]}]*{len(hidden)}-{sizes[-1]}"
+    return "-".join(map(str, sizes))
+
+
 def run_sizes(sizes, quick=False):
     repeats, min_time = (3, 0.0) if quick else (7, 0.3)
     params, data = make_data(sizes)
@@ -287,8 +295,7 @@ def run_sizes(sizes, quick=False):
         rows.append([r["name"], fnum(r["ms_per_call"]), fratio(r["ratio_to_torch"]),
                      fratio(r["ratio_to_jax_jit"]), DASH if pf is None else f"{pf:.0f}",
                      f"{r['grad_rel_err_vs_eager']:.0e}", r["note"]])
-    arch = "-".join(map(str, sizes))
-    print(f"\n(f) PINN, Burgers u_t + u u_x - (0.01/pi) u_xx, float64: MLP {arch} tanh, "
+    print(f"\n(f) PINN, Burgers u_t + u u_x - (0.01/pi) u_xx, float64: MLP {arch(sizes)} tanh, "
           f"N_f = {N_F:,} collocation + {N_U} data points")
     print(f"    one call = loss + gradient w.r.t. all parameters; best of {repeats} runs; 'faults' = minor page "
           f"faults per call; 'err' = max rel. difference from chainrule eager's gradient")
