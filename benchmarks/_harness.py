@@ -188,23 +188,31 @@ def fratio(x):
     return DASH if x is None else f"{x:.2f}x"
 
 
-def ratio_rows(results, time_key, err_key, floor_name, torch_names):
+def ratio_rows(results, time_key, err_key, floor_name, torch_names, jax_jit_name=None):
     """Add ``ratio_to_floor`` / ``ratio_to_torch`` (to the fastest of ``torch_names``) to
     each timed row of ``results``; return the table rows
-    ``[name, time, vs floor, vs PyTorch, error, note]`` (dashes for skipped peers)."""
+    ``[name, time, vs floor, vs PyTorch, error, note]`` (dashes for skipped peers).
+
+    With ``jax_jit_name`` (the row of the compiled JAX reference) each row also
+    gets ``ratio_to_jax_jit`` and the table a ``vs jax.jit`` column before the error.
+    """
     by = {r["name"]: r for r in results if "skipped" not in r}
     floor = by[floor_name][time_key]
     torch_ts = [by[n][time_key] for n in torch_names if n in by]
     torch_t = min(torch_ts) if torch_ts else None
+    jax_t = by[jax_jit_name][time_key] if jax_jit_name in by else None
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["name"], DASH, DASH, DASH, DASH, r["skipped"]])
+            rows.append([r["name"], DASH, DASH, DASH] + ([DASH] if jax_jit_name else []) + [DASH, r["skipped"]])
             continue
         r["ratio_to_floor"] = r[time_key] / floor
         r["ratio_to_torch"] = r[time_key] / torch_t if torch_t else None
-        rows.append([r["name"], fnum(r[time_key]), fratio(r["ratio_to_floor"]),
-                     fratio(r["ratio_to_torch"]), f"{r[err_key]:.0e}", r["note"]])
+        cells = [r["name"], fnum(r[time_key]), fratio(r["ratio_to_floor"]), fratio(r["ratio_to_torch"])]
+        if jax_jit_name:
+            r["ratio_to_jax_jit"] = r[time_key] / jax_t if jax_t else None
+            cells.append(fratio(r["ratio_to_jax_jit"]))
+        rows.append(cells + [f"{r[err_key]:.0e}", r["note"]])
     return rows
 
 

@@ -18,6 +18,11 @@ The NumPy floor is hand-written: ``J = diag(1 - t**2) W`` with
 ``t = tanh(W x)``, and ``H = A^T diag(d2) A`` with ``t = tanh(A x)`` and
 ``d2 = (2 - 6 t**2)(1 - t**2)``, the second derivative of ``tanh(u)**2``.
 Before timing, every framework's matrix is checked against the floor's.
+
+Compiled rows: ``cr.jit`` of ``cr.jacfwd`` / ``cr.jacrev`` / ``cr.hessian``
+next to ``jax.jit`` of JAX's; both are traced and compiled in the warm-up
+calls.  With ``jit_only=True`` only the Hessian table runs, with the rows of
+issue 11's target (the floor, ``cr.jit(cr.hessian)``, PyTorch and ``jax.jit``).
 """
 from __future__ import annotations
 
@@ -74,8 +79,11 @@ def floor_hessian(A, x):
 FLOOR = "NumPy floor (hand-written)"
 CR_FWD, CR_REV, CR_AUTO = "chainrule cr.jacfwd", "chainrule cr.jacrev", 'chainrule cr.jacobian (mode="auto")'
 CR_HESS = "chainrule cr.hessian"
+CR_JIT_HESS = "chainrule cr.jit(cr.hessian)"
+JAX_JIT_HESS = "JAX jax.jit(jax.hessian) [compiled ref.]"
 TORCH_FWD, TORCH_REV = "PyTorch torch.func.jacfwd", "PyTorch torch.func.jacrev"
 TORCH_HESS = "PyTorch torch.func.hessian"
+JIT_ROWS = {FLOOR, CR_JIT_HESS, TORCH_HESS, JAX_JIT_HESS}
 
 
 def _jac_rows(M, x):
@@ -90,6 +98,10 @@ def _jac_rows(M, x):
         j = tr(fn)
         rows.append((name, lambda j=j: j(x), lambda j=j: np.asarray(j(x)), None,
                      "one recorded pass decides; reused in rev mode" if name == CR_AUTO else "one cr.vmap pass"))
+    for label, tr in (("jacfwd", cr.jacfwd), ("jacrev", cr.jacrev)):
+        j = cr.jit(tr(fn))
+        rows.append((f"chainrule cr.jit(cr.{label})", lambda j=j: j(x), lambda j=j: np.asarray(j(x)), None,
+                     "compiled once, in warm-up"))
 
     torch = peer("torch")
     if torch is None:
@@ -136,6 +148,8 @@ def _hess_rows(A, x):
              "A^T diag(d2) A")]
     hh = cr.hessian(make_h(cnp.tanh, cnp.sum, A))
     rows.append((CR_HESS, lambda: hh(x), lambda: np.asarray(hh(x)), None, "forward-over-reverse"))
+    jhh = cr.jit(hh)
+    rows.append((CR_JIT_HESS, lambda: jhh(x), lambda: np.asarray(jhh(x)), None, "compiled once, in warm-up"))
 
     torch = peer("torch")
     if torch is None:
@@ -149,6 +163,7 @@ def _hess_rows(A, x):
     jax = peer("jax")
     if jax is None:
         rows.append(("JAX eager jax.hessian", None, None, "jax", None))
+        rows.append((JAX_JIT_HESS, None, None, "jax", None))
     else:
         jnp = jax.numpy
         jh = jax.hessian(make_h(jnp.tanh, jnp.sum, jnp.asarray(A)))
@@ -156,7 +171,7 @@ def _hess_rows(A, x):
         rows.append(("JAX eager jax.hessian", lambda: jax.block_until_ready(jh(xj)),
                      lambda: np.asarray(jh(xj)), "jax", "not jitted"))
         jjh = jax.jit(jh)
-        rows.append(("JAX jax.jit(jax.hessian) [compiled ref.]", lambda: jax.block_until_ready(jjh(xj)),
+        rows.append((JAX_JIT_HESS, lambda: jax.block_until_ready(jjh(xj)),
                      lambda: np.asarray(jjh(xj)), "jax", "compiled once, in warm-up"))
 
     ag = peer("autograd")
@@ -173,10 +188,12 @@ def _rel_err(J, ref):
     return float(np.max(np.abs(np.asarray(J, dtype=np.float64) - ref)) / max(float(np.max(np.abs(ref))), 1e-300))
 
 
-def _bench(rows, ref, repeats, min_time, torch_names):
+def _bench(rows, ref, repeats, min_time, torch_names, jax_jit_name, jit_only=False):
     """Check, time and tabulate one set of rows; returns ``(results, table rows, notes)``."""
     results, notes, fns = [], [], []
     for name, fn, check, peer_name, note in rows:
+        if jit_only and name not in JIT_ROWS:
+            continue
         if fn is None:
             results.append({"name": name, "skipped": skipped(peer_name)})
             continue
@@ -198,11 +215,11 @@ def _bench(rows, ref, repeats, min_time, torch_names):
         row["timing"] = t.as_dict()
     timings = [(row["name"], t) for (row, _), t in zip(fns, timings)]
 
-    trows = ratio_rows(results, "ms_per_call", "rel_err_vs_floor", FLOOR, torch_names)
+    trows = ratio_rows(results, "ms_per_call", "rel_err_vs_floor", FLOOR, torch_names, jax_jit_name)
     return results, trows, notes + cores_note(timings)
 
 
-HEADERS = ["framework", "ms/call", "vs NumPy floor", "vs PyTorch", "err", "notes"]
+HEADERS = ["framework", "ms/call", "vs NumPy floor", "vs PyTorch", "vs jax.jit", "err", "notes"]
 
 
 def _mode_verdict(results, n_in, n_out):
@@ -227,33 +244,41 @@ def _mode_verdict(results, n_in, n_out):
     return verdict, lines
 
 
-def run(quick=False):
-    """Check every matrix, time every row, print the tables; returns the results."""
+def run(quick=False, jit_only=False):
+    """Check every matrix, time every row, print the tables; returns the results.
+
+    ``jit_only``: only the Hessian table, with the rows of the compiled-code target.
+    """
     repeats, min_time = (3, 0.015) if quick else (7, 0.05)
     data = make_data()
     out = {"repeats": repeats}
     print(f"\n(d) Jacobians and Hessians, float64; one call = the whole matrix; best of {repeats} runs; "
           f"'err' = max |J - floor| / max |floor| (checked before timing);")
-    print("    'vs PyTorch' divides by the faster PyTorch row (torch.func.jacfwd or jacrev) of the table")
+    print("    'vs PyTorch' divides by the faster PyTorch row (torch.func.jacfwd or jacrev) of the table; "
+          "'vs jax.jit' by jax.jit of the faster mode (jacrev for d1, jacfwd for d2, hessian for d3)")
 
     for key, n_in, n_out, title in (
             ("f", N_WIDE, K_NARROW, f"f(x) = tanh(W @ x), W {K_NARROW}x{N_WIDE}: R^{N_WIDE} -> R^{K_NARROW} "
                                     f"(Jacobian {K_NARROW}x{N_WIDE}; wide: reverse mode should win)"),
             ("g", K_NARROW, N_WIDE, f"g(x) = tanh(V @ x), V {N_WIDE}x{K_NARROW}: R^{K_NARROW} -> R^{N_WIDE} "
                                     f"(Jacobian {N_WIDE}x{K_NARROW}; tall: forward mode should win)")):
+        if jit_only:
+            break
         M, x = data[key]
         ref = floor_jacobian(M, x)
-        results, trows, notes = _bench(_jac_rows(M, x), ref, repeats, min_time, (TORCH_FWD, TORCH_REV))
+        jax_ref = f"JAX jax.jit(jax.jac{'rev' if key == 'f' else 'fwd'}) [compiled ref.]"
+        results, trows, notes = _bench(_jac_rows(M, x), ref, repeats, min_time, (TORCH_FWD, TORCH_REV), jax_ref)
         verdict, lines = _mode_verdict(results, n_in, n_out)
         print(f"\n(d{1 if key == 'f' else 2}) Jacobian of {title}")
-        print(table(HEADERS, trows, notes, left=(0, 5)))
+        print(table(HEADERS, trows, notes, left=(0, 6)))
         print("\n".join(lines))
         out[f"jacobian_{key}"] = {"n_in": n_in, "n_out": n_out, "rows": results, "auto_mode": verdict}
 
     A, x = data["h"]
-    results, trows, notes = _bench(_hess_rows(A, x), floor_hessian(A, x), repeats, min_time, (TORCH_HESS,))
+    results, trows, notes = _bench(_hess_rows(A, x), floor_hessian(A, x), repeats, min_time, (TORCH_HESS,),
+                                   JAX_JIT_HESS, jit_only)
     print(f"\n(d3) Hessian of h(x) = sum(tanh(A @ x)**2), A {N_HESS}x{N_HESS}: R^{N_HESS} -> R "
           f"(Hessian {N_HESS}x{N_HESS})")
-    print(table(HEADERS, trows, notes, left=(0, 5)))
+    print(table(HEADERS, trows, notes, left=(0, 6)))
     out["hessian_h"] = {"n": N_HESS, "rows": results}
     return out

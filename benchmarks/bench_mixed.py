@@ -18,6 +18,11 @@ returns the gradient only).  The NumPy floor is the hand-written gradient:
 einsum ``dX[:8] = (G + G^T) X[:8]``; and ``1/3`` at each column's argmax (the
 positions are random, so there are no ties).  Before timing, every
 framework's value and gradient are checked against the floor's.
+
+The compiled rows, ``cr.jit(cr.value_and_grad(E))`` and
+``jax.jit(jax.value_and_grad(E))``, are traced and compiled in the warm-up
+calls.  With ``jit_only=True`` only the rows of issue 11's target run (the
+floor, chainrule's compiled row, PyTorch eager and ``jax.jit``).
 """
 from __future__ import annotations
 
@@ -89,6 +94,9 @@ def floor_value_and_grad(X, c):
 
 FLOOR = "NumPy floor (hand-written value + grad)"
 TORCH = "PyTorch eager (loss.backward())"
+CR_JIT = "chainrule cr.jit(cr.value_and_grad)"
+JAX_JIT = "JAX jax.jit(jax.value_and_grad) [compiled ref.]"
+JIT_ROWS = {FLOOR, TORCH, CR_JIT, JAX_JIT}
 
 
 def _rows(X0, c):
@@ -107,6 +115,9 @@ def _rows(X0, c):
                  lambda: (None, np.asarray(cr_g(X0))), None, "gradient only"))
     rows.append(("chainrule cr.value_and_grad", lambda: cr_vg(X0),
                  lambda: tuple(np.asarray(v) for v in cr_vg(X0)), None, ""))
+    cr_jvg = cr.jit(cr_vg)
+    rows.append((CR_JIT, lambda: cr_jvg(X0), lambda: tuple(np.asarray(v) for v in cr_jvg(X0)), None,
+                 "compiled once, in warm-up"))
 
     xt = cr.tensor(X0, requires_grad=True)
 
@@ -141,6 +152,7 @@ def _rows(X0, c):
     jax = peer("jax")
     if jax is None:
         rows.append(("JAX eager jax.value_and_grad", None, None, "jax", None))
+        rows.append((JAX_JIT, None, None, "jax", None))
     else:
         jnp = jax.numpy
         cj = {k: jnp.asarray(v) for k, v in c.items()}
@@ -151,7 +163,7 @@ def _rows(X0, c):
         rows.append(("JAX eager jax.value_and_grad", lambda: jax.block_until_ready(jvg(xj)),
                      lambda: tuple(np.asarray(v) for v in jvg(xj)), "jax", "not jitted"))
         jjvg = jax.jit(jvg)
-        rows.append(("JAX jax.jit(jax.value_and_grad) [compiled ref.]",
+        rows.append((JAX_JIT,
                      lambda: jax.block_until_ready(jjvg(xj)),
                      lambda: tuple(np.asarray(v) for v in jjvg(xj)), "jax", "compiled once, in warm-up"))
 
@@ -172,8 +184,11 @@ def _rel_err(g, ref):
     return float(np.max(np.abs(np.asarray(g, dtype=np.float64) - ref)) / max(float(np.max(np.abs(ref))), 1e-300))
 
 
-def run(quick=False):
-    """Check every value and gradient, time every row, print the table; returns the results."""
+def run(quick=False, jit_only=False):
+    """Check every value and gradient, time every row, print the table; returns the results.
+
+    ``jit_only``: only the rows of the compiled-code target (``JIT_ROWS``).
+    """
     repeats, min_time = (3, 0.015) if quick else (7, 0.05)
     X0, c = make_data()
     ref_value, ref = floor_value_and_grad(X0, c)
@@ -182,6 +197,8 @@ def run(quick=False):
 
     results, notes, fns = [], [], []
     for name, fn, check, peer_name, note in _rows(X0, c):
+        if jit_only and name not in JIT_ROWS:
+            continue
         if fn is None:
             results.append({"name": name, "skipped": skipped(peer_name)})
             continue
@@ -207,11 +224,11 @@ def run(quick=False):
         row["timing"] = t.as_dict()
     timings = [(row["name"], t) for (row, _), t in zip(fns, timings)]
 
-    headers = ["framework", "µs/call", "vs NumPy floor", "vs PyTorch", "grad err", "notes"]
-    rows = ratio_rows(results, "us_per_call", "grad_rel_err_vs_floor", FLOOR, [TORCH])
+    headers = ["framework", "µs/call", "vs NumPy floor", "vs PyTorch", "vs jax.jit", "grad err", "notes"]
+    rows = ratio_rows(results, "us_per_call", "grad_rel_err_vs_floor", FLOOR, [TORCH], JAX_JIT)
     print(f"\n(c) Mixed workload, float64: energy of {N} particles in {DIM}-D ({N_EDGES} springs via integer "
           f"indexing + einsum, an {M}x{M} linalg.solve, mean of max)")
     print(f"    one call = value + gradient w.r.t. X ({N}x{DIM}); best of {repeats} runs; "
           f"'grad err' = max rel. difference from the floor's gradient (checked before timing)")
-    print(table(headers, rows, notes + cores_note(timings), left=(0, 5)))
+    print(table(headers, rows, notes + cores_note(timings), left=(0, 6)))
     return {"n_particles": N, "n_edges": N_EDGES, "system_size": M, "repeats": repeats, "rows": results}

@@ -1,4 +1,4 @@
-"""(b) One SGD training step of a 784-256-256-10 tanh MLP, batch 128.
+"""(b) One SGD training step of a 784-256-256-10 tanh MLP, batch 128 (and batch 16).
 
 Softmax cross-entropy (mean over the batch), plain SGD with lr = 0.01, in
 float32 and in float64.  The loss is the same formula in every framework:
@@ -16,6 +16,13 @@ extra chainrule row.  One call = forward,
 backward and parameter update.  Before timing, every framework's gradient
 is checked against the hand-written NumPy one, and in the float32 runs every
 gradient and updated parameter is checked to be float32.
+
+The compiled rows are ``cr.jit`` and ``jax.jit`` of the same function, the
+whole step (value_and_grad + the update, returning the new parameters);
+they are traced and compiled in the warm-up calls.  Batch 16 makes the step
+small enough that per-call overhead shows.  With ``jit_only=True`` only the
+rows of issue 11's targets run (the floor, chainrule's compiled step,
+PyTorch eager and ``jax.jit``).
 """
 from __future__ import annotations
 
@@ -30,14 +37,14 @@ LR = 0.01
 KEYS = ("W1", "b1", "W2", "b2", "W3", "b3")
 
 
-def make_data(dtype, seed=0):
+def make_data(dtype, seed=0, batch=BATCH):
     rng = np.random.default_rng(seed)
     params = {}
     for i, (n_in, n_out) in enumerate(zip(SIZES[:-1], SIZES[1:]), start=1):
         params[f"W{i}"] = (rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)).astype(dtype)
         params[f"b{i}"] = (0.1 * rng.standard_normal(n_out)).astype(dtype)
-    X = rng.standard_normal((BATCH, SIZES[0])).astype(dtype)
-    labels = rng.integers(0, SIZES[-1], BATCH)
+    X = rng.standard_normal((batch, SIZES[0])).astype(dtype)
+    labels = rng.integers(0, SIZES[-1], batch)
     onehot = np.eye(SIZES[-1], dtype=dtype)[labels]
     return params, X, labels, onehot
 
@@ -110,6 +117,28 @@ def make_chainrule_functional(params, X, labels, Y, gather=False):
         return {k: np.asarray(v) for k, v in vg(copy_params(params), X, labels, Y)[1].items()}
 
     return step, grads, lambda: state["p"]
+
+
+def make_chainrule_jit(params, X, labels, Y):
+    """The whole step under ``cr.jit``, written as the JAX step is: new parameters out."""
+    import chainrule as cr
+    vg = cr.value_and_grad(chainrule_loss())
+
+    @cr.jit
+    def update(p, X, labels, Y):
+        value, g = vg(p, X, labels, Y)
+        return {k: p[k] - LR * g[k] for k in p}, value
+
+    jvg = cr.jit(vg)
+    state = {"p": copy_params(params)}
+
+    def step():
+        state["p"], _ = update(state["p"], X, labels, Y)
+
+    def grads():
+        return {k: np.asarray(v) for k, v in jvg(copy_params(params), X, labels, Y)[1].items()}
+
+    return step, grads, lambda: state["p"], update
 
 
 def make_chainrule_tape(params, X, labels, Y):
@@ -236,6 +265,9 @@ def make_autograd(params, X, labels, Y):
 
 FLOOR = "NumPy floor (hand-written)"
 TORCH = "PyTorch eager (same formula)"
+CR_JIT = "chainrule cr.jit(value_and_grad + update)"
+JAX_JIT = "JAX jit(value_and_grad + update)"
+JIT_ROWS = {FLOOR, TORCH, CR_JIT, JAX_JIT}
 
 
 def _frameworks():
@@ -246,12 +278,13 @@ def _frameworks():
          "params dict; p - lr*g on plain arrays"),
         ("chainrule tape (.backward())", make_chainrule_tape, None,
          "cr.tensor leaves; w -= lr*w.grad under cr.no_grad()"),
+        (CR_JIT, lambda *a: make_chainrule_jit(*a)[:3], None, "whole step compiled; new params out"),
         ("chainrule functional, gather NLL", lambda *a: make_chainrule_functional(*a, gather=True), None,
          "-mean(logp[arange(B), labels]) instead of one-hot"),
         (TORCH, make_torch, "torch", "manual SGD under torch.no_grad()"),
         ("PyTorch eager (F.cross_entropy)", lambda *a: make_torch(*a, fused_ce=True), "torch",
          "fused log-softmax + NLL"),
-        ("JAX jit(value_and_grad + update)", make_jax, "jax", "whole step compiled"),
+        (JAX_JIT, make_jax, "jax", "whole step compiled"),
         ("JAX eager value_and_grad", lambda *a: make_jax(*a, jit=False), "jax", "not jitted"),
         ("HIPS autograd value_and_grad", make_autograd, "autograd", "autograd.numpy"),
     ]
@@ -269,16 +302,20 @@ def _fail(name, msg, notes):
     notes.append(f"{'DTYPE ' if 'dtype' in msg else ''}CHECK FAILED: {name}: {msg}")
 
 
-def run_dtype(dtype, quick=False):
+def run_dtype(dtype, quick=False, batch=BATCH, jit_only=False):
     dtype = np.dtype(dtype)
     repeats, min_time = (3, 0.04) if quick else (7, 0.25)
-    params, X, labels, Y = make_data(dtype)
+    if batch < BATCH:
+        min_time /= 4
+    params, X, labels, Y = make_data(dtype, batch=batch)
     _, ref = floor_loss_and_grads(copy_params(params), X, Y)
     ref = {k: v.astype(np.float64) for k, v in ref.items()}
     tol = 1e-10 if dtype == np.float64 else 1e-4
 
     results, notes, steps = [], [], []
     for name, maker, peer_name, note in _frameworks():
+        if jit_only and name not in JIT_ROWS:
+            continue
         if peer_name is not None and peer(peer_name) is None:
             results.append({"name": name, "skipped": skipped(peer_name)})
             continue
@@ -304,16 +341,23 @@ def run_dtype(dtype, quick=False):
             _fail(row["name"], f"parameters became {bad} after training steps, expected {dtype}", notes)
     timings = [(row["name"], t) for (row, _, _), t in zip(steps, timings)]
 
-    headers = ["framework", "ms/step", "vs NumPy floor", "vs PyTorch", "grad err", "notes"]
-    rows = ratio_rows(results, "ms_per_step", "grad_rel_err_vs_floor", FLOOR, [TORCH])
+    headers = ["framework", "ms/step", "vs NumPy floor", "vs PyTorch", "vs jax.jit", "grad err", "notes"]
+    rows = ratio_rows(results, "ms_per_step", "grad_rel_err_vs_floor", FLOOR, [TORCH], JAX_JIT)
     print(f"\n(b) MLP training step, {dtype}: {'-'.join(map(str, SIZES))} tanh, softmax cross-entropy, "
-          f"batch {BATCH}, SGD lr {LR}")
+          f"batch {batch}, SGD lr {LR}")
     print(f"    one call = forward + backward + update; best of {repeats} runs; "
           f"'grad err' = max rel. difference from the floor's gradient (checked before timing)")
-    print(table(headers, rows, notes + cores_note(timings), left=(0, 5)))
-    return {"dtype": str(dtype), "repeats": repeats, "rows": results}
+    print(table(headers, rows, notes + cores_note(timings), left=(0, 6)))
+    return {"dtype": str(dtype), "batch": batch, "repeats": repeats, "rows": results}
 
 
-def run(quick=False):
-    return {"sizes": SIZES, "batch": BATCH, "lr": LR,
-            "float32": run_dtype(np.float32, quick), "float64": run_dtype(np.float64, quick)}
+#: The runs: result key -> (dtype, batch).
+CONFIGS = {"float32": (np.float32, BATCH), "float64": (np.float64, BATCH),
+           "float32_b16": (np.float32, 16), "float64_b16": (np.float64, 16)}
+
+
+def run(quick=False, jit_only=False):
+    out = {"sizes": SIZES, "batch": BATCH, "lr": LR}
+    for key, (dtype, batch) in CONFIGS.items():
+        out[key] = run_dtype(dtype, quick, batch, jit_only)
+    return out

@@ -7,6 +7,12 @@ arithmetic costs almost nothing: what is measured is what each framework
 spends per operation on dispatch, recording and the backward pass.
 
 Times are reported per op (one call's time / 200), in microseconds.
+
+The compiled rows (``cr.jit`` of ``cr.grad``, ``jax.jit`` of ``jax.grad``)
+are traced and compiled in the warm-up calls; what they measure is the
+dispatch of one compiled call plus its straight-line body.  With
+``jit_only=True`` only the rows that issue 11's target compares are run
+(the floor, chainrule's compiled rows, PyTorch eager and ``jax.jit``).
 """
 from __future__ import annotations
 
@@ -22,6 +28,13 @@ N_OPS = 4 * N_REP  # tanh, sin, *1.1, +0.1 per repetition (the final sum is not 
 SIZE = 16
 SCALE = 1.1
 SHIFT = 0.1
+
+FLOOR = "NumPy floor (hand-written fwd + bwd)"
+CR_JIT = "chainrule cr.jit(cr.grad(f))"
+CR_GRAD_OF_JIT = "chainrule cr.grad(cr.jit(f))"
+TORCH = "PyTorch eager (loss.backward())"
+JAX_JIT = "JAX jax.jit(jax.grad) [compiled ref.]"
+JIT_ROWS = {FLOOR, CR_JIT, CR_GRAD_OF_JIT, TORCH, JAX_JIT}
 
 
 def make_loss(tanh, sin, total):
@@ -98,7 +111,7 @@ def _rows(x0):
     import chainrule.numpy as cnp
 
     rows = []
-    rows.append(("NumPy floor (hand-written fwd + bwd)", lambda: floor_forward(x0),
+    rows.append((FLOOR, lambda: floor_forward(x0),
                  lambda: floor_grad(x0), lambda: floor_grad(x0), None, None))
 
     cr_loss = make_loss(cnp.tanh, cnp.sin, cnp.sum)
@@ -120,9 +133,16 @@ def _rows(x0):
     rows.append(("chainrule.numpy on ndarrays (no tracer)", lambda: cr_loss(x0), None, None, None,
                  "forward only: the no-tracer fast path"))
 
+    cr_jf, cr_jg = cr.jit(cr_loss), cr.jit(cr.grad(cr_loss))
+    rows.append((CR_JIT, lambda: cr_jf(x0), lambda: cr_jg(x0), lambda: np.asarray(cr_jg(x0)), None,
+                 "fwd = cr.jit(f); one compiled graph"))
+    cr_gj = cr.grad(cr_jf)
+    rows.append((CR_GRAD_OF_JIT, lambda: cr_jf(x0), lambda: cr_gj(x0), lambda: np.asarray(cr_gj(x0)), None,
+                 "jit_call's vjp rule: compiled fwd + bwd graphs"))
+
     torch = peer("torch")
     if torch is None:
-        rows.append(("PyTorch eager", None, None, None, "torch", None))
+        rows.append((TORCH, None, None, None, "torch", None))
     else:
         tl = make_loss(torch.tanh, torch.sin, torch.sum)
         xtt = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
@@ -132,12 +152,13 @@ def _rows(x0):
             tl(xtt).backward()
             return xtt.grad
 
-        rows.append(("PyTorch eager (loss.backward())", lambda: tl(xtt), torch_fwd_bwd,
+        rows.append((TORCH, lambda: tl(xtt), torch_fwd_bwd,
                      lambda: torch_fwd_bwd().numpy().copy(), "torch", "x requires_grad"))
 
     jax = peer("jax")
     if jax is None:
         rows.append(("JAX eager jax.grad", None, None, None, "jax", None))
+        rows.append((JAX_JIT, None, None, None, "jax", None))
     else:
         jnp = jax.numpy
         jl = make_loss(jnp.tanh, jnp.sin, jnp.sum)
@@ -148,7 +169,7 @@ def _rows(x0):
                      lambda: jg(xj).block_until_ready(), lambda: np.asarray(jg(xj)), "jax",
                      "fwd = jax.vjp(f, x)"))
         jf, jjg = jax.jit(jl), jax.jit(jg)
-        rows.append(("JAX jax.jit(jax.grad) [compiled ref.]", lambda: jf(xj).block_until_ready(),
+        rows.append((JAX_JIT, lambda: jf(xj).block_until_ready(),
                      lambda: jjg(xj).block_until_ready(), lambda: np.asarray(jjg(xj)), "jax",
                      "fwd = jax.jit(f); XLA fuses the chain"))
 
@@ -184,8 +205,11 @@ def _rows(x0):
     return rows
 
 
-def run(quick=False):
-    """Check every gradient, time every row, print the table; returns the results."""
+def run(quick=False, jit_only=False):
+    """Check every gradient, time every row, print the table; returns the results.
+
+    ``jit_only``: only the rows of the compiled-code target (``JIT_ROWS``).
+    """
     repeats, min_time = (3, 0.015) if quick else (7, 0.05)
     x0 = np.random.default_rng(0).uniform(-1.0, 1.0, SIZE)
     ref = floor_grad(x0)
@@ -194,6 +218,8 @@ def run(quick=False):
     notes = []
     fns = []  # (result row, "fwd" or "fwd_bwd", callable)
     for name, fwd, fwdbwd, check, peer_name, note in _rows(x0):
+        if jit_only and name not in JIT_ROWS:
+            continue
         if fwd is None:
             results.append({"name": name, "skipped": skipped(peer_name)})
             continue
@@ -222,22 +248,25 @@ def run(quick=False):
     timings = [(f"{row['name']} {kind}", t) for (row, kind, _), t in zip(fns, timings)]
 
     by = {r["name"]: r for r in results if "skipped" not in r}
-    floor = by["NumPy floor (hand-written fwd + bwd)"]["fwd_bwd_us_per_op"]
-    torch_row = by.get("PyTorch eager (loss.backward())")
+    floor = by[FLOOR]["fwd_bwd_us_per_op"]
+    torch_row, jax_row = by.get(TORCH), by.get(JAX_JIT)
     torch_t = torch_row["fwd_bwd_us_per_op"] if torch_row else None
+    jax_t = jax_row["fwd_bwd_us_per_op"] if jax_row else None
     for r in results:
         t = r.get("fwd_bwd_us_per_op")
         r["ratio_to_torch"] = t / torch_t if t is not None and torch_t else None
         r["ratio_to_floor"] = t / floor if t is not None else None
+        r["ratio_to_jax_jit"] = t / jax_t if t is not None and jax_t else None
 
-    headers = ["framework", "µs/op fwd", "µs/op fwd+bwd", "vs PyTorch", "vs NumPy floor", "notes"]
+    headers = ["framework", "µs/op fwd", "µs/op fwd+bwd", "vs PyTorch", "vs NumPy floor", "vs jax.jit", "notes"]
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["name"], DASH, DASH, DASH, DASH, r["skipped"]])
+            rows.append([r["name"], DASH, DASH, DASH, DASH, DASH, r["skipped"]])
             continue
         rows.append([r["name"], fnum(r["fwd_us_per_op"]), fnum(r["fwd_bwd_us_per_op"]),
-                     fratio(r["ratio_to_torch"]), fratio(r["ratio_to_floor"]), r["note"] or ""])
+                     fratio(r["ratio_to_torch"]), fratio(r["ratio_to_floor"]),
+                     fratio(r["ratio_to_jax_jit"]), r["note"] or ""])
     print(f"\n(a) Op overhead: gradient of {N_OPS} elementwise ops "
           f"(50 x [tanh, sin, *1.1, +0.1], then sum) on a {SIZE}-element float64 vector")
     print(f"    time per op = one call / {N_OPS}; best of {repeats} runs; "
@@ -246,5 +275,5 @@ def run(quick=False):
     if any(r["name"].startswith("micrograd") and "skipped" not in r for r in results):
         notes += ["(*) micrograd is scalar-only: each element runs its own chain of Values; micrograd has no",
                   "    tanh or sin, so the benchmark adds them in micrograd's own style (a Value with a _backward)."]
-    print(table(headers, rows, notes, left=(0, 5)))
+    print(table(headers, rows, notes, left=(0, 6)))
     return {"n_ops": N_OPS, "size": SIZE, "repeats": repeats, "rows": results}
