@@ -27,6 +27,7 @@ import chainrule as cr
 import chainrule.numpy as cnp
 from chainrule._core.primitive import REGISTRY
 from chainrule._core.pytree import tree_flatten
+from chainrule._jit import fuse
 from test_ops import (BINARY, BINARY_SHAPES, INDEXES, MATMUL_FORMS, MATMUL_SHAPES, REDUCTION_CASES, REDUCTIONS,
                       SHAPE_OPS, UNARY, UNARY_SHAPES, WHERE_CASES, _any, _grid, _make, _offgrid, _pos)
 from test_explain_ops import CASES as EXPLAIN_CASES
@@ -335,8 +336,18 @@ case("output not depending on a float input", lambda x, y: x * 2.0, normal((3,))
 NOT_STAGED = {"jit_call": "a jitted call inside a trace is inlined (its defprim block declares expand=)"}
 
 
+@pytest.fixture(params=[False, pytest.param(True, marks=pytest.mark.slow)], ids=["numpy", "fused"])
+def fusion(request, monkeypatch):
+    """Each case twice: straight-line NumPy, and with fused Numba kernels (slow on a cold kernel
+    cache: about a thousand small kernels to compile; tests/test_jit_fuse.py tests fusion itself)."""
+    if not request.param:
+        monkeypatch.setenv("CHAINRULE_JIT_NUMBA", "0")
+        monkeypatch.setattr(fuse, "_warned", True)  # switched off on purpose: no FusionWarning
+    return request.param
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_jit_matches_eager(name):
+def test_jit_matches_eager(name, fusion):
     f, xs = CASES[name]
     check(f, *xs)
 

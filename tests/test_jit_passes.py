@@ -248,14 +248,17 @@ def test_random_chains_identical_with_and_without_passes_and_reuse(program, xs, 
         x0, y0 = x.copy(), y.copy()
         for g in (ir, opt):
             for reuse in (False, True):
-                run, _ = codegen.compile_ir(g, reuse=reuse)
+                run, _ = codegen.compile_ir(g, reuse=reuse, fused=False)  # fusion: test_jit_fuse.py
                 first = run(x, y)
                 kept = [np.array(v, copy=True) for v in first]
                 assert all_same(first, want)
                 assert all_same(run(y, x), run_program(np, program, y, x))  # a second call...
                 assert all_same(first, kept)  # ...leaves the first call's results alone
                 assert same(x, x0) and same(y, y0)  # inputs are never written
-        assert all_same(cr.jit(lambda x, y: run_program(cnp, program, x, y))(x, y), want)
+        jitted = cr.jit(lambda x, y: run_program(cnp, program, x, y))
+        jitted(x, y)
+        for got, w in zip(jitted(x, y), want):  # fused libm calls (sin, tanh) may differ by an ulp
+            np.testing.assert_allclose(got, w, rtol=4e-16 * 8, atol=0)
 
 
 # -- buffer reuse ------------------------------------------------------------------------
@@ -293,7 +296,9 @@ def test_reuse_never_writes_inputs_or_views_of_them():
     assert all_same(out, [np.tanh(x.reshape(100, 100) + 1.0) * 3.0, x * 2.0])
 
 
-def test_reuse_keeps_a_buffer_while_a_view_of_it_lives():
+@pytest.mark.filterwarnings("ignore::chainrule._jit.fuse.FusionWarning")
+def test_reuse_keeps_a_buffer_while_a_view_of_it_lives(monkeypatch):
+    monkeypatch.setenv("CHAINRULE_JIT_NUMBA", "0")  # the elementwise tail is NumPy calls, not one fused kernel
     def g(x):
         t = cnp.tanh(x)                      # a fresh buffer
         v = cnp.transpose(t, (1, 0))         # a view of it, read last
