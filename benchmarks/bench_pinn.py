@@ -1,7 +1,7 @@
 """(f) PINN: the loss of a physics-informed network for Burgers' equation and its parameter gradient.
 
 The network ``u(t, x)`` is a tanh MLP, 2-20-20-20-20-1 (and, in the full
-run, Raissi et al.'s 2-[20]*8-1), float64.  The loss is Raissi's:
+run, Raissi et al.'s 2-[20]*8-1), in float64 and float32.  The loss is Raissi's:
 
     f = u_t + u u_x - (0.01/pi) u_xx        on N_f = 10,000 collocation points
     loss = mean((u - u_data)^2) + mean(f^2)  (u_data on 100 initial/boundary points)
@@ -24,7 +24,8 @@ There is no hand-written NumPy floor (the second derivatives of the network
 and their parameter gradient are long to write by hand); the ratios are to
 PyTorch eager.  Before timing every row's value and gradient are checked
 against chainrule eager, which is checked against a central finite
-difference of the loss along a random direction of the parameters.
+difference of the loss along a random direction of the parameters (in
+float32, chainrule eager is checked against its own float64 gradient).
 
 Also reported: page faults per call (``resource.getrusage`` ``ru_minflt``
 delta over a few calls): each fault is a fresh page that an allocation
@@ -50,7 +51,7 @@ N_F = 10_000
 N_U = 100
 SMALL = (2, 20, 20, 20, 20, 1)
 RAISSI = (2,) + (20,) * 8 + (1,)
-TOL = 1e-9       # relative, float64, between the automatic-differentiation rows
+TOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-3}  # relative, between the rows
 FD_TOL = 1e-6    # relative, chainrule eager against the central difference
 
 CR_EAGER = "chainrule eager (nested cr.grad)"
@@ -60,8 +61,11 @@ TORCH = "PyTorch eager (autograd.grad, create_graph)"
 JAX_JIT = "JAX jax.jit(value_and_grad) [compiled ref.]"
 
 
-def make_data(sizes, seed=0):
+def make_data(sizes, seed=0, dtype=np.float64):
     """Xavier-initialised ``[(W, b), ...]`` and the points: collocation ``(t_f, x_f)``, data ``(t_u, x_u, u_u)``."""
+    if np.dtype(dtype) != np.float64:
+        params, data = make_data(sizes, seed)
+        return ([(W.astype(dtype), b.astype(dtype)) for W, b in params], tuple(a.astype(dtype) for a in data))
     rng = np.random.default_rng(seed)
     params = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
@@ -248,9 +252,11 @@ def arch(sizes):
     return "-".join(map(str, sizes))
 
 
-def run_sizes(sizes, quick=False):
+def run_sizes(sizes, quick=False, dtype=np.float64):
+    dtype = np.dtype(dtype)
     repeats, min_time = (3, 0.0) if quick else (7, 0.3)
-    params, data = make_data(sizes)
+    params, data = make_data(sizes, dtype=dtype)
+    tol = TOL[dtype]
     results, notes, fns = [], [], []
     ref = None
     for name, fn, check, peer_name, note in _rows(params, data):
@@ -260,12 +266,17 @@ def run_sizes(sizes, quick=False):
         value, g = check()   # correctness first; the first row is chainrule eager, the reference
         if ref is None:
             ref = (value, g)
-            fd_err = _fd_check(params, data, ref)
-            notes.append(f"chainrule eager's gradient along a random direction = central difference "
-                         f"of the loss to {fd_err:.0e} (rel.)")
+            if dtype == np.float64:
+                fd_err = _fd_check(params, data, ref)
+                notes.append(f"chainrule eager's gradient along a random direction = central difference "
+                             f"of the loss to {fd_err:.0e} (rel.)")
+            else:
+                err64 = _vs_float64(sizes, g)
+                notes.append(f"chainrule eager's {dtype} gradient = its float64 gradient to {err64:.0e} "
+                             f"(max rel.)")
         err = float(np.max(np.abs(g - ref[1])) / np.max(np.abs(ref[1])))
         verr = abs(value - ref[0]) / abs(ref[0])
-        if not (err <= TOL and verr <= TOL):
+        if not (err <= tol and verr <= tol):
             msg = f"value / gradient differ from chainrule eager's (rel. errors {verr:.1e} / {err:.1e})"
             if name.startswith("chainrule"):
                 raise AssertionError(f"{name}: {msg}")
@@ -295,18 +306,31 @@ def run_sizes(sizes, quick=False):
         rows.append([r["name"], fnum(r["ms_per_call"]), fratio(r["ratio_to_torch"]),
                      fratio(r["ratio_to_jax_jit"]), DASH if pf is None else f"{pf:.0f}",
                      f"{r['grad_rel_err_vs_eager']:.0e}", r["note"]])
-    print(f"\n(f) PINN, Burgers u_t + u u_x - (0.01/pi) u_xx, float64: MLP {arch(sizes)} tanh, "
+    print(f"\n(f) PINN, Burgers u_t + u u_x - (0.01/pi) u_xx, {dtype}: MLP {arch(sizes)} tanh, "
           f"N_f = {N_F:,} collocation + {N_U} data points")
     print(f"    one call = loss + gradient w.r.t. all parameters; best of {repeats} runs; 'faults' = minor page "
           f"faults per call; 'err' = max rel. difference from chainrule eager's gradient")
     headers = ["framework", "ms/call", "vs PyTorch", "vs jax.jit", "faults", "err", "notes"]
     print(table(headers, rows, notes + cores_note(timings), left=(0, 6)))
-    return {"sizes": sizes, "n_f": N_F, "n_u": N_U, "repeats": repeats, "rows": results}
+    return {"sizes": sizes, "dtype": str(dtype), "n_f": N_F, "n_u": N_U, "repeats": repeats, "rows": results}
+
+
+def _vs_float64(sizes, g32):
+    """Max relative difference of a float32 gradient from chainrule eager's float64 one."""
+    import chainrule as cr
+    import chainrule.numpy as cnp
+    params, data = make_data(sizes)
+    _, g = _check(cr.value_and_grad(make_functional_loss(cr.grad, cnp.concatenate, cnp.tanh, cnp.mean))(
+        params, *data))
+    err = float(np.max(np.abs(g32 - g)) / np.max(np.abs(g)))
+    if not err <= TOL[np.dtype(np.float32)]:
+        raise AssertionError(f"{CR_EAGER}: the float32 gradient differs from the float64 one by {err:.1e} (rel.)")
+    return err
 
 
 def run(quick=False):
-    """The 2-20-20-20-20-1 network; the full run adds Raissi's 2-[20]*8-1."""
-    out = {"small": run_sizes(SMALL, quick)}
+    """The 2-20-20-20-20-1 network in float64 and float32; the full run adds Raissi's 2-[20]*8-1 (float64)."""
+    out = {"small": run_sizes(SMALL, quick), "small_f32": run_sizes(SMALL, quick, np.float32)}
     if not quick:
         out["raissi"] = run_sizes(RAISSI, quick)
     return out

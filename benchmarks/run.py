@@ -104,8 +104,8 @@ def targets(results):
         for key, run in results["pinn"].items():
             r = {x["name"]: x for x in run["rows"]}.get("chainrule cr.jit(value_and_grad)")
             import bench_pinn
-            out.append(_ratio_target("(f) " + TARGET_F_JIT, f"cr.jit, MLP {bench_pinn.arch(run['sizes'])}: "
-                                     f"call / PyTorch",
+            out.append(_ratio_target("(f) " + TARGET_F_JIT, f"cr.jit, MLP {bench_pinn.arch(run['sizes'])} "
+                                     f"{run.get('dtype', 'float64')}: call / PyTorch",
                                      r and r.get("ratio_to_torch"), 0.5))
     if "compile" in results:
         for r in results["compile"]["rows"]:
