@@ -48,7 +48,7 @@ add_p = defprim(
     "add", np.add,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: g],
-    scalar="({0} + {1})",
+    scalar="({0} + {1})", taylor="linear",
     formulas=[("1", "1"), ("1", "1")],
     units=(-0.0, -0.0),
     notation=("{0} + {1}", "{0} + {1}"))
@@ -57,7 +57,7 @@ subtract_p = defprim(
     "subtract", np.subtract,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: negative(g)],
-    scalar="({0} - {1})",
+    scalar="({0} - {1})", taylor="linear",
     formulas=[("1", "1"), ("-1", "-1")],
     units=(None, 0.0),
     notation=("{0} − {1}", "{0} - {1}"))
@@ -66,7 +66,7 @@ multiply_p = defprim(
     "multiply", np.multiply,
     [lambda ans, x, y: lambda g: multiply(g, y),
      lambda ans, x, y: lambda g: multiply(g, x)],
-    scalar="({0} * {1})",
+    scalar="({0} * {1})", taylor="bilinear",
     formulas=[("y", "y"), ("x", "x")],
     units=(1, 1),
     notation=("{0} · {1}", r"{0} \cdot {1}"))
@@ -85,7 +85,7 @@ negative_p = defprim(
     "negative", np.negative,
     [lambda ans, x: lambda g: negative(g)],
     formulas=[("-1", "-1")],
-    notation=("−{0}", "-{0}"),
+    notation=("−{0}", "-{0}"), taylor="linear",
     scalar="(-{0})")
 
 
@@ -276,7 +276,7 @@ def _abs_dx(ans, x):
 abs_p = defprim(
     "abs", np.abs, [_abs_dx],
     formulas=[("sign(x) (1 at 0)", r"\operatorname{sign} x")],  # abs'(0) = 1, as JAX
-    scalar="abs({0})")
+    scalar="abs({0})", taylor="linear")
 
 # -- more trigonometric and hyperbolic ---------------------------------------------
 
@@ -387,13 +387,13 @@ maximum_p = defprim(
     "maximum", np.maximum,
     [_select_dx(np.greater), lambda ans, x, y: _select_dx(np.greater)(ans, y, x)],
     formulas=[("[x > y] (1/2 at ties)", r"[x>y]"), ("[y > x] (1/2 at ties)", r"[y>x]")],
-    scalar="({0} if ({0} > {1} or {0} != {0}) else {1})")
+    scalar="({0} if ({0} > {1} or {0} != {0}) else {1})", taylor="linear")
 
 minimum_p = defprim(
     "minimum", np.minimum,
     [_select_dx(np.less), lambda ans, x, y: _select_dx(np.less)(ans, y, x)],
     formulas=[("[x < y] (1/2 at ties)", r"[x<y]"), ("[y < x] (1/2 at ties)", r"[y<x]")],
-    scalar="({0} if ({0} < {1} or {0} != {0}) else {1})")
+    scalar="({0} if ({0} < {1} or {0} != {0}) else {1})", taylor="linear")
 
 where_p = defprim(
     "where", np.where,
@@ -401,7 +401,7 @@ where_p = defprim(
      lambda ans, c, x, y: lambda g: where(c, g, 0.0),
      lambda ans, c, x, y: lambda g: where(c, 0.0, g)],
     formulas=[None, ("[c]", r"[c]"), ("[not c]", r"[\lnot c]")],
-    scalar="({1} if {r0} else {2})")
+    scalar="({1} if {r0} else {2})", taylor="linear")
 
 # -- dtype and gradient control -------------------------------------------------
 

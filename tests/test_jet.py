@@ -1,0 +1,233 @@
+"""``cr.jet`` (Taylor mode): its convention, pytrees, errors, and composition with grad/jit/vmap.
+
+The oracle is nested ``cr.jvp``: the k-th coefficient of ``jet`` is the k-th derivative of
+``t -> f(x(t))`` at 0 along the path ``x(t) = x_0 + sum_k x_k t^k / k!`` (``path_derivatives``),
+and ``jax.experimental.jet`` where JAX is installed.  Every primitive of the op tables is
+checked in ``test_jet_ops.py``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+import chainrule.numpy as cnp
+from chainrule._core.primitive import REGISTRY
+from chainrule.testing import check_grads
+
+
+def path_derivatives(f, primals, series):
+    """``[d^k/dt^k f(x(t)) at 0 for k = 1..K]`` by K nested ``cr.jvp`` in the scalar t."""
+    K = len(series[0])
+
+    def path(t):
+        xs = []
+        for x, s in zip(primals, series):
+            for k, c in enumerate(s, 1):
+                x = x + c * (t ** k / math.factorial(k))
+            xs.append(x)
+        return f(*xs)
+
+    out, g = [], path
+    for _ in range(K):
+        g = (lambda g: lambda t: cr.jvp(g, (t,), (1.0,))[1])(g)
+        out.append(g(0.0))
+    return out
+
+
+def random_series(primals, K, seed):
+    rng = np.random.default_rng(seed)
+    return tuple([rng.standard_normal(np.shape(x)) * 0.5 for _ in range(K)] for x in primals)
+
+
+def assert_jet(f, primals, series, rtol=1e-9, atol=1e-10):
+    """``cr.jet`` against nested ``cr.jvp``, and against ``jax.experimental.jet`` if JAX is here."""
+    y, ys = cr.jet(f, tuple(primals), series)
+    np.testing.assert_allclose(y, f(*primals), rtol=1e-12, atol=1e-14)
+    want = path_derivatives(f, primals, series)
+    assert len(ys) == len(want)
+    for k, (a, b) in enumerate(zip(ys, want), 1):
+        b = np.asarray(b)
+        assert np.shape(a) == np.shape(b), f"coefficient {k}: shape {np.shape(a)} != {np.shape(b)}"
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol, err_msg=f"coefficient {k}")
+    return ys
+
+
+def jax_jet(jf, primals, series):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    from jax.experimental.jet import jet
+    return jet(jf, tuple(np.asarray(x, float) for x in primals),
+               tuple([np.asarray(c, float) for c in s] for s in series))
+
+
+# -- the convention --------------------------------------------------------------------
+
+def test_sin_coefficients_are_derivatives_along_the_path():
+    # x(t) = t: the coefficients are sin's derivatives at 0
+    y, ys = cr.jet(cnp.sin, (0.0,), ([1.0, 0.0, 0.0, 0.0],))
+    assert y == 0.0
+    np.testing.assert_allclose(ys, [1.0, 0.0, -1.0, 0.0], atol=1e-15)
+    # x(t) = 0.3 + t + t^2/2: y'' = cos(x) x'' - sin(x) x'^2 (hand-derived)
+    x = 0.3
+    _, (y1, y2) = cr.jet(cnp.sin, (x,), ([1.0, 1.0],))
+    assert y1 == pytest.approx(np.cos(x))
+    assert y2 == pytest.approx(np.cos(x) - np.sin(x))
+
+
+@pytest.mark.parametrize("K", [1, 2, 3, 4])
+def test_a_composite_against_nested_jvp_and_jax(K):
+    rng = np.random.default_rng(0)
+    W, b = rng.standard_normal((3, 4)), rng.standard_normal(4)
+    f = lambda x: cnp.sum(cnp.tanh(x @ W + b) ** 2 * cnp.exp(-x[0]))  # noqa: E731
+    x = rng.standard_normal(3)
+    series = random_series([x], K, 1)
+    ys = assert_jet(f, [x], series)
+    import_jnp = pytest.importorskip("jax.numpy")
+    _, jys = jax_jet(lambda x: import_jnp.sum(import_jnp.tanh(x @ W + b) ** 2 * import_jnp.exp(-x[0])),
+                     [x], series)
+    np.testing.assert_allclose(ys, jys, rtol=1e-10, atol=1e-12)
+
+
+def test_constant_arguments_and_symbolic_zeros():
+    # an argument whose series is all zeros, and an output independent of the path
+    y, ys = cr.jet(lambda x, c: x * c + 1.0, (2.0, 3.0), ([1.0, 0.0], [0.0, 0.0]))
+    assert y == 7.0 and list(ys) == [3.0, 0.0]
+    y, ys = cr.jet(lambda x: cnp.ones(3), (2.0,), ([1.0, 2.0],))
+    assert len(ys) == 2 and all(np.array_equal(c, np.zeros(3)) for c in ys)
+
+
+def test_order_zero_is_the_value():
+    y, ys = cr.jet(cnp.exp, (1.0,), ([],))
+    assert y == pytest.approx(np.e) and list(ys) == []
+
+
+def test_pytree_primals_and_outputs():
+    def f(p):
+        return {"a": p["w"] * p["v"], "b": (cnp.exp(p["w"]),)}
+    w, v = np.array([0.5, -1.0]), np.array([2.0, 3.0])
+    dw, dv = np.array([1.0, 0.5]), np.array([0.0, 1.0])
+    y, ys = cr.jet(f, ({"w": w, "v": v},), ([{"w": dw, "v": dv}, {"w": dw, "v": dv}],))
+    assert set(ys) == {"a", "b"} and len(ys["a"]) == 2 and len(ys["b"][0]) == 2
+    np.testing.assert_allclose(ys["a"][0], dw * v + w * dv)
+    np.testing.assert_allclose(ys["a"][1], dw * v + w * dv + 2 * dw * dv)
+    np.testing.assert_allclose(ys["b"][0][1], np.exp(w) * (dw + dw ** 2))
+
+
+def test_pytree_output_matches_jax():
+    jnp = pytest.importorskip("jax.numpy")
+    _, ys = cr.jet(lambda x: {"a": x * x, "b": cnp.exp(x)}, (1.0,), ([1.0, 0.5],))
+    _, jys = jax_jet(lambda x: {"a": x * x, "b": jnp.exp(x)}, [1.0], ([1.0, 0.5],))
+    for key in ("a", "b"):
+        np.testing.assert_allclose(ys[key], jys[key], rtol=1e-14)
+
+
+# -- bad input ---------------------------------------------------------------------------
+
+def test_series_of_different_lengths_are_refused():
+    with pytest.raises(ValueError, match=r"jet: series\[1\] has 1 terms but series\[0\] has 2"):
+        cr.jet(lambda x, y: x * y, (1.0, 2.0), ([1.0, 0.0], [1.0]))
+
+
+def test_a_coefficient_of_the_wrong_shape_is_refused():
+    with pytest.raises(ValueError, match=r"jet: series\[0\]\[1\] has shape \(2,\) but its primal has shape \(3,\)"):
+        cr.jet(cnp.sin, (np.zeros(3),), ([np.zeros(3), np.zeros(2)],))
+
+
+def test_one_series_per_primal():
+    with pytest.raises(ValueError, match="jet: 2 primals but 1 series"):
+        cr.jet(lambda x, y: x * y, (1.0, 2.0), ([1.0],))
+    with pytest.raises(TypeError, match=r"jet: series\[0\] must be a list of coefficients"):
+        cr.jet(cnp.sin, (1.0,), (np.ones(2),))
+    with pytest.raises(TypeError, match="jet: primals and series must be tuples"):
+        cr.jet(cnp.sin, 1.0, [1.0])
+
+
+def test_a_structure_mismatch_is_refused():
+    with pytest.raises(ValueError, match=r"jet: series\[0\]\[0\] has structure"):
+        cr.jet(lambda p: p["a"], ({"a": 1.0},), ([{"b": 1.0}],))
+
+
+def test_an_integer_primal_is_refused():
+    with pytest.raises(TypeError, match=r"jet: primals\[0\]"):
+        cr.jet(cnp.sin, (np.arange(3),), ([np.ones(3)],))
+
+
+def test_converting_a_jet_value_to_numpy_says_what_to_do():
+    with pytest.raises(TypeError, match="cr.jet"):
+        cr.jet(lambda x: np.asarray(x), (1.0,), ([1.0],))
+
+
+# -- composition ---------------------------------------------------------------------------
+
+def _mlp(params, x):
+    W1, b1, W2 = params
+    return cnp.tanh(x @ W1 + b1) @ W2
+
+
+def _params(seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((2, 5)), rng.standard_normal(5), rng.standard_normal((5, 1)))
+
+
+def test_grad_of_a_jet_output_against_finite_differences():
+    x, v = np.array([[0.3, -0.2]]), np.array([[1.0, 0.5]])
+
+    def loss(W1, b1, W2):
+        _, ys = cr.jet(lambda x: _mlp((W1, b1, W2), x), (x,), ([v, np.zeros_like(v), np.zeros_like(v)],))
+        return cnp.sum(ys[1] ** 2) + cnp.sum(ys[2])
+    check_grads(loss, _params(), order=1)
+
+
+def test_jit_of_a_jet_equals_eager():
+    params = _params(1)
+    x = np.random.default_rng(2).standard_normal((4, 2))
+    series = ([np.ones_like(x), np.zeros_like(x), 0.5 * x, np.zeros_like(x)],)
+
+    def g(x):
+        return cr.jet(lambda x: _mlp(params, x), (x,), series)
+
+    y, ys = g(x)
+    jy, jys = cr.jit(g)(x)
+    np.testing.assert_allclose(jy, y, rtol=1e-13)
+    for a, b in zip(jys, ys):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_vmap_of_a_jet_equals_the_loop():
+    params = _params(3)
+    xs = np.random.default_rng(4).standard_normal((3, 2))
+    v = np.array([1.0, -0.5])
+
+    def g(x):
+        return cr.jet(lambda x: _mlp(params, x), (x,), ([v, v, v],))[1]
+
+    got = cr.vmap(g)(xs)
+    for i in range(3):
+        for k in range(3):
+            np.testing.assert_allclose(got[k][i], g(xs[i])[k], rtol=1e-12, atol=1e-14)
+
+
+def test_jet_inside_jet_and_grad_inside_jet():
+    # d/ds of the jet in t of sin(x + t + s): the inner coefficients shift by one derivative
+    _, (outer,) = cr.jet(lambda s: cr.jet(cnp.sin, (0.4 + s,), ([1.0, 0.0],))[1][1], (0.0,), ([1.0],))
+    assert outer == pytest.approx(-np.cos(0.4))
+    _, ys = cr.jet(cr.grad(lambda x: x ** 4), (1.5,), ([1.0, 0.0],))
+    np.testing.assert_allclose(ys, [12 * 1.5 ** 2, 24 * 1.5])
+
+
+# -- the registry ------------------------------------------------------------------------
+
+#: Primitives with a JVP rule but no Taylor rule (each with its reason): none.
+NO_TAYLOR_RULE: dict = {}
+
+
+def test_every_differentiable_primitive_has_a_taylor_rule():
+    from chainrule._interpreters.taylor import SHORTCUTS
+    missing = [n for n, p in REGISTRY.items() if p.jvp is not None and p.taylor is None
+               and n not in NO_TAYLOR_RULE]
+    assert not missing, f"primitives with a JVP rule but no taylor= rule: {missing}"
+    bad = [n for n, p in REGISTRY.items() if isinstance(p.taylor, str) and p.taylor not in SHORTCUTS]
+    assert not bad, f"unknown taylor shortcuts: {bad}"
