@@ -161,28 +161,11 @@ def _rule(p, primals, jacs, laps, ans, params, mode):
 
 
 def _first_order(p, primals, jacs, laps, ans, params, mode):
-    """The JVP rule applied to the rows of J (and of L, stacked under them): linear primitives."""
-    n = mode.n
-    if laps is None:
-        return _batched(lambda *t: p.jvp(primals, list(t), ans, params), jacs, _live(jacs), ans, n), None
-    rows = n + (n if not mode.collapse else 1)
-    stacked = []
-    for j, l in zip(jacs, laps):
-        if j is None:
-            stacked.append(None)
-            continue
-        if l is None:
-            l = _ops.zeros_like(j[:rows - n])
-        elif mode.collapse:
-            l = _ops.expand_dims(l, 0)
-        stacked.append(_ops.concatenate([j, l], axis=0))
-    out = _batched(lambda *t: p.jvp(primals, list(t), ans, params), stacked, _live(stacked), ans, rows)
-    if out is None:
-        return None, None
-    jac, lap = out[:n], out[n:]
-    if mode.collapse:
-        lap = lap[0]
-    return jac, lap
+    """The JVP rule applied to the rows of J, and to L: all a linear primitive needs.
+
+    (Stacking L under J to make one call would copy both, forward and backward.)"""
+    jac = _batched(lambda *t: p.jvp(primals, list(t), ans, params), jacs, _live(jacs), ans, mode.n)
+    return jac, (None if laps is None else _lap_jvp(p, primals, laps, ans, params, mode))
 
 
 def _elementwise(p, primals, i, jacs, laps, ans, params, mode):
