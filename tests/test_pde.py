@@ -327,3 +327,16 @@ def test_errors():
         cr.laplacian(lambda x: x, samples=3)
     with pytest.raises(TypeError, match="laplacian.*dtype int64"):
         cr.laplacian(lambda x: cnp.sum(x))(np.array([1, 2]))
+
+
+# -- nesting ------------------------------------------------------------------------------
+
+def test_nested_operators():
+    f = lambda x: cnp.sum(x ** 4)                        # Δf = 12 |x|², Δ²f = 24 d
+    x = np.array([0.5, -1.0, 2.0])
+    close(cr.laplacian(cr.laplacian(f))(x), 72.0)
+    close(cr.grad(cr.laplacian(f))(x), 24 * x)
+    close(cr.hessian(cr.laplacian(f))(x), 24 * np.eye(3))
+    close(cr.jvp(cr.laplacian(f), (x,), (np.ones(3),))[1], 24 * np.sum(x))
+    close(cr.hessian_diag(cr.laplacian(f))(x), [24.0, 24.0, 24.0])
+    close(cr.laplacian(cr.jit(f))(x), 12 * np.sum(x ** 2))

@@ -187,7 +187,7 @@ def _elementwise(p, primals, i, jacs, laps, ans, params, mode):
         l = laps[i]
         lap = _ops.multiply(d1, _align(l, rank) if not mode.collapse else l)
     if d2 is not None:
-        sq = _ops.multiply(j, j)
+        sq = _ops.square(j)
         if mode.collapse:
             sq = _ops.sum(sq, axis=0)
         lap = _plus(lap, _ops.multiply(d2, sq))
