@@ -1,4 +1,4 @@
-"""(g) Laplacian: the Laplacian of a tanh MLP at a batch of points, and the parameter gradient of mean(Δu²).
+"""(h) Laplacian: the Laplacian of a tanh MLP at a batch of points, and the parameter gradient of mean(Δu²).
 
 The network ``u: R^d -> R`` is a tanh MLP with 3 hidden layers of width 128, in
 float64, at 256 points, for d = 2, 16 and 64.  One call = ``mean(Δu(x_n)^2)``
@@ -171,7 +171,7 @@ def run_dim(d, quick=False):
         r.update(ratio_to_torch=ratio[TORCH], ratio_to_jax_jit=ratio[JAX], ratio_to_folx=ratio[FOLX])
         rows.append([r["name"], fnum(t), fratio(ratio[TORCH]), fratio(ratio[JAX]), fratio(ratio[FOLX]),
                      f"{r['grad_rel_err_vs_eager']:.0e}", r["note"]])
-    print(f"\n(g) Laplacian of a tanh MLP {d}-{WIDTH}x{DEPTH}-1 at {N} points + grad of mean(Δu²), float64, d = {d}")
+    print(f"\n(h) Laplacian of a tanh MLP {d}-{WIDTH}x{DEPTH}-1 at {N} points + grad of mean(Δu²), float64, d = {d}")
     print(f"    best of {repeats} runs; 'err' = max rel. difference from chainrule eager's gradient")
     headers = ["framework", "ms/call", "vs PyTorch", "vs jax.jit", "vs folx", "err", "notes"]
     print(table(headers, rows, notes + cores_note([(r["name"], t) for (r, _), t in zip(fns, timings)]),
