@@ -37,6 +37,8 @@ Every rule is made of chainrule operations, so the result is differentiable agai
 """
 from __future__ import annotations
 
+import numpy as np
+
 from chainrule._core.arrayops import ArrayOps
 from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, bind, new_level
 from chainrule._interpreters.batching import BatchTracer
@@ -172,7 +174,10 @@ def _elementwise(p, primals, i, jacs, laps, ans, params, mode):
     """``f'`` and ``f''`` from one order-2 Taylor pass on a series of ones, then the chain rule."""
     x = primals[i]
     series = [None] * len(primals)
-    series[i] = [_ops.ones_like(x), None]
+    # a scalar 1 (not an array of ones) when the rule is a shortcut of elementwise JVP rules,
+    # which scale the tangent: no multiplication by an array of ones
+    one = np.ones((), dtype=_dtype_of(x)) if type(p.taylor) is str else _ops.ones_like(x)
+    series[i] = [one, None]
     out = _taylor_rule(p)(primals, series, ans, params)
     d1, d2 = (list(out) + [None, None])[:2] if out else (None, None)
     if d1 is None:
@@ -217,6 +222,13 @@ def _taylor_rule(p):
     if made is None:
         made = _rules[p] = SHORTCUTS[rule if type(rule) is str else "jvp"](p)
     return made
+
+
+def _dtype_of(x):
+    while type(x) in TRACER_TYPES:
+        x = x._value
+    dt = np.result_type(x)
+    return dt if np.issubdtype(dt, np.floating) else np.dtype(np.float64)
 
 
 def _live(xs):
