@@ -225,9 +225,80 @@ NO_TAYLOR_RULE: dict = {}
 
 
 def test_every_differentiable_primitive_has_a_taylor_rule():
+    from chainrule._core.primitive import TAYLOR_SHORTCUTS
     from chainrule._interpreters.taylor import SHORTCUTS
+    assert set(SHORTCUTS) == set(TAYLOR_SHORTCUTS)
     missing = [n for n, p in REGISTRY.items() if p.jvp is not None and p.taylor is None
                and n not in NO_TAYLOR_RULE]
     assert not missing, f"primitives with a JVP rule but no taylor= rule: {missing}"
     bad = [n for n, p in REGISTRY.items() if isinstance(p.taylor, str) and p.taylor not in SHORTCUTS]
     assert not bad, f"unknown taylor shortcuts: {bad}"
+
+
+def test_an_unknown_shortcut_is_refused_at_declaration():
+    from chainrule._core.primitive import defprim
+    with pytest.raises(ValueError, match="primitive made_up: unknown taylor shortcut 'quadratic'"):
+        defprim("made_up", np.sin, [None], taylor="quadratic")
+
+
+# -- the specific rules against the rule derived from the JVP table ------------------------
+
+SPECIFIC = sorted(n for n, p in REGISTRY.items() if callable(p.taylor))
+
+
+def _dense(cs, like):
+    return [np.zeros_like(like) if c is None else np.asarray(c) for c in cs]
+
+
+@pytest.mark.parametrize("K", [1, 3, 6])
+@pytest.mark.parametrize("name", SPECIFIC)
+def test_a_specific_rule_equals_the_rule_derived_from_the_jvp(name, K):
+    """Each hand-written recurrence against the generic derivation (the JVP rule run under a jet
+    of one order less), with constant inputs and symbolic-zero coefficients among the series."""
+    from chainrule._interpreters.taylor import SHORTCUTS
+    p = REGISTRY[name]
+    derived = SHORTCUTS["jvp"](p)
+    rng = np.random.default_rng(K)
+    n = len(p.vjps)
+    xs = [rng.uniform(0.5, 2.0, (3, 2)) for _ in range(n)]
+    ans = p.impl(*xs)
+    patterns = [[True] * n] + ([[True, False], [False, True]] if n == 2 else [])
+    for live in patterns:
+        series = [[rng.standard_normal((3, 2)) for _ in range(K)] if on else None for on in live]
+        for s in series:
+            if s is not None and K > 2:
+                s[1] = None   # a symbolic zero inside the series
+        got = p.taylor(xs, series, ans, {})
+        want = derived(xs, series, ans, {})
+        assert len(got) == K
+        np.testing.assert_allclose(_dense(got, ans), _dense(want, ans), rtol=1e-11, atol=1e-11,
+                                   err_msg=f"{name}, live inputs {live}")
+
+
+def test_a_deep_network_at_order_6_matches_jax():
+    jnp = pytest.importorskip("jax.numpy")
+    rng = np.random.default_rng(8)
+    Ws = [rng.standard_normal((3, 8)) / 2, rng.standard_normal((8, 8)) / 3, rng.standard_normal((8, 2)) / 3]
+
+    def net(x, np_):
+        h = x
+        for W in Ws[:-1]:
+            h = np_.tanh(h @ W) + np_.sin(h @ W) * 0.5
+        return np_.exp(-(h @ Ws[-1]) ** 2) / (1.0 + np_.square(h @ Ws[-1]))
+
+    x = rng.standard_normal((4, 3))
+    series = random_series([x], 6, 9)
+    y, ys = cr.jet(lambda x: net(x, cnp), (x,), series)
+    jy, jys = jax_jet(lambda x: net(x, jnp), [x], series)
+    np.testing.assert_allclose(y, jy, rtol=1e-13)
+    for k, (a, b) in enumerate(zip(ys, jys), 1):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b).max(), err_msg=f"coefficient {k}")
+
+
+def test_float32_stays_float32():
+    x = np.linspace(-1, 1, 5).astype(np.float32)
+    y, ys = cr.jet(lambda x: cnp.tanh(x) * cnp.exp(x), (x,), ([np.ones_like(x), np.zeros_like(x)],))
+    assert y.dtype == np.float32 and all(c.dtype == np.float32 for c in ys)
+    want = path_derivatives(lambda x: cnp.tanh(x) * cnp.exp(x), [x.astype(np.float64)],
+                            ([np.ones(5), np.zeros(5)],))
+    np.testing.assert_allclose(ys, want, rtol=2e-5, atol=1e-5)
