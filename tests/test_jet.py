@@ -181,6 +181,40 @@ def test_grad_of_a_jet_output_against_finite_differences():
     check_grads(loss, _params(), order=1)
 
 
+def _every_specific_rule(a, x):
+    """A function of parameters a (3,) through every primitive with a hand-written Taylor rule."""
+    u = cnp.exp(a[0] * x) + cnp.log(1.5 + a[1] * x * x) + cnp.sqrt(2.0 + cnp.sin(a[2] * x))
+    return cnp.tanh(u) / (2.0 + cnp.cos(x)) + cnp.square(u) * cnp.reciprocal(3.0 + x * x)
+
+
+def test_grad_through_every_specific_rule_against_finite_differences():
+    x = np.array([0.3, -0.4, 0.7])
+
+    def loss(a):
+        _, ys = cr.jet(lambda x: _every_specific_rule(a, x), (x,), ([np.ones(3), 0.5 * np.ones(3), np.zeros(3)],))
+        return cnp.sum(ys[2] * ys[0]) + cnp.sum(ys[1])
+    check_grads(loss, (np.array([0.5, 0.8, -1.1]),), order=1)
+
+
+def test_jvp_of_a_jet_is_the_next_derivative():
+    # f(s) = d^2/dt^2 exp((0.5 + t)(s + 1)) at t = 0 = (s + 1)^2 e^{0.5 (s + 1)}; f'(0) = 2.5 e^0.5
+    f = lambda s: cr.jet(lambda x: cnp.exp(x * (s + 1.0)), (0.5,), ([1.0, 0.0],))[1][1]  # noqa: E731
+    value, d = cr.jvp(f, (0.0,), (1.0,))
+    np.testing.assert_allclose(value, np.exp(0.5), rtol=1e-14)
+    np.testing.assert_allclose(d, 2.5 * np.exp(0.5), rtol=1e-14)
+
+
+def test_jit_of_every_specific_rule_equals_eager():
+    a, x = np.array([0.5, 0.8, -1.1]), np.array([0.3, -0.4, 0.7])
+    series = ([np.ones(3), 0.5 * np.ones(3), np.zeros(3), -np.ones(3)],)
+
+    def g(a, x):
+        return cr.jet(lambda x: _every_specific_rule(a, x), (x,), series)[1]
+    for got, want in zip(cr.jit(g)(a, x), g(a, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    assert_jet(lambda x: _every_specific_rule(a, x), [x], series)
+
+
 def test_jit_of_a_jet_equals_eager():
     params = _params(1)
     x = np.random.default_rng(2).standard_normal((4, 2))
