@@ -336,3 +336,24 @@ def test_float32_stays_float32():
     want = path_derivatives(lambda x: cnp.tanh(x) * cnp.exp(x), [x.astype(np.float64)],
                             ([np.ones(5), np.zeros(5)],))
     np.testing.assert_allclose(ys, want, rtol=2e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("p", [0, 1, 2, 3, 4, 2.5, -2.0, 0.5, -1.5])
+def test_power_by_a_constant_scalar_against_the_derived_rule(p):
+    from chainrule._interpreters.taylor import SHORTCUTS
+    prim = REGISTRY["power"]
+    derived = SHORTCUTS["jvp"](prim)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.5, 2.0, (4,))
+    series = [[rng.standard_normal(4) for _ in range(5)], None]
+    ans = np.power(x, p)
+    got, want = prim.taylor([x, p], series, ans, {}), derived([x, p], series, ans, {})
+    np.testing.assert_allclose(_dense(got, ans), _dense(want, ans), rtol=1e-11, atol=1e-11)
+
+
+def test_integer_powers_at_zero_are_exact():
+    # (x^3) along x(t) = t: 0, 0, 6, 0 (the recurrence through 1/x would give nan)
+    _, ys = cr.jet(lambda x: x ** 3, (0.0,), ([1.0, 0.0, 0.0, 0.0],))
+    assert [float(c) for c in ys] == [0.0, 0.0, 6.0, 0.0]
+    _, ys = cr.jet(lambda x: x ** 2.0, (np.zeros(2),), ([np.ones(2), np.ones(2)],))
+    np.testing.assert_array_equal(ys, [[0.0, 0.0], [2.0, 2.0]])

@@ -132,11 +132,39 @@ def _pow_dy(ans, x, y):
     return lambda g: multiply(g, where(zero, 0.0, multiply(ans, log(safe_x))))
 
 
+def _power_taylor(primals, series, ans, params):
+    # a constant scalar exponent p: a small integer by series products (x^2 = x x, exact at
+    # x = 0); otherwise x y' = p y x' solved for y_k, where x has no zero.  Anything else
+    # (a traced or array exponent, a zero in x): the rule derived from the JVP.
+    (x, y), (sx, sy) = primals, series
+    K = order(series)
+    if sy is None and type(y) not in TRACER_TYPES and np.ndim(y) == 0:
+        p = float(y)
+        xs = full(x, sx, K)
+        if p in (0.0, 1.0, 2.0, 3.0, 4.0):
+            acc = [None] * (K + 1) if p == 0 else xs
+            for _ in range(int(p) - 1):
+                acc = [multiply(acc[0], x)] + [leibniz(acc, xs, k) for k in range(1, K + 1)]
+            return acc[1:]
+        if not _has_zero(x):
+            ys = [ans]
+            for k in range(1, K + 1):
+                c = chain(ys, xs, k)
+                ys.append(over(_sub(None if c is None else multiply(c, p), chain(xs, ys, k, lo=1)), x))
+            return ys[1:]
+    if power_p not in _DERIVED:
+        from chainrule._interpreters.taylor import SHORTCUTS
+        _DERIVED[power_p] = SHORTCUTS["jvp"](power_p)
+    return _DERIVED[power_p](primals, series, ans, params)
+
+
+_DERIVED: dict = {}   # primitive -> the Taylor rule derived from its JVP, for the fallbacks
+
 power_p = defprim(
     "power", np.power, [_pow_dx, _pow_dy],
     scalar=_libm("power", float_only=True),
     formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
-    uses_ans=True,
+    uses_ans=True, taylor=_power_taylor,
     units=(None, 1),
     notation=("{0}^{1}", "{0}^{{{1}}}"))
 
