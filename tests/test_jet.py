@@ -181,6 +181,40 @@ def test_grad_of_a_jet_output_against_finite_differences():
     check_grads(loss, _params(), order=1)
 
 
+def _every_specific_rule(a, x):
+    """A function of parameters a (3,) through every primitive with a hand-written Taylor rule."""
+    u = cnp.exp(a[0] * x) + cnp.log(1.5 + a[1] * x * x) + cnp.sqrt(2.0 + cnp.sin(a[2] * x))
+    return cnp.tanh(u) / (2.0 + cnp.cos(x)) + cnp.square(u) * cnp.reciprocal(3.0 + x * x)
+
+
+def test_grad_through_every_specific_rule_against_finite_differences():
+    x = np.array([0.3, -0.4, 0.7])
+
+    def loss(a):
+        _, ys = cr.jet(lambda x: _every_specific_rule(a, x), (x,), ([np.ones(3), 0.5 * np.ones(3), np.zeros(3)],))
+        return cnp.sum(ys[2] * ys[0]) + cnp.sum(ys[1])
+    check_grads(loss, (np.array([0.5, 0.8, -1.1]),), order=1)
+
+
+def test_jvp_of_a_jet_is_the_next_derivative():
+    # f(s) = d^2/dt^2 exp((0.5 + t)(s + 1)) at t = 0 = (s + 1)^2 e^{0.5 (s + 1)}; f'(0) = 2.5 e^0.5
+    f = lambda s: cr.jet(lambda x: cnp.exp(x * (s + 1.0)), (0.5,), ([1.0, 0.0],))[1][1]  # noqa: E731
+    value, d = cr.jvp(f, (0.0,), (1.0,))
+    np.testing.assert_allclose(value, np.exp(0.5), rtol=1e-14)
+    np.testing.assert_allclose(d, 2.5 * np.exp(0.5), rtol=1e-14)
+
+
+def test_jit_of_every_specific_rule_equals_eager():
+    a, x = np.array([0.5, 0.8, -1.1]), np.array([0.3, -0.4, 0.7])
+    series = ([np.ones(3), 0.5 * np.ones(3), np.zeros(3), -np.ones(3)],)
+
+    def g(a, x):
+        return cr.jet(lambda x: _every_specific_rule(a, x), (x,), series)[1]
+    for got, want in zip(cr.jit(g)(a, x), g(a, x)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-13)
+    assert_jet(lambda x: _every_specific_rule(a, x), [x], series)
+
+
 def test_jit_of_a_jet_equals_eager():
     params = _params(1)
     x = np.random.default_rng(2).standard_normal((4, 2))
@@ -225,9 +259,101 @@ NO_TAYLOR_RULE: dict = {}
 
 
 def test_every_differentiable_primitive_has_a_taylor_rule():
+    from chainrule._core.primitive import TAYLOR_SHORTCUTS
     from chainrule._interpreters.taylor import SHORTCUTS
+    assert set(SHORTCUTS) == set(TAYLOR_SHORTCUTS)
     missing = [n for n, p in REGISTRY.items() if p.jvp is not None and p.taylor is None
                and n not in NO_TAYLOR_RULE]
     assert not missing, f"primitives with a JVP rule but no taylor= rule: {missing}"
     bad = [n for n, p in REGISTRY.items() if isinstance(p.taylor, str) and p.taylor not in SHORTCUTS]
     assert not bad, f"unknown taylor shortcuts: {bad}"
+
+
+def test_an_unknown_shortcut_is_refused_at_declaration():
+    from chainrule._core.primitive import defprim
+    with pytest.raises(ValueError, match="primitive made_up: unknown taylor shortcut 'quadratic'"):
+        defprim("made_up", np.sin, [None], taylor="quadratic")
+
+
+# -- the specific rules against the rule derived from the JVP table ------------------------
+
+SPECIFIC = sorted(n for n, p in REGISTRY.items() if callable(p.taylor))
+
+
+def _dense(cs, like):
+    return [np.zeros_like(like) if c is None else np.asarray(c) for c in cs]
+
+
+@pytest.mark.parametrize("K", [1, 3, 6])
+@pytest.mark.parametrize("name", SPECIFIC)
+def test_a_specific_rule_equals_the_rule_derived_from_the_jvp(name, K):
+    """Each hand-written recurrence against the generic derivation (the JVP rule run under a jet
+    of one order less), with constant inputs and symbolic-zero coefficients among the series."""
+    from chainrule._interpreters.taylor import SHORTCUTS
+    p = REGISTRY[name]
+    derived = SHORTCUTS["jvp"](p)
+    rng = np.random.default_rng(K)
+    n = len(p.vjps)
+    xs = [rng.uniform(0.5, 2.0, (3, 2)) for _ in range(n)]
+    ans = p.impl(*xs)
+    patterns = [[True] * n] + ([[True, False], [False, True]] if n == 2 else [])
+    for live in patterns:
+        series = [[rng.standard_normal((3, 2)) for _ in range(K)] if on else None for on in live]
+        for s in series:
+            if s is not None and K > 2:
+                s[1] = None   # a symbolic zero inside the series
+        got = p.taylor(xs, series, ans, {})
+        want = derived(xs, series, ans, {})
+        assert len(got) == K
+        np.testing.assert_allclose(_dense(got, ans), _dense(want, ans), rtol=1e-11, atol=1e-11,
+                                   err_msg=f"{name}, live inputs {live}")
+
+
+def test_a_deep_network_at_order_6_matches_jax():
+    jnp = pytest.importorskip("jax.numpy")
+    rng = np.random.default_rng(8)
+    Ws = [rng.standard_normal((3, 8)) / 2, rng.standard_normal((8, 8)) / 3, rng.standard_normal((8, 2)) / 3]
+
+    def net(x, np_):
+        h = x
+        for W in Ws[:-1]:
+            h = np_.tanh(h @ W) + np_.sin(h @ W) * 0.5
+        return np_.exp(-(h @ Ws[-1]) ** 2) / (1.0 + np_.square(h @ Ws[-1]))
+
+    x = rng.standard_normal((4, 3))
+    series = random_series([x], 6, 9)
+    y, ys = cr.jet(lambda x: net(x, cnp), (x,), series)
+    jy, jys = jax_jet(lambda x: net(x, jnp), [x], series)
+    np.testing.assert_allclose(y, jy, rtol=1e-13)
+    for k, (a, b) in enumerate(zip(ys, jys), 1):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * np.abs(b).max(), err_msg=f"coefficient {k}")
+
+
+def test_float32_stays_float32():
+    x = np.linspace(-1, 1, 5).astype(np.float32)
+    y, ys = cr.jet(lambda x: cnp.tanh(x) * cnp.exp(x), (x,), ([np.ones_like(x), np.zeros_like(x)],))
+    assert y.dtype == np.float32 and all(c.dtype == np.float32 for c in ys)
+    want = path_derivatives(lambda x: cnp.tanh(x) * cnp.exp(x), [x.astype(np.float64)],
+                            ([np.ones(5), np.zeros(5)],))
+    np.testing.assert_allclose(ys, want, rtol=2e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("p", [0, 1, 2, 3, 4, 2.5, -2.0, 0.5, -1.5])
+def test_power_by_a_constant_scalar_against_the_derived_rule(p):
+    from chainrule._interpreters.taylor import SHORTCUTS
+    prim = REGISTRY["power"]
+    derived = SHORTCUTS["jvp"](prim)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.5, 2.0, (4,))
+    series = [[rng.standard_normal(4) for _ in range(5)], None]
+    ans = np.power(x, p)
+    got, want = prim.taylor([x, p], series, ans, {}), derived([x, p], series, ans, {})
+    np.testing.assert_allclose(_dense(got, ans), _dense(want, ans), rtol=1e-11, atol=1e-11)
+
+
+def test_integer_powers_at_zero_are_exact():
+    # (x^3) along x(t) = t: 0, 0, 6, 0 (the recurrence through 1/x would give nan)
+    _, ys = cr.jet(lambda x: x ** 3, (0.0,), ([1.0, 0.0, 0.0, 0.0],))
+    assert [float(c) for c in ys] == [0.0, 0.0, 6.0, 0.0]
+    _, ys = cr.jet(lambda x: x ** 2.0, (np.zeros(2),), ([np.ones(2), np.ones(2)],))
+    np.testing.assert_array_equal(ys, [[0.0, 0.0], [2.0, 2.0]])

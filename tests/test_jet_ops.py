@@ -22,8 +22,9 @@ from chainrule._core.primitive import REGISTRY
 from chainrule._interpreters import taylor
 from test_jet import path_derivatives
 from test_jit_ops import CASES
-from test_ops import BINARY, UNARY, _make
-from _inputs import normal
+from test_ops import BINARY, MATMUL_SHAPES, REDUCTION_CASES, UNARY, _any, _make
+from test_ops_linalg import EINSUM
+from _inputs import distinct, normal
 
 KMAX = 4
 
@@ -103,10 +104,13 @@ def _jax_fn(name, f):
 
 
 def _against_jax(name, f, xs):
+    _against_jax_fn(f, _jax_fn(name, f), xs)
+
+
+def _against_jax_fn(f, jf, xs):
     jax = pytest.importorskip("jax")
     jax.config.update("jax_enable_x64", True)
     from jax.experimental.jet import jet
-    jf = _jax_fn(name, f)
     series = _series(xs, 5)
     _, ys = cr.jet(f, tuple(xs), series)
     try:
@@ -128,6 +132,27 @@ def test_unary_against_jax(name):
 def test_binary_against_jax(name):
     f, dx, dy = BINARY[name]
     _against_jax(name, f, [_make(dx, (3, 2), 0), _make(dy, (1, 2), 1)])
+
+
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul_against_jax(shapes):
+    jnp = pytest.importorskip("jax.numpy")
+    _against_jax_fn(cnp.matmul, jnp.matmul, [_make(_any, shapes[0], 12), _make(_any, shapes[1], 13)])
+
+
+@pytest.mark.parametrize("subs", list(EINSUM))
+def test_einsum_against_jax(subs):
+    jnp = pytest.importorskip("jax.numpy")
+    _against_jax_fn(lambda *o: cnp.einsum(subs, *o), lambda *o: jnp.einsum(subs, *o),
+                    [normal(s, k) for k, s in enumerate(EINSUM[subs])])
+
+
+@pytest.mark.parametrize("shape,axis", REDUCTION_CASES, ids=str)
+@pytest.mark.parametrize("name", ["sum", "mean", "max"])
+def test_reductions_against_jax(name, shape, axis):
+    jnp = pytest.importorskip("jax.numpy")
+    x = distinct(shape, 4) if name == "max" else normal(shape, 4)
+    _against_jax_fn(lambda x: getattr(cnp, name)(x, axis=axis), lambda x: getattr(jnp, name)(x, axis=axis), [x])
 
 
 # -- every Taylor rule is reached -------------------------------------------------------------

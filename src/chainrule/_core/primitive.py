@@ -192,6 +192,9 @@ def _is_plain(v):
 
 REGISTRY: dict[str, Primitive] = {}
 
+#: The shortcut names of ``defprim``'s ``taylor=`` (implemented by ``_interpreters.taylor.SHORTCUTS``).
+TAYLOR_SHORTCUTS = ("linear", "bilinear", "multilinear", "jvp")
+
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
             notation=None, expand=None, units=None, noop=None, broadcasting=False,
@@ -236,6 +239,8 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     p.expand = expand
     p.units, p.noop, p.broadcasting, p.fresh = units, noop, broadcasting, fresh
     p.scalar = scalar
+    if isinstance(taylor, str) and taylor not in TAYLOR_SHORTCUTS:
+        raise ValueError(f"primitive {name}: unknown taylor shortcut {taylor!r}; one of {TAYLOR_SHORTCUTS}")
     p.taylor = taylor if taylor is not None else (
         None if jvp is None else jvp if jvp in ("linear", "bilinear") else "jvp")
     REGISTRY[name] = p

@@ -36,7 +36,7 @@ from math import comb
 from chainrule._core.arrayops import ArrayOps
 from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, bind, new_level
 
-__all__ = ["JetTracer", "SHORTCUTS", "jet_call", "order_of", "leibniz", "chain"]
+__all__ = ["JetTracer", "SHORTCUTS", "jet_call", "order_of"]
 
 
 class JetTracer(ArrayOps):
@@ -117,43 +117,6 @@ def jet_call(fn, primals, series, order):
     return out, [None] * order
 
 
-# -- helpers for rules ---------------------------------------------------------
-
-def _terms(s, x):
-    """The full series ``[x_0, x_1, ..., x_K]`` of an input (``None`` entries: zeros)."""
-    return [x] + list(s)
-
-
-def leibniz(a, b, k, f=None):
-    """``sum_j C(k, j) f(a_j, b_{k-j})``: the k-th coefficient of a product (``None``: zero).
-
-    ``a`` and ``b`` are full series (index 0 the primal); ``f`` defaults to multiply.
-    """
-    f = f or _ops.multiply
-    out = None
-    for j in range(k + 1):
-        if a[j] is None or b[k - j] is None:
-            continue
-        c = f(a[j], b[k - j])
-        if 0 < j < k:
-            c = _ops.multiply(c, float(comb(k, j)))
-        out = c if out is None else _ops.add(out, c)
-    return out
-
-
-def chain(d, x, k):
-    """``y_k`` from ``y' = d x'``: ``sum_{j<k} C(k-1, j) d_j x_{k-j}`` (full series ``d``, ``x``)."""
-    out = None
-    for j in range(k):
-        if d[j] is None or x[k - j] is None:
-            continue
-        c = _ops.multiply(d[j], x[k - j])
-        if 0 < j < k - 1:
-            c = _ops.multiply(c, float(comb(k - 1, j)))
-        out = c if out is None else _ops.add(out, c)
-    return out
-
-
 # -- shortcuts -----------------------------------------------------------------
 
 def _linear(p):
@@ -172,7 +135,7 @@ def _multilinear(p):
     def rule(primals, series, ans, params):
         K = order_of(series)
         live = [i for i, s in enumerate(series) if s is not None]
-        full = [None if s is None else _terms(s, x) for x, s in zip(primals, series)]
+        full = [None if s is None else [x] + list(s) for x, s in zip(primals, series)]
         out = []
         for k in range(1, K + 1):
             acc = None
