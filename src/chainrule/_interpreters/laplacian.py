@@ -174,10 +174,9 @@ def _elementwise(p, primals, i, jacs, laps, ans, params, mode):
     """``f'`` and ``f''`` from one order-2 Taylor pass on a series of ones, then the chain rule."""
     x = primals[i]
     series = [None] * len(primals)
-    # a scalar 1 (not an array of ones) when the rule is a shortcut of elementwise JVP rules,
-    # which scale the tangent: no multiplication by an array of ones
-    one = np.ones((), dtype=_dtype_of(x)) if type(p.taylor) is str else _ops.ones_like(x)
-    series[i] = [one, None]
+    # a scalar 1, not an array of ones: the rules scale it (series arithmetic broadcasts), so
+    # nothing is multiplied by an array of ones; the results are fitted to ans below
+    series[i] = [np.ones((), dtype=_dtype_of(x)), None]
     out = _taylor_rule(p)(primals, series, ans, params)
     d1, d2 = (list(out) + [None, None])[:2] if out else (None, None)
     if d1 is None:
