@@ -195,8 +195,10 @@ def derivatives(f, *terms, names=None, argnums=0):
         raise ValueError("derivatives: name at least one term, e.g. derivatives(u, '', 't', 'x', 'xx', "
                          "names='tx') or derivatives(u, (), (0,), (1, 1))")
     parsed = [_parse_term(t, names) for t in terms]
-    firsts = sorted({c for t in parsed if len(t) in (1, 2) and len(set(t)) == 1 for c in t})
-    seconds = any(len(t) == 2 and t[0] == t[1] for t in parsed)
+    # one direction per coordinate named; those with a pure second derivative first, so
+    # that only they carry one
+    pure2 = sorted({t[0] for t in parsed if len(t) == 2 and t[0] == t[1]})
+    firsts = pure2 + sorted({t[0] for t in parsed if len(t) == 1} - set(pure2))
 
     def derivs(*args, **kwargs):
         x, g = _point(f, args, kwargs, argnums, "derivatives")
@@ -211,7 +213,7 @@ def derivatives(f, *terms, names=None, argnums=0):
                     raise ValueError(f"derivatives: term {terms[parsed.index(t)]!r} asks for coordinate "
                                      f"{c}, but the points have {d} coordinates (last axis of shape {shape})")
         if firsts:
-            y, jac, lp = propagate(g, x, _units(firsts, shape, dt), collapse=False, second=seconds)
+            y, jac, lp = propagate(g, x, _units(firsts, shape, dt), collapse=False, second=len(pure2))
         else:
             y, jac, lp = g(x), None, None
         row = {c: k for k, c in enumerate(firsts)}

@@ -48,12 +48,13 @@ __all__ = ["LapTracer", "propagate"]
 
 
 class _Mode:
-    """What a level propagates: ``n`` directions, whether L is summed over them, whether L at all."""
+    """What a level propagates: ``n`` directions, whether L is summed over them, and the
+    number ``m`` of leading directions that carry a second derivative (0: none, n: all)."""
 
-    __slots__ = ("n", "collapse", "second")
+    __slots__ = ("n", "collapse", "m", "second")
 
-    def __init__(self, n, collapse, second):
-        self.n, self.collapse, self.second = n, collapse, second
+    def __init__(self, n, collapse, m):
+        self.n, self.collapse, self.m, self.second = n, collapse, m, m > 0
 
 
 class LapTracer(ArrayOps):
@@ -103,11 +104,15 @@ def propagate(f, x, directions, collapse=True, second=True):
     """``f(x)``, its Jacobian rows along ``directions`` (n, *x.shape) and its second derivatives.
 
     Returns ``(y, J, L)``: ``J`` is ``(n, *y.shape)``, ``L`` is ``y.shape`` (collapsed: the sum
-    over the directions) or ``(n, *y.shape)``; ``None`` for a zero (``y`` independent of ``x``).
+    over the directions) or ``(m, *y.shape)`` for the first m directions (``second``: True for
+    all, False for none (``L`` is ``None``), or the number m); ``None`` for a zero.
     """
     n = directions.shape[0]
+    m = n if second is True else 0 if second is False else int(second)
+    if collapse and m not in (0, n):
+        raise ValueError("propagate: a collapsed L sums over every direction")
     level = new_level()
-    out = f(LapTracer(x, directions, None, level, _Mode(n, collapse, second)))
+    out = f(LapTracer(x, directions, None, level, _Mode(n, collapse, m)))
     if type(out) is LapTracer and out._level == level:
         return out._value, out._jac, out._lap
     return out, None, None
@@ -122,7 +127,7 @@ def _kind(p):
 
 
 def _rule(p, primals, jacs, laps, ans, params, mode):
-    n, collapse, second = mode.n, mode.collapse, mode.second
+    n, m, collapse, second = mode.n, mode.m, mode.collapse, mode.second
     live = [i for i, j in enumerate(jacs) if j is not None]
     kind = _kind(p)
     if kind in ("bilinear", "multilinear") and len(live) == 1:
@@ -141,9 +146,9 @@ def _rule(p, primals, jacs, laps, ans, params, mode):
         for a in range(len(live)):
             for b in range(a + 1, len(live)):
                 ops = list(primals)
-                ops[live[a]] = jacs[live[a]]
-                ops[live[b]] = jacs[live[b]]
-                c = _batched(lambda *o: bind(p, o, params), ops, [live[a], live[b]], ans, n)
+                ops[live[a]] = _first(jacs[live[a]], m, n)
+                ops[live[b]] = _first(jacs[live[b]], m, n)
+                c = _batched(lambda *o: bind(p, o, params), ops, [live[a], live[b]], ans, m)
                 s = c if s is None else _ops.add(s, c)
         return jac, _plus(lap, _times(_collapse(s, collapse), 2.0))
 
@@ -156,7 +161,7 @@ def _rule(p, primals, jacs, laps, ans, params, mode):
     jac = _unbatch(y1, level, ans, n)
     lap = None
     if second:
-        lap = _collapse(_unbatch(y2, level, ans, n), collapse)
+        lap = _collapse(_first(_unbatch(y2, level, ans, n), m, n), collapse)
         if has_lap:
             lap = _plus(lap, _lap_jvp(p, primals, laps, ans, params, mode))
     return jac, lap
@@ -191,12 +196,12 @@ def _elementwise(p, primals, i, jacs, laps, ans, params, mode):
         l = laps[i]
         lap = _ops.multiply(d1, _align(l, rank) if not mode.collapse else l)
     if d2 is not None:
-        sq = _ops.square(j)
+        sq = _ops.square(_first(j, mode.m, mode.n))
         if mode.collapse:
             sq = _ops.sum(sq, axis=0)
         lap = _plus(lap, _ops.multiply(d2, sq))
     if lap is not None:
-        lap = _fit(lap, ((mode.n,) if not mode.collapse else ()) + tuple(ans.shape), ans.dtype)
+        lap = _fit(lap, ((mode.m,) if not mode.collapse else ()) + tuple(ans.shape), ans.dtype)
     return jac, lap
 
 
@@ -205,7 +210,7 @@ def _lap_jvp(p, primals, laps, ans, params, mode):
     if mode.collapse:
         t = p.jvp(primals, laps, ans, params)
         return None if t is None else _fit(t, tuple(ans.shape), ans.dtype)
-    return _batched(lambda *t: p.jvp(primals, list(t), ans, params), laps, _live(laps), ans, mode.n)
+    return _batched(lambda *t: p.jvp(primals, list(t), ans, params), laps, _live(laps), ans, mode.m)
 
 
 # -- helpers -------------------------------------------------------------------
@@ -228,6 +233,11 @@ def _dtype_of(x):
         x = x._value
     dt = np.result_type(x)
     return dt if np.issubdtype(dt, np.floating) else np.dtype(np.float64)
+
+
+def _first(j, m, n):
+    """The first m rows of j (the directions that carry a second derivative)."""
+    return j if j is None or m == n else j[:m]
 
 
 def _live(xs):
