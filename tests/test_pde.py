@@ -340,3 +340,24 @@ def test_nested_operators():
     close(cr.jvp(cr.laplacian(f), (x,), (np.ones(3),))[1], 24 * np.sum(x))
     close(cr.hessian_diag(cr.laplacian(f))(x), [24.0, 24.0, 24.0])
     close(cr.laplacian(cr.jit(f))(x), 12 * np.sum(x ** 2))
+
+
+def test_mlp_against_jax_and_argnums_with_parameters():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    d = 4
+    params = mlp_params(d, width=12, depth=3)
+    X = np.random.default_rng(14).standard_normal((6, d))
+
+    def jnet(p, x):
+        h = x
+        for W, b in p[:-1]:
+            h = jnp.tanh(h @ W + b)
+        return (h @ p[-1][0] + p[-1][1])[0]
+
+    ref = jax.vmap(lambda x: jnp.trace(jax.hessian(lambda z: jnet(params, z))(x)))(jnp.asarray(X))
+    got = cr.vmap(cr.laplacian(mlp, argnums=1), in_axes=(None, 0))(params, X)
+    close(got, np.asarray(ref))
+    ref_diag = jax.vmap(lambda x: jnp.diag(jax.hessian(lambda z: jnet(params, z))(x)))(jnp.asarray(X))
+    close(cr.vmap(cr.hessian_diag(mlp, argnums=1), in_axes=(None, 0))(params, X), np.asarray(ref_diag))
