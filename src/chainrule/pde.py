@@ -45,7 +45,9 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
         or a ``numpy.random.Generator``) seeds the directions, drawn afresh at each
         call; ``return_variance=True`` returns ``(estimate, variance)``, the variance
         of the estimate (the sample variance of ``v^T H v`` over ``samples``).
-        Under ``cr.jit`` the directions drawn while tracing are baked into the graph.
+        Under ``cr.vmap`` every point of a call shares its directions (each point's
+        estimate is still unbiased); under ``cr.jit`` the directions drawn while tracing
+        are baked into the graph.
 
     The argument may have any shape (d = its size).
 
