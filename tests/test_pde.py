@@ -361,3 +361,10 @@ def test_mlp_against_jax_and_argnums_with_parameters():
     close(got, np.asarray(ref))
     ref_diag = jax.vmap(lambda x: jnp.diag(jax.hessian(lambda z: jnet(params, z))(x)))(jnp.asarray(X))
     close(cr.vmap(cr.hessian_diag(mlp, argnums=1), in_axes=(None, 0))(params, X), np.asarray(ref_diag))
+
+
+@pytest.mark.parametrize("method", ["hessian_trace", "taylor", "stde"])
+def test_every_method_refuses_a_vector_output(method):
+    kw = {"samples": 2, "seed": 0} if method == "stde" else {}
+    with pytest.raises(ValueError, match="laplacian: f must return a scalar"):
+        cr.laplacian(lambda x: x * 2, method=method, **kw)(np.ones(2))

@@ -76,9 +76,8 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
         d = int(np.prod(shape, dtype=np.int64))
         if method == "hessian_trace":
             from chainrule.api import hessian
-            y = _scalar_out(g(x), "laplacian")
-            del y
-            h = hessian(g)(x)
+            h = hessian(g)(x)                      # shape: f's output shape + shape + shape
+            _scalar_out(np.empty(tuple(h.shape)[:len(h.shape) - 2 * len(shape)]), "laplacian")
             return _ops.trace(_ops.reshape(h, (d, d)))
         if method == "taylor":
             return _taylor_laplacian(g, x, shape, dt, d)
@@ -99,7 +98,7 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
             return est, var
         y, _, lp = propagate(g, x, _eye(d, shape, dt), collapse=True)
         _scalar_out(y, "laplacian")
-        return _zero_if_none(lp, y)
+        return lp if lp is not None else _zeros_of(y)
 
     lap.__name__ = f"laplacian_{getattr(f, '__name__', 'f')}"
     lap.__doc__ = f"The Laplacian of {getattr(f, '__name__', 'f')} ({method})."
@@ -283,10 +282,6 @@ def _scalar_out(y, name):
                          f"map over points with cr.vmap({name}(f)) and pick one component "
                          f"(lambda x: f(x)[i]) for a vector-valued f")
     return y
-
-
-def _zero_if_none(v, like):
-    return v if v is not None else _zeros_of(like)
 
 
 def _zeros_of(y):
