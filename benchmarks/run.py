@@ -11,6 +11,8 @@
               10,000 points), float64; page faults per call.
 (g) compile:  first-call compile time of cr.jit (and jax.jit) in fresh processes, cold and warm
               disk cache.
+(h) laplacian: Laplacian of a tanh MLP (d-128x3-1) at 256 points + gradient of mean(Δu²), d = 2/16/64,
+              float64: forward Laplacian (eager, cr.jit), Hessian trace, PyTorch, jax.jit, folx.
     jit:      only the compiled rows of (a)-(d), with the floor and the peers they are compared with.
 
 The Targets table at the end says MET or MISSED for each target the results measure.
@@ -44,9 +46,11 @@ TARGET_C_JIT = "jitted chainrule mixed workload within 1.5x of the NumPy floor"
 TARGET_D_JIT = "jitted chainrule 64x64 Hessian at most jax.jit's"
 TARGET_F_JIT = "jitted chainrule PINN loss + gradient at most 0.5x PyTorch eager"
 TARGET_G_JIT = "compile of (b)'s step with a warm disk cache at most 0.5 s"
+# issue 12 (PDE operators)
+TARGET_H = "chainrule forward Laplacian + grad at most folx's time, 0.5x PyTorch nested autograd, jax.jit's"
 
 #: ``--only`` choices: a benchmark, or ``jit`` (the compiled rows of (a)-(d) only).
-CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "jit")
+CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jit")
 
 
 def _ratio_target(target, what, ratio, limit, missing="NOT MEASURED (a peer or row is missing)"):
@@ -115,6 +119,17 @@ def targets(results):
             cache = "" if r["cache_files_after_cold"] else " (no disk cache: warm = cold)"
             out.append(("(g) " + TARGET_G_JIT, f"cr.jit step, {r['workload']}: warm compile{cache}",
                         f"{s:.3f} s", "MET" if s <= 0.5 else "MISSED"))
+    if "laplacian" in results:
+        import bench_laplacian as bl
+        for run in results["laplacian"].values():
+            by = {x["name"]: x for x in run["rows"]}
+            for name in (bl.CR_JIT, bl.CR_EAGER):
+                r = by.get(name)
+                label = "cr.jit" if name == bl.CR_JIT else "eager"
+                for key, peer_name, limit in (("ratio_to_folx", "folx", 1.0), ("ratio_to_torch", "PyTorch", 0.5),
+                                              ("ratio_to_jax_jit", "jax.jit", 1.0)):
+                    out.append(_ratio_target("(h) " + TARGET_H, f"{label}, d = {run['d']}: call / {peer_name}",
+                                             r and r.get(key), limit))
     return out
 
 
@@ -167,7 +182,7 @@ def main(argv=None):
 
     jit_only = only is not None and "jit" in only
     results = {}
-    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile"):
+    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian"):
         if not want(name):
             continue
         mod = __import__(f"bench_{name}")

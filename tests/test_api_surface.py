@@ -24,7 +24,7 @@ array asarray zeros ones zeros_like ones_like full eye arange linspace at
 """.split()
 API_LINALG = "inv solve det slogdet cholesky norm eigh".split()
 API_SPECIAL = "erf logsumexp expit logit softplus gammaln".split()
-API_TOP = ("grad value_and_grad vjp jvp stop_gradient Tensor tensor no_grad autograd "
+API_TOP = ("grad value_and_grad vjp jvp jet laplacian divergence hessian_diag derivatives stop_gradient Tensor tensor no_grad autograd "
            "testing forward_ad detect_anomaly").split()
 API_FORWARD_AD = "dual_level make_dual unpack_dual".split()  # §10
 

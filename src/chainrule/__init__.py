@@ -15,6 +15,8 @@ from chainrule.custom import custom_jvp, custom_vjp
 from chainrule.explain import explain
 from chainrule.implicit import fixed_point, implicit_derivative, root
 from chainrule.jit import jit, make_ir
+from chainrule.taylor import jet
+from chainrule.pde import derivatives, divergence, hessian_diag, laplacian
 from chainrule._jit.fuse import FusionWarning
 from chainrule import nn, optim  # noqa: E402,F401  (last: they build on the names above)
 
@@ -24,6 +26,6 @@ __all__ = [
     "explain",
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
     "no_grad", "enable_grad", "is_grad_enabled", "autograd", "forward_ad", "testing",
-    "vmap", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
+    "vmap", "jet", "laplacian", "divergence", "hessian_diag", "derivatives", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
     "nn", "optim", "detect_anomaly", "jit", "make_ir", "FusionWarning",
 ]

@@ -13,6 +13,8 @@ whose local derivatives are known.  A :class:`Primitive` is declared once, with
   ``"elementwise"`` (the Jacobian is diagonal, so the VJP formula applied to
   the tangent is the JVP), ``"linear"`` (apply the primitive to the tangents)
   or ``"bilinear"`` (``f(tx, y) + f(x, ty)``);
+* ``taylor`` -- its Taylor-mode rule for ``cr.jet``, usually a shortcut (see
+  :func:`defprim` and :mod:`chainrule._interpreters.taylor`);
 * ``batch`` -- its ``vmap`` rule (elementwise primitives batch by broadcasting;
   every other primitive of the library declares one);
 * ``formulas`` -- per input, the local derivative as ``(text, latex)`` for
@@ -91,7 +93,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
                  "differentiable", "elementwise", "batch", "notation", "expand", "units", "noop",
-                 "broadcasting", "fresh", "scalar")
+                 "broadcasting", "fresh", "scalar", "taylor")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -118,6 +120,7 @@ class Primitive:
         self.broadcasting = False
         self.fresh = False
         self.scalar = None
+        self.taylor = None
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -189,10 +192,13 @@ def _is_plain(v):
 
 REGISTRY: dict[str, Primitive] = {}
 
+#: The shortcut names of ``defprim``'s ``taylor=`` (implemented by ``_interpreters.taylor.SHORTCUTS``).
+TAYLOR_SHORTCUTS = ("linear", "bilinear", "multilinear", "jvp")
+
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
             notation=None, expand=None, units=None, noop=None, broadcasting=False,
-            fresh=False, scalar=None):
+            fresh=False, scalar=None, taylor=None):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -216,6 +222,14 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     on that dtype or on the output's number of elements (a libm call per element only
     beats NumPy's SIMD loops on small arrays).  It must give NumPy's value (NaN,
     signed zeros, ties).
+    ``taylor`` is the rule of ``cr.jet`` (Taylor mode), ``(primals, series, ans, params) ->
+    [y_1, ..., y_K]`` where ``series[i]`` is input i's list of K derivative coefficients
+    (``None``: a constant input; ``None`` entries are zeros), or a shortcut name:
+    ``"linear"`` (affine or piecewise affine: the JVP rule applied to each coefficient),
+    ``"bilinear"`` / ``"multilinear"`` (Leibniz's rule with binomial coefficients) or
+    ``"jvp"`` (derived from the JVP rule by running it under a jet of one order less, the
+    default).  Left out, it follows ``jvp``: ``"linear"`` and ``"bilinear"`` carry over,
+    no JVP means no Taylor rule, anything else is ``"jvp"``.
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
@@ -225,6 +239,10 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     p.expand = expand
     p.units, p.noop, p.broadcasting, p.fresh = units, noop, broadcasting, fresh
     p.scalar = scalar
+    if isinstance(taylor, str) and taylor not in TAYLOR_SHORTCUTS:
+        raise ValueError(f"primitive {name}: unknown taylor shortcut {taylor!r}; one of {TAYLOR_SHORTCUTS}")
+    p.taylor = taylor if taylor is not None else (
+        None if jvp is None else jvp if jvp in ("linear", "bilinear") else "jvp")
     REGISTRY[name] = p
     return p
 

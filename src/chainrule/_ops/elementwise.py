@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
+from chainrule._ops._series import chain, full, leibniz, neg, order, over
+from chainrule._ops._series import sub as _sub
 from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of, peel, raw, refuse_keywords, unary
 
 # -- arithmetic ----------------------------------------------------------------
@@ -48,7 +50,7 @@ add_p = defprim(
     "add", np.add,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: g],
-    scalar="({0} + {1})",
+    scalar="({0} + {1})", taylor="linear",
     formulas=[("1", "1"), ("1", "1")],
     units=(-0.0, -0.0),
     notation=("{0} + {1}", "{0} + {1}"))
@@ -57,7 +59,7 @@ subtract_p = defprim(
     "subtract", np.subtract,
     [lambda ans, x, y: lambda g: g,
      lambda ans, x, y: lambda g: negative(g)],
-    scalar="({0} - {1})",
+    scalar="({0} - {1})", taylor="linear",
     formulas=[("1", "1"), ("-1", "-1")],
     units=(None, 0.0),
     notation=("{0} − {1}", "{0} - {1}"))
@@ -66,10 +68,20 @@ multiply_p = defprim(
     "multiply", np.multiply,
     [lambda ans, x, y: lambda g: multiply(g, y),
      lambda ans, x, y: lambda g: multiply(g, x)],
-    scalar="({0} * {1})",
+    scalar="({0} * {1})", taylor="bilinear",
     formulas=[("y", "y"), ("x", "x")],
     units=(1, 1),
     notation=("{0} · {1}", r"{0} \cdot {1}"))
+
+def _divide_taylor(primals, series, ans, params):
+    # q y = x: sum_j C(k, j) q_j y_{k-j} = x_k, solved for q_k
+    K = order(series)
+    (x, y), (sx, sy) = primals, series
+    xs, ys, qs = full(x, sx, K), full(y, sy, K), [ans]
+    for k in range(1, K + 1):
+        qs.append(over(_sub(xs[k], leibniz(qs, ys, k, hi=k - 1)), y))
+    return qs[1:]
+
 
 divide_p = defprim(
     "divide", np.divide,
@@ -77,7 +89,7 @@ divide_p = defprim(
      lambda ans, x, y: lambda g: negative(multiply(g, divide(ans, y)))],
     scalar="({0} / {1})",
     formulas=[("1/y", r"\frac{1}{y}"), ("-x/y^2", r"-\frac{x}{y^{2}}")],
-    uses_ans=True,
+    uses_ans=True, taylor=_divide_taylor,
     units=(None, 1),
     notation=("{0} / {1}", r"\frac{{{0}}}{{{1}}}"))
 
@@ -85,7 +97,7 @@ negative_p = defprim(
     "negative", np.negative,
     [lambda ans, x: lambda g: negative(g)],
     formulas=[("-1", "-1")],
-    notation=("−{0}", "-{0}"),
+    notation=("−{0}", "-{0}"), taylor="linear",
     scalar="(-{0})")
 
 
@@ -120,45 +132,115 @@ def _pow_dy(ans, x, y):
     return lambda g: multiply(g, where(zero, 0.0, multiply(ans, log(safe_x))))
 
 
+def _power_taylor(primals, series, ans, params):
+    # a constant scalar exponent p: a small integer by series products (x^2 = x x, exact at
+    # x = 0); otherwise x y' = p y x' solved for y_k, where x has no zero.  Anything else
+    # (a traced or array exponent, a zero in x): the rule derived from the JVP.
+    (x, y), (sx, sy) = primals, series
+    K = order(series)
+    if sy is None and type(y) not in TRACER_TYPES and np.ndim(y) == 0:
+        p = float(y)
+        xs = full(x, sx, K)
+        if p in (0.0, 1.0, 2.0, 3.0, 4.0):
+            acc = [None] * (K + 1) if p == 0 else xs
+            for _ in range(int(p) - 1):
+                acc = [multiply(acc[0], x)] + [leibniz(acc, xs, k) for k in range(1, K + 1)]
+            return acc[1:]
+        if not _has_zero(x):
+            ys = [ans]
+            for k in range(1, K + 1):
+                c = chain(ys, xs, k)
+                ys.append(over(_sub(None if c is None else multiply(c, p), chain(xs, ys, k, lo=1)), x))
+            return ys[1:]
+    if power_p not in _DERIVED:
+        from chainrule._interpreters.taylor import SHORTCUTS
+        _DERIVED[power_p] = SHORTCUTS["jvp"](power_p)
+    return _DERIVED[power_p](primals, series, ans, params)
+
+
+_DERIVED: dict = {}   # primitive -> the Taylor rule derived from its JVP, for the fallbacks
+
 power_p = defprim(
     "power", np.power, [_pow_dx, _pow_dy],
     scalar=_libm("power", float_only=True),
     formulas=[("y*x^(y-1)", r"y\,x^{y-1}"), ("x^y*log(x)", r"x^{y}\ln x")],
-    uses_ans=True,
+    uses_ans=True, taylor=_power_taylor,
     units=(None, 1),
     notation=("{0}^{1}", "{0}^{{{1}}}"))
 
 # -- exponentials, logarithms, roots --------------------------------------------
 
+def _exp_taylor(primals, series, ans, params):
+    # y' = y x'
+    K = order(series)
+    xs, ys = full(primals[0], series[0], K), [ans]
+    for k in range(1, K + 1):
+        ys.append(chain(ys, xs, k))
+    return ys[1:]
+
+
 exp_p = defprim(
     "exp", np.exp, [lambda ans, x: lambda g: multiply(g, ans)],
-    formulas=[("exp(x)", r"e^{x}")], uses_ans=True,
+    formulas=[("exp(x)", r"e^{x}")], uses_ans=True, taylor=_exp_taylor,
     notation=("exp({0})", "e^{{{0}}}"),
     scalar=_libm("exp"))
 
+def _log_taylor(primals, series, ans, params):
+    # x y' = x', solved for y_k
+    K = order(series)
+    x = primals[0]
+    xs, ys = full(x, series[0], K), [ans]
+    for k in range(1, K + 1):
+        ys.append(over(_sub(xs[k], chain(xs, ys, k, lo=1)), x))
+    return ys[1:]
+
+
 log_p = defprim(
     "log", np.log, [lambda ans, x: lambda g: divide(g, x)],
-    formulas=[("1/x", r"\frac{1}{x}")],
+    formulas=[("1/x", r"\frac{1}{x}")], taylor=_log_taylor,
     notation=("log({0})", r"\ln {0}"),
     scalar=_libm("log"))
 
+def _sqrt_taylor(primals, series, ans, params):
+    # y y = x: 2 y_0 y_k = x_k - sum_{0<j<k} C(k, j) y_j y_{k-j}
+    K = order(series)
+    xs, ys = full(primals[0], series[0], K), [ans]
+    twice = multiply(ans, 2.0)
+    for k in range(1, K + 1):
+        ys.append(over(_sub(xs[k], leibniz(ys, ys, k, lo=1, hi=k - 1)), twice))
+    return ys[1:]
+
+
 sqrt_p = defprim(
     "sqrt", np.sqrt, [lambda ans, x: lambda g: divide(multiply(g, 0.5), ans)],
-    formulas=[("1/(2*sqrt(x))", r"\frac{1}{2\sqrt{x}}")], uses_ans=True,
+    formulas=[("1/(2*sqrt(x))", r"\frac{1}{2\sqrt{x}}")], uses_ans=True, taylor=_sqrt_taylor,
     notation=("sqrt({0})", r"\sqrt{{{0}}}"),
     scalar="np.sqrt({0})")
 
 # -- trigonometric, hyperbolic ------------------------------------------------
 
+def _sin_cos_series(x, s, K, sin_x, cos_x):
+    # sin' = cos x', cos' = -sin x', one order at a time
+    xs, S, C = full(x, s, K), [sin_x], [cos_x]
+    for k in range(1, K + 1):
+        S.append(chain(C, xs, k))
+        C.append(neg(chain(S, xs, k)))
+    return S[1:], C[1:]
+
+
 sin_p = defprim(
     "sin", np.sin, [lambda ans, x: lambda g: multiply(g, cos(x))],
     formulas=[("cos(x)", r"\cos x")],
+    taylor=lambda primals, series, ans, params: _sin_cos_series(
+        primals[0], series[0], order(series), ans, cos(primals[0]))[0],
     notation=("sin({0})", r"\sin {0}"),
     scalar=_libm("sin"))
 
 cos_p = defprim(
     "cos", np.cos, [lambda ans, x: lambda g: negative(multiply(g, sin(x)))],
     formulas=[("-sin(x)", r"-\sin x")],
+    taylor=lambda primals, series, ans, params: _sin_cos_series(
+        primals[0], series[0], order(series), sin(primals[0]), ans)[1],
     notation=("cos({0})", r"\cos {0}"),
     scalar=_libm("cos"))
 
@@ -167,8 +249,19 @@ def _tanh_dx(ans, x):
     return lambda g: multiply(g, subtract(1.0, multiply(ans, ans)))
 
 
+def _tanh_taylor(primals, series, ans, params):
+    # y' = d x' with d = 1 - y^2
+    K = order(series)
+    xs, ys, ds = full(primals[0], series[0], K), [ans], [subtract(1.0, multiply(ans, ans))]
+    for k in range(1, K + 1):
+        ys.append(chain(ds, xs, k))
+        if k < K:
+            ds.append(neg(leibniz(ys, ys, k)))
+    return ys[1:]
+
+
 tanh_p = defprim(
-    "tanh", np.tanh, [_tanh_dx],
+    "tanh", np.tanh, [_tanh_dx], taylor=_tanh_taylor,
     formulas=[("1 - tanh(x)^2", r"1-\tanh^{2}x")], uses_ans=True,
     notation=("tanh({0})", r"\tanh {0}"),
     scalar=_libm("tanh"))
@@ -179,14 +272,26 @@ _LN2, _LN10 = float(np.log(2.0)), float(np.log(10.0))
 
 square_p = defprim(
     "square", np.square, [lambda ans, x: lambda g: multiply(g, multiply(x, 2.0))],
+    taylor=lambda primals, series, ans, params: [
+        leibniz(xs, xs, k) for xs in [full(primals[0], series[0], order(series))] for k in range(1, len(xs))],
     formulas=[("2x", "2x")],
     notation=("{0}²", "{0}^{{2}}"),
     scalar="({0} * {0})")
 
+def _reciprocal_taylor(primals, series, ans, params):
+    # q x = 1
+    K = order(series)
+    x = primals[0]
+    xs, qs = full(x, series[0], K), [ans]
+    for k in range(1, K + 1):
+        qs.append(neg(over(leibniz(qs, xs, k, hi=k - 1), x)))
+    return qs[1:]
+
+
 reciprocal_p = defprim(
     "reciprocal", np.reciprocal,
     [lambda ans, x: lambda g: negative(multiply(g, multiply(ans, ans)))],
-    formulas=[("-1/x^2", r"-\frac{1}{x^{2}}")], uses_ans=True,
+    formulas=[("-1/x^2", r"-\frac{1}{x^{2}}")], uses_ans=True, taylor=_reciprocal_taylor,
     scalar=_float_only("({T}(1) / {0})"))
 
 cbrt_p = defprim(
@@ -276,7 +381,7 @@ def _abs_dx(ans, x):
 abs_p = defprim(
     "abs", np.abs, [_abs_dx],
     formulas=[("sign(x) (1 at 0)", r"\operatorname{sign} x")],  # abs'(0) = 1, as JAX
-    scalar="abs({0})")
+    scalar="abs({0})", taylor="linear")
 
 # -- more trigonometric and hyperbolic ---------------------------------------------
 
@@ -387,13 +492,13 @@ maximum_p = defprim(
     "maximum", np.maximum,
     [_select_dx(np.greater), lambda ans, x, y: _select_dx(np.greater)(ans, y, x)],
     formulas=[("[x > y] (1/2 at ties)", r"[x>y]"), ("[y > x] (1/2 at ties)", r"[y>x]")],
-    scalar="({0} if ({0} > {1} or {0} != {0}) else {1})")
+    scalar="({0} if ({0} > {1} or {0} != {0}) else {1})", taylor="linear")
 
 minimum_p = defprim(
     "minimum", np.minimum,
     [_select_dx(np.less), lambda ans, x, y: _select_dx(np.less)(ans, y, x)],
     formulas=[("[x < y] (1/2 at ties)", r"[x<y]"), ("[y < x] (1/2 at ties)", r"[y<x]")],
-    scalar="({0} if ({0} < {1} or {0} != {0}) else {1})")
+    scalar="({0} if ({0} < {1} or {0} != {0}) else {1})", taylor="linear")
 
 where_p = defprim(
     "where", np.where,
@@ -401,7 +506,7 @@ where_p = defprim(
      lambda ans, c, x, y: lambda g: where(c, g, 0.0),
      lambda ans, c, x, y: lambda g: where(c, 0.0, g)],
     formulas=[None, ("[c]", r"[c]"), ("[not c]", r"[\lnot c]")],
-    scalar="({1} if {r0} else {2})")
+    scalar="({1} if {r0} else {2})", taylor="linear")
 
 # -- dtype and gradient control -------------------------------------------------
 

@@ -480,7 +480,7 @@ def _einsum_formula(i, shapes, params, names, names_tex, g, g_tex):
 einsum_p = defprim(
     "einsum", _einsum_impl, PerInput(_einsum_vjp), jvp=_einsum_jvp,
     formulas=PerInput(lambda i: _einsum_formula),
-    batch=_batch_einsum)
+    batch=_batch_einsum, taylor="multilinear")
 
 
 def _einsum_bind(terms, out, operands):

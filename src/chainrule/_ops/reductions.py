@@ -96,7 +96,7 @@ max_p = defprim(
     "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
     formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
-    fresh=True, batch=batch_with_axes_shifted)
+    fresh=True, batch=batch_with_axes_shifted, taylor="linear")  # piecewise linear
 
 
 # min shares max's rules: the weights are [x == ans] / #ties for either.
@@ -104,7 +104,7 @@ min_p = defprim(
     "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
     [_max_vjp], jvp=_max_jvp,
     formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
-    fresh=True, batch=batch_with_axes_shifted)
+    fresh=True, batch=batch_with_axes_shifted, taylor="linear")  # piecewise linear
 
 
 def _reduction(p, np_fn, name, what, with_dtype):
