@@ -368,3 +368,20 @@ def test_every_method_refuses_a_vector_output(method):
     kw = {"samples": 2, "seed": 0} if method == "stde" else {}
     with pytest.raises(ValueError, match="laplacian: f must return a scalar"):
         cr.laplacian(lambda x: x * 2, method=method, **kw)(np.ones(2))
+
+
+def test_derivatives_through_generic_rules_with_fewer_second_directions():
+    """Primitives without a shortcut (custom JVP rules, linear algebra, sorting) when only
+    some of the directions carry a second derivative."""
+    def u(x):   # one point (t, x, y)
+        a = cnp.stack([cnp.stack([1.0 + x[0] ** 2, x[1]]), cnp.stack([x[1] * x[2], 2.0 + cnp.sin(x[2])])])
+        return (cspecial.logsumexp(x * x[::-1]) + cnp.linalg.det(a) + cnp.sum(cnp.sort(x) ** 3)
+                + cnp.sum(F.softmax(x) * x))
+
+    x = np.array([0.3, -0.6, 1.1])
+    got = cr.derivatives(u, "", "t", "yy", "x", names="txy")(x)
+    H, G = np.asarray(cr.hessian(u)(x)), np.asarray(cr.grad(u)(x))
+    close(got[0], u(x))
+    close(got[1], G[0])
+    close(got[2], H[2, 2])
+    close(got[3], G[1])
