@@ -8,11 +8,12 @@
 (e) train:    training throughput (samples/s) with cr.nn + cr.optim against PyTorch eager: digits
               (64-128-10, Adam) and the 784-256-256-10 step (SGD), float32 and float64.
 (f) pinn:     loss + parameter gradient of a Burgers PINN (u_t, u_x, u_xx by nested gradients on
-              10,000 points), float64; page faults per call.
+              10,000 points), float64 and float32; page faults per call.
 (g) compile:  first-call compile time of cr.jit (and jax.jit) in fresh processes, cold and warm
               disk cache.
 (h) laplacian: Laplacian of a tanh MLP (d-128x3-1) at 256 points + gradient of mean(Δu²), d = 2/16/64,
               float64: forward Laplacian (eager, cr.jit), Hessian trace, PyTorch, jax.jit, folx.
+(i) jet:      cr.jet of order 4 of a tanh MLP against 4 nested cr.jvp (and JAX's jet, nested jvp).
     jit:      only the compiled rows of (a)-(d), with the floor and the peers they are compared with.
 
 The Targets table at the end says MET or MISSED for each target the results measure.
@@ -50,7 +51,7 @@ TARGET_G_JIT = "compile of (b)'s step with a warm disk cache at most 0.5 s"
 TARGET_H = "chainrule forward Laplacian + grad at most folx's time, 0.5x PyTorch nested autograd, jax.jit's"
 
 #: ``--only`` choices: a benchmark, or ``jit`` (the compiled rows of (a)-(d) only).
-CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jit")
+CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "jit")
 
 
 def _ratio_target(target, what, ratio, limit, missing="NOT MEASURED (a peer or row is missing)"):
@@ -130,6 +131,11 @@ def targets(results):
                                               ("ratio_to_jax_jit", "jax.jit", 1.0)):
                     out.append(_ratio_target("(h) " + TARGET_H, f"{label}, d = {run['d']}: call / {peer_name}",
                                              r and r.get(key), limit))
+    if "jet" in results:
+        r = results["jet"]
+        out.append(("(i) cr.jet of order 4 at least 2x faster than 4 nested cr.jvp",
+                    f"tanh MLP, {r['n']} points: nested / jet", f"{r['speedup']:.1f}x",
+                    "MET" if r["speedup"] >= 2 else "MISSED"))
     return out
 
 
@@ -182,7 +188,7 @@ def main(argv=None):
 
     jit_only = only is not None and "jit" in only
     results = {}
-    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian"):
+    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet"):
         if not want(name):
             continue
         mod = __import__(f"bench_{name}")
