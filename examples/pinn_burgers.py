@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--out", default="burgers.png", help="the figure ('none': no figure)")
     ap.add_argument("--quick", action="store_true", help="a small net and problem, for CI")
     args = ap.parse_args()
-    sizes, n_f, adam, iters = [2] + [20] * 8 + [1], 10_000, 2000, args.iters
+    sizes, n_f, adam, iters = [2] + [20] * 8 + [1], 10_000, 200, args.iters
     if args.quick:
         sizes, n_f, adam, iters = [2, 20, 20, 1], 500, 100, min(iters, 100)
 

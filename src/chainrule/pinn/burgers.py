@@ -98,7 +98,7 @@ def relative_l2(net, params, problem):
     return float(np.linalg.norm(pred - problem.u_test) / np.linalg.norm(problem.u_test))
 
 
-def train(net, problem, adam_steps=2000, lbfgs_iters=50_000, time_budget=None, lr=1e-3, progress=True):
+def train(net, problem, adam_steps=200, lbfgs_iters=50_000, time_budget=None, lr=1e-3, progress=True):
     """Adam for ``adam_steps``, then full-batch L-BFGS (``cr.optim.LBFGS_PINN``: history 50) until it
     converges, ``lbfgs_iters`` iterations or ``time_budget`` seconds in all (:func:`chainrule.pinn.fit`
     on the ``cr.jit``-compiled loss and gradient); ``(params, info)``."""

@@ -19,7 +19,7 @@ def add_pinn_command(sub):
     _common(b, out="burgers.png")
     b.add_argument("--n-f", type=int, default=10_000, help="collocation points (default 10000)")
     b.add_argument("--n-u", type=int, default=100, help="initial/boundary data points (default 100)")
-    b.add_argument("--adam", type=int, default=2000, help="Adam steps before L-BFGS (default 2000)")
+    b.add_argument("--adam", type=int, default=200, help="Adam steps before L-BFGS (default 200)")
     b.add_argument("--sampling", choices=("lhs", "sobol", "uniform"), default="lhs")
     b.set_defaults(handler=run_burgers)
     q = psub.add_parser("poisson", help="-Laplacian u = f on [0, 1]^d with a known solution",
