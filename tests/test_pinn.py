@@ -78,6 +78,10 @@ def test_resampler_period():
     pts = [r(k) for k in range(7)]
     assert pts[0] is pts[1] is pts[2] and pts[3] is pts[5] and pts[6] is not pts[5]
     assert r.count == 3 and not np.array_equal(pts[0], pts[3])
+    once = cr.pinn.Resampler(lambda rng: BOX.sample(4, rng=rng), rng=0)
+    assert once(0) is once(10) and once.count == 1
+    with pytest.raises(ValueError, match="period must be >= 1"):
+        cr.pinn.Resampler(lambda rng: None, period=0)
 
 
 def test_normalize_maps_the_box_onto_the_cube():
@@ -296,3 +300,19 @@ def test_lbfgs_pinn_defaults_converge_by_relative_change():
     assert cr.optim.LBFGS_PINN["history_size"] == 50
     with pytest.raises(ValueError, match="rtol_change must be >= 0"):
         cr.optim.lbfgs(rtol_change=-1)
+
+
+def test_lbfgs_wrapper_takes_rtol_change():
+    xy = cr.tensor([-1.2, 1.0], requires_grad=True)
+    opt = cr.optim.LBFGS([xy], max_iter=500, tolerance_grad=0, tolerance_change=0, rtol_change=1e-3)
+
+    def closure():
+        opt.zero_grad()
+        loss = 100 * (xy[1] - xy[0] ** 2) ** 2 + (1 - xy[0]) ** 2
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    # a loose relative tolerance stops well before the minimum (1, 1)
+    assert opt.state["message"] == "relative decrease below rtol_change"
+    assert opt.state["step"] < 100

@@ -1,7 +1,6 @@
 """``chainrule pinn burgers`` and ``chainrule pinn poisson``: the reproductions, from the command line."""
 from __future__ import annotations
 
-import os
 import time
 
 
@@ -43,7 +42,6 @@ def _common(p, out):
 
 
 def run_burgers(args):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from chainrule.pinn import burgers
     from chainrule.pinn.model import mlp
 
@@ -72,7 +70,6 @@ def run_burgers(args):
 
 
 def run_poisson(args):
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from chainrule.pinn import poisson
 
     n_f, adam, iters = args.n_f, args.adam, args.iters
