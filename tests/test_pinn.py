@@ -204,6 +204,7 @@ def test_poisson_problem_and_short_training():
                                                             problem.x_b, problem.g)[0])
 
 
+@pytest.mark.slow
 def test_cli_burgers_quick(tmp_path, capsys):
     from chainrule.cli import main
     out = tmp_path / "b.png"

@@ -15,7 +15,7 @@ def add_pinn_command(sub):
                                     "(2019): N_u = 100, N_f = 10,000 (LHS), a 2 -> 8 x 20 tanh -> 1 network, "
                                     "Adam then full-batch L-BFGS; prints the relative L2 error against the "
                                     "Cole-Hopf solution and saves the paper's figure.")
-    _common(b, out="burgers.png")
+    _common(b, out="burgers.png", time=840.0)
     b.add_argument("--n-f", type=int, default=10_000, help="collocation points (default 10000)")
     b.add_argument("--n-u", type=int, default=100, help="initial/boundary data points (default 100)")
     b.add_argument("--adam", type=int, default=200, help="Adam steps before L-BFGS (default 200)")
@@ -31,11 +31,11 @@ def add_pinn_command(sub):
     q.set_defaults(handler=run_poisson, iters=5000)
 
 
-def _common(p, out):
+def _common(p, out, time=None):
     p.add_argument("--seed", type=int, default=0, help="seed of the data and the initial weights")
     p.add_argument("--iters", type=int, default=50_000, help="at most this many L-BFGS iterations (default 50000)")
-    p.add_argument("--time", type=float, default=None, metavar="SECONDS",
-                   help="wall-time budget for the training, in seconds (default: none)")
+    p.add_argument("--time", type=float, default=time, metavar="SECONDS",
+                   help=f"wall-time budget for the training, in seconds (default: {time or 'none'}; 'inf': none)")
     p.add_argument("--out", default=out, help=f"the figure's file (default {out}; 'none' for no figure)")
     p.add_argument("--quick", action="store_true", help="a short run (seconds), e.g. for CI")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
