@@ -317,3 +317,10 @@ def test_lbfgs_wrapper_takes_rtol_change():
     # a loose relative tolerance stops well before the minimum (1, 1)
     assert opt.state["message"] == "relative decrease below rtol_change"
     assert opt.state["step"] < 100
+
+
+def test_cli_rejects_a_bad_dimension(capsys):
+    from chainrule.cli import main
+    with pytest.raises(SystemExit):
+        main(["pinn", "poisson", "--dim", "0"])
+    assert "--dim: expected a positive integer, got 0" in capsys.readouterr().err

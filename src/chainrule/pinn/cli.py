@@ -6,6 +6,17 @@ import time
 
 
 
+def _positive_int(text):
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def add_pinn_command(sub):
     p = sub.add_parser("pinn", help="physics-informed networks: Raissi et al.'s Burgers run, a d-dim Poisson",
                        description="Train a physics-informed network and print its relative L2 error.")
@@ -16,7 +27,7 @@ def add_pinn_command(sub):
                                     "Adam then full-batch L-BFGS; prints the relative L2 error against the "
                                     "Cole-Hopf solution and saves the paper's figure.")
     _common(b, out="burgers.png", time=840.0)
-    b.add_argument("--n-f", type=int, default=10_000, help="collocation points (default 10000)")
+    b.add_argument("--n-f", type=_positive_int, default=10_000, help="collocation points (default 10000)")
     b.add_argument("--n-u", type=int, default=100, help="initial/boundary data points (default 100)")
     b.add_argument("--adam", type=int, default=200, help="Adam steps before L-BFGS (default 200)")
     b.add_argument("--sampling", choices=("lhs", "sobol", "uniform"), default="lhs")
@@ -25,8 +36,8 @@ def add_pinn_command(sub):
                         description="-Laplacian(u) = f on [0, 1]^d, u = g on the boundary, with the exact "
                                     "solution u = sum_i sin(pi x_i); prints the relative L2 error.")
     _common(q, out="poisson.png")
-    q.add_argument("--dim", type=int, default=2, help="the dimension d (default 2)")
-    q.add_argument("--n-f", type=int, default=None, help="interior points (default 1000 d)")
+    q.add_argument("--dim", type=_positive_int, default=2, help="the dimension d (default 2)")
+    q.add_argument("--n-f", type=_positive_int, default=None, help="interior points (default 1000 d)")
     q.add_argument("--adam", type=int, default=1000, help="Adam steps before L-BFGS (default 1000)")
     q.set_defaults(handler=run_poisson, iters=5000)
 
