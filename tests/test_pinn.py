@@ -324,3 +324,16 @@ def test_cli_rejects_a_bad_dimension(capsys):
     with pytest.raises(SystemExit):
         main(["pinn", "poisson", "--dim", "0"])
     assert "--dim: expected a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_burgers_exact_vs_dense_quadrature_near_the_shock():
+    # an independent oracle: the Cole-Hopf integrals in y = x - eta by the trapezoid rule on a fine grid
+    def dense(t, x):
+        s = math.sqrt(2 * burgers.NU * t)
+        y = np.linspace(x - 30 * s, x + 30 * s, 200_001)   # phi_0 pulls the mass far from y = x
+        e = -np.cos(np.pi * y) / (2 * np.pi * burgers.NU) - (x - y) ** 2 / (4 * burgers.NU * t)
+        w = np.exp(e - e.max())
+        return -np.trapezoid(np.sin(np.pi * y) * w, y) / np.trapezoid(w, y)
+
+    for t, x in [(0.25, -0.3), (0.4, -0.05), (0.5, 0.004), (0.75, -0.01), (1.0, 0.02), (0.3, 0.6)]:
+        assert burgers.exact(t, x) == pytest.approx(dense(t, x), abs=1e-12), (t, x)
