@@ -337,3 +337,11 @@ def test_burgers_exact_vs_dense_quadrature_near_the_shock():
 
     for t, x in [(0.25, -0.3), (0.4, -0.05), (0.5, 0.004), (0.75, -0.01), (1.0, 0.02), (0.3, 0.6)]:
         assert burgers.exact(t, x) == pytest.approx(dense(t, x), abs=1e-12), (t, x)
+
+
+def test_lhs_without_scipy_says_what_to_install(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "scipy.stats", None)
+    with pytest.raises(ImportError, match=r"pip install 'chainrule\[special\]'.*method='uniform'"):
+        BOX.sample(4, "lhs")
+    assert BOX.sample(4, "uniform", rng=0).shape == (4, 3)
