@@ -345,3 +345,18 @@ def test_lhs_without_scipy_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'chainrule\[special\]'.*method='uniform'"):
         BOX.sample(4, "lhs")
     assert BOX.sample(4, "uniform", rng=0).shape == (4, 3)
+
+
+def test_fit_callback_sees_every_step_and_stops():
+    loss = lambda p, y: cr.pinn.weighted_loss({"fit": cnp.mean((p["a"] - y) ** 4)})   # many L-BFGS steps
+    y = np.array([1.0, 2.0])
+    seen = []
+    p, info = cr.pinn.fit(loss, {"a": np.array(0.0)}, (y,), adam_steps=3, lbfgs_iters=50, progress=False,
+                          callback=lambda phase, step, params, value: seen.append((phase, value)) or
+                          (phase == "lbfgs" and len(seen) == 5))
+    assert [ph for ph, _ in seen] == ["adam"] * 3 + ["lbfgs"] * 2
+    assert info["message"] == "stopped by callback" and seen[-1][1] < seen[0][1]
+    seen.clear()
+    _, info = cr.pinn.fit(loss, {"a": np.array(0.0)}, (y,), adam_steps=10, progress=False,
+                          callback=lambda *a: seen.append(a) or len(seen) == 2)
+    assert info["adam_steps"] == 2 and info["lbfgs_iters"] == 0

@@ -7,7 +7,7 @@ __all__ = ["fit"]
 
 
 def fit(loss, params, data, *, adam_steps=1000, lbfgs_iters=10_000, time_budget=None, lr=1e-3,
-        schedule=None, lbfgs=None, progress=True):
+        schedule=None, lbfgs=None, progress=True, callback=None):
     """Minimise ``loss(params, *data) -> (total, {name: term})`` from ``params``; ``(params, info)``.
 
     The objective is ``cr.jit(cr.value_and_grad(loss, has_aux=True))``: ``adam_steps``
@@ -17,7 +17,9 @@ def fit(loss, params, data, *, adam_steps=1000, lbfgs_iters=10_000, time_budget=
     phases stop at ``time_budget`` seconds in all.  ``info`` holds the final loss and
     terms, the counts, why L-BFGS stopped, the wall time and the history
     ``[(phase, step, seconds, loss)]``.  A tqdm bar shows the terms when tqdm is
-    installed and ``progress`` is true.
+    installed and ``progress`` is true.  ``callback(phase, step, params, value)`` runs
+    after every step (``phase`` is ``"adam"`` or ``"lbfgs"``); returning ``True`` stops
+    the run.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> loss = lambda p, y: cr.pinn.weighted_loss({"fit": cnp.mean((p["a"] - y) ** 2)})
@@ -35,16 +37,17 @@ def fit(loss, params, data, *, adam_steps=1000, lbfgs_iters=10_000, time_budget=
     history = []
     last = {}
 
-    def report(phase, step, value, parts):
+    def report(phase, step, params, value, parts):
         history.append((phase, step, time.perf_counter() - start, float(value)))
         if bar is not None:
             terms = " ".join(f"{k}={float(v):.1e}" for k, v in parts.items())
             bar.set_postfix_str(f"{phase} loss={float(value):.3e} {terms}", refresh=False)
             bar.update(1)
+        return callback is not None and bool(callback(phase, step, params, value))
 
     adam = optim.adam(lr=lr)
     state = adam.init(params)
-    n_adam = 0
+    n_adam, stop = 0, False
     for step in range(adam_steps):
         if deadline is not None and time.perf_counter() > deadline:
             break
@@ -52,16 +55,18 @@ def fit(loss, params, data, *, adam_steps=1000, lbfgs_iters=10_000, time_budget=
             adam.lr = float(schedule(step))
         (value, parts), grads = vg(params, *data)
         params, state = adam.update(grads, state, params)
-        report("adam", step, value, parts)
         n_adam += 1
+        if report("adam", step, params, value, parts):
+            stop = True
+            break
 
     def fun(p):
         (value, last["parts"]), grads = vg(p, *data)
         return value, grads
 
     core = optim.lbfgs(**(optim.LBFGS_PINN if lbfgs is None else lbfgs))
-    params, lstate = core.minimize(fun, params, max_iter=lbfgs_iters, deadline=deadline,
-                                   callback=lambda p, s: report("lbfgs", s["step"], s["value"], last["parts"]))
+    params, lstate = core.minimize(fun, params, max_iter=0 if stop else lbfgs_iters, deadline=deadline,
+                                   callback=lambda p, s: report("lbfgs", s["step"], p, s["value"], last["parts"]))
     if bar is not None:
         bar.close()
     info = {"adam_steps": n_adam, "lbfgs_iters": lstate["step"], "lbfgs_evals": lstate["n_evals"],
