@@ -183,7 +183,7 @@ class _LBFGS:
             deadline = end if deadline is None else min(deadline, end)
         state = self.init(params) if state is None else dict(state)
         value, grads = fun(params)
-        state["n_evals"] += 1
+        state.update(n_evals=state["n_evals"] + 1, value=value, grads=grads)
         first = state["step"]
         while state["step"] - first < max_iter:
             params, state = self.update(grads, state, params, fun=fun, value=value)
