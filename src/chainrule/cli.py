@@ -15,6 +15,7 @@ import sys
 def _parser() -> argparse.ArgumentParser:
     from chainrule.explain import cli as explain_cli
     from chainrule.nn import train as train_cli
+    from chainrule.pinn import cli as pinn_cli
 
     parser = argparse.ArgumentParser(
         prog="chainrule",
@@ -25,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain_cli.add_explain_command(sub)
     train_cli.add_train_command(sub)
+    pinn_cli.add_pinn_command(sub)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""``cr.optim``: SGD, Adam, AdamW, L-BFGS -- functional cores and PyTorch-style wrappers.
+"""``cr.optim``: SGD, Adam, AdamW, L-BFGS -- functional cores and PyTorch-style wrappers; learning-rate schedules.
 
 Functional (``init``/``update`` on pytrees)::
 
@@ -14,8 +14,10 @@ PyTorch style, on tape parameters::
 See docs/optim.md.
 """
 from chainrule.optim.functional import FunctionalOptimizer, adam, adamw, sgd
-from chainrule.optim.lbfgs import lbfgs
+from chainrule.optim.lbfgs import LBFGS_PINN, lbfgs
+from chainrule.optim.schedules import (CosineAnnealingLR, ExponentialLR, StepLR, cosine_decay_schedule,
+                                       exponential_decay)
 from chainrule.optim.optimizers import LBFGS, SGD, Adam, AdamW, Optimizer
 
-__all__ = ["sgd", "adam", "adamw", "lbfgs", "FunctionalOptimizer", "Optimizer", "SGD", "Adam", "AdamW",
-           "LBFGS"]
+__all__ = ["sgd", "adam", "adamw", "lbfgs", "LBFGS_PINN", "FunctionalOptimizer", "Optimizer", "SGD", "Adam", "AdamW",
+           "LBFGS", "exponential_decay", "cosine_decay_schedule", "StepLR", "ExponentialLR", "CosineAnnealingLR"]

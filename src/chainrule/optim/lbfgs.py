@@ -10,17 +10,27 @@ needed.  Each trial point costs one evaluation of value and gradient together: t
 value and gradient callbacks SciPy asks for separately share one cache.
 
 The core works on the flattened parameters in float64 and returns them in the
-structure and dtypes they came in.
+structure and dtypes they came in.  ``minimize`` runs the iterations under an
+iteration, evaluation or wall-time budget with a callback; ``LBFGS_PINN`` holds the
+settings for full-batch physics-informed training (those of Raissi et al.'s SciPy
+L-BFGS-B run: 50 curvature pairs, stop when the relative decrease of the loss is below
+machine epsilon).
 """
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
 
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 
-__all__ = ["lbfgs"]
+__all__ = ["lbfgs", "LBFGS_PINN"]
+
+#: ``cr.optim.lbfgs(**LBFGS_PINN)``: full-batch PINN training runs until a budget, not a
+#: loose tolerance -- 50 pairs, no absolute tolerances, relative change below epsilon
+LBFGS_PINN = {"history_size": 50, "tolerance_grad": 0.0, "tolerance_change": 0.0,
+              "rtol_change": float(np.finfo(np.float64).eps)}
 
 
 def _line_search():
@@ -50,7 +60,7 @@ def _unflat(vec, like):
 
 class _LBFGS:
     def __init__(self, lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9,
-                 line_search="strong_wolfe"):
+                 line_search="strong_wolfe", rtol_change=0.0):
         if line_search != "strong_wolfe":
             raise ValueError(f"lbfgs: line_search must be 'strong_wolfe', got {line_search!r}")
         if history_size < 1:
@@ -59,6 +69,9 @@ class _LBFGS:
         self.history_size = int(history_size)
         self.tolerance_grad = float(tolerance_grad)
         self.tolerance_change = float(tolerance_change)
+        self.rtol_change = float(rtol_change)
+        if not self.rtol_change >= 0:
+            raise ValueError(f"lbfgs: rtol_change must be >= 0, got {rtol_change}")
 
     def init(self, params):
         """The initial state: an empty history."""
@@ -142,16 +155,66 @@ class _LBFGS:
             message = "gradient below tolerance_grad"
         elif abs(f_new - f) < self.tolerance_change or np.max(np.abs(s), initial=0.0) < self.tolerance_change:
             message = "change below tolerance_change"
+        elif f - f_new <= self.rtol_change * max(abs(f), abs(f_new), 1.0) and self.rtol_change > 0:
+            message = "relative decrease below rtol_change"  # SciPy L-BFGS-B's ftol test
         state.update(step=state["step"] + 1, s=tuple(s_hist), y=tuple(y_hist), converged=bool(message),
                      message=message, value=f_new, grads=grads_new)
         return tree_unflatten(tree, _unflat(x_new, p_leaves)), state
+
+    def minimize(self, fun, params, *, max_iter=1000, max_evals=None, max_time=None, deadline=None,
+                 callback=None, state=None):
+        """Iterate from ``params`` until convergence or a budget; ``(params, state)``.
+
+        ``fun(params) -> (value, grads)``.  Budgets: ``max_iter`` iterations,
+        ``max_evals`` evaluations of ``fun`` (checked between iterations, so a line
+        search may overrun it by a few), ``max_time`` seconds of wall time or an
+        absolute ``deadline`` (``time.perf_counter()``).  ``callback(params, state)``
+        runs after every iteration; returning ``True`` stops.  ``state["message"]``
+        says why it stopped.
+
+        >>> import chainrule as cr
+        >>> fun = cr.value_and_grad(lambda p: (p["a"] - 3.0) ** 2 + 10 * (p["b"] + 1.0) ** 2)
+        >>> p, state = cr.optim.lbfgs().minimize(fun, {"a": 0.0, "b": 0.0})
+        >>> round(float(p["a"]), 6), round(float(p["b"]), 6), state["converged"]
+        (3.0, -1.0, True)
+        """
+        if max_time is not None:
+            end = time.perf_counter() + float(max_time)
+            deadline = end if deadline is None else min(deadline, end)
+        state = self.init(params) if state is None else dict(state)
+        value, grads = fun(params)
+        state.update(n_evals=state["n_evals"] + 1, value=value, grads=grads)
+        first = state["step"]
+        while state["step"] - first < max_iter:
+            params, state = self.update(grads, state, params, fun=fun, value=value)
+            value, grads = state["value"], state["grads"]
+            if state["converged"]:
+                break
+            if callback is not None and callback(params, state):
+                state["message"] = "stopped by callback"
+                break
+            if max_evals is not None and state["n_evals"] >= max_evals:
+                state["message"] = "max_evals reached"
+                break
+            if deadline is not None and time.perf_counter() >= deadline:
+                state["message"] = "time budget reached"
+                break
+        else:
+            state["message"] = "max_iter reached"
+        return params, state
 
     def __repr__(self):
         return "lbfgs(" + ", ".join(f"{k}={v!r}" for k, v in vars(self).items()) + ")"
 
 
-def lbfgs(lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9, line_search="strong_wolfe"):
-    """The L-BFGS core: ``init(params)``, ``update(grads, state, params, fun=..., value=...)``.
+def lbfgs(lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9, line_search="strong_wolfe",
+          rtol_change=0.0):
+    """The L-BFGS core: ``init(params)``, ``update(grads, state, params, fun=..., value=...)``, ``minimize``.
+
+    Stops when the largest gradient entry is ``<= tolerance_grad``, when the loss or
+    the largest step entry changes by less than ``tolerance_change``, or when the loss
+    decreases by at most ``rtol_change * max(|f|, |f_new|, 1)`` (SciPy's ``ftol``; off
+    at 0).  ``cr.optim.lbfgs(**cr.optim.LBFGS_PINN)`` for full-batch PINN training.
 
     ``fun(params) -> (value, grads)``.  A minimisation loop:
 
@@ -167,4 +230,4 @@ def lbfgs(lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9, l
     >>> round(float(params["x"]), 6), round(float(params["y"]), 6)
     (1.0, 1.0)
     """
-    return _LBFGS(lr, history_size, tolerance_grad, tolerance_change, line_search)
+    return _LBFGS(lr, history_size, tolerance_grad, tolerance_change, line_search, rtol_change)

@@ -205,7 +205,8 @@ class LBFGS(Optimizer):
     """L-BFGS with a strong-Wolfe line search; ``step(closure)`` runs up to ``max_iter`` iterations.
 
     ``closure()`` zeroes the gradients, computes the loss, calls ``backward()`` and
-    returns the loss; ``step`` returns the loss at the start.  Needs SciPy
+    returns the loss; ``step`` returns the loss at the start.  ``rtol_change`` stops on a
+    relative decrease of the loss below it (SciPy's ``ftol``; see ``cr.optim.lbfgs``).  Needs SciPy
     (``pip install 'chainrule[special]'``).
 
     >>> import chainrule as cr
@@ -222,8 +223,9 @@ class LBFGS(Optimizer):
     """
 
     def __init__(self, params, lr=1.0, max_iter=20, history_size=10, tolerance_grad=1e-7,
-                 tolerance_change=1e-9, line_search_fn="strong_wolfe"):
-        super().__init__(params, lbfgs(lr, history_size, tolerance_grad, tolerance_change, line_search_fn))
+                 tolerance_change=1e-9, line_search_fn="strong_wolfe", rtol_change=0.0):
+        super().__init__(params, lbfgs(lr, history_size, tolerance_grad, tolerance_change, line_search_fn,
+                                       rtol_change))
         self.max_iter = int(max_iter)
 
     def step(self, closure=None):

@@ -1,0 +1,102 @@
+"""``chainrule pinn burgers`` and ``chainrule pinn poisson``: the reproductions, from the command line."""
+from __future__ import annotations
+
+import time
+
+
+
+
+def _positive_int(text):
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def add_pinn_command(sub):
+    p = sub.add_parser("pinn", help="physics-informed networks: Raissi et al.'s Burgers run, a d-dim Poisson",
+                       description="Train a physics-informed network and print its relative L2 error.")
+    psub = p.add_subparsers(dest="problem", metavar="PROBLEM", required=True)
+    b = psub.add_parser("burgers", help="Raissi et al. (2019): Burgers' equation, 2-[20]*8-1 tanh, Adam + L-BFGS",
+                        description="Burgers' equation u_t + u u_x - (0.01/pi) u_xx = 0 as in Raissi et al. "
+                                    "(2019): N_u = 100, N_f = 10,000 (LHS), a 2 -> 8 x 20 tanh -> 1 network, "
+                                    "Adam then full-batch L-BFGS; prints the relative L2 error against the "
+                                    "Cole-Hopf solution and saves the paper's figure.")
+    _common(b, out="burgers.png", time=840.0)
+    b.add_argument("--n-f", type=_positive_int, default=10_000, help="collocation points (default 10000)")
+    b.add_argument("--n-u", type=int, default=100, help="initial/boundary data points (default 100)")
+    b.add_argument("--adam", type=int, default=200, help="Adam steps before L-BFGS (default 200)")
+    b.add_argument("--sampling", choices=("lhs", "sobol", "uniform"), default="lhs")
+    b.set_defaults(handler=run_burgers)
+    q = psub.add_parser("poisson", help="-Laplacian u = f on [0, 1]^d with a known solution",
+                        description="-Laplacian(u) = f on [0, 1]^d, u = g on the boundary, with the exact "
+                                    "solution u = sum_i sin(pi x_i); prints the relative L2 error.")
+    _common(q, out="poisson.png")
+    q.add_argument("--dim", type=_positive_int, default=2, help="the dimension d (default 2)")
+    q.add_argument("--n-f", type=_positive_int, default=None, help="interior points (default 1000 d)")
+    q.add_argument("--adam", type=int, default=1000, help="Adam steps before L-BFGS (default 1000)")
+    q.set_defaults(handler=run_poisson, iters=5000)
+
+
+def _common(p, out, time=None):
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and the initial weights")
+    p.add_argument("--iters", type=int, default=50_000, help="at most this many L-BFGS iterations (default 50000)")
+    p.add_argument("--time", type=float, default=time, metavar="SECONDS",
+                   help=f"wall-time budget for the training, in seconds (default: {time or 'none'}; 'inf': none)")
+    p.add_argument("--out", default=out, help=f"the figure's file (default {out}; 'none' for no figure)")
+    p.add_argument("--quick", action="store_true", help="a short run (seconds), e.g. for CI")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_burgers(args):
+    from chainrule.pinn import burgers
+    from chainrule.pinn.model import mlp
+
+    sizes = [2] + [20] * 8 + [1]
+    n_f, adam, iters = args.n_f, args.adam, args.iters
+    if args.quick:  # a smaller net and problem: the pipeline end to end in seconds
+        sizes, n_f, adam, iters = [2, 20, 20, 1], min(n_f, 500), min(adam, 100), min(iters, 100)
+    t0 = time.perf_counter()
+    problem = burgers.make_problem(n_u=args.n_u, n_f=n_f, seed=args.seed, method=args.sampling)
+    net = mlp(problem.box, sizes, rng=args.seed)
+    print(f"Burgers (Raissi et al. 2019): MLP {'-'.join(map(str, sizes))} tanh, N_u = {args.n_u}, "
+          f"N_f = {n_f} ({args.sampling}), seed {args.seed}; Adam {adam} steps, then L-BFGS "
+          f"(at most {iters} iterations{'' if args.time is None else f', {args.time:g} s in all'})", flush=True)
+    params, info = burgers.train(net, problem, adam_steps=adam, lbfgs_iters=iters, time_budget=args.time,
+                                 progress=not args.no_progress)
+    err = burgers.relative_l2(net, params, problem)
+    print(f"loss {info['loss']:.3e}; Adam {info['adam_steps']} steps, L-BFGS {info['lbfgs_iters']} iterations "
+          f"({info['lbfgs_evals']} evaluations; stopped: {info['message']}); training {info['wall_s']:.1f} s, "
+          f"total {time.perf_counter() - t0:.1f} s")
+    print(f"relative L2 error: {err:.3e}  (on the {len(problem.grid_t)} x {len(problem.grid_x)} grid; "
+          f"paper: 6.7e-04)")
+    if args.out and args.out.lower() != "none":
+        burgers.plot(net, params, problem, args.out)
+        print(f"figure: {args.out}")
+    return 0
+
+
+def run_poisson(args):
+    from chainrule.pinn import poisson
+
+    n_f, adam, iters = args.n_f, args.adam, args.iters
+    if args.quick:
+        n_f, adam, iters = min(n_f or 200, 200), min(adam, 100), min(iters, 100)
+    t0 = time.perf_counter()
+    problem = poisson.make_problem(args.dim, n_f=n_f, seed=args.seed)
+    print(f"Poisson -Laplacian u = f on [0, 1]^{args.dim}, u = sum_i sin(pi x_i): MLP "
+          f"{'-'.join(map(str, problem.sizes))} tanh, {len(problem.x_f)} interior + {len(problem.x_b)} "
+          f"boundary points (LHS), seed {args.seed}", flush=True)
+    net, params, info = poisson.train(problem, adam_steps=adam, lbfgs_iters=iters, time_budget=args.time,
+                                      seed=args.seed, progress=not args.no_progress)
+    err = poisson.relative_l2(net, params, problem)
+    print(f"loss {info['loss']:.3e}; Adam {info['adam_steps']} steps, L-BFGS {info['lbfgs_iters']} iterations "
+          f"(stopped: {info['message']}); total {time.perf_counter() - t0:.1f} s")
+    print(f"relative L2 error: {err:.3e}  (on {len(problem.x_test)} random test points)")
+    return 0
+
+

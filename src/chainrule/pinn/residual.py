@@ -1,0 +1,67 @@
+"""The derivatives a PDE residual needs, behind two small functions.
+
+``partials`` gives ``u``, its gradient and chosen pure second derivatives by nested
+reverse-mode gradients of ``sum(u)`` with respect to the points (each point's ``u``
+depends only on its own coordinates, so the gradient of the sum is the pointwise
+gradient) -- the formulation that ``cr.jit`` runs fastest today (see
+benchmarks/bench_pinn.py).  ``laplacian`` takes the trace of the pointwise Hessian
+(``cr.vmap(cr.hessian(...))``).  Both are meant to be swapped for ``cr.derivatives`` /
+``cr.laplacian`` (Taylor-mode) when those land; callers go through these two names only.
+"""
+from __future__ import annotations
+
+import chainrule as cr
+import chainrule.numpy as cnp
+
+__all__ = ["partials", "laplacian"]
+
+
+def partials(u, x, second=()):
+    """``(u(x), du, d2)`` for a pointwise network ``u: (N, d) -> (N, 1)``.
+
+    ``du`` is ``(N, d)``, the gradient at each point; ``d2`` is a tuple of ``(N, 1)``
+    arrays, ``d^2 u / dx_j^2`` for each ``j`` in ``second``.
+
+    >>> import numpy as np
+    >>> u = lambda x: x[:, :1] ** 2 * x[:, 1:]           # u = t^2 x
+    >>> v, du, (u_tt,) = partials(u, np.array([[1.0, 3.0], [2.0, 5.0]]), second=(0,))
+    >>> du
+    array([[ 6.,  1.],
+           [20.,  4.]])
+    >>> u_tt.ravel()
+    array([ 6., 10.])
+    """
+    def total(x):
+        v = u(x)
+        return cnp.sum(v), v
+
+    def first(x):
+        du, v = cr.grad(total, has_aux=True)(x)
+        return du, v
+
+    if not second:
+        du, v = first(x)
+        return v, du, ()
+    d2 = []
+    for j in second:
+        def column(x, j=j):
+            du, v = first(x)
+            return cnp.sum(du[:, j]), (v, du)
+        h, (v, du) = cr.grad(column, has_aux=True)(x)
+        d2.append(h[:, j:j + 1])
+    return v, du, tuple(d2)
+
+
+def laplacian(u, x):
+    """``sum_j d^2 u / dx_j^2`` at each row of ``x``, ``(N, 1)``, by the trace of the pointwise Hessian.
+
+    >>> import numpy as np
+    >>> u = lambda x: cnp.sum(x ** 3, axis=1, keepdims=True)        # Laplacian 6 (x_0 + x_1)
+    >>> laplacian(u, np.array([[1.0, 2.0], [0.5, 0.0]])).ravel()
+    array([18.,  3.])
+    """
+    def one(p):
+        return u(p[None, :])[0, 0]
+
+    H = cr.vmap(cr.hessian(one))(x)
+    return cnp.trace(H, axis1=1, axis2=2)[:, None]
