@@ -3,8 +3,8 @@
     -Laplacian u = f on [0, 1]^d,   u = g on the boundary,
     u(x) = sum_i sin(pi x_i),   f(x) = pi^2 sum_i sin(pi x_i),   g = u.
 
-The Laplacian of the network goes through :func:`chainrule.pinn.laplacian` (today the
-trace of the pointwise Hessian; ``cr.laplacian`` once it lands).
+The Laplacian of the network goes through :func:`chainrule.pinn.laplacian` (the forward
+Laplacian, ``cr.laplacian``).
 """
 from __future__ import annotations
 

@@ -3,10 +3,12 @@
 ``partials`` gives ``u``, its gradient and chosen pure second derivatives by nested
 reverse-mode gradients of ``sum(u)`` with respect to the points (each point's ``u``
 depends only on its own coordinates, so the gradient of the sum is the pointwise
-gradient) -- the formulation that ``cr.jit`` runs fastest today (see
-benchmarks/bench_pinn.py).  ``laplacian`` takes the trace of the pointwise Hessian
-(``cr.vmap(cr.hessian(...))``).  Both are meant to be swapped for ``cr.derivatives`` /
-``cr.laplacian`` (Taylor-mode) when those land; callers go through these two names only.
+gradient) -- the formulation that ``cr.jit`` runs fastest today: on the Burgers loss
+(2-[20]*8-1, N_f = 10,000) it is 73-90 ms per loss and gradient, against 103 ms for the
+same residual from ``cr.derivatives`` (forward mode; it computes the same values, and is
+the general tool: any partial, one point or a batch).  ``laplacian`` is the forward
+Laplacian, ``cr.laplacian``, mapped over the points.  Callers go through these two names
+only, so the formulation can change in one place.
 """
 from __future__ import annotations
 
@@ -53,7 +55,7 @@ def partials(u, x, second=()):
 
 
 def laplacian(u, x):
-    """``sum_j d^2 u / dx_j^2`` at each row of ``x``, ``(N, 1)``, by the trace of the pointwise Hessian.
+    """``sum_j d^2 u / dx_j^2`` at each row of ``x``, ``(N, 1)``, by the forward Laplacian (``cr.laplacian``).
 
     >>> import numpy as np
     >>> u = lambda x: cnp.sum(x ** 3, axis=1, keepdims=True)        # Laplacian 6 (x_0 + x_1)
@@ -63,5 +65,4 @@ def laplacian(u, x):
     def one(p):
         return u(p[None, :])[0, 0]
 
-    H = cr.vmap(cr.hessian(one))(x)
-    return cnp.trace(H, axis1=1, axis2=2)[:, None]
+    return cr.vmap(cr.laplacian(one))(x)[:, None]
