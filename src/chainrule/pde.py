@@ -71,9 +71,7 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
         raise ValueError(f"laplacian: samples= and return_variance= belong to method='stde', not {method!r}")
 
     def lap(*args, **kwargs):
-        x, g = _point(f, args, kwargs, argnums, "laplacian")
-        shape, dt = tuple(x.shape), _dtype(x)
-        d = int(np.prod(shape, dtype=np.int64))
+        x, g, shape, dt, d = _point(f, args, kwargs, argnums, "laplacian")
         if method == "hessian_trace":
             from chainrule.api import hessian
             h = hessian(g)(x)                      # shape: f's output shape + shape + shape
@@ -119,9 +117,7 @@ def divergence(F, argnums=0):
     _callable(F, "divergence")
 
     def div(*args, **kwargs):
-        x, g = _point(F, args, kwargs, argnums, "divergence")
-        shape, dt = tuple(x.shape), _dtype(x)
-        d = int(np.prod(shape, dtype=np.int64))
+        x, g, shape, dt, d = _point(F, args, kwargs, argnums, "divergence")
         y, jac, _ = propagate(g, x, _eye(d, shape, dt), second=False)
         ys = tuple(getattr(y, "shape", ()))
         if int(np.prod(ys, dtype=np.int64)) != d:
@@ -148,9 +144,7 @@ def hessian_diag(f, argnums=0):
     _callable(f, "hessian_diag")
 
     def hdiag(*args, **kwargs):
-        x, g = _point(f, args, kwargs, argnums, "hessian_diag")
-        shape, dt = tuple(x.shape), _dtype(x)
-        d = int(np.prod(shape, dtype=np.int64))
+        x, g, shape, dt, d = _point(f, args, kwargs, argnums, "hessian_diag")
         y, _, lp = propagate(g, x, _eye(d, shape, dt), collapse=False)
         _scalar_out(y, "hessian_diag")
         if lp is None:
@@ -202,8 +196,7 @@ def derivatives(f, *terms, names=None, argnums=0):
     firsts = pure2 + sorted({t[0] for t in parsed if len(t) == 1} - set(pure2))
 
     def derivs(*args, **kwargs):
-        x, g = _point(f, args, kwargs, argnums, "derivatives")
-        shape, dt = tuple(x.shape), _dtype(x)
+        x, g, shape, dt, _ = _point(f, args, kwargs, argnums, "derivatives")
         if not shape:
             raise ValueError("derivatives: the points must have the coordinates on their last axis "
                              "(shape (d,) for one point, (N, d) for a batch); got a 0-d argument")
@@ -239,6 +232,8 @@ def derivatives(f, *terms, names=None, argnums=0):
 # -- helpers -------------------------------------------------------------------
 
 def _point(f, args, kwargs, argnums, name):
+    """The point ``x`` (argument ``argnums``), ``g(x)`` = f with the other arguments fixed,
+    and x's shape, float dtype and size d."""
     if not isinstance(argnums, int):
         raise TypeError(f"{name}: argnums must be one int (the argument holding the point), got {argnums!r}")
     if not -len(args) <= argnums < len(args):
@@ -255,7 +250,8 @@ def _point(f, args, kwargs, argnums, name):
         args[argnums] = xt
         return f(*args, **kwargs)
 
-    return x, g
+    shape = tuple(x.shape)
+    return x, g, shape, _dtype(x), int(np.prod(shape, dtype=np.int64))
 
 
 def _dtype(x):
