@@ -385,3 +385,30 @@ def test_derivatives_through_generic_rules_with_fewer_second_directions():
     close(got[1], G[0])
     close(got[2], H[2, 2])
     close(got[3], G[1])
+
+
+def test_stde_given_directions_under_jit_are_fresh_each_call():
+    # the directions are an argument: jit traces once and every call uses the ones it is given
+    W = np.random.default_rng(0).standard_normal((3, 3))
+    u = lambda x: cnp.sum(cnp.tanh(W @ x) ** 2)
+    x = np.array([0.2, -0.4, 0.7])
+    H = cr.hessian(u)(x)
+    f = cr.jit(lambda x, v: cr.laplacian(u, method="stde", directions=v)(x))
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        v = rng.choice([-1.0, 1.0], size=(5, 3))
+        expect = np.mean(np.einsum("ki,ij,kj->k", v, H, v))       # mean of v^T H v, by hand
+        np.testing.assert_allclose(f(x, v), expect, rtol=1e-12)
+    # d/dx of the estimate with fixed directions, against finite differences
+    cr.testing.check_grads(lambda x: cr.laplacian(u, method="stde", directions=v)(x), (x,), order=1)
+
+
+def test_stde_directions_errors():
+    u = lambda x: cnp.sum(x ** 3)
+    x = np.ones(3)
+    with pytest.raises(ValueError, match=r"directions must have shape \(k,\) \+ \(3,\).*got \(2, 4\)"):
+        cr.laplacian(u, method="stde", directions=np.ones((2, 4)))(x)
+    with pytest.raises(ValueError, match="not both"):
+        cr.laplacian(u, method="stde", samples=2, directions=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="directions= belongs to method='stde'"):
+        cr.laplacian(u, directions=np.ones((2, 3)))

@@ -178,17 +178,18 @@ def test_short_training_lowers_the_loss_and_error():
     data = (problem.x_f, problem.x_u, problem.u_u)
     before = float(loss(net.params(), *data)[0])
     err0 = burgers.relative_l2(net, net.params(), problem)
-    params, info = burgers.train(net, problem, adam_steps=30, lbfgs_iters=40, progress=False)
+    params, info = burgers.train(net, problem, adam_steps=30, iters=40, progress=False)
     after = float(loss(params, *data)[0])
     assert after < 0.3 * before and info["loss"] == pytest.approx(after, rel=1e-8)
     assert burgers.relative_l2(net, params, problem) < err0
-    assert info["adam_steps"] == 30 and info["lbfgs_iters"] == 40 and set(info["terms"]) == {"u", "f"}
+    assert info["adam_steps"] == 30 and info["iters"] == 40 and info["optimizer"] == "ssbfgs"
+    assert set(info["terms"]) == {"u", "f"}
 
 
 def test_fit_respects_the_time_budget():
     problem = burgers.make_problem(n_u=20, n_f=100, seed=0)
     net = cr.pinn.mlp(problem.box, [2, 8, 1], rng=0)
-    _, info = burgers.train(net, problem, adam_steps=10 ** 6, lbfgs_iters=10 ** 6, time_budget=1.5,
+    _, info = burgers.train(net, problem, adam_steps=10 ** 6, iters=10 ** 6, time_budget=1.5,
                             progress=False)
     assert info["wall_s"] < 6 and info["adam_steps"] < 10 ** 6 and info["message"] == "time budget reached"
 
@@ -197,9 +198,11 @@ def test_poisson_problem_and_short_training():
     problem = poisson.make_problem(3, n_f=100, n_b=60, n_test=200)
     assert problem.x_f.shape == (100, 3) and problem.x_b.shape == (60, 3)
     # the source is -Laplacian of the exact solution (laplacian of a function written in cnp)
-    lap = cr.pinn.laplacian(lambda x: cnp.sum(cnp.sin(np.pi * x), axis=1, keepdims=True), problem.x_f)
-    assert np.allclose(-lap, problem.f, rtol=1e-12)
-    net, params, info = poisson.train(problem, adam_steps=20, lbfgs_iters=30, progress=False)
+    u = lambda x: cnp.sin(np.pi * cnp.sum(x - 0.5, axis=1, keepdims=True) / np.sqrt(3))
+    np.testing.assert_allclose(np.asarray(u(problem.x_b)), problem.g, rtol=1e-12)
+    lap = cr.pinn.laplacian(u, problem.x_f)
+    np.testing.assert_allclose(-lap, problem.f, rtol=1e-10, atol=1e-12)
+    net, params, info = poisson.train(problem, adam_steps=20, iters=30, progress=False)
     assert info["loss"] < 0.5 * float(poisson.loss_fn(net)(net.params(), problem.x_f, problem.f,
                                                             problem.x_b, problem.g)[0])
 
@@ -210,7 +213,7 @@ def test_cli_burgers_quick(tmp_path, capsys):
     out = tmp_path / "b.png"
     assert main(["pinn", "burgers", "--quick", "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "relative L2 error: " in text and "L-BFGS" in text
+    assert "relative L2 error: " in text and "SSBFGS" in text
     assert out.stat().st_size > 10_000
     err = float(text.split("relative L2 error: ")[1].split()[0])
     assert 0 < err < 1
@@ -351,12 +354,105 @@ def test_fit_callback_sees_every_step_and_stops():
     loss = lambda p, y: cr.pinn.weighted_loss({"fit": cnp.mean((p["a"] - y) ** 4)})   # many L-BFGS steps
     y = np.array([1.0, 2.0])
     seen = []
-    p, info = cr.pinn.fit(loss, {"a": np.array(0.0)}, (y,), adam_steps=3, lbfgs_iters=50, progress=False,
-                          callback=lambda phase, step, params, value: seen.append((phase, value)) or
+    p, info = cr.pinn.fit(loss, {"a": np.array(0.0)}, (y,), adam_steps=3, iters=50, optimizer="lbfgs",
+                          progress=False, callback=lambda phase, step, params, value: seen.append((phase, value)) or
                           (phase == "lbfgs" and len(seen) == 5))
     assert [ph for ph, _ in seen] == ["adam"] * 3 + ["lbfgs"] * 2
     assert info["message"] == "stopped by callback" and seen[-1][1] < seen[0][1]
     seen.clear()
     _, info = cr.pinn.fit(loss, {"a": np.array(0.0)}, (y,), adam_steps=10, progress=False,
                           callback=lambda *a: seen.append(a) or len(seen) == 2)
-    assert info["adam_steps"] == 2 and info["lbfgs_iters"] == 0
+    assert info["adam_steps"] == 2 and info["iters"] == 0
+
+
+# -- cr.optim.bfgs: the dense, self-scaled quasi-Newton core ----------------------------------
+
+def _textbook_bfgs(H, s, y, tau=1.0):
+    """Nocedal & Wright eq. 6.17 on H / tau, the full matrix: the oracle for the in-place update."""
+    rho = 1.0 / (y @ s)
+    E = np.eye(len(s))
+    return (E - rho * np.outer(s, y)) @ (H / tau) @ (E - rho * np.outer(y, s)) + rho * np.outer(s, s)
+
+
+@pytest.mark.parametrize("scaling", [None, "ssbfgs"])
+def test_bfgs_update_is_the_textbook_formula(scaling):
+    rng = np.random.default_rng(0)
+    n = 6
+    A = rng.standard_normal((n, n))
+    H = A @ A.T + n * np.eye(n)                      # an SPD inverse-Hessian estimate
+    g = rng.standard_normal(n)
+    step = 0.7
+    s = -step * H @ g                                # the step along d = -H g
+    M = rng.standard_normal((n, n))
+    y = (M @ M.T + 0.1 * np.eye(n)) @ s             # a gradient change with s.y > 0
+    core = cr.optim.bfgs(scaling=scaling)
+    got = np.triu(core._record(np.triu(H).copy(), s, y, g, step))
+    tau = 1.0
+    if scaling == "ssbfgs":
+        b = s @ np.linalg.solve(H, s) / (s @ y)       # the model's curvature along s over the measured one
+        tau = min(1.0, 1.0 / b)
+        assert tau < 1.0 or b <= 1.0
+    np.testing.assert_allclose(got, np.triu(_textbook_bfgs(H, s, y, tau)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("scaling", [None, "ssbfgs"])
+def test_bfgs_minimises_a_quadratic_to_its_solution(scaling):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((8, 8))
+    A = A @ A.T + 0.5 * np.eye(8)
+    b = rng.standard_normal(8)
+    fun = cr.value_and_grad(lambda p: 0.5 * p["x"] @ (A @ p["x"]) - b @ p["x"])
+    p, state = cr.optim.bfgs(scaling=scaling, tolerance_grad=1e-10, tolerance_change=0).minimize(fun, {"x": np.zeros(8)}, max_iter=200)
+    np.testing.assert_allclose(p["x"], np.linalg.solve(A, b), rtol=1e-7, atol=1e-8)
+    assert state["converged"] and state["H"].shape == (8, 8)
+
+
+def test_bfgs_on_rosenbrock_matches_scipy_bfgs():
+    scipy_opt = pytest.importorskip("scipy.optimize")
+    rosen = lambda p: 100 * (p[1] - p[0] ** 2) ** 2 + (1 - p[0]) ** 2
+    x0 = np.array([-1.2, 1.0])
+    ref = scipy_opt.minimize(rosen, x0, method="BFGS", jac=cr.grad(rosen), options={"gtol": 1e-9})
+    for scaling in (None, "ssbfgs"):
+        p, state = cr.optim.bfgs(scaling=scaling, tolerance_grad=1e-9).minimize(cr.value_and_grad(rosen), x0)
+        np.testing.assert_allclose(p, ref.x, rtol=1e-7)
+        assert state["step"] < 3 * ref.nit
+
+
+def test_bfgs_refuses_too_many_parameters_and_bad_scaling():
+    with pytest.raises(ValueError, match=r"bfgs: 11 parameters .*max_params=10.*cr.optim.lbfgs"):
+        cr.optim.bfgs(max_params=10).init({"w": np.zeros(11)})
+    with pytest.raises(ValueError, match="scaling must be 'ssbfgs'"):
+        cr.optim.bfgs(scaling="oren")
+
+
+def test_fit_optimizer_choice():
+    loss = lambda p, y: cr.pinn.weighted_loss({"fit": cnp.mean((p["a"] - cnp.mean(y)) ** 2)})
+    y = (np.array([1.0, 3.0]),)
+    for name in ("ssbfgs", "bfgs", "lbfgs"):
+        p, info = cr.pinn.fit(loss, {"a": np.zeros(3)}, y, adam_steps=0, optimizer=name, progress=False)
+        assert info["optimizer"] == name and np.allclose(p["a"], 2.0)
+    big = {"a": np.zeros(cr.optim.BFGS_MAX_PARAMS + 1)}
+    _, info = cr.pinn.fit(loss, big, y, adam_steps=0, iters=1, progress=False)
+    assert info["optimizer"] == "lbfgs"
+    core = cr.optim.bfgs(scaling=None)
+    _, info = cr.pinn.fit(loss, {"a": np.zeros(2)}, y, adam_steps=0, optimizer=core, progress=False)
+    assert info["optimizer"] == "bfgs"
+    with pytest.raises(ValueError, match="optimizer must be 'auto'"):
+        cr.pinn.fit(loss, {"a": np.zeros(2)}, y, optimizer="newton", progress=False)
+
+
+def test_poisson_stde_loss_is_exact_for_an_orthogonal_design_and_trains():
+    # each half of v is a Hadamard design ((1/4) sum_k v_k v_k^T = I), so each half's estimate is the
+    # exact Laplacian and the product of the two residuals is the forward Laplacian's mean square
+    problem = poisson.make_problem(3, n_f=50, n_b=30, n_test=100)
+    net = cr.pinn.mlp(problem.box, [3, 8, 8, 1], rng=0)
+    H4 = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], dtype=float)[:, 1:]
+    v = np.concatenate([H4, H4])
+    loss = poisson.loss_fn(net)
+    data = (problem.x_f, problem.f, problem.x_b, problem.g)
+    (a, pa), (b, pb) = loss(net.params(), *data), loss(net.params(), *data, v)
+    np.testing.assert_allclose(pb["pde"], pa["pde"], rtol=1e-10)
+    _, params, info = poisson.train(problem, adam_steps=60, stde=4, batch=30, lr=3e-3, progress=False)
+    assert info["adam_steps"] == 60 and info["message"] == "adam_steps done"
+    with pytest.raises(ValueError, match="stde must be a number of directions >= 2"):
+        poisson.train(problem, adam_steps=1, stde=1, progress=False)

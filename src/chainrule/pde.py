@@ -25,7 +25,7 @@ _METHODS = ("forward", "hessian_trace", "taylor", "stde")
 
 
 def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distribution="rademacher",
-              return_variance=False):
+              return_variance=False, directions=None):
     """A function giving ``Δf = sum_i ∂²f/∂x_i²`` of scalar ``f`` with respect to ``args[argnums]``.
 
     ``method``:
@@ -47,7 +47,9 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
         of the estimate (the sample variance of ``v^T H v`` over ``samples``).
         Under ``cr.vmap`` every point of a call shares its directions (each point's
         estimate is still unbiased); under ``cr.jit`` the directions drawn while tracing
-        are baked into the graph.
+        are baked into the graph -- pass ``directions=v`` instead, an array of shape
+        ``(k,) + x.shape`` given as an argument of the jitted function, drawn afresh
+        by the caller for each call (``samples`` and ``seed`` are then not used).
 
     The argument may have any shape (d = its size).
 
@@ -61,7 +63,13 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
     _callable(f, "laplacian")
     if method not in _METHODS:
         raise ValueError(f"laplacian: unknown method {method!r}; use one of {', '.join(map(repr, _METHODS))}")
-    if method == "stde":
+    if directions is not None and method != "stde":
+        raise ValueError(f"laplacian: directions= belongs to method='stde', not {method!r}")
+    if method == "stde" and directions is not None:
+        if samples is not None or seed is not None:
+            raise ValueError("laplacian(method='stde'): give directions= or samples=/seed=, not both")
+        rng = None
+    elif method == "stde":
         if samples is None or int(samples) < 1:
             raise ValueError(f"laplacian(method='stde') needs samples=k >= 1 random directions, got {samples!r}")
         if distribution not in ("rademacher", "gaussian"):
@@ -80,11 +88,19 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
         if method == "taylor":
             return _taylor_laplacian(g, x, shape, dt, d)
         if method == "stde":
-            k = int(samples)
-            if distribution == "rademacher":
-                v = rng.integers(0, 2, size=(k,) + shape).astype(dt) * 2 - 1
+            if directions is not None:
+                v = directions
+                vs = tuple(getattr(v, "shape", np.shape(v)))
+                if len(vs) != len(shape) + 1 or vs[1:] != shape or vs[0] < 1:
+                    raise ValueError(f"laplacian(method='stde'): directions must have shape (k,) + {shape} "
+                                     f"(k directions shaped like the point), got {vs}")
+                k = vs[0]
             else:
-                v = rng.standard_normal((k,) + shape).astype(dt)
+                k = int(samples)
+                if distribution == "rademacher":
+                    v = rng.integers(0, 2, size=(k,) + shape).astype(dt) * 2 - 1
+                else:
+                    v = rng.standard_normal((k,) + shape).astype(dt)
             y, _, quad = propagate(g, x, v, collapse=False)
             _scalar_out(y, "laplacian")
             if quad is None:

@@ -54,15 +54,25 @@ def partials(u, x, second=()):
     return v, du, tuple(d2)
 
 
-def laplacian(u, x):
+def laplacian(u, x, directions=None):
     """``sum_j d^2 u / dx_j^2`` at each row of ``x``, ``(N, 1)``, by the forward Laplacian (``cr.laplacian``).
+
+    With ``directions`` (``(k, d)``, ``E[v v^T] = I``, e.g. Rademacher), the stochastic
+    Taylor derivative estimator instead: ``mean_k v_k^T H v_k`` at each point, unbiased,
+    at the cost of ``k`` directions whatever ``d`` (``cr.laplacian(method="stde")``).
+    Pass fresh directions at each step, as an argument of the jitted loss.
 
     >>> import numpy as np
     >>> u = lambda x: cnp.sum(x ** 3, axis=1, keepdims=True)        # Laplacian 6 (x_0 + x_1)
     >>> laplacian(u, np.array([[1.0, 2.0], [0.5, 0.0]])).ravel()
     array([18.,  3.])
+    >>> v = np.array([[1.0, -1.0], [-1.0, -1.0]])                    # Hessian diagonal: exact
+    >>> laplacian(u, np.array([[1.0, 2.0], [0.5, 0.0]]), directions=v).ravel()
+    array([18.,  3.])
     """
     def one(p):
         return u(p[None, :])[0, 0]
 
-    return cr.vmap(cr.laplacian(one))(x)[:, None]
+    if directions is None:
+        return cr.vmap(cr.laplacian(one))(x)[:, None]
+    return cr.vmap(cr.laplacian(one, method="stde", directions=directions))(x)[:, None]
