@@ -219,11 +219,15 @@ def test_cli_burgers_quick(tmp_path, capsys):
     assert 0 < err < 1
 
 
-def test_cli_poisson_quick(capsys):
+def test_cli_poisson_quick(capsys, tmp_path):
     from chainrule.cli import main
-    assert main(["pinn", "poisson", "--dim", "2", "--quick", "--no-progress"]) == 0
+    out = tmp_path / "p.png"
+    assert main(["pinn", "poisson", "--dim", "2", "--quick", "--no-progress", "--out", str(out)]) == 0
     err = float(capsys.readouterr().out.split("relative L2 error: ")[1].split()[0])
-    assert 0 < err < 0.5
+    assert 0 < err < 0.5 and out.stat().st_size > 10_000
+    assert main(["pinn", "poisson", "--dim", "5", "--stde", "4", "--quick", "--no-progress", "--out", "none"]) == 0
+    text = capsys.readouterr().out
+    assert "STDE Laplacian with 4 Rademacher directions" in text and "Adam 100 steps (stopped: adam_steps done)" in text
 
 
 # -- cr.optim: schedules and L-BFGS budgets -------------------------------------------------

@@ -119,6 +119,9 @@ def run_poisson(args):
     flat = float(np.linalg.norm(u - u.mean()) / np.linalg.norm(u))
     print(f"relative L2 error: {err:.3e}  (on {len(problem.x_test)} random test points; the best constant "
           f"scores {flat:.3e})")
+    if args.out and args.out.lower() != "none":
+        poisson.plot(net, params, problem, args.out)
+        print(f"figure: {args.out}")
     return 0
 
 

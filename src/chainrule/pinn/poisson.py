@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["exact", "source", "Problem", "make_problem", "loss_fn", "train", "relative_l2"]
+__all__ = ["exact", "source", "Problem", "make_problem", "loss_fn", "train", "relative_l2", "plot"]
 
 
 def exact(x):
@@ -123,3 +123,32 @@ def train(problem, adam_steps=1000, iters=5000, optimizer="auto", time_budget=No
     params, info = fit(loss_fn(net), params, data, adam_steps=adam_steps, iters=0, time_budget=time_budget,
                        lr=lr, resample=resample, progress=progress)
     return net, params, info
+
+
+def plot(net, params, problem, path):
+    """The prediction at the test points against ``s = sum_i (x_i - 1/2) / sqrt(d)``, on the exact
+    ``sin(pi s)``, and the error; saved to ``path``."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise ImportError("pinn poisson: the figure needs matplotlib: pip install 'chainrule[viz]'") from None
+    x = problem.x_test
+    sv = np.sum(x - 0.5, axis=1) / np.sqrt(x.shape[1])
+    pred = np.asarray(net.apply(params, x))[:, 0]
+    grid = np.linspace(sv.min(), sv.max(), 200)
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(grid, np.sin(np.pi * grid), "b-", lw=2, label="exact sin(pi s)")
+    a.plot(sv, pred, "r.", ms=2, label=f"prediction ({len(x)} test points)")
+    a.set_xlabel("s = sum_i (x_i - 1/2) / sqrt(d)")
+    a.set_ylabel("u")
+    a.set_title(f"d = {x.shape[1]}")
+    a.legend(fontsize=8)
+    b.plot(sv, pred - problem.u_test[:, 0], "k.", ms=2)
+    b.set_xlabel("s")
+    b.set_title("prediction - exact")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
