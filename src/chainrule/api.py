@@ -31,6 +31,8 @@ def _raw_dtype(x):
 def _as_input(x, what):
     """A differentiable input as an array (or tracer), with a clear error otherwise."""
     given = x
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{what}: " + "masked arrays are not supported: the mask would be dropped silently (sums and derivatives would count the masked entries); pass x.filled(value) or x.compressed(), or a weight array of 0s and 1s")
     if type(x) in TRACER_TYPES:
         dt = _raw_dtype(x)
     elif isinstance(x, (np.ndarray, np.generic)):

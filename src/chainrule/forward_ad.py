@@ -94,6 +94,8 @@ class Dual(JVPTracer):
     """A dual value: a primal and its tangent at one dual level (``make_dual``'s result)."""
 
     __slots__ = ()
+    _differentiates = False  # torch.autograd.forward_ad: float()/.item() give the primal
+    _no_complex = True
 
     def _process(self, p, args, params):
         level = self._level

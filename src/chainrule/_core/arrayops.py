@@ -140,11 +140,21 @@ class ArrayOps:
         return _np.transpose(self, axes or None)
 
     # -- leaving the graph ---------------------------------------------------
-    def item(self):
-        return np.asarray(_concrete(self, ".item()")).item()
+    #: True where a Python number made from this value would lose a derivative being taken
+    #: (a transform's tracer); the tape's Tensor and forward_ad's dual values convert, as torch's
+    _differentiates = False
+    #: True where a complex constant must not enter an operation on this value (bind refuses it)
+    _no_complex = False
 
-    def __float__(self): return float(np.asarray(_concrete(self, "float()")).item())
-    def __int__(self): return int(np.asarray(_concrete(self, "int()")).item())
+    def item(self):
+        return np.asarray(_number(self, ".item()")).item()
+
+    def tolist(self):
+        return np.asarray(_number(self, ".tolist()")).tolist()
+
+    def __float__(self): return float(np.asarray(_number(self, "float()")).item())
+    def __int__(self): return int(np.asarray(_number(self, "int()")).item())
+    def __complex__(self): return complex(np.asarray(_number(self, "complex()")).item())
     def __bool__(self): return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
     def __index__(self): return _concrete(self, "using it as a Python integer (an index, range())").__index__()
 
@@ -169,6 +179,20 @@ class ArrayOps:
                 f"{'with ' + ', '.join(kwargs) + ' ' if kwargs else ''}is not supported on "
                 f"chainrule tracers; use the chainrule.numpy function instead")
         return fn(*inputs, **kwargs)  # its keywords: implemented (dtype) or refused by name
+
+
+def _number(x, what):
+    """The concrete value behind ``x`` for a conversion to a Python number, refused where the
+    conversion would silently drop a derivative being taken (``float(x) * x`` under ``cr.grad``)."""
+    v = _concrete(x, what)
+    if x._differentiates and np.issubdtype(np.result_type(v), np.inexact):
+        from chainrule._interpreters.staging import user_line
+        raise TypeError(f"{what} of a value being differentiated{user_line()}: a Python number has no "
+                        f"derivative, so the result would be silently wrong (cr.grad(lambda x: float(x) * x) "
+                        f"would give x, not 2x). Keep it an array: use chainrule.numpy functions "
+                        f"(cnp.sin, not math.sin), or cr.stop_gradient(x) where no derivative is wanted, "
+                        f"then convert.")
+    return v
 
 
 def _concrete(x, what):

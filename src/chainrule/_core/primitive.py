@@ -43,6 +43,8 @@ from __future__ import annotations
 import itertools
 import threading
 
+import numpy as np
+
 __all__ = ["Primitive", "PerInput", "defprim", "bind", "TRACER_TYPES", "SEE_THROUGH", "OPAQUE", "new_level", "last_level", "grad_state"]
 
 #: Classes of tracers.  ``type(x) in TRACER_TYPES`` is the dispatch test on
@@ -170,12 +172,33 @@ def bind(p: Primitive, args: tuple, params: dict):
             return p.impl(*args, **params)
         except (ValueError, TypeError) as e:
             raise type(e)(_describe_failure(p, args, params, e)) from e
+    if top._no_complex:
+        for a in args:
+            ta = type(a)
+            if ta is complex or (ta not in TRACER_TYPES and getattr(getattr(a, "dtype", None), "kind", "") == "c"):
+                _refuse_complex(p, a)
+            if ta is _MASKED:
+                raise TypeError(f"{p.name}: a masked array meets a value being differentiated; masked arrays "
+                                f"are not supported (the mask would be dropped or spread silently): pass "
+                                f"a.filled(value), or multiply by a weight array of 0s and 1s")
     return top._process(p, args, params)
+
+
+_MASKED = np.ma.MaskedArray
+
+
+def _refuse_complex(p, a):
+    """Complex numbers entering differentiated code (a complex constant, a cast) give wrong
+    derivatives, since every rule assumes real values: refuse them, naming the operation."""
+    from chainrule._interpreters.staging import user_line
+    raise TypeError(f"{p.name}: a complex operand ({a!r:.60}) meets a value being differentiated"
+                    f"{user_line()}; complex differentiation is not supported yet, and mixing complex "
+                    f"numbers in would give wrong derivatives (abs(x * 1j) is |x|, but its derivative would "
+                    f"come out with the wrong sign). Write the real and imaginary parts as float arrays.")
 
 
 def _describe_failure(p, args, params, e):
     """NumPy's complaint, with the operation and its operands' shapes and dtypes."""
-    import numpy as np
     if "[operands:" in str(e):          # an inner operation already said what failed
         return f"{p.name}: {e}"
     ops = ", ".join(f"{np.shape(a)} {getattr(a, 'dtype', type(a).__name__)}" for a in args)

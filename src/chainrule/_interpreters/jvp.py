@@ -18,6 +18,8 @@ __all__ = ["JVPTracer"]
 
 class JVPTracer(ArrayOps):
     __slots__ = ("_value", "_tangent", "_level")
+    _differentiates = True
+    _no_complex = True
 
     def __init__(self, primal, tangent, level):
         self._value = primal

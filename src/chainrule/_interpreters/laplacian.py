@@ -59,6 +59,8 @@ class _Mode:
 
 class LapTracer(ArrayOps):
     __slots__ = ("_value", "_jac", "_lap", "_level", "_mode")
+    _differentiates = True
+    _no_complex = True
 
     def __init__(self, value, jac, lap, level, mode):
         self._value = value   # the primal (one level down)

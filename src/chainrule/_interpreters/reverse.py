@@ -305,6 +305,14 @@ class Tensor(ArrayOps):
         _replaced.note(self, old)
         return old
 
+    @property
+    def _differentiates(self):  # a value inside cr.grad/vjp (a level), not the user's tape Tensor
+        return self._level != 0
+
+    @property
+    def _no_complex(self):
+        return self._level != 0 or self.requires_grad
+
     def __iadd__(self, other): return self._inplace(type(self).__add__, other, "iadd (+=)")
     def __isub__(self, other): return self._inplace(type(self).__sub__, other, "isub (-=)")
     def __imul__(self, other): return self._inplace(type(self).__mul__, other, "imul (*=)")
@@ -423,6 +431,8 @@ def tensor(data, dtype=None, requires_grad=False):
 def _raw_data(data, dtype):
     if type(data) is Tensor:
         data = _raw(data._value)
+    if isinstance(data, np.ma.MaskedArray):
+        raise TypeError("tensor: " + "masked arrays are not supported: the mask would be dropped silently (sums and derivatives would count the masked entries); pass x.filled(value) or x.compressed(), or a weight array of 0s and 1s")
     value = np.array(data, dtype=dtype, copy=True)
     if value.dtype == object:
         raise TypeError(f"tensor: cannot make a Tensor from {type(data).__name__} data of dtype object")

@@ -42,6 +42,8 @@ __all__ = ["JetTracer", "SHORTCUTS", "jet_call", "order_of"]
 
 class JetTracer(ArrayOps):
     __slots__ = ("_value", "_series", "_level")
+    _differentiates = True
+    _no_complex = True
 
     def __init__(self, primal, series, level):
         self._value = primal

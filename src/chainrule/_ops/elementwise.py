@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule._core.primitive import TRACER_TYPES, bind, defprim
+from chainrule._core.primitive import TRACER_TYPES, _refuse_complex, bind, defprim
 from chainrule._ops._series import chain, full, leibniz, neg, order, over
 from chainrule._ops._series import sub as _sub
 from chainrule._ops._wrap import EMPTY, batch_by_broadcasting, binary, dtype_of, peel, raw, refuse_keywords, unary
@@ -639,6 +639,8 @@ def astype(x, dtype):
     if type(x) in TRACER_TYPES:
         if x.dtype == dtype:
             return x
+        if dtype.kind == "c" and x._no_complex:
+            _refuse_complex(astype_p, dtype)
         if not np.issubdtype(dtype, np.floating):  # integers carry no derivative (as JAX)
             x = stop_gradient(x)  # a plain value, or a tape Tensor that records nothing
             if type(x) not in TRACER_TYPES:
