@@ -78,7 +78,8 @@ def test_complex_in_differentiated_code_raises(f):
 
 def test_complex_outside_differentiation_is_numpy():
     assert cnp.abs(np.array(1.0) * 1j) == 1.0
-    assert f"{cnp.abs(cr.tensor(1.0) * 1j)}" == "tensor(1.)"   # a tape Tensor that records nothing
+    with pytest.raises(TypeError, match="complex"):     # complex Tensors are not supported, as cr.tensor(1j)
+        cr.tensor(1.0) * 1j
     # casts to real dtypes keep their derivative (float32) or drop it as JAX does (integers)
     assert cr.grad(lambda v: cnp.sum(v.astype(np.float32)))(1.0) == 1.0
 

@@ -172,19 +172,25 @@ def bind(p: Primitive, args: tuple, params: dict):
             return p.impl(*args, **params)
         except (ValueError, TypeError) as e:
             raise type(e)(_describe_failure(p, args, params, e)) from e
-    if top._no_complex:
+    if top._no_complex:  # a complex or masked constant must not meet a value being differentiated
         for a in args:
             ta = type(a)
-            if ta is complex or (ta not in TRACER_TYPES and getattr(getattr(a, "dtype", None), "kind", "") == "c"):
-                _refuse_complex(p, a)
-            if ta is _MASKED:
-                raise TypeError(f"{p.name}: a masked array meets a value being differentiated; masked arrays "
-                                f"are not supported (the mask would be dropped or spread silently): pass "
-                                f"a.filled(value), or multiply by a weight array of 0s and 1s")
+            if ta in _ODD or (ta is _NDARRAY and a.dtype.kind == "c"):
+                _refuse_constant(p, a)
     return top._process(p, args, params)
 
 
-_MASKED = np.ma.MaskedArray
+_NDARRAY = np.ndarray
+#: Constants that must not meet a value being differentiated (besides complex ndarrays)
+_ODD = frozenset({complex, np.complex64, np.complex128, np.clongdouble, np.ma.MaskedArray})
+
+
+def _refuse_constant(p, a):
+    if isinstance(a, np.ma.MaskedArray):
+        raise TypeError(f"{p.name}: a masked array meets a value being differentiated; masked arrays "
+                        f"are not supported (the mask would be dropped or spread silently): pass "
+                        f"a.filled(value), or multiply by a weight array of 0s and 1s")
+    _refuse_complex(p, a)
 
 
 def _refuse_complex(p, a):

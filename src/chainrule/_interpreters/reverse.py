@@ -309,9 +309,7 @@ class Tensor(ArrayOps):
     def _differentiates(self):  # a value inside cr.grad/vjp (a level), not the user's tape Tensor
         return self._level != 0
 
-    @property
-    def _no_complex(self):
-        return self._level != 0 or self.requires_grad
+    _no_complex = True  # complex Tensors are not supported yet (cr.tensor refuses complex data too)
 
     def __iadd__(self, other): return self._inplace(type(self).__add__, other, "iadd (+=)")
     def __isub__(self, other): return self._inplace(type(self).__sub__, other, "isub (-=)")
