@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 import zipfile
 
 import numpy as np
@@ -27,7 +28,14 @@ __all__ = ["save", "load", "load_npz"]
 
 
 def save(obj, path):
-    """Write ``obj.state_dict()`` (``{name: array}``) to the ``.npz`` file ``path``."""
+    """Write ``obj.state_dict()`` (``{name: array}``) to the ``.npz`` file ``path``, atomically.
+
+    The file is written to a temporary file in the same folder, flushed to disk
+    (``fsync``) and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows),
+    as TensorFlow's and Orbax's checkpoints are: a save that fails or is killed
+    midway leaves the previous file whole, and concurrent savers never interleave
+    (the last rename wins).
+    """
     state = obj.state_dict()
     arrays = {}
     for k, v in state.items():
@@ -36,8 +44,27 @@ def save(obj, path):
             raise TypeError(f"save: state entry {k!r} is not a numeric array (dtype object); "
                             f"only arrays can be saved without pickle")
         arrays[k] = a
-    with open(os.fspath(path), "wb") as f:  # exactly this path (np.savez would add .npz)
-        np.savez(f, **arrays)
+    path = os.fspath(path)  # exactly this path (np.savez would add .npz)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        if os.path.exists(path):  # keep the permissions the file had (mkstemp makes it 0600)
+            os.chmod(tmp, os.stat(path).st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 #: deflate cannot expand data more than about 1032-fold: a member whose header declares
