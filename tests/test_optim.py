@@ -287,3 +287,38 @@ def test_lbfgs_closure_without_backward_is_an_error():
     with pytest.raises(RuntimeError, match=r"closure must call loss.backward\(\)"):
         opt.step(lambda: (w * w).sum())
     np.testing.assert_array_equal(w.detach().numpy(), [1.0, 2.0])
+
+
+# -- load_state_dict validates everything, then applies (issue 16, item 8) -----------------------
+
+def _stepped(cls, **kw):
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = cls([w], **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w ** 2 * np.array([1.0, 3.0])).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(2):
+        opt.step(closure)
+    return opt
+
+
+@pytest.mark.parametrize("cls,kw", [("SGD", {"lr": 0.1, "momentum": 0.9}), ("Adam", {"lr": 0.1}),
+                                    ("AdamW", {"lr": 0.1}), ("LBFGS", {"max_iter": 2})])
+def test_load_state_dict_refuses_bad_values_and_changes_nothing(cls, kw):
+    opt = _stepped(getattr(cr.optim, cls), **kw)
+    good = {k: np.array(v, copy=True) for k, v in opt.state_dict().items()}
+    buffer = next(k for k in good if k not in ("step", "lr"))
+    bad = [dict(good, lr=float("nan")), dict(good, lr=-1.0), dict(good, lr="fast"), dict(good, step=-1),
+           dict(good, step=2.5), dict(good, **{buffer: np.full_like(good[buffer], np.nan)})]
+    for state in bad:
+        with pytest.raises(ValueError, match=rf"{cls}.load_state_dict: .*nothing was loaded"):
+            opt.load_state_dict(state)
+        after = opt.state_dict()
+        assert after.keys() == good.keys()
+        assert all(np.array_equal(np.asarray(after[k]), good[k]) for k in good)   # unchanged
+    opt.load_state_dict(good)                       # and the good state still loads
+    assert float(opt.state_dict()["lr"]) == float(good["lr"])

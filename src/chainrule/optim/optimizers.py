@@ -157,12 +157,12 @@ class Optimizer:
             if np.shape(state[k]) != ref.shape:
                 raise ValueError(f"{name}.load_state_dict: {k!r} has shape {np.shape(state[k])}, expected "
                                  f"{ref.shape}; nothing was loaded")
-        new = {"step": int(state["step"])}
+        step, lr = _step_and_lr(name, state)
+        new = {"step": step}
         for k in self.core.buffers:
-            new[k] = tuple(np.array(state[f"{k}.{i}"], dtype=ref.dtype)
-                           for i, ref in enumerate(self.state[k]))
-        self.state = new
-        self.core.lr = float(state["lr"])
+            new[k] = tuple(_entry(name, f"{k}.{i}", state, ref.dtype) for i, ref in enumerate(self.state[k]))
+        self.state = new  # everything was checked and converted: now apply, all at once
+        self.core.lr = lr
         return self
 
     def __repr__(self):
@@ -284,11 +284,36 @@ class LBFGS(Optimizer):
                 if np.shape(state[k]) != (n,):
                     raise ValueError(f"LBFGS.load_state_dict: {k!r} has shape {np.shape(state[k])}, "
                                      f"expected ({n},); nothing was loaded")
-        self.state = dict(self.core.init(None), step=int(state["step"]),
-                          s=tuple(np.asarray(state[f"s.{i}"], float) for i in pairs),
-                          y=tuple(np.asarray(state[f"y.{i}"], float) for i in pairs))
-        self.core.lr = float(state["lr"])
+        step, lr = _step_and_lr("LBFGS", state)
+        new = dict(self.core.init(None), step=step,
+                   s=tuple(_entry("LBFGS", f"s.{i}", state, np.float64) for i in pairs),
+                   y=tuple(_entry("LBFGS", f"y.{i}", state, np.float64) for i in pairs))
+        self.state = new
+        self.core.lr = lr
         return self
+
+
+def _step_and_lr(name, state):
+    """The step count and learning rate of a state dict, checked as the constructor checks them."""
+    from chainrule.optim.functional import _check
+    try:
+        step = float(np.asarray(state["step"]))
+        lr = _check(f"{name}.load_state_dict: lr", np.asarray(state["lr"]))
+    except (TypeError, ValueError) as e:
+        said = str(e) if str(e).startswith(name) else f"{name}.load_state_dict: step and lr must be numbers ({e})"
+        raise ValueError(f"{said}; nothing was loaded") from None
+    if not (step >= 0 and step == int(step)):
+        raise ValueError(f"{name}.load_state_dict: step must be an integer >= 0, got {state['step']!r}; "
+                         f"nothing was loaded")
+    return int(step), lr
+
+
+def _entry(name, key, state, dtype):
+    a = np.array(state[key], dtype=dtype)  # a copy: the optimiser never shares the caller's arrays
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}.load_state_dict: {key!r} holds non-finite values (nan or inf); "
+                         f"nothing was loaded")
+    return a
 
 
 def _value(loss):
