@@ -123,3 +123,19 @@ def test_empty_pytrees_on_either_side(jac):
 def test_has_aux_errors_name_the_transform(jac):
     with pytest.raises(ValueError, match=rf"^{jac.__name__} with has_aux=True needs .* a pair"):
         jac(lambda x: x, has_aux=True)(np.ones(2))
+
+
+def test_jacobian_basis_is_cached_and_never_shared_with_the_caller():
+    # the identity basis is built once per (shapes, dtypes) and read-only; a Jacobian block that
+    # is a view of it (f = identity) is copied, so writing into a result never changes the next one
+    for jac in (cr.jacfwd, cr.jacrev, cr.jacobian):
+        J = jac(lambda x: x)(np.ones(3))
+        J[...] = 7.0
+        np.testing.assert_array_equal(jac(lambda x: x)(np.ones(3)), np.eye(3))
+        Jd = jac(lambda x: {"a": x.reshape(3, 1)})(np.ones(3))["a"]
+        Jd[0, 0, 0] = -1.0
+        np.testing.assert_array_equal(jac(lambda x: x.reshape(3, 1))(np.ones(3)), np.eye(3).reshape(3, 1, 3))
+    from chainrule.api import _basis_of
+    (piece,), _ = _basis_of((((2, 2), np.dtype(np.float32)),))
+    assert not piece.flags.writeable and piece.dtype == np.float32 and piece.shape == (4, 2, 2)
+    np.testing.assert_array_equal(piece.reshape(4, 4), np.eye(4))
