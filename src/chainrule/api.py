@@ -514,13 +514,22 @@ def _record(f, args, kwargs, nums, diff, has_aux, name):
     return out, pull, aux
 
 
+#: Up to this many output elements, a reverse-mode Jacobian calls the pullback per row
+_FEW_OUTPUTS = 2
+
+
 def _jacrev_from(out, pull, diff, single, name):
     """The Jacobian from one recorded reverse-mode pass: its output and pullback."""
     from chainrule._ops import reshape
     o_leaves, o_tree = _check_outputs(out, name)
     cts, spans = _basis(o_leaves, _float_dtype)
     n = sum(_size(o) for o in o_leaves)
-    rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))), axis_size=n)(*cts))[0]
+    if 0 < n <= _FEW_OUTPUTS:  # one or two outputs: the pullback itself, once a row, beats vmapping it
+        from chainrule._ops import stack
+        per = [tree_flatten(pull(tree_unflatten(o_tree, [c[r] for c in cts])))[0] for r in range(n)]
+        rows = [stack([p[j] for p in per]) for j in range(len(per[0]))]
+    else:
+        rows = tree_flatten(vmap(lambda *c: pull(tree_unflatten(o_tree, list(c))), axis_size=n)(*cts))[0]
     i_leaves = tree_flatten(diff)[0]
 
     def block(k, j):
