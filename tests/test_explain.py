@@ -520,7 +520,9 @@ def test_an_edge_that_skips_layers_goes_around_the_boxes_between():
     from chainrule.explain.svg import _blocked, box_width, layout
     ex = cr.explain(chain, 0.3)
     pos, _, _, across = layout(ex, box_width(ex))
-    skips = [(i, n.name) for n in ex.nodes.values() for i in n.inputs if _blocked(pos, box_width(ex), i, n.name, across)]
+    edges = [(i, n.name) for n in ex.nodes.values() for i in n.inputs]
+    blocked = _blocked(pos, box_width(ex), edges, across)
+    skips = [e for e in edges if e in blocked]
     assert skips  # x feeds the add three layers down
     svg = ex.svg()
     for src, dst in skips:  # drawn from the source's side to the target's side, not straight down through boxes
@@ -659,3 +661,28 @@ def test_numeric_forward_steps_keep_their_parentheses():
         if s.phase == "forward":
             assert s.formula.count("(") == s.formula.count(")"), s.formula
     assert "reshape(1, shape=(1, 1)) = 1" in str(ex)
+
+
+def test_svg_blocked_edges_match_the_brute_force_test():
+    # the grid index finds exactly the edges a test against every box finds (the oracle below)
+    from chainrule.explain.svg import BOX_H, _blocked
+
+    def brute(pos, box_w, src, dst, across):
+        (x1, y1), (x2, y2) = pos[src], pos[dst]
+        a = (x1 + box_w, y1 + BOX_H / 2) if across else (x1 + box_w / 2, y1 + BOX_H)
+        b = (x2, y2 + BOX_H / 2) if across else (x2 + box_w / 2, y2)
+        lo_x, hi_x, lo_y, hi_y = min(a[0], b[0]), max(a[0], b[0]), min(a[1], b[1]), max(a[1], b[1])
+        near = [(x, y) for name, (x, y) in pos.items() if name not in (src, dst)
+                and x <= hi_x and x + box_w >= lo_x and y <= hi_y and y + BOX_H >= lo_y]
+        pts = [(a[0] + (b[0] - a[0]) * t / 16, a[1] + (b[1] - a[1]) * t / 16) for t in range(1, 16)]
+        return any(x <= px <= x + box_w and y <= py <= y + BOX_H for x, y in near for px, py in pts)
+
+    rng = np.random.default_rng(0)
+    for across in (True, False):
+        for trial in range(5):
+            names = [f"n{i}" for i in range(60)]
+            pos = {m: (float(rng.uniform(-50, 900)), float(rng.uniform(-40, 700))) for m in names}
+            edges = [(names[i], names[j]) for i, j in rng.integers(0, 60, size=(120, 2)) if i != j]
+            box_w = float(rng.uniform(60, 160))
+            expect = {e for e in edges if brute(pos, box_w, *e, across)}
+            assert _blocked(pos, box_w, edges, across) == expect
