@@ -14,6 +14,8 @@
 (h) laplacian: Laplacian of a tanh MLP (d-128x3-1) at 256 points + gradient of mean(Δu²), d = 2/16/64,
               float64: forward Laplacian (eager, cr.jit), Hessian trace, PyTorch, jax.jit, folx.
 (i) jet:      cr.jet of order 4 of a tanh MLP against 4 nested cr.jvp (and JAX's jet, nested jvp).
+(j) explain:  cr.explain and its renderers (text, LaTeX, SVG, the page) on graphs of 10^2..10^5
+              operations, a chain and a fan-out: seconds and µs per operation.
     jit:      only the compiled rows of (a)-(d), with the floor and the peers they are compared with.
 
 The Targets table at the end says MET or MISSED for each target the results measure.
@@ -51,7 +53,7 @@ TARGET_G_JIT = "compile of (b)'s step with a warm disk cache at most 0.5 s"
 TARGET_H = "chainrule forward Laplacian + grad at most folx's time, 0.5x PyTorch nested autograd, jax.jit's"
 
 #: ``--only`` choices: a benchmark, or ``jit`` (the compiled rows of (a)-(d) only).
-CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "jit")
+CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain", "jit")
 
 
 def _ratio_target(target, what, ratio, limit, missing="NOT MEASURED (a peer or row is missing)"):
@@ -188,7 +190,7 @@ def main(argv=None):
 
     jit_only = only is not None and "jit" in only
     results = {}
-    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet"):
+    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain"):
         if not want(name):
             continue
         mod = __import__(f"bench_{name}")

@@ -1,0 +1,80 @@
+"""(j) explain at scale: ``cr.explain`` and its renderers against the size of the graph (issue 16).
+
+Two graphs of n operations each, in float64:
+
+* a chain, ``x <- sin(x) * 0.9`` repeated n/2 times (deep: n layers);
+* a fan-out, ``acc <- acc + w * i`` for i < n/2 (one weight read n/2 times: the case that made
+  the SVG's edge routing quadratic).
+
+For each: the time of ``cr.explain`` (forward and backward recorded), ``str`` (the text log),
+``.latex()``, ``.svg()`` and ``.html()`` (the interactive page), and the time per operation,
+which is flat when a step is linear.  There is no peer: no other library writes this log.
+Run: ``python benchmarks/bench_explain.py [--quick]``.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import _env  # noqa: F401  (before NumPy)
+
+from _harness import banner, table
+
+SIZES = (100, 1_000, 10_000, 100_000)
+QUICK_SIZES = (100, 1_000, 10_000)
+
+
+def chain(n):
+    import chainrule.numpy as cnp
+
+    def f(x):
+        for _ in range(n // 2):
+            x = cnp.sin(x) * 0.9
+        return x
+    return f
+
+
+def fan_out(n):
+    def f(w):
+        acc = w * 0.0
+        for i in range(n // 2):
+            acc = acc + w * float(i)
+        return acc
+    return f
+
+
+def _time(fn):
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def measure(make, n):
+    import chainrule as cr
+    t_ex, ex = _time(lambda: cr.explain(make(n), 0.5))
+    row = {"n": n, "explain": t_ex}
+    for name, fn in (("text", lambda: str(ex)), ("latex", ex.latex), ("svg", ex.svg), ("html", ex.html)):
+        row[name], _ = _time(fn)
+    return row
+
+
+def run(quick=False):
+    print(banner("(j) explain at scale: seconds per call, and microseconds per operation"))
+    results = {}
+    for kind, make in (("chain", chain), ("fan-out", fan_out)):
+        rows = []
+        for n in (QUICK_SIZES if quick else SIZES):
+            r = measure(make, n)
+            results.setdefault(kind, []).append(r)
+            total = sum(r[k] for k in ("explain", "text", "latex", "svg", "html"))
+            rows.append([f"{n:,}"] + [f"{r[k]:.3f}" for k in ("explain", "text", "latex", "svg", "html")]
+                        + [f"{1e6 * total / n:.0f}"])
+        print(f"\n{kind}")
+        print(table(["ops", "explain s", "text s", "latex s", "svg s", "html s", "µs/op (all)"], rows))
+    return results
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    run(ap.parse_args().quick)
