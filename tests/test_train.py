@@ -61,7 +61,9 @@ def test_help_lists_the_command(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "chainrule[datasets]" in capsys.readouterr().out
-    assert main(["train", "digits", "--epochs", "0", "--no-plot"]) == 2
+    with pytest.raises(SystemExit) as e:                 # argparse refuses it, before anything runs
+        main(["train", "digits", "--epochs", "0", "--no-plot"])
+    assert e.value.code == 2
 
 
 def test_training_runs_with_one_blas_thread_by_default(monkeypatch, tmp_path, capsys):
@@ -83,3 +85,78 @@ def test_training_runs_with_one_blas_thread_by_default(monkeypatch, tmp_path, ca
     after = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
     assert seen[0] in ({1}, set()) and seen[1] == before == after
     assert "digits: MLP(sizes=[64, 10]" in capsys.readouterr().out
+
+
+# -- nothing lost: arguments, checkpoints, --resume, signals, divergence (issue 16, item 9) ------
+
+@pytest.mark.parametrize("args,said", [
+    (["--activation", "foo"], "invalid choice: 'foo'"),
+    (["--lr", "nan"], "expected a finite number > 0, got nan"),
+    (["--lr", "-1"], "expected a finite number > 0"),
+    (["--hidden", "0"], "expected a positive integer, got 0"),
+    (["--epochs", "x"], "expected a positive integer, got 'x'"),
+    (["--threads", "-1"], "expected an integer >= 0"),
+])
+def test_bad_arguments_exit_2_before_anything_runs(tmp_path, capsys, args, said):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "digits", "--no-plot", "--quiet", "--out-dir", str(tmp_path / "o"), *args])
+    assert e.value.code == 2 and said in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_dir_that_is_a_file_and_resume_without_checkpoint(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    assert main(["train", "digits", "--no-plot", "--quiet", "--out-dir", str(f)]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert main(["train", "digits", "--no-plot", "--quiet", "--resume", "--out-dir", str(tmp_path / "none")]) == 2
+    assert "--resume found no checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_resume_gives_the_same_model_as_one_run(tmp_path, capsys, jit):
+    # oracle: 5 epochs in one run; 3 epochs, then --resume to 5, must give the same parameters bitwise
+    flag = ["--jit"] if jit else []
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["train", "digits", "--epochs", "5", "--no-plot", "--quiet", "--out-dir", str(a), *flag]) == 0
+    assert main(["train", "digits", "--epochs", "3", "--no-plot", "--quiet", "--out-dir", str(b), *flag]) == 0
+    assert main(["train", "digits", "--epochs", "5", "--no-plot", "--quiet", "--out-dir", str(b), "--resume",
+                 *flag]) == 0
+    assert "epochs 4-5 (resumed after epoch 3)" in capsys.readouterr().out
+    with np.load(a / "digits_mlp.npz") as fa, np.load(b / "digits_mlp.npz") as fb:
+        assert fa.files == fb.files and all(np.array_equal(fa[k], fb[k]) for k in fa.files)
+    # other settings than the checkpoint's are refused, naming the difference
+    assert main(["train", "digits", "--epochs", "6", "--lr", "0.01", "--no-plot", "--quiet", "--resume",
+                 "--out-dir", str(b), *flag]) == 2
+    assert "lr: 0.001 there, 0.01 here" in capsys.readouterr().err
+
+
+def test_a_diverging_run_stops_with_a_message_and_saves_no_model(tmp_path, capsys):
+    assert main(["train", "digits", "--lr", "1e300", "--epochs", "3", "--no-plot", "--quiet",
+                 "--out-dir", str(tmp_path)]) == 1
+    assert "the training loss became nan in epoch 1 (try a smaller --lr)" in capsys.readouterr().err
+    assert not (tmp_path / "digits_mlp.npz").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_with_one_line_and_exit_130_keeping_the_checkpoint(tmp_path, sig):
+    import signal
+    import subprocess
+    import time
+    ckpt = tmp_path / "digits_checkpoint.npz"
+    p = subprocess.Popen([sys.executable, "-m", "chainrule", "train", "digits", "--epochs", "100000",
+                          "--no-plot", "--quiet", "--out-dir", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not ckpt.exists() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    p.send_signal(getattr(signal, sig))
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines == [f"chainrule train: interrupted; the last finished epoch is in {ckpt} (continue with --resume)"]
+    assert "Traceback" not in err
+    with np.load(ckpt) as f:                         # whole, and loadable
+        assert "meta" in f.files and any(k.startswith("model.") for k in f.files)

@@ -44,6 +44,11 @@ def save(obj, path):
             raise TypeError(f"save: state entry {k!r} is not a numeric array (dtype object); "
                             f"only arrays can be saved without pickle")
         arrays[k] = a
+    save_arrays(arrays, path)
+
+
+def save_arrays(arrays, path):
+    """``np.savez(path, **arrays)``, atomically (see :func:`save`), to exactly ``path``."""
     path = os.fspath(path)  # exactly this path (np.savez would add .npz)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)

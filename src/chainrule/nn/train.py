@@ -9,6 +9,13 @@ the loss and accuracy curves with matplotlib (Agg backend, no display needed).
 Optional extras: ``datasets`` (scikit-learn, tqdm) and ``viz`` (matplotlib); a
 missing one is named with the command that installs it, and the exit status is 2.
 
+Nothing is lost: the arguments are checked before anything runs (exit 2, as
+argparse does); after every epoch the model, the optimiser and the history are
+saved atomically to ``digits_checkpoint.npz`` (``--resume`` continues from it);
+Ctrl-C or SIGTERM stops with one line and exit status 130, keeping the last
+epoch's checkpoint; a loss that becomes NaN or infinite stops the run with
+exit status 1 instead of saving a broken model.
+
 ``train_digits`` is the same run as a function, for scripts and notebooks.
 ``--jit`` (``train_digits(jit=True)``) trains with :func:`jit_train_step`
 instead: one pure step through ``model.apply`` and the functional Adam core,
@@ -16,7 +23,9 @@ compiled by ``cr.jit`` and called per batch.
 """
 from __future__ import annotations
 
+import json
 import os
+import signal
 import sys
 import time
 
@@ -31,6 +40,14 @@ VIZ_HINT = "pip install 'chainrule[viz]'"
 
 class MissingExtra(ImportError):
     """An optional dependency is not installed; the message says how to install it."""
+
+
+class Diverged(FloatingPointError):
+    """The training loss became NaN or infinite; ``epoch`` is the 1-based epoch where it did."""
+
+    def __init__(self, epoch, loss):
+        super().__init__(f"the training loss became {loss} in epoch {epoch}")
+        self.epoch, self.loss = epoch, loss
 
 
 def _require(module, what, hint):
@@ -219,7 +236,7 @@ def train_digits(epochs=40, batch_size=32, lr=1e-3, hidden=(128,), activation="r
         return _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data, jit)
 
 
-def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data, jit=False):
+def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data, jit=False, checkpoint=None):
     import chainrule as cr
     from chainrule.nn import functional as F
 
@@ -234,11 +251,16 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
         opt = cr.optim.Adam(model.parameters(), lr=lr)
         params = None
     history = {"loss": [], "train_accuracy": [], "test_accuracy": []}
+    first = 0
+    if checkpoint is not None and checkpoint.resume:
+        first, history, state = checkpoint.restore(model, None if jit else opt, rng, state if jit else None)
+        checkpoint.resumed_after = first
+        params = model.params() if jit else None
     n = len(X_train)
-    epochs_iter = tqdm(range(epochs), desc="train digits", unit="epoch", file=sys.stderr) if progress \
-        else range(epochs)
+    epochs_iter = tqdm(range(first, epochs), desc="train digits", unit="epoch", file=sys.stderr,
+                       initial=first, total=epochs) if progress else range(first, epochs)
     t0 = time.perf_counter()
-    for _ in epochs_iter:
+    for epoch in epochs_iter:
         order = rng.permutation(n)
         total = 0.0
         for start in range(0, n, batch_size):
@@ -252,6 +274,8 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
             loss.backward()
             opt.step()
             total += loss.item() * len(idx)
+        if not np.isfinite(total):
+            raise Diverged(epoch + 1, total / n)
         history["loss"].append(total / n)
         history["train_accuracy"].append(accuracy(model, X_train, y_train, params))
         history["test_accuracy"].append(accuracy(model, X_test, y_test, params))
@@ -259,12 +283,63 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
             epochs_iter.set_postfix(loss=f"{history['loss'][-1]:.4f}",
                                     train_acc=f"{history['train_accuracy'][-1]:.3f}",
                                     test_acc=f"{history['test_accuracy'][-1]:.3f}")
-    seconds = time.perf_counter() - t0
+        if checkpoint is not None:
+            if jit:
+                model.load_state_dict(params)
+            checkpoint.save(epoch + 1, model, None if jit else opt, rng, history, state if jit else None)
+    seconds = max(time.perf_counter() - t0, 1e-9)
     if jit:
         model.load_state_dict(params)
     if progress:
         epochs_iter.close()
-    return TrainResult(model, history, history["test_accuracy"][-1], seconds, epochs * n / seconds)
+    return TrainResult(model, history, history["test_accuracy"][-1], seconds, (epochs - first) * n / seconds)
+
+
+class Checkpoint:
+    """The state of a ``chainrule train`` run after an epoch, in one ``.npz`` file written atomically.
+
+    It holds the model's and the optimiser's state (the tape's ``Adam.state_dict()``, or
+    the leaves of the jitted step's functional state), the batch-order generator's state,
+    the history and the epoch, plus the run's settings, so ``--resume`` refuses a
+    checkpoint from a run with other settings instead of mixing them.
+    """
+
+    def __init__(self, path, settings, resume=False):
+        self.path, self.settings, self.resume = path, dict(settings), resume
+        self.resumed_after = 0  # the epoch the run continued from (set by a resumed run)
+
+    def save(self, epoch, model, opt, rng, history, state=None):
+        from chainrule._core.pytree import tree_flatten
+        from chainrule.nn.serialization import save_arrays
+        arrays = {f"model.{k}": np.asarray(v) for k, v in model.state_dict().items()}
+        if opt is not None:
+            arrays.update({f"opt.{k}": np.asarray(v) for k, v in opt.state_dict().items()})
+        else:
+            arrays.update({f"step.{i}": np.asarray(v) for i, v in enumerate(tree_flatten(state)[0])})
+        meta = {"epoch": epoch, "settings": self.settings, "rng": rng.bit_generator.state, "history": history}
+        arrays["meta"] = np.array(json.dumps(meta))
+        save_arrays(arrays, self.path)
+
+    def restore(self, model, opt, rng, state=None):
+        """Load the checkpoint into ``model``, ``opt`` (or the jitted step's ``state``) and ``rng``;
+        ``(epoch, history, state)``.  Raises ``ValueError`` naming what differs."""
+        from chainrule._core.pytree import tree_flatten, tree_unflatten
+        with np.load(self.path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+        meta = json.loads(str(data.pop("meta")))
+        if meta["settings"] != self.settings:
+            diff = {k: (meta["settings"].get(k), v) for k, v in self.settings.items() if meta["settings"].get(k) != v}
+            raise ValueError(f"{self.path} was written by a run with other settings "
+                             f"({', '.join(f'{k}: {a!r} there, {b!r} here' for k, (a, b) in diff.items())}); "
+                             f"rerun with those settings, or without --resume to start afresh")
+        model.load_state_dict({k[6:]: v for k, v in data.items() if k.startswith("model.")})
+        if opt is not None:
+            opt.load_state_dict({k[4:]: v for k, v in data.items() if k.startswith("opt.")})
+        else:
+            leaves, tree = tree_flatten(state)
+            state = tree_unflatten(tree, [data[f"step.{i}"].astype(np.result_type(x)) for i, x in enumerate(leaves)])
+        rng.bit_generator.state = meta["rng"]
+        return int(meta["epoch"]), meta["history"], state
 
 
 def plot_history(history, path):
@@ -298,13 +373,16 @@ def add_train_command(subparsers):
         description="Train an MLP on scikit-learn's bundled 8x8 digits (offline): a progress bar, the "
                     "test accuracy, the model saved to .npz and a plot of the loss and accuracy curves. "
                     f"Needs the datasets extra ({DATASETS_HINT}) and, for the plot, viz ({VIZ_HINT}).")
+    from chainrule._argtypes import nonnegative_int, positive_float, positive_int
+    from chainrule.nn.functional import _ACTIVATIONS
     p.add_argument("dataset", choices=["digits"], help="the data set")
-    p.add_argument("--epochs", type=int, default=40, help="passes over the training set (default 40)")
-    p.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default 1e-3)")
-    p.add_argument("--hidden", type=int, nargs="+", default=[128], metavar="N",
+    p.add_argument("--epochs", type=positive_int, default=40, help="passes over the training set (default 40)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="mini-batch size (default 32)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate (default 1e-3)")
+    p.add_argument("--hidden", type=positive_int, nargs="+", default=[128], metavar="N",
                    help="hidden layer sizes (default 128)")
-    p.add_argument("--activation", default="relu", help="relu, tanh, gelu, sigmoid, softplus (default relu)")
+    p.add_argument("--activation", default="relu", choices=sorted(k for k in _ACTIVATIONS if k),
+                   help="the hidden layers' activation (default relu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the batches")
     p.add_argument("--out-dir", default=".", help="where to write the model and the plot (default .)")
     p.add_argument("--no-plot", action="store_true", help="skip the plot (no matplotlib needed)")
@@ -312,15 +390,31 @@ def add_train_command(subparsers):
     p.add_argument("--jit", action="store_true",
                    help="compile the training step with cr.jit (traced once per batch shape, then "
                         "called per batch; see docs/jit.md)")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
+    p.add_argument("--resume", action="store_true",
+                   help="continue from OUT_DIR/digits_checkpoint.npz (written after every epoch) instead "
+                        "of starting afresh; the other settings must match the checkpoint's")
+    p.add_argument("--threads", type=nonnegative_int, default=1, metavar="N",
                    help="BLAS threads while training (default 1, the fastest for small models; "
                         "0: leave the BLAS as it is)")
     p.set_defaults(handler=run)
 
 
+class _Stopped(BaseException):
+    """SIGTERM, turned into an exception so the run unwinds as on Ctrl-C."""
+
+
 def run(args) -> int:
     """``chainrule train digits``; returns the exit status."""
     import chainrule as cr
+    out_dir = args.out_dir
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        print(f"chainrule train: --out-dir {out_dir!r} is a file, not a folder", file=sys.stderr)
+        return 2
+    ckpt_path = os.path.join(out_dir, "digits_checkpoint.npz")
+    resume = getattr(args, "resume", False)
+    if resume and not os.path.isfile(ckpt_path):
+        print(f"chainrule train: --resume found no checkpoint at {ckpt_path}", file=sys.stderr)
+        return 2
     try:
         _require("sklearn", "chainrule train digits", DATASETS_HINT)
         _require("tqdm", "chainrule train digits", DATASETS_HINT)
@@ -332,19 +426,52 @@ def run(args) -> int:
     if args.epochs < 1 or args.batch_size < 1:
         print("chainrule train: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
-    result = train_digits(args.epochs, args.batch_size, args.lr, tuple(args.hidden), args.activation,
-                          args.seed, progress=not args.quiet, threads=args.threads,
-                          jit=getattr(args, "jit", False))
-    os.makedirs(args.out_dir, exist_ok=True)
-    model_path = os.path.join(args.out_dir, "digits_mlp.npz")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as e:
+        print(f"chainrule train: cannot make --out-dir {out_dir!r}: {e.strerror}", file=sys.stderr)
+        return 2
+    jit = getattr(args, "jit", False)
+    settings = {"batch_size": args.batch_size, "lr": args.lr, "hidden": list(args.hidden),
+                "activation": args.activation, "seed": args.seed, "jit": bool(jit)}
+    checkpoint = Checkpoint(ckpt_path, settings, resume=resume)
+
+    def on_term(signum, frame):
+        raise _Stopped()
+
+    old = signal.signal(signal.SIGTERM, on_term) if hasattr(signal, "SIGTERM") else None
+    try:
+        with _blas_threads(args.threads):
+            result = _train_digits(args.epochs, args.batch_size, args.lr, tuple(args.hidden), args.activation,
+                                   args.seed, not args.quiet, None, jit, checkpoint)
+    except (KeyboardInterrupt, _Stopped):
+        kept = f"; the last finished epoch is in {ckpt_path} (continue with --resume)" \
+            if os.path.isfile(ckpt_path) else ""
+        print(f"\nchainrule train: interrupted{kept}", file=sys.stderr)
+        return 130
+    except Diverged as e:
+        print(f"chainrule train: stopped: {e} (try a smaller --lr); no model was saved, and the checkpoint "
+              f"keeps the last finite epoch", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        if not resume:
+            raise
+        print(f"chainrule train: --resume: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+    model_path = os.path.join(out_dir, "digits_mlp.npz")
     cr.nn.save(result.model, model_path)
     how = ", jitted step" if getattr(args, "jit", False) else ""
-    print(f"digits: MLP({result.model.extra_repr()}), {args.epochs} epochs in {result.seconds:.1f} s "
+    done = f"{args.epochs} epochs" if not checkpoint.resumed_after else \
+        f"epochs {checkpoint.resumed_after + 1}-{args.epochs} (resumed after epoch {checkpoint.resumed_after})"
+    print(f"digits: MLP({result.model.extra_repr()}), {done} in {result.seconds:.1f} s "
           f"({result.samples_per_second:,.0f} samples/s{how})")
     print(f"test accuracy {result.test_accuracy:.2%} (final train loss {result.history['loss'][-1]:.4f})")
     print(f"model saved to {model_path}")
     if not args.no_plot:
-        plot_path = os.path.join(args.out_dir, "digits_curves.png")
+        plot_path = os.path.join(out_dir, "digits_curves.png")
         plot_history(result.history, plot_path)
         print(f"curves plotted in {plot_path}")
     return 0

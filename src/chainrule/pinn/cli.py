@@ -5,18 +5,9 @@ import time
 
 import numpy as np
 
+from chainrule._argtypes import positive_int
+
 _NAMES = {"ssbfgs": "SSBFGS", "bfgs": "BFGS", "lbfgs": "L-BFGS"}
-
-
-def _positive_int(text):
-    import argparse
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def add_pinn_command(sub):
@@ -29,7 +20,7 @@ def add_pinn_command(sub):
                                     "Adam then full-batch self-scaled BFGS; prints the relative L2 error against the "
                                     "Cole-Hopf solution and saves the paper's figure.")
     _common(b, out="burgers.png", time=840.0)
-    b.add_argument("--n-f", type=_positive_int, default=10_000, help="collocation points (default 10000)")
+    b.add_argument("--n-f", type=positive_int, default=10_000, help="collocation points (default 10000)")
     b.add_argument("--n-u", type=int, default=100, help="initial/boundary data points (default 100)")
     b.add_argument("--adam", type=int, default=200, help="Adam steps before the quasi-Newton phase (default 200)")
     b.add_argument("--sampling", choices=("lhs", "sobol", "uniform"), default="lhs")
@@ -38,13 +29,13 @@ def add_pinn_command(sub):
                         description="-Laplacian(u) = f on [0, 1]^d, u = g on the boundary, with the exact "
                                     "solution u = sin(pi sum_i (x_i - 1/2) / sqrt(d)); prints the relative L2 error.")
     _common(q, out="poisson.png")
-    q.add_argument("--dim", type=_positive_int, default=2, help="the dimension d (default 2)")
-    q.add_argument("--n-f", type=_positive_int, default=None, help="interior points (default 500 d, at most 2000)")
+    q.add_argument("--dim", type=positive_int, default=2, help="the dimension d (default 2)")
+    q.add_argument("--n-f", type=positive_int, default=None, help="interior points (default 500 d, at most 2000)")
     q.add_argument("--adam", type=int, default=1000, help="Adam steps before the quasi-Newton phase (default 1000)")
-    q.add_argument("--stde", type=_positive_int, default=None, metavar="K",
+    q.add_argument("--stde", type=positive_int, default=None, metavar="K",
                    help="the stochastic Taylor derivative estimator with K random directions instead of the "
                         "forward Laplacian: Adam only, fresh points and directions every step (for large d)")
-    q.add_argument("--batch", type=_positive_int, default=100,
+    q.add_argument("--batch", type=positive_int, default=100,
                    help="with --stde: interior and boundary points drawn per step (default 100)")
     q.set_defaults(handler=run_poisson, iters=5000)
 
