@@ -71,7 +71,7 @@ CASES = {
 #: others (seen only when differentiating a gradient) and vmap's traced-index forms.
 NOT_ON_A_FIRST_ORDER_TAPE = {"scatter_add", "scatter_rows", "segment_sum", "gather", "set_rows",
                              "checkpoint", "custom_jvp_call", "custom_vjp_call", "root",
-                             "cofactor",
+                             "cofactor", "tanh_backward",
                              "jit_call"}  # explain runs a jitted function's graph step by step
 
 LEAKS = re.compile(r"None|<[a-z]+\d* |object at|array\(|\bg_|\\bar g|\bans\b|\\mathrm\{ans\}|\bidx\b|\bslice\b")
