@@ -76,10 +76,7 @@ def run_burgers(args):
           f"total {time.perf_counter() - t0:.1f} s")
     print(f"relative L2 error: {err:.3e}  (on the {len(problem.grid_t)} x {len(problem.grid_x)} grid; "
           f"paper: 6.7e-04)")
-    if args.out and args.out.lower() != "none":
-        burgers.plot(net, params, problem, args.out)
-        print(f"figure: {args.out}")
-    return 0
+    return _figure(args.out, burgers.plot, net, params, problem)
 
 
 def run_poisson(args):
@@ -110,9 +107,14 @@ def run_poisson(args):
     flat = float(np.linalg.norm(u - u.mean()) / np.linalg.norm(u))
     print(f"relative L2 error: {err:.3e}  (on {len(problem.x_test)} random test points; the best constant "
           f"scores {flat:.3e})")
-    if args.out and args.out.lower() != "none":
-        poisson.plot(net, params, problem, args.out)
-        print(f"figure: {args.out}")
+    return _figure(args.out, poisson.plot, net, params, problem)
+
+
+def _figure(out, plot, net, params, problem):
+    """Save the problem's figure to ``--out`` (``none``: no figure); the exit status."""
+    if out and out.lower() != "none":
+        plot(net, params, problem, out)
+        print(f"figure: {out}")
     return 0
 
 
