@@ -65,6 +65,7 @@ CASES = {
  "transpose3": (lambda a: cnp.sum(cnp.transpose(a, (1, 2, 0)) * np.arange(8.0).reshape(2, 2, 2)), np.ones((2, 2, 2))),
  "transpose": (lambda a: cnp.sum(cnp.transpose(a) * np.arange(4.0).reshape(2, 2)), M),
  "where": (lambda x, y: cnp.sum(cnp.where(x > 0, x, y)), v, p),
+ "cond": (cr.jit(lambda x: cnp.sum(cr.cond(x[0] > 0, cnp.sin, lambda x: x ** 2, x))), v),  # staged by jit
  }
 
 #: Primitives with formulas that a first-order explain never records: the VJP rules of

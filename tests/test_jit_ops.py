@@ -310,6 +310,7 @@ _softabs.defjvp(lambda p, t: (_softabs(p[0]), p[0] / cnp.sqrt(p[0] * p[0] + 1.0)
 case("custom_vjp", lambda x: _cube(x) * 2.0, normal((3,)))
 case("custom_jvp", lambda x: _softabs(x) * 2.0, normal((3,)))
 case("root", lambda a: cr.root(lambda x, a: x ** 3 + x - a, np.zeros(3), a), normal((3,)))
+case("cond", cr.jit(lambda x: cr.cond(x[0] > 0, lambda x: cnp.sin(x) * x, lambda x: x ** 3, x)), normal((3,)))  # staged
 
 # bugs an earlier attempt found: dtypes, where=, constant masks, int norms, constant outputs
 _m = np.array([True, False, True, True])

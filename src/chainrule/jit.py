@@ -307,9 +307,7 @@ class _Call:
         return f"<jit {self.graph.ir.name}>"
 
     def cotangent(self, i, vals, g):
-        key = self._ct_key
-        if key is None or key[0] is not g or len(key[1]) != len(vals) \
-                or any(a is not b for a, b in zip(key[1], vals)) or self._cts[i] is None:
+        if not same_call(self._ct_key, g, vals) or self._cts[i] is None:
             self._cts = self._cotangents(i, vals, g)
             self._ct_key = (g, tuple(vals))
         return self._cts[i]
@@ -333,6 +331,12 @@ class _Call:
         for i, c in zip(vg.idx, flat):
             cts[i] = c
         return cts
+
+
+def same_call(key, g, vals):
+    """Whether ``key`` (``(g, vals)`` of a kept backward step, or ``None``) is this step's, by identity."""
+    return key is not None and key[0] is g and len(key[1]) == len(vals) \
+        and all(a is b for a, b in zip(key[1], vals))
 
 
 def _impl(*vals, call):
