@@ -24,14 +24,18 @@ def _mpiexec():
     return str(here) if here.exists() else shutil.which("mpiexec")
 
 
+def _env():
+    """This checkout's src first; mpich's hydra starts the ranks with fork (no ssh in a container)."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+                HYDRA_LAUNCHER="fork", OMP_NUM_THREADS="1")
+
+
 def _run(script, n=2, timeout=60):
     pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'chainrule[mpi]'")
     exe = _mpiexec()
     if exe is None:
         pytest.skip("no mpiexec on PATH or next to sys.executable: pip install mpich")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-               HYDRA_LAUNCHER="fork", OMP_NUM_THREADS="1")
-    return subprocess.run([exe, "-n", str(n), sys.executable, str(SCRIPTS / script)], env=env,
+    return subprocess.run([exe, "-n", str(n), sys.executable, str(SCRIPTS / script)], env=_env(),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -90,3 +94,16 @@ def test_mpi_a_rank_that_raises_fails_the_job_instead_of_hanging():
     r = _run("raises.py", timeout=30)
     assert r.returncode != 0
     assert "RuntimeError: rank 1 failed on purpose" in r.stderr
+
+
+def test_train_digits_workers_2_relaunches_under_mpiexec(tmp_path):
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn: pip install 'chainrule[datasets]'")
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'chainrule[mpi]'")
+    if _mpiexec() is None:
+        pytest.skip("no mpiexec on PATH or next to sys.executable: pip install mpich")
+    r = subprocess.run([sys.executable, "-m", "chainrule", "train", "digits", "--workers", "2", "--epochs", "1",
+                        "--no-plot", "--quiet", "--out-dir", str(tmp_path)], env=_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count("model saved to") == 1 and r.stdout.count("test accuracy") == 1, r.stdout
+    assert (tmp_path / "digits_mlp.npz").exists()

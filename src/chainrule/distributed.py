@@ -149,6 +149,21 @@ def _check_same(c, arrs, tree, name):
                          f"every rank must pass the same structure")
 
 
+def _by_dtype(arrs, fn):
+    """Pack ``arrs`` into one flat buffer per dtype, apply ``fn`` (a collective) to each
+    buffer, and unpack the results into arrays of the original shapes."""
+    out = [None] * len(arrs)
+    for dt in sorted({a.dtype.str for a in arrs}):
+        idx = [i for i, a in enumerate(arrs) if a.dtype.str == dt]
+        buf = fn(np.concatenate([arrs[i].ravel() for i in idx]))
+        k = 0
+        for i in idx:
+            n = arrs[i].size
+            out[i] = buf[k:k + n].reshape(arrs[i].shape)
+            k += n
+    return out
+
+
 def allreduce(tree, op="mean"):
     """Reduce a pytree of arrays over all ranks (``"sum"``, ``"mean"``, ``"max"``, ``"min"``).
 
@@ -168,22 +183,17 @@ def allreduce(tree, op="mean"):
     from mpi4py import MPI
     _check_same(c, arrs, tree, "allreduce")
     mpi_op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
-    out = [None] * len(arrs)
-    for dt in sorted({a.dtype.str for a in arrs}):
-        idx = [i for i, a in enumerate(arrs) if a.dtype.str == dt]
-        send = np.concatenate([arrs[i].ravel() for i in idx])
+
+    def reduce(send):
         if op == "mean" and send.dtype.kind != "f":
             send = send.astype(np.float64)
         recv = np.empty_like(send)
         c.Allreduce(send, recv, op=mpi_op)
         if op == "mean":
             recv /= c.Get_size()
-        k = 0
-        for i in idx:
-            n = arrs[i].size
-            out[i] = recv[k:k + n].reshape(arrs[i].shape)
-            k += n
-    return tree_unflatten(treedef, out)
+        return recv
+
+    return tree_unflatten(treedef, _by_dtype(arrs, reduce))
 
 
 def broadcast(tree, root=0):
@@ -198,17 +208,12 @@ def broadcast(tree, root=0):
     if c is None or c.Get_size() == 1:
         return tree_unflatten(treedef, [a.copy() for a in arrs])
     _check_same(c, arrs, tree, "broadcast")
-    out = [None] * len(arrs)
-    for dt in sorted({a.dtype.str for a in arrs}):
-        idx = [i for i, a in enumerate(arrs) if a.dtype.str == dt]
-        buf = np.concatenate([arrs[i].ravel() for i in idx])
+
+    def bcast(buf):
         c.Bcast(buf, root=root)
-        k = 0
-        for i in idx:
-            n = arrs[i].size
-            out[i] = buf[k:k + n].reshape(arrs[i].shape)
-            k += n
-    return tree_unflatten(treedef, out)
+        return buf
+
+    return tree_unflatten(treedef, _by_dtype(arrs, bcast))
 
 
 def mean_gradients(grads):

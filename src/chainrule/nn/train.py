@@ -221,7 +221,14 @@ def train_digits(epochs=40, batch_size=32, lr=1e-3, hidden=(128,), activation="r
 
 def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data, jit=False):
     import chainrule as cr
+    from chainrule import distributed as dist
     from chainrule.nn import functional as F
+
+    workers, me = dist.world_size(), dist.rank()
+    if workers > 1 and jit:
+        raise ValueError("train_digits: jit=True under MPI (world size > 1) is not supported yet -- the "
+                         "compiled step has no gradient allreduce; drop --jit or --workers")
+    progress = progress and me == 0
 
     X_train, X_test, y_train, y_test = data if data is not None else load_digits(seed)
     tqdm = _require("tqdm", "the progress bar", DATASETS_HINT).tqdm if progress else None
@@ -231,6 +238,7 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
         step = jit_train_step(model, F.cross_entropy, cr.optim.adam(lr=lr))
         params, state = step.init()
     else:
+        dp = dist.DataParallel(model) if workers > 1 else None
         opt = cr.optim.Adam(model.parameters(), lr=lr)
         params = None
     history = {"loss": [], "train_accuracy": [], "test_accuracy": []}
@@ -241,7 +249,10 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
     for _ in epochs_iter:
         order = rng.permutation(n)
         total = 0.0
-        for start in range(0, n, batch_size):
+        if workers > 1:  # the same permutation on every rank; each takes its strided share
+            order = order[:n // workers * workers][me::workers]
+            batch_size = max(1, batch_size // workers)  # --batch-size stays the global batch
+        for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             if jit:
                 params, state, loss = step(params, state, X_train[idx], y_train[idx])
@@ -250,8 +261,12 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
             opt.zero_grad()
             loss = F.cross_entropy(model(X_train[idx]), y_train[idx])
             loss.backward()
+            if dp is not None:
+                dp.sync_gradients()
             opt.step()
             total += loss.item() * len(idx)
+        if workers > 1:
+            total = float(dist.allreduce(np.array(total), op="sum")) / (len(order) * workers) * n
         history["loss"].append(total / n)
         history["train_accuracy"].append(accuracy(model, X_train, y_train, params))
         history["test_accuracy"].append(accuracy(model, X_test, y_test, params))
@@ -312,10 +327,33 @@ def add_train_command(subparsers):
     p.add_argument("--jit", action="store_true",
                    help="compile the training step with cr.jit (traced once per batch shape, then "
                         "called per batch; see docs/jit.md)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="data-parallel training on N MPI processes (relaunches itself under mpiexec -n N; "
+                        "needs pip install 'chainrule[mpi]'); --batch-size stays the global batch")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="BLAS threads while training (default 1, the fastest for small models; "
                         "0: leave the BLAS as it is)")
     p.set_defaults(handler=run)
+
+
+def _relaunch(workers, argv):
+    """Run this same command under ``mpiexec -n workers``; returns its exit status."""
+    import shutil
+    import subprocess
+
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        print("chainrule train: --workers needs mpi4py; pip install 'chainrule[mpi]'", file=sys.stderr)
+        return 2
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    exe = here if os.path.exists(here) else shutil.which("mpiexec")
+    if exe is None:
+        print("chainrule train: --workers needs mpiexec (pip install mpich), or run "
+              "`mpiexec -n N chainrule train digits ...` yourself", file=sys.stderr)
+        return 2
+    cmd = [exe, "-n", str(workers), sys.executable, "-m", "chainrule", *argv]
+    return subprocess.run(cmd).returncode
 
 
 def run(args) -> int:
@@ -332,9 +370,20 @@ def run(args) -> int:
     if args.epochs < 1 or args.batch_size < 1:
         print("chainrule train: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        print("chainrule train: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if workers > 1 and cr.distributed.world_size() == 1:
+        return _relaunch(workers, args.argv)
+    if cr.distributed.world_size() > 1 and getattr(args, "jit", False):
+        print("chainrule train: --jit with --workers is not supported yet (drop one)", file=sys.stderr)
+        return 2
     result = train_digits(args.epochs, args.batch_size, args.lr, tuple(args.hidden), args.activation,
                           args.seed, progress=not args.quiet, threads=args.threads,
                           jit=getattr(args, "jit", False))
+    if not cr.distributed.is_main():  # only rank 0 saves and prints
+        return 0
     os.makedirs(args.out_dir, exist_ok=True)
     model_path = os.path.join(args.out_dir, "digits_mlp.npz")
     cr.nn.save(result.model, model_path)
