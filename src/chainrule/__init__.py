@@ -19,7 +19,7 @@ from chainrule.control import cond, switch
 from chainrule.taylor import jet
 from chainrule.pde import derivatives, divergence, hessian_diag, laplacian
 from chainrule._jit.fuse import FusionWarning
-from chainrule import nn, optim, pinn  # noqa: E402,F401  (last: they build on the names above)
+from chainrule import nn, optim, pinn, distributed  # noqa: E402,F401  (last: they build on the names above)
 
 __version__ = "0.1.0"
 
@@ -28,5 +28,5 @@ __all__ = [
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
     "no_grad", "enable_grad", "is_grad_enabled", "autograd", "forward_ad", "testing",
     "vmap", "jet", "laplacian", "divergence", "hessian_diag", "derivatives", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
-    "nn", "optim", "pinn", "detect_anomaly", "jit", "make_ir", "cond", "switch", "FusionWarning",
+    "nn", "optim", "pinn", "distributed", "detect_anomaly", "jit", "make_ir", "cond", "switch", "FusionWarning",
 ]

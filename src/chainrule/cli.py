@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             "-h", "--help", "--html", "--latex", "--") and not argv[1].startswith("--html="):
         argv.insert(1, "--")  # an expression such as "-x**2" is not an option
     args = parser.parse_args(argv)
+    args.argv = argv  # for a command that relaunches itself (train digits --workers N under mpiexec)
     handler = getattr(args, "handler", None)
     if handler is None:
         from chainrule.explain import cli as explain_cli

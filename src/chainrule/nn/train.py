@@ -238,7 +238,14 @@ def train_digits(epochs=40, batch_size=32, lr=1e-3, hidden=(128,), activation="r
 
 def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, data, jit=False, checkpoint=None):
     import chainrule as cr
+    from chainrule import distributed as dist
     from chainrule.nn import functional as F
+
+    workers, me = dist.world_size(), dist.rank()
+    if workers > 1 and jit:
+        raise ValueError("train_digits: jit=True under MPI (world size > 1) is not supported yet -- the "
+                         "compiled step has no gradient allreduce; drop --jit or --workers")
+    progress = progress and me == 0
 
     X_train, X_test, y_train, y_test = data if data is not None else load_digits(seed)
     tqdm = _require("tqdm", "the progress bar", DATASETS_HINT).tqdm if progress else None
@@ -248,6 +255,7 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
         step = jit_train_step(model, F.cross_entropy, cr.optim.adam(lr=lr))
         params, state = step.init()
     else:
+        dp = dist.DataParallel(model) if workers > 1 else None
         opt = cr.optim.Adam(model.parameters(), lr=lr)
         params = None
     history = {"loss": [], "train_accuracy": [], "test_accuracy": []}
@@ -257,13 +265,17 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
         checkpoint.resumed_after = first
         params = model.params() if jit else None
     n = len(X_train)
+    if workers > 1:
+        batch_size = max(1, batch_size // workers)  # --batch-size stays the global batch
     epochs_iter = tqdm(range(first, epochs), desc="train digits", unit="epoch", file=sys.stderr,
                        initial=first, total=epochs) if progress else range(first, epochs)
     t0 = time.perf_counter()
     for epoch in epochs_iter:
         order = rng.permutation(n)
         total = 0.0
-        for start in range(0, n, batch_size):
+        if workers > 1:  # the same permutation on every rank; each takes its strided share
+            order = order[:n // workers * workers][me::workers]
+        for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             if jit:
                 params, state, loss = step(params, state, X_train[idx], y_train[idx])
@@ -272,8 +284,12 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
             opt.zero_grad()
             loss = F.cross_entropy(model(X_train[idx]), y_train[idx])
             loss.backward()
+            if dp is not None:
+                dp.sync_gradients()
             opt.step()
             total += loss.item() * len(idx)
+        if workers > 1:
+            total = float(dist.allreduce(np.array(total), op="sum")) / (len(order) * workers) * n
         if not np.isfinite(total):
             raise Diverged(epoch + 1, total / n)
         history["loss"].append(total / n)
@@ -393,6 +409,9 @@ def add_train_command(subparsers):
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT_DIR/digits_checkpoint.npz (written after every epoch) instead "
                         "of starting afresh; the other settings must match the checkpoint's")
+    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                   help="data-parallel training on N MPI processes (relaunches itself under mpiexec -n N; "
+                        "needs pip install 'chainrule[mpi]'); --batch-size stays the global batch")
     p.add_argument("--threads", type=nonnegative_int, default=1, metavar="N",
                    help="BLAS threads while training (default 1, the fastest for small models; "
                         "0: leave the BLAS as it is)")
@@ -401,6 +420,26 @@ def add_train_command(subparsers):
 
 class _Stopped(BaseException):
     """SIGTERM, turned into an exception so the run unwinds as on Ctrl-C."""
+
+
+def _relaunch(workers, argv):
+    """Run this same command under ``mpiexec -n workers``; returns its exit status."""
+    import shutil
+    import subprocess
+
+    try:
+        import mpi4py  # noqa: F401
+    except ImportError:
+        print("chainrule train: --workers needs mpi4py; pip install 'chainrule[mpi]'", file=sys.stderr)
+        return 2
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    exe = here if os.path.exists(here) else shutil.which("mpiexec")
+    if exe is None:
+        print("chainrule train: --workers needs mpiexec (pip install mpich), or run "
+              "`mpiexec -n N chainrule train digits ...` yourself", file=sys.stderr)
+        return 2
+    cmd = [exe, "-n", str(workers), sys.executable, "-m", "chainrule", *argv]
+    return subprocess.run(cmd).returncode
 
 
 def run(args) -> int:
@@ -426,14 +465,23 @@ def run(args) -> int:
     if args.epochs < 1 or args.batch_size < 1:
         print("chainrule train: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
+    workers = getattr(args, "workers", 1)
+    if workers > 1 and cr.distributed.world_size() == 1:
+        return _relaunch(workers, args.argv)
+    jit = getattr(args, "jit", False)
+    if cr.distributed.world_size() > 1 and (jit or resume):
+        print("chainrule train: --jit and --resume with --workers are not supported yet (drop one)",
+              file=sys.stderr)
+        return 2
+    main_rank = cr.distributed.is_main()
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as e:
         print(f"chainrule train: cannot make --out-dir {out_dir!r}: {e.strerror}", file=sys.stderr)
         return 2
-    jit = getattr(args, "jit", False)
     settings = {"batch_size": args.batch_size, "lr": args.lr, "hidden": list(args.hidden),
-                "activation": args.activation, "seed": args.seed, "jit": bool(jit)}
+                "activation": args.activation, "seed": args.seed, "jit": bool(jit),
+                "workers": cr.distributed.world_size()}
     checkpoint = Checkpoint(ckpt_path, settings, resume=resume)
 
     def on_term(signum, frame):
@@ -443,7 +491,7 @@ def run(args) -> int:
     try:
         with _blas_threads(args.threads):
             result = _train_digits(args.epochs, args.batch_size, args.lr, tuple(args.hidden), args.activation,
-                                   args.seed, not args.quiet, None, jit, checkpoint)
+                                   args.seed, not args.quiet, None, jit, checkpoint if main_rank else None)
     except (KeyboardInterrupt, _Stopped):
         kept = f"; the last finished epoch is in {ckpt_path} (continue with --resume)" \
             if os.path.isfile(ckpt_path) else ""
@@ -461,6 +509,8 @@ def run(args) -> int:
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
+    if not main_rank:  # only rank 0 saves and prints
+        return 0
     model_path = os.path.join(out_dir, "digits_mlp.npz")
     cr.nn.save(result.model, model_path)
     how = ", jitted step" if getattr(args, "jit", False) else ""
