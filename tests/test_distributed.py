@@ -101,7 +101,7 @@ def test_train_digits_workers_2_relaunches_under_mpiexec(tmp_path):
     pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'chainrule[mpi]'")
     if _mpiexec() is None:
         pytest.skip("no mpiexec on PATH or next to sys.executable: pip install mpich")
-    r = subprocess.run([sys.executable, "-m", "chainrule", "train", "digits", "--workers", "2", "--epochs", "1",
+    r = subprocess.run([sys.executable, "-m", "chainrule", "train", "digits", "--workers", "2", "--epochs", "2",
                         "--no-plot", "--quiet", "--out-dir", str(tmp_path)], env=_env(), capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
