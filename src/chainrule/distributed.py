@@ -108,32 +108,21 @@ def barrier():
         c.Barrier()
 
 
-def _paths(tree, prefix=""):
-    """Leaf paths in ``tree_flatten`` order (dicts by sorted key)."""
-    if isinstance(tree, dict):
-        return [p for k in sorted(tree) for p in _paths(tree[k], f"{prefix}[{k!r}]")]
-    if isinstance(tree, (list, tuple)):
-        return [p for i, v in enumerate(tree) for p in _paths(v, f"{prefix}[{i}]")]
-    if tree is None:
-        return []
-    return [prefix or "<root>"]
-
-
 def _leaves(tree, name):
     leaves, treedef = tree_flatten(tree)
     arrs = []
-    for path, x in zip(_paths(tree), leaves):
+    for i, x in enumerate(leaves):
         a = np.asarray(getattr(x, "_value", x))
-        if a.dtype.kind not in "biuf":
-            raise TypeError(f"{name}: leaf {path} has dtype {a.dtype}; only numeric arrays can be "
-                            f"communicated (convert it or leave it out of the tree)")
+        if a.dtype.kind not in "biuf":  # the paths are made only for the message
+            raise TypeError(f"{name}: leaf {treedef.paths()[i] or '<root>'} has dtype {a.dtype}; only numeric "
+                            f"arrays can be communicated (convert it or leave it out of the tree)")
         arrs.append(a)
     return arrs, treedef
 
 
-def _check_same(c, arrs, tree, name):
+def _check_same(c, arrs, treedef, name):
     """Gather a cheap signature (structure, shapes, dtypes) and name the first leaf that differs."""
-    paths = _paths(tree)
+    paths = [q or "<root>" for q in treedef.paths()]
     sig = [(p, a.shape, a.dtype.str) for p, a in zip(paths, arrs)]
     sigs = c.allgather(sig)
     ref = sigs[0]
@@ -181,7 +170,7 @@ def allreduce(tree, op="mean"):
     if c is None or c.Get_size() == 1:
         return tree_unflatten(treedef, [a.copy() for a in arrs])
     from mpi4py import MPI
-    _check_same(c, arrs, tree, "allreduce")
+    _check_same(c, arrs, treedef, "allreduce")
     mpi_op = {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
 
     def reduce(send):
@@ -207,7 +196,7 @@ def broadcast(tree, root=0):
     c = _get_comm()
     if c is None or c.Get_size() == 1:
         return tree_unflatten(treedef, [a.copy() for a in arrs])
-    _check_same(c, arrs, tree, "broadcast")
+    _check_same(c, arrs, treedef, "broadcast")
 
     def bcast(buf):
         c.Bcast(buf, root=root)
