@@ -60,6 +60,8 @@ def _install_excepthook(comm):
         old(kind, value, tb)
         sys.stderr.flush()
         sys.stdout.flush()
+        import time
+        time.sleep(0.5)  # let mpiexec forward the traceback before the abort tears the job down
         comm.Abort(1)
 
     sys.excepthook = hook
