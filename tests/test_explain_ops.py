@@ -66,6 +66,7 @@ CASES = {
  "transpose": (lambda a: cnp.sum(cnp.transpose(a) * np.arange(4.0).reshape(2, 2)), M),
  "where": (lambda x, y: cnp.sum(cnp.where(x > 0, x, y)), v, p),
  "cond": (cr.jit(lambda x: cnp.sum(cr.cond(x[0] > 0, cnp.sin, lambda x: x ** 2, x))), v),  # staged by jit
+ "scan": (cr.jit(lambda x: cnp.sum(cr.scan(lambda c, xi: (c * xi + cnp.sin(c), c), 0.5, x)[1])), v),  # staged
  }
 
 #: Primitives with formulas that a first-order explain never records: the VJP rules of
@@ -73,7 +74,8 @@ CASES = {
 NOT_ON_A_FIRST_ORDER_TAPE = {"scatter_add", "scatter_rows", "segment_sum", "gather", "set_rows",
                              "checkpoint", "custom_jvp_call", "custom_vjp_call", "root",
                              "cofactor", "tanh_backward",
-                             "jit_call"}  # explain runs a jitted function's graph step by step
+                             "jit_call",  # explain runs a jitted function's graph step by step
+                             "while_loop"}  # forward mode only
 
 LEAKS = re.compile(r"None|<[a-z]+\d* |object at|array\(|\bg_|\\bar g|\bans\b|\\mathrm\{ans\}|\bidx\b|\bslice\b")
 

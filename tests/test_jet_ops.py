@@ -158,7 +158,11 @@ def test_reductions_against_jax(name, shape, axis):
 # -- every Taylor rule is reached -------------------------------------------------------------
 
 #: primitives no case reaches under cr.jet, and why
-NOT_REACHED: dict = {"cond": "staged only inside cr.jit, whose jit_call takes the jet (an eager cond is Python's if)"}
+NOT_REACHED: dict = {"cond": "staged only inside cr.jit, whose jit_call takes the jet (an eager cond is Python's if)",
+                     "scan": "staged only inside cr.jit, whose jit_call takes the jet (an eager scan is a Python loop;"
+                             " tests/test_loops.py checks cr.jet through both)",
+                     "while_loop": "staged only inside cr.jit, whose jit_call takes the jet (an eager while_loop is "
+                                   "Python's while)"}
 
 
 def test_every_taylor_rule_is_reached_by_some_case(monkeypatch):

@@ -542,6 +542,7 @@ NOT_DIFFERENTIABLE = {  # constants, creation, comparisons, rounding: tested els
     "array", "asarray", "ones", "ones_like", "zeros", "zeros_like",
     "equal", "not_equal", "less", "less_equal", "greater", "greater_equal",
     "floor", "ceil", "trunc", "round", "sign",
+    "any", "all",  # boolean reductions: tests/test_reductions_logical.py
 }
 COVERED_ELSEWHERE = {"where", "sum", "mean", "max", "amax", "matmul", "dot", "reshape", "transpose",
                      "swapaxes", "broadcast_to", "astype"}

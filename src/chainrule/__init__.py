@@ -15,7 +15,7 @@ from chainrule.custom import custom_jvp, custom_vjp
 from chainrule.explain import explain
 from chainrule.implicit import fixed_point, implicit_derivative, root
 from chainrule.jit import jit, make_ir
-from chainrule.control import cond, switch
+from chainrule.control import cond, fori_loop, scan, switch, while_loop
 from chainrule.taylor import jet
 from chainrule.pde import derivatives, divergence, hessian_diag, laplacian
 from chainrule._jit.fuse import FusionWarning
@@ -28,5 +28,5 @@ __all__ = [
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
     "no_grad", "enable_grad", "is_grad_enabled", "autograd", "forward_ad", "testing",
     "vmap", "jet", "laplacian", "divergence", "hessian_diag", "derivatives", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
-    "nn", "optim", "pinn", "distributed", "detect_anomaly", "jit", "make_ir", "cond", "switch", "FusionWarning",
+    "nn", "optim", "pinn", "distributed", "detect_anomaly", "jit", "make_ir", "cond", "switch", "scan", "fori_loop", "while_loop", "FusionWarning",
 ]

@@ -44,6 +44,7 @@ from chainrule._interpreters.reverse import Tensor
 from chainrule._ops._wrap import dtype_of
 from chainrule._ops._wrap import raw as _raw
 from chainrule.custom import pack, unpack
+from chainrule._interpreters.staging import trace
 
 __all__ = ["checkpoint"]
 
@@ -208,18 +209,48 @@ class _Spec:
 
     def _pullback(self, i, vals, g):
         from chainrule.api import vjp
-        idx = tuple(j for j in sorted(set(self.diff) | {i}) if _is_float(vals[j]))
+        # the inputs differentiated when the call was made; a call traced before it was differentiated
+        # (inside cr.jit, a loop body) did not know them: then every float input, in one recomputation
+        want = self.diff if i in self.diff else range(len(vals))
+        idx = tuple(j for j in sorted(set(want) | {i}) if _is_float(vals[j]))
         if i not in idx:
             idx = idx + (i,)
-        _, pull = vjp(lambda *sub: self.call_with(vals, idx, sub), *(vals[j] for j in idx))
-        cts = dict(zip(idx, pull(g)))
-        del pull  # the recomputed intermediates go now
+        from chainrule.jit import is_staged
+        staged = self._staged_pullback(vals, g, idx) if any(map(is_staged, (g, *vals))) else None
+        if staged is not None:
+            cts = dict(zip(idx, staged))
+        else:
+            _, pull = vjp(lambda *sub: self.call_with(vals, idx, sub), *(vals[j] for j in idx))
+            cts = dict(zip(idx, pull(g)))
+            del pull  # the recomputed intermediates go now
         try:  # drop the cache with the cotangent it answers (arrays, Tensors)
             ref = weakref.ref(g, self._forget)
         except TypeError:  # NumPy scalars, JVP tracers: hold it until every input is served
             ref = _Strong(g)
         entry = self._entry = (ref, tuple(vals), cts)
         return entry
+
+    def _staged_pullback(self, vals, g, idx):
+        """Inside ``cr.jit``: the recomputation and the pullback as one call of their compiled graph.
+
+        Bound as separate equations, the recomputed forward pass would depend only on
+        the inputs, and partial evaluation would move it to the forward graph and keep
+        its intermediates: no memory saved.  One call that reads the cotangent stays in
+        the backward graph.  ``None`` when ``f`` reads values the graph cannot take.
+        """
+        from chainrule.api import vjp
+        from chainrule.jit import Compiled, _Call, _differentiated, jit_call_p, nested_trace_values
+
+        def fn(*a):
+            vs, ct = a[:-1], a[-1]
+            _, pull = vjp(lambda *sub: self.call_with(vs, idx, sub), *(vs[j] for j in idx))
+            return list(pull(ct))
+        ir, _, captured = trace(fn, nested_trace_values((*vals, g)), name=f"vjp({self!r:.40})")
+        if captured:
+            return None
+        graph = Compiled(ir)
+        out = bind(jit_call_p, (*vals, g), {"call": _Call(graph, _differentiated((*vals, g)), keep=True)})
+        return graph.unpack(out)
 
     def _forget(self, ref):
         if self._entry is not None and self._entry[0] is ref:

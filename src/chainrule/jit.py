@@ -288,16 +288,34 @@ def _trace_values(xs):
     return [_trace_value(x) for x in xs]
 
 
+def nested_trace_values(xs):
+    """The values a graph traced inside a transform evaluates on (a loop's body, a branch).
+
+    A staged value stands for every value of its shape: zeros take its place, so
+    that the nested trace does not also record its operations, dead, in the
+    enclosing graph.
+    """
+    return [np.zeros(v.shape, v.dtype) if type(v) in OPAQUE else v for v in _trace_values(xs)]
+
+
+def is_staged(x):
+    """True for a value of a trace (``cr.jit``) beneath any differentiation tracers."""
+    while type(x) in SEE_THROUGH:
+        x = x._value
+    return type(x) in OPAQUE
+
+
 # -- the primitive ---------------------------------------------------------------------------
 
 class _Call:
     """The params of one ``jit_call``: the compiled graph, and what this call keeps for its backward pass."""
 
-    __slots__ = ("graph", "diff", "res_key", "res", "_ct_key", "_cts")
+    __slots__ = ("graph", "diff", "keep", "res_key", "res", "_ct_key", "_cts")
 
-    def __init__(self, graph, diff=()):
+    def __init__(self, graph, diff=(), keep=False):
         self.graph = graph
         self.diff = diff  # the inputs a recording reverse level differentiates: keep residuals for them
+        self.keep = keep  # stay one equation when staged (a recomputation that must run in the backward pass)
         self.res_key = None
         self.res = None
         self._ct_key = None
@@ -378,6 +396,8 @@ def _formula(i, shapes, params, names, names_tex, g, g_tex):
 
 def _expand(*vals, call):
     """The call as the graph's own primitives (staging inlines a jitted call into the graph around it)."""
+    if call.keep:
+        return NotImplemented
     graph = call.graph
     return graph.pack(eval_ir(graph.ir, vals))
 

@@ -95,7 +95,7 @@ class Primitive:
 
     __slots__ = ("name", "impl", "vjps", "jvp", "formulas", "view", "uses_ans",
                  "differentiable", "elementwise", "batch", "notation", "expand", "units", "noop",
-                 "broadcasting", "fresh", "scalar", "taylor")
+                 "broadcasting", "fresh", "scalar", "taylor", "fwd")
 
     def __init__(self, name, impl, vjps, jvp, formulas, view, uses_ans):
         self.name = name
@@ -123,6 +123,7 @@ class Primitive:
         self.fresh = False
         self.scalar = None
         self.taylor = None
+        self.fwd = None
 
     def bind(self, *args, **params):
         return bind(self, args, params)
@@ -227,7 +228,7 @@ TAYLOR_SHORTCUTS = ("linear", "bilinear", "multilinear", "jvp")
 
 def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses_ans=False, batch=None,
             notation=None, expand=None, units=None, noop=None, broadcasting=False,
-            fresh=False, scalar=None, taylor=None):
+            fresh=False, scalar=None, taylor=None, fwd=None):
     """Declare a primitive once: evaluation, per-input VJP rules, JVP rule, vmap rule, formulas.
 
     ``view=True`` marks a primitive whose NumPy result may share memory with
@@ -259,6 +260,11 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     ``"jvp"`` (derived from the JVP rule by running it under a jet of one order less, the
     default).  Left out, it follows ``jvp``: ``"linear"`` and ``"bilinear"`` carry over,
     no JVP means no Taylor rule, anything else is ``"jvp"``.
+    ``fwd`` ``(vals, params, diff) -> (ans, params)`` is the forward pass of a primitive that
+    saves residuals for its VJP rules (a loop: ``scan``): a recording reverse-mode level calls
+    it instead of binding the primitive, with ``diff`` the positions it differentiates, and
+    gives the rules of that node the params it returns.  It binds primitives one level down,
+    as an evaluation would, and must give the primitive's value.
     """
     if name in REGISTRY:
         raise ValueError(f"primitive {name!r} is declared twice")
@@ -268,6 +274,7 @@ def defprim(name, impl, vjps, jvp="elementwise", formulas=None, view=False, uses
     p.expand = expand
     p.units, p.noop, p.broadcasting, p.fresh = units, noop, broadcasting, fresh
     p.scalar = scalar
+    p.fwd = fwd
     if isinstance(taylor, str) and taylor not in TAYLOR_SHORTCUTS:
         raise ValueError(f"primitive {name}: unknown taylor shortcut {taylor!r}; one of {TAYLOR_SHORTCUTS}")
     p.taylor = taylor if taylor is not None else (

@@ -114,7 +114,13 @@ class Tensor(ArrayOps):
                         constant = a if constant is None else True
                 else:
                     vals.append(a)
-        ans = _bind(p, vals, params)
+        if p.fwd is not None and requires and p.differentiable and level > grad_state.frozen:
+            # a primitive that saves residuals for its rules (a loop): its forward pass gives them
+            diff = tuple(i for i, a in enumerate(args) if type(a) is Tensor and a._level == level
+                         and a.requires_grad)
+            ans, params = p.fwd(vals, params, diff)
+        else:
+            ans = _bind(p, vals, params)
         if not (requires and p.differentiable) or level <= grad_state.frozen:
             if level != 0:
                 return ans

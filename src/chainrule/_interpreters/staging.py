@@ -32,9 +32,9 @@ import sys
 import numpy as np
 
 from chainrule._core.arrayops import ArrayOps
-from chainrule._core.primitive import OPAQUE, TRACER_TYPES, bind, new_level
+from chainrule._core.primitive import OPAQUE, SEE_THROUGH, TRACER_TYPES, bind, new_level
 
-__all__ = ["Var", "Lit", "Eqn", "IR", "StageTracer", "trace", "eval_ir", "TracedValueError"]
+__all__ = ["Var", "Lit", "Eqn", "IR", "StageTracer", "trace", "tracing", "eval_ir", "TracedValueError"]
 
 
 class TracedValueError(TypeError):
@@ -220,6 +220,21 @@ class _Trace:
         return Lit(a)
 
 
+def _stand_in(a):
+    """The value a trace computes with for ``a``, an operand from outside it.
+
+    A value of an *enclosing* trace stands for every value of its shape: zeros take its
+    place, so that tracing a nested graph (a loop's body, a branch) does not also record
+    its operations, dead, in the enclosing graph.
+    """
+    b = a
+    while type(b) in SEE_THROUGH:
+        b = b._value
+    if type(b) in OPAQUE:
+        return np.zeros(a.shape, a.dtype)
+    return a
+
+
 class StageTracer(ArrayOps):
     """A value inside ``cr.jit`` / ``cr.make_ir``: its graph variable, and its value one level down."""
 
@@ -241,7 +256,9 @@ class StageTracer(ArrayOps):
 
     def _process(self, p, args, params):
         if p.expand is not None:  # a call of a graph: record the graph's equations, inlined
-            return p.expand(*args, **params)
+            out = p.expand(*args, **params)
+            if out is not NotImplemented:  # (a call that must stay one equation says so)
+                return out
         level = self._level
         tr = self._trace
         ins, vals = [], []
@@ -251,7 +268,7 @@ class StageTracer(ArrayOps):
                 vals.append(a._value)
             else:
                 ins.append(tr.operand(a))
-                vals.append(a)
+                vals.append(_stand_in(a))
         ans = bind(p, vals, params)
         var = Var(_shape(ans), _dtype(ans))
         tr.eqns.append(Eqn(p, tuple(ins), params, var))
@@ -334,6 +351,14 @@ def input_var(x):
     return Var(_shape(x), _dtype(x))
 
 
+_tracing = 0  # how many traces are running (a loop inside one is staged, not run in Python)
+
+
+def tracing():
+    """True while a function is being traced (by ``cr.jit``, ``cr.make_ir`` or a rule making a graph)."""
+    return _tracing > 0
+
+
 def trace(fn, leaves, name="f"):
     """Trace ``fn(*tracers)`` (flat in, flat out) at a fresh level: ``(ir, out_values)``.
 
@@ -341,12 +366,17 @@ def trace(fn, leaves, name="f"):
     enclosing transforms); ``out_values`` are ``fn``'s results on them.  The
     graph's inputs are the leaves, then the captured values of enclosing transforms.
     """
+    global _tracing
     level = new_level()
     tr = _Trace(level)
     invars = [input_var(x) for x in leaves]
     tracers = [StageTracer(x, v, level, tr) for x, v in zip(leaves, invars)]
-    with np.errstate(all="ignore"):
-        outs = fn(*tracers)
+    _tracing += 1
+    try:
+        with np.errstate(all="ignore"):
+            outs = fn(*tracers)
+    finally:
+        _tracing -= 1
     out_ops, out_vals = [], []
     for o in outs:
         if type(o) is StageTracer and o._level == level:

@@ -347,3 +347,62 @@ def split_known(ir: IR, n_known: int, n_known_outs: int):
     bwd = dce(IR(residuals + ir.invars[n_known:], unknown_eqns, list(ir.outs[n_known_outs:]),
                  name=ir.name + ".bwd"))
     return fwd, bwd, len(residuals)
+
+
+def split_loop(ir: IR, n_step: int, n_inv: int, n_known_outs: int, kept=()):
+    """Partial evaluation of a loop body's vjp graph for a loop that saves residuals per step.
+
+    ``ir``'s inputs are ``n_step`` per-step known inputs (a carry, a slice of the
+    scanned arrays), then ``n_inv`` loop-invariant known inputs (the constants),
+    then the unknown ones (cotangents).  Returns ``(inv, fwd, bwd, step_res)``:
+
+    * ``inv``: invariant inputs -> the *invariant residuals*, computed once, not per step;
+    * ``fwd``: (step inputs, invariant inputs) -> the first ``n_known_outs`` outputs and the
+      step residuals the loop must stack, except those that are step inputs listed in
+      ``kept`` (positions of inputs the loop already holds stacked: the scanned arrays);
+    * ``bwd``: (invariant residuals, step residuals, unknown inputs) -> the other outputs;
+    * ``step_res``: for each step residual of ``bwd``, the position of the step input it is
+      (one of ``kept``) or ``None`` when ``fwd`` outputs it (in order).
+
+    An equation is invariant when its operands are all invariant, known when none
+    depends on the unknown inputs.  Like :func:`split_known`, but a residual that
+    does not change from step to step is not stacked once per step.
+    """
+    n_known = n_step + n_inv
+    invariant = {id(v) for v in ir.invars[n_step:n_known]}
+    unknown = {id(v) for v in ir.invars[n_known:]}
+    inv_eqns, known_eqns, unknown_eqns = [], [], []
+    for e in ir.eqns:
+        vars_in = [a for a in e.ins if type(a) is Var]
+        if any(id(a) in unknown for a in vars_in):
+            unknown.add(id(e.out))
+            unknown_eqns.append(e)
+        else:
+            if all(id(a) in invariant for a in vars_in):
+                invariant.add(id(e.out))
+                inv_eqns.append(e)
+            known_eqns.append(e)
+    inv_res, step_res, seen = [], [], set()
+
+    def need(v):
+        if type(v) is Var and id(v) not in unknown and id(v) not in seen:
+            seen.add(id(v))
+            (inv_res if id(v) in invariant else step_res).append(v)
+    for e in unknown_eqns:
+        for a in e.ins:
+            need(a)
+    for v in ir.outs[n_known_outs:]:
+        need(v)
+    for v in ir.outs[:n_known_outs]:
+        if type(v) is Var and id(v) in unknown:
+            raise ValueError(f"split_loop: output {v} of {ir.name} depends on the unknown inputs")
+    where = {id(v): k for k, v in enumerate(ir.invars[:n_step])}
+    kept = set(kept)
+    positions = [where[id(v)] if where.get(id(v)) in kept else None for v in step_res]
+    inv = dce(IR(ir.invars[n_step:n_known], inv_eqns, inv_res, name=ir.name + ".inv"))
+    fwd = dce(IR(ir.invars[:n_known], known_eqns,
+                 list(ir.outs[:n_known_outs]) + [v for v, p in zip(step_res, positions) if p is None],
+                 name=ir.name + ".fwd"))
+    bwd = dce(IR(inv_res + step_res + ir.invars[n_known:], unknown_eqns, list(ir.outs[n_known_outs:]),
+                 name=ir.name + ".bwd"))
+    return inv, fwd, bwd, positions

@@ -11,17 +11,35 @@ from __future__ import annotations
 #: The public functions of this family (exported by chainrule.numpy).
 __all__ = ["concatenate", "stack", "hstack", "vstack", "split"]
 
+import weakref
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
 from chainrule._ops._wrap import batch_all, ndim_of, normalize_axis, refuse_keywords, shape_of
 from chainrule._ops.shape import _getitem, reshape
 
+_offsets_of = [None, None]  # (a weak reference to the last output whose offsets were computed, offsets)
+
+
+def _offsets(ans, xs, axis):
+    """Where each input starts along ``axis``: computed once per node (the rules of all its
+    inputs ask in turn, with the same output), not once per input, which was quadratic."""
+    ref = _offsets_of[0]
+    if ref is not None and ref() is ans and len(_offsets_of[1]) == len(xs) + 1:
+        return _offsets_of[1]
+    offsets = np.concatenate([[0], np.cumsum([shape_of(x)[axis] for x in xs])]).tolist()
+    try:
+        _offsets_of[:] = [weakref.ref(ans), offsets]
+    except TypeError:  # a NumPy scalar output: nothing to key on
+        pass
+    return offsets
+
+
 def _concat_vjp(i):
     def rule(ans, *xs, axis):
-        start = sum(shape_of(x)[axis] for x in xs[:i])
-        stop = start + shape_of(xs[i])[axis]
-        idx = (slice(None),) * axis + (slice(start, stop),)
+        offsets = _offsets(ans, xs, axis)
+        idx = (slice(None),) * axis + (slice(offsets[i], offsets[i + 1]),)
         return lambda g: _getitem(g, idx)
     return rule
 

@@ -7,7 +7,7 @@ ints before binding, so every rule sees one form.
 from __future__ import annotations
 
 #: The public functions of this family (exported by chainrule.numpy).
-__all__ = ["sum", "mean", "max", "amax", "min", "amin", "prod", "var", "std", "cumsum", "cumprod"]
+__all__ = ["sum", "mean", "max", "amax", "min", "amin", "prod", "var", "std", "cumsum", "cumprod", "any", "all"]
 
 import builtins
 
@@ -130,14 +130,20 @@ def _reduction(p, np_fn, name, what, with_dtype):
                 return traced(a, axis, None, out, keepdims, initial, where)
             return np_fn(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
 
+    return _public(f, name, f"the {what} over ``axis``, differentiable.\n\n"
+                   f"    ``initial`` and ``where`` work as in NumPy (entries outside ``where`` get no\n"
+                   f"    gradient){'; ``dtype`` casts first' if with_dtype else ''}; ``out`` is refused for traced "
+                   f"values.", np_fn, "cnp.array([[1.0, 2.0], [3.0, 4.0]])", np.array([[1.0, 2.0], [3.0, 4.0]]))
+
+
+def _public(f, name, what, np_fn, example, value):
+    """``f`` as ``chainrule.numpy.name``, its docstring with a runnable example (``np_fn`` gives the answer)."""
     f.__name__ = f.__qualname__ = name
     f.__module__ = "chainrule.numpy"
-    f.__doc__ = (f"``numpy.{name}``: the {what} over ``axis``, differentiable.\n\n"
-                 f"    ``initial`` and ``where`` work as in NumPy (entries outside ``where`` get no\n"
-                 f"    gradient){'; ``dtype`` casts first' if with_dtype else ''}; ``out`` is refused for traced values.\n\n"
+    f.__doc__ = (f"``numpy.{name}``: {what}\n\n"
                  f"    >>> import chainrule.numpy as cnp\n"
-                 f"    >>> cnp.{name}(cnp.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)\n"
-                 f"    {np_fn(np.array([[1.0, 2.0], [3.0, 4.0]]), axis=0)!r}\n")
+                 f"    >>> cnp.{name}({example}, axis={0 if name not in ('any', 'all') else 1})\n"
+                 f"    {np_fn(value, axis=0 if name not in ('any', 'all') else 1)!r}\n")
     return f
 
 
@@ -455,3 +461,23 @@ def sum_to_shape(g, shape):
     if ones:
         g = sum(g, axis=ones, keepdims=True)
     return g
+
+
+def _logical(name, np_fn, test):
+    """``numpy.any`` / ``numpy.all``: a boolean reduction, of traced values too (no derivative)."""
+    def f(a, axis=None, out=None, keepdims=False, *, where=np._NoValue):
+        if type(a) not in TRACER_TYPES:
+            return np_fn(a, axis=axis, out=out, keepdims=keepdims, where=where)
+        if out is not None or where is not _NV:
+            raise TypeError(f"{name}: out= and where= are not supported on a traced value; "
+                            f"select first with cnp.where")
+        from chainrule._ops.elementwise import equal, greater, not_equal
+        count = sum(test(a, not_equal, equal), axis=axis, keepdims=keepdims)
+        return equal(count, 0) if name == "all" else greater(count, 0)
+    return _public(f, name, f"whether {'every' if name == 'all' else 'some'} element along ``axis`` is true "
+                   f"(nonzero); on traced values too.\n\n    A boolean result has no derivative.", np_fn,
+                   "cnp.array([[1.0, 0.0], [3.0, 4.0]]) > 0.5", np.array([[1.0, 0.0], [3.0, 4.0]]) > 0.5)
+
+
+any = _logical("any", np.any, lambda a, ne, eq: ne(a, 0))  # noqa: A001 (NumPy's name)
+all = _logical("all", np.all, lambda a, ne, eq: eq(a, 0))  # noqa: A001

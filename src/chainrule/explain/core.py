@@ -128,6 +128,14 @@ class Explanation:
         from chainrule.explain.render import text
         return text(self)
 
+    def text(self, collapse=True) -> str:
+        """The aligned text log (``str(ex)``).  A pass of more than
+        :data:`~chainrule.explain.render.COLLAPSE_ABOVE` steps shows its longest repeated block
+        (a loop's steps, a deep network's layers) twice at the start and once at the end, and
+        says what it left out; ``collapse=False`` prints every step."""
+        from chainrule.explain.render import text
+        return text(self, collapse)
+
     def __repr__(self):
         return (f"<Explanation of {self.output}: {sum(s.phase == 'forward' for s in self.steps)} "
                 f"forward and {sum(s.phase == 'backward' for s in self.steps)} backward steps>")

@@ -4,8 +4,54 @@ from __future__ import annotations
 from chainrule.explain import notation as nt
 
 
-def text(ex) -> str:
-    """The step log, columns aligned (Unicode)."""
+#: A pass with more steps than this is shown with its longest repeated block collapsed.
+COLLAPSE_ABOVE = 120
+_MAX_PERIOD = 48
+#: Columns of the text log are aligned up to this width; a longer cell runs on.
+ALIGN_MAX = 56
+
+
+def _repeated_block(ops):
+    """``(period, start, stop)`` of the longest stretch of ``ops`` that repeats with a period, or ``None``.
+
+    ``ops[start:stop]`` is a block of ``period`` operations repeated (the steps of a loop,
+    the layers of a deep network); the stretch saved by collapsing it is the longest.
+    """
+    n = len(ops)
+    best, saved = None, 0
+    for p in range(1, min(_MAX_PERIOD, n // 3) + 1):
+        i = 0
+        while i < n - p:
+            if ops[i] != ops[i + p]:
+                i += 1
+                continue
+            j = i
+            while j < n - p and ops[j] == ops[j + p]:
+                j += 1
+            reps = (j - i + p) // p
+            if reps >= 4 and (reps - 3) * p > saved:
+                best, saved = (p, i, i + reps * p), (reps - 3) * p
+            i = j + 1
+    return best
+
+
+def _shown(part, collapse):
+    """The rows of one pass to print: ``(step, row)`` pairs and ``None`` where a block is collapsed."""
+    if not collapse or len(part) <= COLLAPSE_ABOVE:
+        return part, None
+    block = _repeated_block([s.op for s, _ in part])
+    if block is None:
+        return part, None
+    p, start, stop = block
+    a, b = start + 2 * p, stop - p  # keep the first two repetitions and the last one
+    ops = ", ".join(dict.fromkeys(s.op for s, _ in part[start:start + p]))
+    note = (f"⋮  steps {part[a][0].index}–{part[b - 1][0].index}: {(b - a) // p} more repetitions of the "
+            f"{p} step{'s' if p > 1 else ''} above ({ops}), not shown: ex.text(collapse=False) shows every step")
+    return part[:a] + [None] + part[b:], note
+
+
+def text(ex, collapse=True) -> str:
+    """The step log, columns aligned (Unicode); a long pass's longest repeated block collapsed."""
     inputs = [n for n in ex.nodes.values() if n.kind == "input"]
     lines = ["Inputs: " + ", ".join(f"{n.name} = {nt.num(n.value)}" for n in inputs)]
     if ex.constants:
@@ -15,12 +61,20 @@ def text(ex) -> str:
     for phase, title in (("forward", "Forward pass: values, in topological order"),
                          ("backward", f"Backward pass: adjoints, in reverse order, from the seed "
                                       f"{nt.bar(ex.output)} = {nt.num(ex.seed)}")):
-        part = [(s, r) for s, r in rows if s.phase == phase]
+        part, gap = _shown([(s, r) for s, r in rows if s.phase == phase], collapse)
         lines += ["", title]
-        cols = [[r.lhs, r.symbolic, r.numeric, r.value] for _, r in part]
-        widths = [max((nt.width(c[j]) for c in cols), default=0) for j in range(4)]
-        num_w = len(str(len(part)))
-        for (s, r), c in zip(part, cols):
+        cols = [[r.lhs, r.symbolic, r.numeric, r.value] for _, r in filter(None, part)]
+        # columns align up to ALIGN_MAX characters: one very long cell (a 60-way concatenate) does not
+        # push every other line out
+        widths = [min(max((nt.width(c[j]) for c in cols), default=0), ALIGN_MAX) for j in range(4)]
+        num_w = len(str(max((sr[0].index for sr in filter(None, part)), default=0)))
+        cols = iter(cols)
+        for sr in part:
+            if sr is None:
+                lines.append(f"  {'':>{num_w}}  {gap}")
+                continue
+            s, r = sr
+            c = next(cols)
             cells = [nt.pad(c[0], widths[0]), nt.pad(c[1], widths[1])]
             if widths[2]:
                 cells.append(nt.pad(("= " + c[2]) if c[2] else "", widths[2] + 2))
