@@ -22,7 +22,7 @@ from chainrule._core.primitive import TRACER_TYPES
 from chainrule._ops._wrap import peel, raw
 from chainrule._ops.nn import log_softmax
 
-__all__ = ["tanh", "relu", "sigmoid", "gelu", "softplus", "identity", "softmax", "log_softmax",
+__all__ = ["tanh", "relu", "sigmoid", "log_sigmoid", "gelu", "softplus", "identity", "softmax", "log_softmax",
            "mse_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits",
            "get_activation"]
 
@@ -46,6 +46,19 @@ def relu(x):
 def sigmoid(x):
     """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``."""
     return cnp.special.expit(x)
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x))``, computed as ``-softplus(-x)``: finite and exact for any ``x``.
+
+    The naive ``log(sigmoid(x))`` is ``-inf`` below about -745 (the sigmoid
+    underflows); this is ``x`` there, and its derivative ``sigmoid(-x)``.
+
+    >>> from chainrule.nn import functional as F
+    >>> [float(F.log_sigmoid(x)) for x in (-1000.0, 0.0, 1000.0)]
+    [-1000.0, -0.6931471805599453, -0.0]
+    """
+    return -cnp.special.softplus(-x)
 
 
 def softplus(x):

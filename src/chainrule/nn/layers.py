@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule._seed import default_generator
 from chainrule.nn import functional as F
 from chainrule.nn import init as _init
 from chainrule.nn.module import Module, ModuleInputError, parameter
@@ -12,8 +13,8 @@ __all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "So
 
 
 def _rng(rng):
-    if rng is None:
-        return np.random.default_rng()
+    if rng is None:  # the global generator, which cr.manual_seed sets
+        return default_generator()
     if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(int(rng))
     if not isinstance(rng, np.random.Generator):
@@ -218,7 +219,9 @@ class Dropout(Module):
     """Zero each element with probability ``p`` in training mode, scaling the rest by ``1/(1-p)``.
 
     In ``eval()`` mode it is the identity, as ``torch.nn.Dropout``.  ``rng`` (a
-    ``Generator`` or an int seed) draws the masks, so a run is reproducible.  The
+    ``Generator`` or an int seed) draws the masks, so a run is reproducible; without
+    it they come from the global generator that ``cr.manual_seed`` sets, drawn
+    when the layer runs.  The
     mask has the shape the layer sees: under ``cr.vmap`` that is one example's, so
     every example of the batch gets the same mask (``torch.func``'s
     ``randomness="same"``); apply it to the whole batch for independent masks.
@@ -235,7 +238,7 @@ class Dropout(Module):
         p = float(p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
-        self.p, self.rng = p, _rng(rng)
+        self.p, self.rng = p, None if rng is None else _rng(rng)
 
     def forward(self, x):
         if not self.training or self.p == 0.0:
@@ -247,7 +250,7 @@ class Dropout(Module):
         dtype = getattr(x, "dtype", np.float64)
         if self.p == 1.0:
             return x * np.zeros(shape, dtype)
-        keep = self.rng.random(shape) >= self.p
+        keep = (self.rng or default_generator()).random(shape) >= self.p
         return x * (keep * (1.0 / (1.0 - self.p))).astype(dtype)
 
     def extra_repr(self):
