@@ -113,3 +113,51 @@ def test_explain_svg_and_latex_display_in_notebooks():
     assert data["image/svg+xml"] == str(svg)
     data, _ = DisplayFormatter().format(tex)
     assert data["text/latex"] == shown
+
+
+# -- DataLoader -------------------------------------------------------------------------------
+
+def test_dataloader_batches_shuffles_per_epoch_and_drops_last():
+    X, y = np.arange(20.0).reshape(10, 2), np.arange(10)
+    plain = list(cr.nn.DataLoader((X, y), batch_size=4))
+    assert [len(yb) for _, yb in plain] == [4, 4, 2]
+    assert np.array_equal(np.concatenate([xb for xb, _ in plain]), X)
+    assert len(cr.nn.DataLoader((X, y), batch_size=4, drop_last=True)) == 2
+    loader = cr.nn.DataLoader((X, y), batch_size=3, shuffle=True, drop_last=True, seed=5)
+    epochs = [[(xb.copy(), yb.copy()) for xb, yb in loader] for _ in range(3)]
+    for epoch in epochs:
+        assert len(epoch) == 3 and all(len(yb) == 3 for _, yb in epoch)
+        ys = np.concatenate([yb for _, yb in epoch])
+        assert len(set(ys.tolist())) == 9                          # each example at most once
+        for xb, yb in epoch:
+            assert np.array_equal(xb, X[yb])                      # rows stay paired
+    orders = [np.concatenate([yb for _, yb in e]).tolist() for e in epochs]
+    assert orders[0] != orders[1] != orders[2]                    # reshuffled every epoch
+    again = cr.nn.DataLoader((X, y), batch_size=3, shuffle=True, drop_last=True, seed=5)
+    assert [np.concatenate([yb for _, yb in again]).tolist() for _ in range(3)] == orders  # seeded
+    cr.manual_seed(3)
+    a = [yb.tolist() for _, yb in cr.nn.DataLoader((X, y), batch_size=5, shuffle=True)]
+    cr.manual_seed(3)
+    b = [yb.tolist() for _, yb in cr.nn.DataLoader((X, y), batch_size=5, shuffle=True)]
+    assert a == b
+    assert [b.shape for b in cr.nn.DataLoader(X, batch_size=6)] == [(6, 2), (4, 2)]
+    assert list(next(iter(cr.nn.DataLoader({"x": X, "y": y}, batch_size=2)))) == ["x", "y"]
+    with pytest.raises(ValueError, match="different numbers of examples"):
+        cr.nn.DataLoader((X, y[:-1]))
+    with pytest.raises(ValueError, match="batch_size"):
+        cr.nn.DataLoader(X, batch_size=0)
+
+
+def test_dataloader_trains_a_model():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    y = X @ np.array([[1.0], [-2.0], [0.5]])
+    model = cr.nn.Linear(3, 1, rng=0)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    loader = cr.nn.DataLoader((X, y), batch_size=16, shuffle=True, seed=0)
+    for epoch in range(30):
+        for xb, yb in loader:
+            opt.zero_grad()
+            F.mse_loss(model(xb), yb).backward()
+            opt.step()
+    np.testing.assert_allclose(model.weight.detach().numpy().ravel(), [1.0, -2.0, 0.5], atol=1e-3)
