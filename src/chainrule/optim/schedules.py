@@ -144,7 +144,7 @@ class _Scheduler:
 
     def load_state_dict(self, state):
         self.last_epoch = int(state["last_epoch"])
-        self.base_lrs = [float(b) for b in np.ravel(state["base_lrs"])]
+        self.base_lrs = [float(b) for b in np.ravel(state["base_lrs"] if "base_lrs" in state else state["base_lr"])]
         self._set([self.lr_at(self.last_epoch, b) for b in self.base_lrs])
 
 
