@@ -96,6 +96,10 @@ def test_param_groups_state_dict_round_trip_and_errors(tmp_path):
         cr.optim.SGD([{"params": [w]}, {"params": [w]}], lr=0.1)
     with pytest.raises(ValueError, match="lr must be"):
         cr.optim.SGD([w], lr=0.1).param_groups[0]["lr"] = -1.0
+    gen = cr.optim.SGD((p for p in [w]), lr=0.1)                       # a generator, read once
+    assert len(gen.params) == 1 and cr.optim.LBFGS((p for p in [w])).params == [w]
+    grouped = cr.optim.SGD(({"params": [p]} for p in [w]), lr=0.1)
+    assert grouped.param_groups[0]["params"] == [w]
     with pytest.raises(TypeError, match="parameter groups are not supported"):
         cr.optim.LBFGS([{"params": [w]}, {"params": [cr.tensor([2.0], requires_grad=True)]}])
 

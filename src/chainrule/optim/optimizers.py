@@ -133,6 +133,8 @@ class Optimizer:
 
     def __init__(self, params, core):
         name = type(self).__name__
+        if not (hasattr(params, "parameters") and callable(params.parameters)):
+            params = list(params)  # a generator is read once
         groups = _split_groups(params, name)
         self.groups = None
         if groups is not None and len(groups) > 1:
@@ -349,6 +351,8 @@ class LBFGS(Optimizer):
 
     def __init__(self, params, lr=1.0, max_iter=20, history_size=10, tolerance_grad=1e-7,
                  tolerance_change=1e-9, line_search_fn="strong_wolfe", rtol_change=0.0):
+        if not (hasattr(params, "parameters") and callable(params.parameters)):
+            params = list(params)
         groups = _split_groups(params, "LBFGS")
         if groups is not None and len(groups) > 1:
             raise TypeError("LBFGS: parameter groups are not supported (as in PyTorch, L-BFGS has one); "
