@@ -3,6 +3,8 @@
 ``ex.svg()`` / ``ex.latex()`` displaying in notebooks."""
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -107,8 +109,12 @@ def test_explain_svg_and_latex_display_in_notebooks():
     shown = tex._repr_latex_()
     assert shown.startswith("$$\\begin{aligned}") and shown.endswith("\\end{aligned}$$")
     assert "align*" not in shown
-    IPython = pytest.importorskip("IPython")
-    from IPython.core.formatters import DisplayFormatter
+    limit = sys.getrecursionlimit()
+    try:
+        pytest.importorskip("IPython")
+        from IPython.core.formatters import DisplayFormatter
+    finally:  # importing IPython raises the recursion limit to 3000, which other tests' depth checks see
+        sys.setrecursionlimit(limit)
     data, _ = DisplayFormatter().format(svg)
     assert data["image/svg+xml"] == str(svg)
     data, _ = DisplayFormatter().format(tex)
