@@ -8,6 +8,7 @@ from chainrule import autograd, forward_ad, testing  # noqa: F401
 from chainrule._core.grad_mode import enable_grad, is_grad_enabled, no_grad
 from chainrule._interpreters.reverse import Tensor, tensor
 from chainrule._ops import stop_gradient
+from chainrule._seed import manual_seed
 from chainrule.anomaly import detect_anomaly
 from chainrule.api import grad, hessian, jacfwd, jacobian, jacrev, jvp, value_and_grad, vjp, vmap
 from chainrule.checkpoint import checkpoint
@@ -26,7 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "explain",
     "Tensor", "tensor", "grad", "value_and_grad", "vjp", "jvp", "stop_gradient",
-    "no_grad", "enable_grad", "is_grad_enabled", "autograd", "forward_ad", "testing",
+    "no_grad", "enable_grad", "manual_seed", "is_grad_enabled", "autograd", "forward_ad", "testing",
     "vmap", "jet", "laplacian", "divergence", "hessian_diag", "derivatives", "jacfwd", "jacrev", "jacobian", "hessian", "custom_vjp", "custom_jvp", "checkpoint", "root", "fixed_point", "implicit_derivative",
     "nn", "optim", "pinn", "distributed", "detect_anomaly", "jit", "make_ir", "cond", "switch", "scan", "fori_loop", "while_loop", "FusionWarning",
 ]

@@ -99,6 +99,28 @@ def explain(f, *args, wrt=None, output=None):
     return _Tracer(f, args, wrt, output).run()
 
 
+class SVG(str):
+    """An SVG drawing: a ``str`` (the markup) that Jupyter displays as the drawing (``_repr_svg_``)."""
+
+    __slots__ = ()
+
+    def _repr_svg_(self):
+        return str(self)
+
+
+class LaTeX(str):
+    """LaTeX source: a ``str`` (an ``align*`` environment) that Jupyter typesets (``_repr_latex_``).
+
+    Notebooks get it as ``$$\\begin{aligned} ... \\end{aligned}$$``, the form MathJax and
+    KaTeX both typeset; ``str()`` stays the ``align*`` source to paste into a document.
+    """
+
+    __slots__ = ()
+
+    def _repr_latex_(self):
+        return "$$" + str(self).replace("{align*}", "{aligned}") + "$$"
+
+
 class Explanation:
     """The steps of one forward and backward pass, and renderers for them.
 
@@ -140,20 +162,20 @@ class Explanation:
         return (f"<Explanation of {self.output}: {sum(s.phase == 'forward' for s in self.steps)} "
                 f"forward and {sum(s.phase == 'backward' for s in self.steps)} backward steps>")
 
-    def latex(self) -> str:
-        """The steps as a LaTeX ``align*`` environment."""
+    def latex(self) -> LaTeX:
+        """The steps as a LaTeX ``align*`` environment (a ``str`` that notebooks typeset)."""
         from chainrule.explain.render import latex
-        return latex(self)
+        return LaTeX(latex(self))
 
     def dot(self) -> str:
         """The graph in Graphviz's DOT language, values and adjoints on its nodes."""
         from chainrule.explain.render import dot
         return dot(self)
 
-    def svg(self) -> str:
-        """The graph as a standalone SVG drawing (no Graphviz needed)."""
+    def svg(self) -> SVG:
+        """The graph as a standalone SVG drawing (no Graphviz needed; a ``str`` that notebooks draw)."""
         from chainrule.explain.svg import svg
-        return svg(self)
+        return SVG(svg(self))
 
     def html(self) -> str:
         """One self-contained interactive page: the graph, step buttons, the running log."""

@@ -15,8 +15,10 @@ True
 See docs/nn.md.
 """
 from chainrule.nn import functional, init  # noqa: F401
-from chainrule.nn.layers import (GELU, MLP, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Dropout, Identity,
-                                 Linear, MSELoss, ReLU, Sequential, Sigmoid, Softplus, Tanh)
+from chainrule.nn.data import DataLoader
+from chainrule.nn.layers import (GELU, MLP, BCELoss, BCEWithLogitsLoss, Conv1d, Conv2d, CrossEntropyLoss, Dropout,
+                                 Embedding, Identity, LayerNorm, Linear, MSELoss, ReLU, Sequential, Sigmoid, Softplus,
+                                 Tanh)
 from chainrule.nn.module import Module, parameter
 from chainrule.nn.serialization import load, save
 from chainrule.nn.trace import Trace, backward, forward
@@ -25,4 +27,4 @@ from chainrule.nn.utils import clip_grad_norm_, clip_grad_value_
 __all__ = ["Module", "parameter", "Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU",
            "Softplus", "Identity", "functional", "init", "forward", "backward", "Trace", "save", "load",
            "clip_grad_norm_", "clip_grad_value_", "Dropout", "MSELoss", "CrossEntropyLoss", "BCELoss",
-           "BCEWithLogitsLoss"]
+           "BCEWithLogitsLoss", "DataLoader", "Conv1d", "Conv2d", "LayerNorm", "Embedding"]

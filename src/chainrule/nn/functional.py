@@ -21,10 +21,11 @@ import chainrule.numpy as cnp
 from chainrule._core.primitive import TRACER_TYPES
 from chainrule._ops._wrap import peel, raw
 from chainrule._ops.nn import log_softmax
+from chainrule.nn.conv import conv1d, conv2d, embedding, layer_norm  # noqa: F401  (re-exported)
 
-__all__ = ["tanh", "relu", "sigmoid", "gelu", "softplus", "identity", "softmax", "log_softmax",
+__all__ = ["tanh", "relu", "sigmoid", "log_sigmoid", "gelu", "softplus", "identity", "softmax", "log_softmax",
            "mse_loss", "cross_entropy", "binary_cross_entropy", "binary_cross_entropy_with_logits",
-           "get_activation"]
+           "get_activation", "conv1d", "conv2d", "layer_norm", "embedding", "dropout"]
 
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
 _REDUCTIONS = ("mean", "sum", "none")
@@ -46,6 +47,19 @@ def relu(x):
 def sigmoid(x):
     """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``."""
     return cnp.special.expit(x)
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x))``, computed as ``-softplus(-x)``: finite and exact for any ``x``.
+
+    The naive ``log(sigmoid(x))`` is ``-inf`` below about -745 (the sigmoid
+    underflows); this is ``x`` there, and its derivative ``sigmoid(-x)``.
+
+    >>> from chainrule.nn import functional as F
+    >>> [float(F.log_sigmoid(x)) for x in (-1000.0, 0.0, 1000.0)]
+    [-1000.0, -0.6931471805599453, -0.0]
+    """
+    return -cnp.special.softplus(-x)
 
 
 def softplus(x):
@@ -85,6 +99,32 @@ def softmax(x, axis=-1):
     array([0.5, 0.5])
     """
     return cnp.exp(log_softmax(x, axis))
+
+
+def dropout(input, p=0.5, training=True, rng=None):
+    """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` if ``training``
+    (else ``input`` itself), as ``torch.nn.functional.dropout``; ``rng`` (a ``Generator``)
+    draws the mask, by default the global one that ``cr.manual_seed`` sets.
+
+    >>> from chainrule.nn import functional as F
+    >>> F.dropout(np.ones(6), 0.5, rng=np.random.default_rng(0))
+    array([2., 0., 0., 0., 2., 2.])
+    """
+    p = float(p)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: p must lie in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return input
+    shape = getattr(input, "shape", None)
+    if shape is None:
+        input = np.asarray(input)
+        shape = input.shape
+    dtype = getattr(input, "dtype", np.float64)
+    if p == 1.0:
+        return input * np.zeros(shape, dtype)
+    from chainrule._seed import default_generator
+    keep = (rng or default_generator()).random(shape) >= p
+    return input * (keep * (1.0 / (1.0 - p))).astype(dtype)
 
 
 _ACTIVATIONS = {"tanh": tanh, "relu": relu, "sigmoid": sigmoid, "gelu": gelu,

@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from chainrule._seed import default_generator
 from chainrule.nn import functional as F
 from chainrule.nn import init as _init
 from chainrule.nn.module import Module, ModuleInputError, parameter
 
 __all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity",
-           "Dropout", "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]
+           "Dropout", "Conv1d", "Conv2d", "LayerNorm", "Embedding", "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]
 
 
 def _rng(rng):
-    if rng is None:
-        return np.random.default_rng()
+    if rng is None:  # the global generator, which cr.manual_seed sets
+        return default_generator()
     if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(int(rng))
     if not isinstance(rng, np.random.Generator):
@@ -218,7 +219,9 @@ class Dropout(Module):
     """Zero each element with probability ``p`` in training mode, scaling the rest by ``1/(1-p)``.
 
     In ``eval()`` mode it is the identity, as ``torch.nn.Dropout``.  ``rng`` (a
-    ``Generator`` or an int seed) draws the masks, so a run is reproducible.  The
+    ``Generator`` or an int seed) draws the masks, so a run is reproducible; without
+    it they come from the global generator that ``cr.manual_seed`` sets, drawn
+    when the layer runs.  The
     mask has the shape the layer sees: under ``cr.vmap`` that is one example's, so
     every example of the batch gets the same mask (``torch.func``'s
     ``randomness="same"``); apply it to the whole batch for independent masks.
@@ -235,20 +238,10 @@ class Dropout(Module):
         p = float(p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
-        self.p, self.rng = p, _rng(rng)
+        self.p, self.rng = p, None if rng is None else _rng(rng)
 
     def forward(self, x):
-        if not self.training or self.p == 0.0:
-            return x
-        shape = getattr(x, "shape", None)
-        if shape is None:
-            x = np.asarray(x)
-            shape = x.shape
-        dtype = getattr(x, "dtype", np.float64)
-        if self.p == 1.0:
-            return x * np.zeros(shape, dtype)
-        keep = self.rng.random(shape) >= self.p
-        return x * (keep * (1.0 / (1.0 - self.p))).astype(dtype)
+        return F.dropout(x, self.p, self.training, self.rng)
 
     def extra_repr(self):
         return f"p={self.p}"
@@ -293,3 +286,115 @@ class CrossEntropyLoss(_Loss):
     def extra_repr(self):
         parts = [] if self.reduction == "mean" else [f"reduction={self.reduction!r}"]
         return ", ".join(parts + ([f"label_smoothing={self.label_smoothing}"] if self.label_smoothing else []))
+
+
+class _ConvNd(Module):
+    """PyTorch's ``ConvNd``: weight ``(out_channels, in_channels / groups, *kernel_size)``, bias
+    ``(out_channels,)``, both drawn as PyTorch's default, uniform in ``+-1/sqrt(fan_in)`` with
+    ``fan_in = in_channels / groups * prod(kernel_size)``, from ``rng`` (or the global
+    generator that ``cr.manual_seed`` sets)."""
+    nd, fn = 2, staticmethod(F.conv2d)
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, *, rng=None, dtype=np.float64):
+        name = type(self).__name__
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels ({out_channels}) must "
+                             f"both be divisible by groups ({groups})")
+        k = (kernel_size,) * self.nd if isinstance(kernel_size, (int, np.integer)) else tuple(kernel_size)
+        self.kernel_size = tuple(int(v) for v in k)
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        gen = _rng(rng)
+        bound = 1.0 / np.sqrt(self.in_channels // self.groups * int(np.prod(self.kernel_size)))
+        shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size
+        self.weight = parameter(gen.uniform(-bound, bound, shape).astype(dtype), dtype)
+        self.bias = parameter(gen.uniform(-bound, bound, self.out_channels).astype(dtype), dtype) if bias \
+            else None
+
+    def forward(self, x):
+        return self.fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def extra_repr(self):
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != 0:
+            s += f", padding={self.padding!r}"
+        if self.dilation != 1:
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ("" if self.bias is not None else ", bias=False")
+
+
+class Conv1d(_ConvNd):
+    """1-D convolution over ``(N, C_in, L)``, as ``torch.nn.Conv1d`` (``F.conv1d``).
+
+    >>> import numpy as np, chainrule as cr
+    >>> conv = cr.nn.Conv1d(2, 4, kernel_size=3, padding=1, rng=0)
+    >>> conv.weight.shape, conv(np.ones((5, 2, 10))).shape
+    ((4, 2, 3), (5, 4, 10))
+    """
+    nd, fn = 1, staticmethod(F.conv1d)
+
+
+class Conv2d(_ConvNd):
+    """2-D convolution over ``(N, C_in, H, W)``, as ``torch.nn.Conv2d`` (``F.conv2d``).
+
+    >>> import numpy as np, chainrule as cr
+    >>> conv = cr.nn.Conv2d(3, 8, kernel_size=3, stride=2, padding=1, rng=0)
+    >>> conv.weight.shape, conv(np.ones((4, 3, 32, 32))).shape
+    ((8, 3, 3, 3), (4, 8, 16, 16))
+    """
+
+
+class LayerNorm(Module):
+    """Normalise over the last axes ``normalized_shape`` and scale by ``weight`` (ones), shift by
+    ``bias`` (zeros), as ``torch.nn.LayerNorm`` (``F.layer_norm``).
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.LayerNorm(3)(np.array([[1.0, 2.0, 3.0]])).detach().numpy().round(4)
+    array([[-1.2247,  0.    ,  1.2247]])
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *, dtype=np.float64):
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
+        self.normalized_shape, self.eps = tuple(int(v) for v in shape), float(eps)
+        affine = bool(elementwise_affine)
+        self.weight = parameter(np.ones(self.normalized_shape, dtype), dtype) if affine else None
+        self.bias = parameter(np.zeros(self.normalized_shape, dtype), dtype) if affine and bias else None
+
+    def forward(self, x):
+        return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
+
+
+class Embedding(Module):
+    """A table of ``num_embeddings`` vectors of ``embedding_dim``, indexed by integer arrays, as
+    ``torch.nn.Embedding`` (weights standard normal; the row ``padding_idx`` zero and never
+    updated).
+
+    >>> import numpy as np, chainrule as cr
+    >>> emb = cr.nn.Embedding(10, 4, padding_idx=0, rng=0)
+    >>> emb(np.array([[1, 2, 0]])).shape, bool((emb.weight.detach().numpy()[0] == 0).all())
+    ((1, 3, 4), True)
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, rng=None, dtype=np.float64):
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if padding_idx is not None and not -self.num_embeddings <= int(padding_idx) < self.num_embeddings:
+            raise ValueError(f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}), "
+                             f"got {padding_idx}")
+        self.padding_idx = None if padding_idx is None else int(padding_idx) % self.num_embeddings
+        w = _rng(rng).standard_normal((self.num_embeddings, self.embedding_dim)).astype(dtype)
+        if self.padding_idx is not None:
+            w[self.padding_idx] = 0
+        self.weight = parameter(w, dtype)
+
+    def forward(self, input):
+        return F.embedding(input, self.weight, self.padding_idx)
+
+    def extra_repr(self):
+        return f"{self.num_embeddings}, {self.embedding_dim}" + (
+            "" if self.padding_idx is None else f", padding_idx={self.padding_idx}")

@@ -21,6 +21,7 @@ import math
 import os
 import tempfile
 import zipfile
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -30,13 +31,22 @@ __all__ = ["save", "load", "load_npz"]
 def save(obj, path):
     """Write ``obj.state_dict()`` (``{name: array}``) to the ``.npz`` file ``path``, atomically.
 
+    ``obj`` may also be the ``{name: array}`` dict itself, as ``torch.save(model.state_dict(), path)``
+    is written; ``model.load_state_dict(cr.nn.load(path))`` reads it back.
+
     The file is written to a temporary file in the same folder, flushed to disk
     (``fsync``) and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows),
     as TensorFlow's and Orbax's checkpoints are: a save that fails or is killed
     midway leaves the previous file whole, and concurrent savers never interleave
     (the last rename wins).
     """
-    state = obj.state_dict()
+    if isinstance(obj, Mapping):
+        state = obj
+    elif callable(getattr(obj, "state_dict", None)):
+        state = obj.state_dict()
+    else:
+        raise TypeError(f"save: pass a model, an optimiser or a state dict ({{name: array}}), got "
+                        f"{type(obj).__name__}")
     arrays = {}
     for k, v in state.items():
         a = np.asarray(v)
@@ -177,13 +187,20 @@ def _npy_header(zf, info):
     return key, shape, dtype, math.prod(shape) * dtype.itemsize
 
 
-def load(obj, path, strict=True):
+def load(obj, path=None, strict=True):
     """Read ``path`` into ``obj`` with ``obj.load_state_dict``; ``obj`` is unchanged on any error.
+
+    ``load(path)`` alone returns the file's ``{name: array}`` dict (``load_npz``), as
+    ``torch.load(path)``: ``model.load_state_dict(cr.nn.load(path))``.
 
     Names, shapes and dtypes are checked from the file's headers against
     ``obj.state_dict()`` before any array is decompressed, so a file of the
     wrong shapes costs nothing to refuse and an extra entry is never read.
     """
+    if path is None:
+        if callable(getattr(obj, "load_state_dict", None)):
+            raise TypeError(f"load: pass the path to read into the {type(obj).__name__}: load(obj, path)")
+        return load_npz(obj)
     every = getattr(obj, "_expected_state", None)  # a state whose keys vary (LBFGS's history)
     expected = obj.state_dict() if every is None else every()
     state, mismatches = _read_npz(path, expected, None)

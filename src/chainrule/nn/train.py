@@ -4,7 +4,8 @@ The data set ships with scikit-learn (1797 images, 10 classes), so nothing is
 downloaded.  The command trains ``cr.nn.MLP([64, 128, 10], activation="relu")`` with Adam on
 mini-batches, the PyTorch way (``loss.backward()``, ``opt.step()``), shows a tqdm
 progress bar with the loss and accuracies, saves the model to ``.npz`` and plots
-the loss and accuracy curves with matplotlib (Agg backend, no display needed).
+the loss and accuracy curves with matplotlib (its object API: no display needed, and the
+user's backend is left alone).
 
 Optional extras: ``datasets`` (scikit-learn, tqdm) and ``viz`` (matplotlib); a
 missing one is named with the command that installs it, and the exit status is 2.
@@ -358,14 +359,21 @@ class Checkpoint:
         return int(meta["epoch"]), meta["history"], state
 
 
-def plot_history(history, path):
-    """Write the loss and accuracy curves to ``path`` (PNG, SVG, ... by extension); needs matplotlib."""
-    matplotlib = _require("matplotlib", "the plot of the training curves", VIZ_HINT)
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def plot_history(history, path=None):
+    """The loss and accuracy curves as a matplotlib ``Figure``, written to ``path`` if given
+    (PNG, SVG, ... by extension); needs matplotlib.
+
+    The figure is made with matplotlib's object API (``matplotlib.figure.Figure``), not
+    ``pyplot``: the user's backend is never changed (no ``matplotlib.use``), no window
+    opens, and nothing is left in pyplot's figure list.  In a notebook the returned
+    figure displays itself.
+    """
+    _require("matplotlib", "the plot of the training curves", VIZ_HINT)
+    from matplotlib.figure import Figure
 
     epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    ax_loss, ax_acc = fig.subplots(1, 2)
     ax_loss.plot(epochs, history["loss"], label="train loss")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy", yscale="log", title="loss")
     ax_acc.plot(epochs, history["train_accuracy"], label="train")
@@ -376,8 +384,9 @@ def plot_history(history, path):
         ax.legend()
     fig.suptitle("chainrule: MLP on scikit-learn's digits")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    if path is not None:
+        fig.savefig(path)
+    return fig
 
 
 # -- the command -----------------------------------------------------------------------------

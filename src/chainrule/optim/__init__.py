@@ -15,9 +15,10 @@ See docs/optim.md.
 """
 from chainrule.optim.functional import FunctionalOptimizer, adam, adamw, sgd
 from chainrule.optim.lbfgs import BFGS_MAX_PARAMS, BFGS_PINN, LBFGS_PINN, bfgs, lbfgs
-from chainrule.optim.schedules import (CosineAnnealingLR, ExponentialLR, StepLR, cosine_decay_schedule,
-                                       exponential_decay)
+from chainrule.optim.schedules import (CosineAnnealingLR, ExponentialLR, OneCycleLR, ReduceLROnPlateau, StepLR,
+                                       cosine_decay_schedule, exponential_decay)
 from chainrule.optim.optimizers import LBFGS, SGD, Adam, AdamW, Optimizer
 
 __all__ = ["sgd", "adam", "adamw", "lbfgs", "LBFGS_PINN", "bfgs", "BFGS_PINN", "BFGS_MAX_PARAMS", "FunctionalOptimizer", "Optimizer", "SGD", "Adam", "AdamW",
-           "LBFGS", "exponential_decay", "cosine_decay_schedule", "StepLR", "ExponentialLR", "CosineAnnealingLR"]
+           "LBFGS", "exponential_decay", "cosine_decay_schedule", "StepLR", "ExponentialLR", "CosineAnnealingLR",
+           "OneCycleLR", "ReduceLROnPlateau"]

@@ -11,6 +11,8 @@ through ``closure`` (which zeroes the gradients, computes the loss, calls
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from chainrule._core.grad_mode import enable_grad
@@ -19,7 +21,7 @@ from chainrule.nn.module import _is_parameter, _zero_grads
 from chainrule.optim.functional import adam, adamw, sgd
 from chainrule.optim.lbfgs import lbfgs
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "LBFGS"]
+__all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "LBFGS"]
 
 
 def _param_list(params, name):
@@ -29,9 +31,9 @@ def _param_list(params, name):
     if not params:
         raise ValueError(f"{name}: got an empty parameter list")
     for i, p in enumerate(params):
-        if type(p) is dict and "params" in p:
-            raise TypeError(f"{name}: parameter groups (dicts with 'params') are not supported; "
-                            f"make one optimiser per group, or pass one list of parameters")
+        if isinstance(p, dict) and "params" in p:
+            raise TypeError(f"{name}: a parameter group (a dict with 'params') among plain parameters; "
+                            f"pass either a list of parameters or a list of groups")
         if type(p) is not Tensor:
             raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a Tensor; pass "
                             f"model.parameters() or tensors made with cr.tensor(..., requires_grad=True)")
@@ -48,11 +50,105 @@ def _param_list(params, name):
     return params
 
 
+def _split_groups(params, name):
+    """``[(params, overrides), ...]`` for a list of ``{"params": [...], "lr": ...}`` dicts, else None."""
+    if hasattr(params, "parameters") and callable(params.parameters):
+        return None
+    params = list(params)
+    if not params or not all(isinstance(g, dict) for g in params):
+        return None
+    groups = []
+    for i, g in enumerate(params):
+        if "params" not in g:
+            raise TypeError(f"{name}: parameter group {i} has no 'params' entry; a group is "
+                            f"{{'params': [tensors], 'lr': ..., ...}}")
+        ps = g["params"]
+        ps = [ps] if type(ps) is Tensor else ps
+        groups.append((_param_list(ps, f"{name}: parameter group {i}"),
+                       {k: v for k, v in g.items() if k != "params"}))
+    seen = [id(p) for ps, _ in groups for p in ps]
+    if len(set(seen)) != len(seen):
+        raise ValueError(f"{name}: a parameter appears in more than one parameter group")
+    return groups
+
+
+def _hyper(core):
+    """A core's hyperparameters, the keyword arguments that rebuild it."""
+    return {k: v for k, v in vars(core).items() if k != "buffers"}
+
+
+def _core_with(core, overrides, where):
+    """A core like ``core`` with some hyperparameters changed (checked by its constructor)."""
+    hyper = _hyper(core)
+    unknown = sorted(set(overrides) - set(hyper))
+    if unknown:
+        raise KeyError(f"{where}: unknown hyperparameter(s) {unknown}; a group may set {sorted(hyper)}")
+    if "amsgrad" in overrides and bool(overrides["amsgrad"]) != hyper.get("amsgrad"):
+        raise ValueError(f"{where}: amsgrad is fixed when the optimiser is made (it changes the state)")
+    return type(core)(**{**hyper, **overrides})
+
+
+class ParamGroup(Mapping):
+    """One entry of ``opt.param_groups``: ``group["params"]`` and the group's hyperparameters.
+
+    ``group["lr"] = 0.01`` (or ``weight_decay``, ``momentum``, ``betas``, ...) changes
+    them for the next step, checked as the constructor checks them, as in PyTorch.
+    """
+
+    __slots__ = ("_opt",)
+
+    def __init__(self, opt):
+        self._opt = opt
+
+    def __getitem__(self, key):
+        if key == "params":
+            return self._opt.params
+        return _hyper(self._opt.core)[key]
+
+    def __setitem__(self, key, value):
+        if key == "params":
+            raise TypeError("param_groups: the parameters of a group are fixed; make a new optimiser")
+        new = _core_with(self._opt.core, {key: value}, "param_groups")
+        setattr(self._opt.core, key, getattr(new, key))
+
+    def __iter__(self):
+        return iter(["params", *_hyper(self._opt.core)])
+
+    def __len__(self):
+        return 1 + len(_hyper(self._opt.core))
+
+    def __repr__(self):
+        hyper = ", ".join(f"{k!r}: {v!r}" for k, v in _hyper(self._opt.core).items())
+        return f"{{'params': [{len(self._opt.params)} tensors], {hyper}}}"
+
+
 class Optimizer:
-    """Base of the wrappers: the parameters, a functional core and its state."""
+    """Base of the wrappers: the parameters, a functional core and its state.
+
+    ``params`` is a list of tensors (or a model), or PyTorch's list of parameter groups,
+    ``[{"params": [...], "lr": 0.01}, {"params": [...]}]``, each group's missing
+    hyperparameters taken from the constructor's arguments.  With groups, each runs as
+    an optimiser of its own (``opt.groups``); ``opt.param_groups`` lists them either way.
+    """
 
     def __init__(self, params, core):
-        self.params = _param_list(params, type(self).__name__)
+        name = type(self).__name__
+        if not (hasattr(params, "parameters") and callable(params.parameters)):
+            params = list(params)  # a generator is read once
+        groups = _split_groups(params, name)
+        self.groups = None
+        if groups is not None and len(groups) > 1:
+            self.groups = []
+            for i, (ps, overrides) in enumerate(groups):
+                group = object.__new__(type(self))
+                Optimizer.__init__(group, ps, _core_with(core, overrides, f"{name}: parameter group {i}"))
+                self.groups.append(group)
+            self.params = [p for g in self.groups for p in g.params]
+            self.core = self.groups[0].core
+            return
+        if groups is not None:  # one group: its hyperparameters are the optimiser's
+            params, core = groups[0][0], _core_with(core, groups[0][1], f"{name}: parameter group 0")
+        self.params = params if groups is not None else _param_list(params, name)
         self.core = core
         self.state = core.init([p._value for p in self.params])
         # The fused step: one flat array per buffer, and the parameters and gradients
@@ -80,12 +176,18 @@ class Optimizer:
 
     @property
     def lr(self):
-        """The learning rate (settable between steps)."""
+        """The learning rate (of the first group; settable between steps, setting every group's)."""
         return self.core.lr
 
     @lr.setter
     def lr(self, value):
-        self.core.lr = float(value)
+        for group in self.groups or [self]:
+            group.core.lr = float(value)
+
+    @property
+    def param_groups(self):
+        """PyTorch's ``param_groups``: one mapping per group, ``group["lr"] = ...`` settable."""
+        return [ParamGroup(g) for g in self.groups or [self]]
 
     def zero_grad(self, set_to_none=True):
         """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros)."""
@@ -97,6 +199,10 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        if self.groups is not None:
+            for group in self.groups:
+                group.step()
+            return loss
         if any(p.dtype != dt for p, dt in zip(self.params, self._dtypes)):
             self._set_dtypes()  # model.to(dtype) since the last step
         grads = [None if p.grad is None else p.grad._value for p in self.params]
@@ -136,7 +242,10 @@ class Optimizer:
 
     # -- saving -----------------------------------------------------------------------------
     def state_dict(self):
-        """The state as ``{name: array}``: ``step``, ``lr`` and ``<buffer>.<i>`` per parameter."""
+        """The state as ``{name: array}``: ``step``, ``lr`` and ``<buffer>.<i>`` per parameter
+        (with parameter groups, each group's keys prefixed by ``groups.<g>.``)."""
+        if self.groups is not None:
+            return {f"groups.{i}.{k}": v for i, g in enumerate(self.groups) for k, v in g.state_dict().items()}
         out = {"step": np.asarray(self.state["step"]), "lr": np.asarray(self.core.lr)}
         for k in self.core.buffers:
             for i, b in enumerate(self.state[k]):
@@ -145,14 +254,31 @@ class Optimizer:
 
     def load_state_dict(self, state):
         """Restore ``state_dict()`` output; keys and shapes are checked before anything changes."""
-        name = type(self).__name__
+        if self.groups is not None:
+            self._check_keys(state)
+            parts = [{k[len(f"groups.{i}."):]: v for k, v in state.items() if k.startswith(f"groups.{i}.")}
+                     for i in range(len(self.groups))]
+            loaded = [g._loaded(part) for g, part in zip(self.groups, parts)]  # every group checked first
+            for g, (new, lr) in zip(self.groups, loaded):
+                g.state, g.core.lr = new, lr
+            return self
+        self.state, self.core.lr = self._loaded(state)
+        return self
+
+    def _check_keys(self, state):
         expected = self.state_dict()
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
         if missing or unexpected:
-            raise KeyError(f"{name}.load_state_dict: missing keys {missing}, unexpected keys {unexpected} "
-                           f"(was the state saved from another optimiser, or for other parameters?); "
-                           f"nothing was loaded")
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, unexpected keys "
+                           f"{unexpected} (was the state saved from another optimiser, or for other "
+                           f"parameters?); nothing was loaded")
+        return expected
+
+    def _loaded(self, state):
+        """``(new_state, lr)`` from ``state``, every key, shape and value checked; nothing changed."""
+        name = type(self).__name__
+        expected = self._check_keys(state)
         for k, ref in expected.items():
             if np.shape(state[k]) != ref.shape:
                 raise ValueError(f"{name}.load_state_dict: {k!r} has shape {np.shape(state[k])}, expected "
@@ -161,11 +287,12 @@ class Optimizer:
         new = {"step": step}
         for k in self.core.buffers:
             new[k] = tuple(_entry(name, f"{k}.{i}", state, ref.dtype) for i, ref in enumerate(self.state[k]))
-        self.state = new  # everything was checked and converted: now apply, all at once
-        self.core.lr = lr
-        return self
+        return new, lr
 
     def __repr__(self):
+        if self.groups is not None:
+            return f"{type(self).__name__}(" + "; ".join(
+                f"group {i}: {len(g.params)} parameters, {g.core!r}" for i, g in enumerate(self.groups)) + ")"
         return f"{type(self).__name__}({len(self.params)} parameters, {self.core!r})"
 
 
@@ -224,6 +351,12 @@ class LBFGS(Optimizer):
 
     def __init__(self, params, lr=1.0, max_iter=20, history_size=10, tolerance_grad=1e-7,
                  tolerance_change=1e-9, line_search_fn="strong_wolfe", rtol_change=0.0):
+        if not (hasattr(params, "parameters") and callable(params.parameters)):
+            params = list(params)
+        groups = _split_groups(params, "LBFGS")
+        if groups is not None and len(groups) > 1:
+            raise TypeError("LBFGS: parameter groups are not supported (as in PyTorch, L-BFGS has one); "
+                            "pass one list of parameters")
         super().__init__(params, lbfgs(lr, history_size, tolerance_grad, tolerance_change, line_search_fn,
                                        rtol_change))
         self.max_iter = int(max_iter)

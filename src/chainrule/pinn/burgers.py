@@ -115,16 +115,14 @@ def plot(net, params, problem, path):
     """The paper's figure 1: prediction, exact solution, error over (t, x), and slices at t = 0.25,
     0.5, 0.75 (exact and predicted), saved to ``path``."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # not pyplot: the user's backend is left alone
     except ImportError:
         raise ImportError("pinn burgers: the figure needs matplotlib: pip install 'chainrule[viz]'") from None
     nt, nx = len(problem.grid_t), len(problem.grid_x)
     pred = np.asarray(net.apply(params, problem.x_test)).reshape(nt, nx)
     ex = problem.u_test.reshape(nt, nx)
     ext = [problem.grid_t[0], problem.grid_t[-1], problem.grid_x[0], problem.grid_x[-1]]
-    fig = plt.figure(figsize=(12, 7))
+    fig = Figure(figsize=(12, 7))
     grid = fig.add_gridspec(2, 3, height_ratios=[1.1, 1.0])
     for k, (title, z, cmap) in enumerate([("prediction u(t, x)", pred, "rainbow"),
                                          ("exact u(t, x)", ex, "rainbow"),
@@ -153,5 +151,4 @@ def plot(net, params, problem, path):
             ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -129,16 +129,15 @@ def plot(net, params, problem, path):
     """The prediction at the test points against ``s = sum_i (x_i - 1/2) / sqrt(d)``, on the exact
     ``sin(pi s)``, and the error; saved to ``path``."""
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure  # not pyplot: the user's backend is left alone
     except ImportError:
         raise ImportError("pinn poisson: the figure needs matplotlib: pip install 'chainrule[viz]'") from None
     x = problem.x_test
     sv = np.sum(x - 0.5, axis=1) / np.sqrt(x.shape[1])
     pred = np.asarray(net.apply(params, x))[:, 0]
     grid = np.linspace(sv.min(), sv.max(), 200)
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    a, b = fig.subplots(1, 2)
     a.plot(grid, np.sin(np.pi * grid), "b-", lw=2, label="exact sin(pi s)")
     a.plot(sv, pred, "r.", ms=2, label=f"prediction ({len(x)} test points)")
     a.set_xlabel("s = sum_i (x_i - 1/2) / sqrt(d)")
@@ -150,5 +149,4 @@ def plot(net, params, problem, path):
     b.set_title("prediction - exact")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
