@@ -308,9 +308,20 @@ class _Scan:
         nc, nx = self.nc, self.nx
         inv = eval_ir(parts.inv, vals[nc + nx:])
         fscan = _Scan(parts.fwd, nc, nx, self.length, self.reverse, f"{self.name}.fwd")
-        outs = fscan.unpack(bind(scan_p, tuple(vals), {"scan": fscan}))
+        flat = bind(scan_p, tuple(vals), {"scan": fscan})
+        outs = fscan.unpack(flat)
         m = len(self.dtypes)
-        return outs[:m], (inv, outs[m:])
+        return self.packed_prefix(flat, outs[:m]), (inv, outs[m:])
+
+    def packed_prefix(self, flat, outs):
+        """This scan's packed output, from a scan whose packed output starts with it (no copy)."""
+        if len(outs) == 1:
+            return outs[0]
+        import chainrule.numpy as cnp
+        n = sum(int(np.prod(sh)) for sh in self.shapes)
+        head = flat[:n]
+        dt = np.result_type(*self.dtypes)
+        return head if dtype_of(head) == dt else cnp.astype(head, dt)
 
     def cotangents(self, i, vals, g):
         """Every input's cotangent, from one backward scan per backward step."""
@@ -434,8 +445,8 @@ def _scan_impl(*vals, scan):
 def _scan_fwd(vals, params, diff):
     scan = params["scan"]
     parts = scan.vjp_parts(diff)
-    outs, res = scan.forward_with_residuals(vals, parts)
-    return scan.pack(outs), {"scan": scan.saved(vals, diff, res)}
+    ans, res = scan.forward_with_residuals(vals, parts)
+    return ans, {"scan": scan.saved(vals, diff, res)}
 
 
 def _scan_make_vjp(i):
