@@ -49,28 +49,73 @@ def _time(fn):
     return time.perf_counter() - t, out
 
 
-def measure(make, n):
+CHROMIUM = "/usr/bin/chromium"
+CLICKS = 20
+
+
+def page_step_ms(html, browser):
+    """Milliseconds per Forward step click on the page, layout included (``None``: no browser)."""
+    if browser is None:
+        return None
+    import pathlib
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        path = pathlib.Path(d) / "page.html"
+        path.write_text(html, encoding="utf-8")
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.goto(path.as_uri())
+        ms = page.evaluate("""n => { const b = document.querySelector('.crx .fwd'); b.click();
+            const t0 = performance.now(); for (let i = 0; i < n; i++) b.click();
+            document.body.getBoundingClientRect(); return (performance.now() - t0) / n; }""", CLICKS)
+        page.close()
+    return ms
+
+
+def _browser(stack):
+    """A headless chromium through Playwright, or ``None`` (the page column is then skipped)."""
+    import os
+    if not os.path.exists(CHROMIUM):
+        return None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    p = stack.enter_context(sync_playwright())
+    b = p.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+    stack.callback(b.close)
+    return b
+
+
+def measure(make, n, browser=None):
     import chainrule as cr
     t_ex, ex = _time(lambda: cr.explain(make(n), 0.5))
     row = {"n": n, "explain": t_ex}
     for name, fn in (("text", lambda: str(ex)), ("latex", ex.latex), ("svg", ex.svg), ("html", ex.html)):
-        row[name], _ = _time(fn)
+        row[name], out = _time(fn)
+    row["page_ms_per_step"] = page_step_ms(out, browser) if n <= 10_000 else None
     return row
 
 
 def run(quick=False):
+    import contextlib
     print(banner("(j) explain at scale: seconds per call, and microseconds per operation"))
     results = {}
-    for kind, make in (("chain", chain), ("fan-out", fan_out)):
-        rows = []
-        for n in (QUICK_SIZES if quick else SIZES):
-            r = measure(make, n)
-            results.setdefault(kind, []).append(r)
-            total = sum(r[k] for k in ("explain", "text", "latex", "svg", "html"))
-            rows.append([f"{n:,}"] + [f"{r[k]:.3f}" for k in ("explain", "text", "latex", "svg", "html")]
-                        + [f"{1e6 * total / n:.0f}"])
-        print(f"\n{kind}")
-        print(table(["ops", "explain s", "text s", "latex s", "svg s", "html s", "µs/op (all)"], rows))
+    with contextlib.ExitStack() as stack:
+        browser = _browser(stack)
+        for kind, make in (("chain", chain), ("fan-out", fan_out)):
+            rows = []
+            for n in (QUICK_SIZES if quick else SIZES):
+                r = measure(make, n, browser)
+                results.setdefault(kind, []).append(r)
+                total = sum(r[k] for k in ("explain", "text", "latex", "svg", "html"))
+                step = r["page_ms_per_step"]
+                rows.append([f"{n:,}"] + [f"{r[k]:.3f}" for k in ("explain", "text", "latex", "svg", "html")]
+                            + [f"{1e6 * total / n:.0f}", "—" if step is None else f"{step:.2f}"])
+            print(f"\n{kind}")
+            print(table(["ops", "explain s", "text s", "latex s", "svg s", "html s", "µs/op (all)",
+                         "page ms/step"], rows))
+    print("page ms/step: one Forward step click in headless chromium, layout included (up to 10^4 ops;"
+          " skipped without chromium and playwright)")
     return results
 
 

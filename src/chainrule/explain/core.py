@@ -394,7 +394,7 @@ class _Tracer:
         remaining = {}
         for e in shown:
             remaining[id(e[3])] = remaining.get(id(e[3]), 0) + 1
-        contributions = {}
+        contributions, sums = {}, {}
         self.local = {}
         for node_t, g, i, a, ct in shown:
             n, target = boxes[id(node_t)], boxes[id(a)]
@@ -422,25 +422,29 @@ class _Tracer:
             lhs, lhs_tex, sym, sym_tex, numeric = e.lhs, e.lhs_tex, e.sym, e.sym_tex, e.numeric
             parts = contributions.setdefault(id(a), [])
             parts.append(ct)
+            # the adjoint so far, summed as the engine sums (one addition a contribution, not a re-sum
+            # of all of them: a weight read k times costs k additions, not k^2/2)
+            running = ct if len(parts) == 1 else sums[id(a)] + ct
+            sums[id(a)] = running
             remaining[id(a)] -= 1
             last = remaining[id(a)] == 0
             note = ""
             if last:
                 total = leaf_grads[a] if a._prim is None else gathered.get(id(a))
                 if total is None:  # no rule reads this node's adjoint further back
-                    total = sum(parts[1:], parts[0])
+                    total = running
                 target.adjoint = _scalar(total)
                 running = total
                 if len(parts) > 1:
-                    terms = [nt.paren(nt.num(c)) for c in parts]
-                    if len(terms) > 6:  # a wide fan-out: the first and last terms, and how many
-                        terms = terms[:3] + [f"… ({len(parts)} terms)"] + terms[-2:]
+                    if len(parts) > 6:  # a wide fan-out: the first and last terms, and how many
+                        terms = ([nt.paren(nt.num(c)) for c in parts[:3]] + [f"… ({len(parts)} terms)"]
+                                 + [nt.paren(nt.num(c)) for c in parts[-2:]])
+                    else:
+                        terms = [nt.paren(nt.num(c)) for c in parts]
                     note = f"{nt.bar(target.name)} = " + " + ".join(terms) + f" = {nt.num(total)}"
                 if target.kind == "input" and target.wrt:
                     grad = f"∂{self.output}/∂{target.name} = {nt.num(total)}"
                     note = f"{note}   ⇒ {grad}" if note else f"⇒ {grad}"
-            else:  # the adjoint so far, for the page to show (the engine sums the same way)
-                running = sum(parts[1:], parts[0])
             value = nt.num(ct)
             formula = " = ".join([lhs + " " + sym] + ([numeric] if numeric else []) + [value])
             if note:

@@ -127,56 +127,78 @@ SCRIPT = r"""
   root.dataset.ready = "1";
   var data = JSON.parse(root.querySelector(".crx-data").textContent);
   var steps = data.steps, total = steps.length;
-  var nForward = steps.filter(function (s) { return s.phase === "forward"; }).length;
+  var nForward = 0;
+  steps.forEach(function (s) { if (s.phase === "forward") nForward++; });
   var k = 0;
   var $ = function (sel) { return root.querySelector(sel); };
-  var node = function (id) { return root.querySelector("#" + CSS.escape(id)); };
-  var initial = {};
-  data.nodes.forEach(function (n) { initial[n.id] = node(n.id).querySelector(".val").textContent; });
-  function render() {
-    data.nodes.forEach(function (n) {
-      var g = node(n.id);
-      g.querySelector(".val").textContent = initial[n.id];
-      g.querySelector(".adj").textContent = "";
-      g.classList.remove("current", "source", "grad");
-    });
-    root.querySelectorAll(".edge.lit, .elabel.lit").forEach(function (e) { e.classList.remove("lit"); });
-    var log = $(".log");
-    log.innerHTML = "";
-    for (var i = 0; i < k; i++) {
-      var s = steps[i], g = node(s.node);
-      if (s.phase === "backward" && i === nForward) {
-        node(data.seed.node).querySelector(".adj").textContent = data.seed.shown;
-        var seed = document.createElement("li");
-        seed.className = "seed";
-        seed.textContent = "seed " + data.seed.text;
-        log.appendChild(seed);
-      }
-      g.querySelector(s.phase === "forward" ? ".val" : ".adj").textContent = s.shown;
-      if (s.grad) g.classList.add("grad");
-      var li = document.createElement("li");
-      li.className = s.phase + (i === k - 1 ? " current" : "");
-      li.textContent = (s.phase === "forward" ? "F" : "B") + s.index + "  " + s.formula;
-      log.appendChild(li);
+  // Every element a step touches, found once: a step then changes a few elements (O(1)),
+  // and Back undoes it, instead of redrawing the whole graph and log each time.
+  var nodes = {}, into = {}, pair = {};
+  root.querySelectorAll("g.node").forEach(function (g) {
+    nodes[g.id] = {g: g, val: g.querySelector(".val"), adj: g.querySelector(".adj")};
+  });
+  root.querySelectorAll(".edge, .elabel").forEach(function (e) {
+    var to = e.getAttribute("data-to"), key = e.getAttribute("data-from") + ">" + to;
+    (into[to] = into[to] || []).push(e);
+    (pair[key] = pair[key] || []).push(e);
+  });
+  var log = $(".log"), undo = [], lit = [];
+  function item(cls, text) {
+    var li = document.createElement("li");
+    li.className = cls;
+    li.textContent = text;
+    log.appendChild(li);
+    return li;
+  }
+  function apply(i) {  // step i forward; what it changed goes on the undo stack
+    var s = steps[i], n = nodes[s.node], field = s.phase === "forward" ? n.val : n.adj;
+    var u = {field: field, text: field.textContent, g: n.g, grad: n.g.classList.contains("grad"), items: [],
+             seed: null, zeros: null};
+    if (s.phase === "backward" && i === nForward) {
+      var sd = nodes[data.seed.node].adj;
+      u.seed = {field: sd, text: sd.textContent};
+      sd.textContent = data.seed.shown;
+      u.items.push(item("seed", "seed " + data.seed.text));
     }
-    if (k === total) data.zeros.forEach(function (z) {
-      node(z.node).querySelector(".adj").textContent = z.shown;
-      node(z.node).classList.add("grad");
+    field.textContent = s.shown;
+    if (s.grad) n.g.classList.add("grad");
+    u.items.push(item(s.phase, (s.phase === "forward" ? "F" : "B") + s.index + "  " + s.formula));
+    if (i === total - 1) u.zeros = data.zeros.map(function (z) {
+      var m = nodes[z.node], was = {m: m, text: m.adj.textContent, grad: m.g.classList.contains("grad")};
+      m.adj.textContent = z.shown;
+      m.g.classList.add("grad");
+      return was;
     });
+    undo.push(u);
+  }
+  function unapply() {
+    var u = undo.pop();
+    if (u.zeros) u.zeros.forEach(function (w) {
+      w.m.adj.textContent = w.text;
+      if (!w.grad) w.m.g.classList.remove("grad");
+    });
+    u.field.textContent = u.text;
+    if (!u.grad) u.g.classList.remove("grad");
+    if (u.seed) u.seed.field.textContent = u.seed.text;
+    u.items.forEach(function (li) { log.removeChild(li); });
+  }
+  function highlight() {
+    lit.forEach(function (e) { e.classList.remove("current", "source", "lit"); });
+    lit = [];
+    var mark = function (e, cls) { e.classList.add(cls); lit.push(e); };
     if (k > 0) {
-      var cur = steps[k - 1];
-      node(cur.node).classList.add("current");
+      var cur = steps[k - 1], g = nodes[cur.node].g;
+      mark(g, "current");
+      mark(log.lastElementChild, "current");
       if (cur.source) {
-        node(cur.source).classList.add("source");
-        root.querySelectorAll('[data-from="' + cur.node + '"][data-to="' + cur.source + '"]')
-          .forEach(function (e) { e.classList.add("lit"); });  // the edge and its local derivative
+        mark(nodes[cur.source].g, "source");
+        (pair[cur.node + ">" + cur.source] || []).forEach(function (e) { mark(e, "lit"); });  // the edge, its label
       } else {
-        root.querySelectorAll('.edge[data-to="' + cur.node + '"]')
-          .forEach(function (e) { e.classList.add("lit"); });
+        (into[cur.node] || []).forEach(function (e) { if (e.classList.contains("edge")) mark(e, "lit"); });
       }
       var last = log.lastElementChild;
       if (last && last.scrollIntoView) last.scrollIntoView({block: "nearest"});
-      var pane = $(".pane"), box = node(cur.node).getBoundingClientRect(), view = pane.getBoundingClientRect();
+      var pane = $(".pane"), box = g.getBoundingClientRect(), view = pane.getBoundingClientRect();
       if (box.top < view.top || box.bottom > view.bottom)  // a big graph scrolls to the node being computed
         pane.scrollTop += box.top - view.top - (view.height - box.height) / 2;
       if (box.left < view.left || box.right > view.right)
@@ -194,7 +216,12 @@ SCRIPT = r"""
        "backward step " + (k - nForward) + " of " + (total - nForward)) +
       (k === total ? " · done: every gradient found" : "");
   }
-  function go(to) { k = Math.max(0, Math.min(total, to)); render(); }
+  function go(to) {
+    to = Math.max(0, Math.min(total, to));
+    while (k < to) apply(k++);
+    while (k > to) { unapply(); k--; }
+    highlight();
+  }
   $(".fwd").addEventListener("click", function () { if (k < nForward) go(k + 1); });
   $(".bwd").addEventListener("click", function () { if (k >= nForward && k < total) go(k + 1); });
   $(".back").addEventListener("click", function () { go(k - 1); });
@@ -205,7 +232,7 @@ SCRIPT = r"""
     else if (e.key === "ArrowLeft") { go(k - 1); e.preventDefault(); }
     else if (e.key === "Home") { go(0); e.preventDefault(); }
   });
-  render();
+  highlight();
 })((document.currentScript && document.currentScript.parentNode) ||
    Array.prototype.filter.call(document.querySelectorAll(".crx"), function (e) { return !e.dataset.ready; })[0]);
 """
