@@ -686,3 +686,26 @@ def test_svg_blocked_edges_match_the_brute_force_test():
             box_w = float(rng.uniform(60, 160))
             expect = {e for e in edges if brute(pos, box_w, *e, across)}
             assert _blocked(pos, box_w, edges, across) == expect
+
+
+def test_big_graphs_are_drawn_only_when_asked():
+    """Above MAX_DRAWN_NODES the drawing views refuse, saying what to do; the text log has no limit."""
+    from chainrule.explain import core
+
+    def f(x):
+        for _ in range(30):
+            x = cnp.sin(x) * 0.9
+        return x
+    ex = cr.explain(f, 0.5)
+    old = core.MAX_DRAWN_NODES
+    core.MAX_DRAWN_NODES = 20
+    try:
+        for view in (ex.svg, ex.html):
+            with pytest.raises(ValueError, match=r"the graph has 61 nodes, more than ex\.(svg|html)\(\) draws "
+                                                 r"\(max_nodes=20\).*max_nodes=float\('inf'\)"):
+                view()
+        assert ex.svg(max_nodes=100).startswith("<svg") and ex.html(max_nodes=float("inf")).startswith("<!DOCTYPE")
+        assert ex._repr_html_() is None and "Forward pass" in str(ex)
+    finally:
+        core.MAX_DRAWN_NODES = old
+    assert ex._repr_html_().startswith("<style>")

@@ -172,25 +172,50 @@ class Explanation:
         from chainrule.explain.render import dot
         return dot(self)
 
-    def svg(self) -> SVG:
-        """The graph as a standalone SVG drawing (no Graphviz needed; a ``str`` that notebooks draw)."""
+    def svg(self, max_nodes=None) -> SVG:
+        """The graph as a standalone SVG drawing (no Graphviz needed; a ``str`` that notebooks draw).
+
+        A graph of more than ``max_nodes`` nodes (default :data:`MAX_DRAWN_NODES`) is refused
+        with a ``ValueError`` saying how big it is; ``max_nodes=float("inf")`` draws it anyway.
+        """
         from chainrule.explain.svg import svg
+        self._drawable("svg", max_nodes)
         return SVG(svg(self))
 
-    def html(self) -> str:
-        """One self-contained interactive page: the graph, step buttons, the running log."""
+    def html(self, max_nodes=None) -> str:
+        """One self-contained interactive page: the graph, step buttons, the running log.
+
+        ``max_nodes`` as for :meth:`svg`: the page draws the whole graph.
+        """
         from chainrule.explain.html import html
+        self._drawable("html", max_nodes)
         return html(self)
+
+    def _drawable(self, view, max_nodes):
+        limit = MAX_DRAWN_NODES if max_nodes is None else max_nodes
+        if len(self.nodes) > limit:
+            raise ValueError(
+                f"explain: the graph has {len(self.nodes):,} nodes, more than ex.{view}() draws "
+                f"(max_nodes={limit:,}): a drawing that size is a wall of boxes and a browser slows on it. "
+                f"str(ex) gives the step log, its repeated steps collapsed; ex.{view}(max_nodes=float('inf')) "
+                f"draws it anyway.")
 
     def _repr_html_(self):
         from chainrule.explain.html import html
+        if len(self.nodes) > MAX_DRAWN_NODES:  # a notebook then shows the text form instead
+            return None
         return html(self, embedded=True)
 
-    def save(self, path) -> str:
-        """Write the view chosen by ``path``'s extension (.html .svg .dot .tex .txt); returns the path."""
+    def save(self, path, max_nodes=None) -> str:
+        """Write the view chosen by ``path``'s extension (.html .svg .dot .tex .txt); returns the path.
+
+        ``max_nodes`` goes to :meth:`html` / :meth:`svg`.
+        """
+        import functools
         import pathlib
         path = pathlib.Path(path)
-        views = {".html": self.html, ".htm": self.html, ".svg": self.svg, ".dot": self.dot,
+        views = {".html": functools.partial(self.html, max_nodes), ".htm": functools.partial(self.html, max_nodes),
+                 ".svg": functools.partial(self.svg, max_nodes), ".dot": self.dot,
                  ".gv": self.dot, ".tex": self.latex, ".txt": self.__str__}
         view = views.get(path.suffix.lower())
         if view is None:
@@ -198,6 +223,12 @@ class Explanation:
                              f"extensions {', '.join(sorted(views))}")
         path.write_text(view() + "\n", encoding="utf-8")
         return str(path)
+
+
+#: ``ex.svg()`` and ``ex.html()`` refuse graphs with more nodes than this (pass ``max_nodes`` to
+#: draw one anyway): at 10^4 operations the page takes about 7 ms a step in chromium, and a
+#: drawing of 10^5 boxes is unreadable; the text log (``str(ex)``) has no limit.
+MAX_DRAWN_NODES = 20_000
 
 
 # -- tracing --------------------------------------------------------------------
