@@ -568,10 +568,14 @@ def jacrev(f, argnums=0, has_aux=False):
     return jac
 
 
-def jacfwd(f, argnums=0, has_aux=False):
+def jacfwd(f, argnums=0, has_aux=False, *, chunk_size=None):
     """The Jacobian of ``f`` by forward mode: one batched push-forward over the input basis.
 
     Shapes, pytree structure, keyword arguments and ``has_aux`` as for :func:`jacrev`.
+    ``chunk_size`` (``torch.func.jacfwd``'s) pushes that many basis directions at a time
+    instead of all at once: the intermediates of each batched pass shrink by ``n /
+    chunk_size``, which keeps a large batched computation (a Hessian inside ``vmap`` over
+    many points) in cache, at the price of one pass per chunk.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.jacfwd(lambda x: cnp.sin(x) * x[0])(np.array([0.0, 1.0]))
@@ -581,6 +585,9 @@ def jacfwd(f, argnums=0, has_aux=False):
     ((np.float64(3.0), np.float64(2.0)), (np.float64(1.0), np.float64(1.0)))
     """
     _callable(f, 'jacfwd')
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"jacfwd: chunk_size must be a positive int or None, got {chunk_size!r}")
+
     @functools.wraps(f)
     def jac(*args, **kwargs):
         from chainrule._ops import moveaxis, reshape
@@ -595,7 +602,16 @@ def jacfwd(f, argnums=0, has_aux=False):
 
         # the output's structure, leaves (n, *out.shape); aux is the same for every tangent
         n = sum(_size(x) for x in i_leaves)
-        tout, aux = vmap(push, out_axes=(0, None), axis_size=n)(*tangents)
+        if chunk_size is None or chunk_size >= n:
+            tout, aux = vmap(push, out_axes=(0, None), axis_size=n)(*tangents)
+        else:
+            from chainrule._ops import concatenate
+            parts = [vmap(push, out_axes=(0, None), axis_size=min(chunk_size, n - s))(
+                *(t[s:s + chunk_size] for t in tangents)) for s in range(0, n, chunk_size)]
+            aux = parts[0][1]
+            trees = [tree_flatten(p[0]) for p in parts]
+            tout = tree_unflatten(trees[0][1], [concatenate([t[0][k] for t in trees])
+                                                for k in range(len(trees[0][0]))])
         t_leaves = tree_flatten(tout)[0]
 
         def block(k, j):
@@ -648,9 +664,10 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
     return jac
 
 
-def hessian(f, argnums=0, has_aux=False):
+def hessian(f, argnums=0, has_aux=False, *, chunk_size=None):
     """The Hessian of scalar ``f``, forward-over-reverse; shape ``in.shape + in.shape``
-    (``(hessian, aux)`` with ``has_aux=True``).
+    (``(hessian, aux)`` with ``has_aux=True``).  ``chunk_size`` goes to the forward pass
+    (:func:`jacfwd`): Hessian-vector products that many directions at a time.
 
     >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
     >>> cr.hessian(lambda x: x[0] ** 2 * x[1])(np.array([1.0, 3.0]))
@@ -658,7 +675,7 @@ def hessian(f, argnums=0, has_aux=False):
            [2., 0.]])
     """
     _callable(f, 'hessian')
-    h = jacfwd(jacrev(f, argnums, has_aux), argnums, has_aux)
+    h = jacfwd(jacrev(f, argnums, has_aux), argnums, has_aux, chunk_size=chunk_size)
 
     @functools.wraps(f)
     def hess(*args, **kwargs):
