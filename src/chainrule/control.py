@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from chainrule._core.primitive import OPAQUE, SEE_THROUGH, TRACER_TYPES, PerInput, bind, defprim
+from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, PerInput, bind, defprim
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 from chainrule._interpreters.staging import eval_ir, trace, tracing
 from chainrule._jit import passes
@@ -535,11 +535,7 @@ def _scan_batch(vals, batched, params):
     bbody = body.derived(("scan-vmap", nc, nx, flags, size), make)
     bscan = _Scan(bbody, nc, nx, scan.length, scan.reverse, scan.name)
     outs = bscan.unpack(bind(scan_p, tuple(vals), {"scan": bscan}))
-    outs = [*outs[:nc], *(cnp.moveaxis(y, 1, 0) for y in outs[nc:])]
-    if len(outs) == 1:
-        return outs[0]
-    dt = np.result_type(*scan.dtypes)
-    return cnp.concatenate([cnp.astype(cnp.reshape(o, (size, -1)), dt) for o in outs], axis=1)
+    return _batched_pack([*outs[:nc], *(cnp.moveaxis(y, 1, 0) for y in outs[nc:])], scan.dtypes, size)
 
 
 def _scan_formula(i, shapes, params, names, names_tex, g, g_tex):
@@ -675,16 +671,19 @@ def _while_batch(vals, batched, params):
         jb, _, _ = trace(bbody, ex, name=f"vmap({bir.name})")
         return Compiled(jc), Compiled(jb)
     bcond, bbody = loop.body.derived(("while-vmap", nc, flags, size), make)
-    bloop = _While(bcond, bbody, nc, nk, loop.name)
     # the body's consts now lead with the predicate's (it selects with the predicate)
-    out = bind(while_p, (*vals[:nc], *vals[nc:nc + nk], *vals[nc:]), {"loop": _While(bcond, bbody, nc, nk,
-                                                                                      loop.name)})
-    del bloop
-    outs = loop.unpack(out) if len(loop.dtypes) == 1 else \
-        unpack(out, [(size, *sh) for sh in loop.shapes], loop.dtypes)
+    out = bind(while_p, (*vals[:nc], *vals[nc:nc + nk], *vals[nc:]),
+               {"loop": _While(bcond, bbody, nc, nk, loop.name)})
+    outs = [out] if len(loop.dtypes) == 1 else unpack(out, [(size, *sh) for sh in loop.shapes], loop.dtypes)
+    return _batched_pack(outs, loop.dtypes, size)
+
+
+def _batched_pack(outs, dtypes, size):
+    """A batch rule's result: the packed output of every batch member, stacked (batch axis 0)."""
+    import chainrule.numpy as cnp
     if len(outs) == 1:
         return outs[0]
-    dt = np.result_type(*loop.dtypes)
+    dt = np.result_type(*dtypes)
     return cnp.concatenate([cnp.astype(cnp.reshape(o, (size, -1)), dt) for o in outs], axis=1)
 
 
