@@ -1,4 +1,13 @@
-"""``cr.cond`` and ``cr.switch``: structured control flow, JAX ``lax.cond`` / ``lax.switch`` semantics.
+"""Structured control flow with JAX ``lax`` semantics: ``cond``, ``switch``, ``scan``, ``fori_loop``, ``while_loop``.
+
+Loops (second half of this module): on concrete values each is a Python loop.
+Traced (``cr.jit``) or batched (``vmap``), ``scan`` and ``while_loop`` are
+primitives whose params carry the body's compiled graph (:class:`_Scan`,
+:class:`_While`); their rules build new bodies from it (the body's jvp, its
+vjp split into a per-step forward that saves residuals and a backward step,
+its vmap) and bind the same primitives on them, so every transform composes
+and higher orders come free.  ``fori_loop`` is a ``scan`` (concrete bounds) or
+a ``while_loop``.  Conditionals:
 
 A concrete index (a plain number, or one under differentiation tracers only)
 just calls the chosen branch: every transform then sees that branch's
