@@ -246,6 +246,8 @@ case("rounding", lambda x: cnp.floor(x) + cnp.ceil(x) * x + cnp.round(x) + cnp.t
      _make(_offgrid, (3, 2), 20))
 case("comparisons", lambda x, y: (x > y, x <= y, x == y, x != y, x < y, cnp.where(x >= y, x, y)),
      _make(_grid, (3, 2), 21), _make(_offgrid, (3, 2), 22))
+case("floating-point tests", lambda x: (cnp.isnan(x), cnp.isinf(x), cnp.where(cnp.isfinite(x), x, 0.0)),
+     np.array([1.0, np.nan, np.inf, -np.inf, -2.0]))
 case("astype int", lambda x: cnp.astype(x * 3.0, np.int64) * x, normal((3,)))
 case("clip", lambda x: cnp.clip(x, -0.5, 0.5), _make(_offgrid, (4,), 23))
 case("stop_gradient", lambda x: cr.stop_gradient(x) * x, normal((3,)))
