@@ -137,3 +137,103 @@ def test_np_matrix_var_keywords():
     for kw in ({"ddof": 1}, {"axis": 0, "ddof": 1}, {"dtype": np.float32, "axis": 1}):
         np.testing.assert_array_equal(cnp.var(m, **kw), np.var(m, **kw))
         np.testing.assert_array_equal(cnp.std(m, **kw), np.std(m, **kw))
+
+
+# -- DLPack, both ways ----------------------------------------------------------------------------
+
+def test_numpy_from_dlpack_shares_a_tensors_memory():
+    t = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    a = np.from_dlpack(t)
+    assert t.__dlpack_device__() == (1, 0) and a.flags.writeable and np.array_equal(a, t.numpy())
+    assert np.shares_memory(a, t.numpy())
+    col = np.from_dlpack(t[:, 1])  # a strided view
+    assert np.array_equal(col, [2.0, 5.0])
+    for dtype in (np.float32, np.int64, bool):
+        x = cr.tensor(np.array([1, 0], dtype=dtype))
+        assert np.from_dlpack(x).dtype == dtype
+
+
+def test_torch_from_dlpack_shares_a_tensors_memory_and_back():
+    torch = pytest.importorskip("torch")
+    t = cr.tensor([1.0, 2.0, 3.0])
+    tt = torch.from_dlpack(t)
+    assert tt.dtype == torch.float64 and tt.tolist() == [1.0, 2.0, 3.0]
+    tt[0] = 10.0
+    assert t.numpy()[0] == 10.0  # the same memory
+    # torch -> chainrule: cnp.from_dlpack / np.from_dlpack share, cr.tensor copies
+    src = torch.arange(4.0, dtype=torch.float64)
+    a = cnp.from_dlpack(src)
+    src[0] = -1.0
+    assert type(a) is np.ndarray and a[0] == -1.0
+    w = cr.tensor(src, requires_grad=True)
+    assert w.dtype == np.float64 and w.detach().numpy().tolist() == [-1.0, 1.0, 2.0, 3.0]
+    (w * w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [-2.0, 2.0, 4.0, 6.0])
+    assert cr.tensor(torch.ones(2, dtype=torch.float32)).dtype == np.float32
+
+
+def test_jax_arrays_come_in_through_dlpack():
+    jnp = pytest.importorskip("jax.numpy")
+    x = jnp.arange(3.0)
+    np.testing.assert_array_equal(cnp.from_dlpack(x), np.arange(3.0))
+    np.testing.assert_array_equal(cr.grad(lambda v: cnp.sum(v * v))(cnp.from_dlpack(x)), 2 * np.arange(3.0))
+    np.testing.assert_array_equal(np.asarray(jnp.from_dlpack(cr.tensor([1.0, 2.0]))), [1.0, 2.0])
+
+
+def test_a_dlpack_producer_without_array_makes_a_tensor():
+    class Producer:  # only the DLPack protocol, no __array__
+        def __init__(self, a):
+            self.a = a
+
+        def __dlpack__(self, **kw):
+            return self.a.__dlpack__(**kw)
+
+        def __dlpack_device__(self):
+            return self.a.__dlpack_device__()
+    t = cr.tensor(Producer(np.array([1.0, 2.0])), requires_grad=True)
+    assert t.requires_grad and t.detach().numpy().tolist() == [1.0, 2.0]
+
+
+def test_a_tensor_that_requires_grad_refuses_dlpack():
+    torch = pytest.importorskip("torch")
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    for consumer in (np.from_dlpack, torch.from_dlpack):
+        with pytest.raises(TypeError, match="drop its gradient.*detach"):
+            consumer(w)
+    with pytest.raises(TypeError, match="dual value"):
+        with cr.forward_ad.dual_level():
+            np.from_dlpack(cr.forward_ad.make_dual(w.detach(), np.ones(2)))
+    for transform in (lambda f: cr.grad(lambda x: cnp.sum(f(x))), lambda f: cr.vmap(f), lambda f: cr.jit(f)):
+        with pytest.raises(TypeError):
+            transform(lambda x: np.from_dlpack(x) * x)(np.ones((2, 2)))
+
+
+def test_memory_a_graph_reads_is_exported_as_a_copy():
+    """torch.from_dlpack ignores DLPack's read-only flag: a write there must not change what
+    backward reads, so memory held by a graph leaves as a copy."""
+    torch = pytest.importorskip("torch")
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    held = w.detach()  # shares w's memory, which the graph of y reads
+    tt = torch.from_dlpack(held)
+    tt[0] = 100.0
+    y.backward()
+    assert w.grad.numpy().tolist() == [2.0, 4.0] and held.numpy().tolist() == [1.0, 2.0]
+    with pytest.raises(BufferError, match="copy"):
+        held.__dlpack__(copy=False)
+
+
+# -- the array API namespace ----------------------------------------------------------------------
+
+def test_array_namespace_is_chainrule_numpy():
+    t = cr.tensor([1.0, 2.0], requires_grad=True)
+    assert t.__array_namespace__() is cnp and t.__array_namespace__(api_version="2023.12") is cnp
+    with pytest.raises(ValueError, match="version"):
+        t.__array_namespace__(api_version="1999.01")
+
+    def generic(x):  # array-API style code: the namespace comes from the argument
+        xp = x.__array_namespace__()
+        return xp.sum(xp.tanh(x) ** 2)
+    np.testing.assert_allclose(cr.grad(generic)(np.array([0.5, 1.0])), cr.grad(
+        lambda x: cnp.sum(cnp.tanh(x) ** 2))(np.array([0.5, 1.0])))
+    np.testing.assert_allclose(generic(np.array([0.5, 1.0])), np.sum(np.tanh([0.5, 1.0]) ** 2))

@@ -158,6 +158,29 @@ class ArrayOps:
     def __bool__(self): return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
     def __index__(self): return _concrete(self, "using it as a Python integer (an index, range())").__index__()
 
+    # -- DLPack: np.from_dlpack(t), torch.from_dlpack(t) share the memory of a Tensor
+    # that does not require grad; a value being differentiated refuses, as np.asarray does.
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        a = np.asarray(self.__array__())  # raises TypeError for a value being differentiated
+        if not a.flags.writeable:
+            # A graph reads this memory, and not every consumer honours DLPack's read-only
+            # flag (torch.from_dlpack writes through it): hand out a copy.
+            if copy is False:
+                raise BufferError("__dlpack__(copy=False): this Tensor's memory is read by a recorded "
+                                  "graph and must not be written; export a copy (copy=None or True)")
+            a = a.copy()
+        kw = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return a.__dlpack__(**{k: v for k, v in kw.items() if v is not None})
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU, device 0: chainrule's values are NumPy arrays in host memory
+
+    def __array_namespace__(self, *, api_version=None):
+        """The array API standard's namespace of this value: ``chainrule.numpy``."""
+        if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):
+            raise ValueError(f"__array_namespace__: unknown array API version {api_version!r}")
+        return _namespaces()["numpy"]
+
     def __array_function__(self, func, types, args, kwargs):
         # np.sum(t), np.concatenate([t, u]), np.linalg.inv(t): the chainrule.numpy
         # function of the same name and namespace.  A NumPy function chainrule does not
