@@ -304,6 +304,13 @@ op("diag", "shape", "cnp.diag({0}, {k})", fits=lambda x: np.ndim(x) == 1 or np.n
 op("trace", "shape", "cnp.trace({0})", fits=_nd2)
 op("sort", "shape", "cnp.sort({0}, axis={axis})", fits=_nd1,
    params=lambda draw, x: {"axis": _axis(draw, x, none=False)})
+op("median", "reduction", "cnp.median({0}, axis={axis}, keepdims={keepdims})", fits=lambda x: np.size(x) >= 1,
+   params=_reduce_params)
+op("diff", "shape", "cnp.diff({0}, n={n}, axis={axis})", fits=_nd1,
+   params=lambda draw, x: {"n": draw(st.integers(0, 2)), "axis": _axis(draw, x, none=False)})
+op("meshgrid", "shape", "cnp.meshgrid(cnp.ravel({0}), cnp.ravel({0})[:2], indexing={ij!r})[{k}]",
+   fits=lambda x: 2 * np.size(x) <= MAX_SIZE,
+   params=lambda draw, x: {"k": draw(st.integers(0, 1)), "ij": draw(st.sampled_from(["xy", "ij"]))})
 op("pad", "shape", "cnp.pad({0}, {width})", fits=lambda x: np.ndim(x) >= 1 and 3 * np.size(x) <= MAX_SIZE,
    params=lambda draw, x: {"width": draw(st.integers(0, 1))})
 op("split", "shape", "cnp.split({0}, 2, axis=0)[{k}]", fits=lambda x: np.ndim(x) >= 1 and x.shape[0] % 2 == 0,

@@ -10,11 +10,13 @@ from chainrule._ops.elementwise import (
 from chainrule._ops.creation import *  # noqa: F403
 from chainrule._ops import (
     creation as _creation, indexing as _indexing, joining as _joining, linalg as _linalg,
-    nn as _nn, reductions as _reductions, shape as _shape, special as _special, update as _update,
+    nn as _nn, numeric as _numeric, reductions as _reductions, shape as _shape, special as _special,
+    update as _update,
 )
 from chainrule._ops.indexing import *  # noqa: F403 (each family lists its public names in __all__)
 from chainrule._ops.joining import *  # noqa: F403
 from chainrule._ops.linalg import *  # noqa: F403
+from chainrule._ops.numeric import *  # noqa: F403
 from chainrule._ops.special import *  # noqa: F403
 from chainrule._ops.update import *  # noqa: F403
 from chainrule._ops.reductions import *  # noqa: F403
@@ -25,7 +27,7 @@ from chainrule._ops.shape import _getitem, index_set
 #: Everything ``chainrule.numpy`` exports.
 PUBLIC = sorted(set(
     _reductions.__all__ + _shape.__all__ + _linalg.__all__ + _creation.__all__ + _joining.__all__
-    + _indexing.__all__ + _special.__all__ + _update.__all__ + """
+    + _indexing.__all__ + _numeric.__all__ + _special.__all__ + _update.__all__ + """
     abs absolute add arccos arccosh arcsin arcsinh arctan arctan2 arctanh astype cbrt ceil
     clip cos cosh divide equal exp exp2 expm1 floor greater greater_equal hypot isfinite isinf isnan less
     less_equal log log1p log2 log10 logaddexp logaddexp2 maximum minimum multiply negative
