@@ -9,9 +9,9 @@ from chainrule._ops.elementwise import (
 )
 from chainrule._ops.creation import *  # noqa: F403
 from chainrule._ops import (
-    creation as _creation, indexing as _indexing, joining as _joining, linalg as _linalg,
-    nn as _nn, numeric as _numeric, reductions as _reductions, shape as _shape, special as _special,
-    update as _update,
+    creation as _creation, decompositions as _decompositions, indexing as _indexing, joining as _joining,
+    linalg as _linalg, nn as _nn, numeric as _numeric, reductions as _reductions, shape as _shape,
+    special as _special, update as _update,
 )
 from chainrule._ops.indexing import *  # noqa: F403 (each family lists its public names in __all__)
 from chainrule._ops.joining import *  # noqa: F403
