@@ -390,6 +390,18 @@ if hasattr(cnp.linalg, "svdvals"):  # singular values: distinct and nonzero, for
        fits=lambda x: _nd2(x) and _finite(x) and np.abs(x).max() < 1e100 and _svd_gaps_ok(x))
 
 
+op("svd vectors squared", "linalg", "cnp.linalg.svd({0}, full_matrices=False)[{k}] ** 2",
+   fits=lambda x: _nd2(x) and _finite(x) and np.abs(x).max() < 1e100 and _svd_gaps_ok(x),
+   params=lambda draw, x: {"k": draw(st.sampled_from([0, 2]))})
+op("qr squared", "linalg", "cnp.linalg.qr({0})[{k}] ** 2",
+   fits=lambda x: _nd2(x) and x.shape[-2] >= x.shape[-1] and not _singular(x),
+   params=lambda draw, x: {"k": draw(st.integers(0, 1))})
+op("pinv", "linalg", "cnp.linalg.pinv({0})", fits=lambda x: _nd2(x) and not _singular(x))
+op("lstsq", "linalg", "cnp.linalg.lstsq({0}, {1})[0]", arity=2,
+   fits=lambda a, b: np.ndim(a) == 2 and a.shape[0] >= a.shape[1] and not _singular(a)
+   and np.ndim(b) == 1 and b.shape[0] == a.shape[0])
+
+
 def _svd_gaps_ok(x):
     s = np.linalg.svd(x, compute_uv=False)
     return bool(np.all(s > 1e-3) and np.all(-np.diff(s, axis=-1) > 1e-3 * (1 + s.max())))

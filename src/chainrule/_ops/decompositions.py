@@ -61,11 +61,12 @@ def _svd_shape_check(a, full_matrices, what):
             f"use full_matrices=False (as JAX requires too)")
 
 
-def _svd_parts(a, full_matrices, what):
-    """``(s, F, 1/s)`` for the rules: ``F[i, j] = 1/(s_j² - s_i²)``, 0 on the diagonal."""
+def _svd_parts(a, full_matrices, what, reverse):
+    """``(s, F, 1/s)`` for the rules: ``F[i, j] = 1/(s_j² - s_i²)``, 0 on the diagonal (nan at
+    a repeated singular value, which reverse mode refuses by name, as eigh)."""
     _svd_shape_check(a, full_matrices, what)
     s = svdvals(a)
-    known = peel(s)  # every example of a batch; None when staged (cr.jit): not checked
+    known = peel(s) if reverse else None  # every example of a batch; None when staged (cr.jit)
     if known is not None:
         _check_distinct(np.asarray(known))
     zero = s == 0
@@ -91,7 +92,7 @@ def _check_distinct(s):
 
 def _svd_dU(ans, a, full_matrices):
     u, vt = ans, svd_Vt(a, full_matrices)
-    s, f, s_inv = _svd_parts(a, full_matrices, "U")
+    s, f, s_inv = _svd_parts(a, full_matrices, "U", True)
     tall = a.shape[-2] > a.shape[-1]
 
     def vjp(g):  # U ((J + Jᵀ) S) Vᵀ with J = F ∘ Uᵀg, and (I - UUᵀ) g S⁻¹ Vᵀ when m > n
@@ -106,7 +107,7 @@ def _svd_dU(ans, a, full_matrices):
 
 def _svd_dVt(ans, a, full_matrices):
     vt, u = ans, svd_U(a, full_matrices)
-    s, f, s_inv = _svd_parts(a, full_matrices, "Vt")
+    s, f, s_inv = _svd_parts(a, full_matrices, "Vt", True)
     wide = a.shape[-1] > a.shape[-2]
 
     def vjp(g):  # U (S (J + Jᵀ)) Vᵀ with J = F ∘ Vᵀ gᵀ, and U S⁻¹ g (I - VVᵀ) when n > m
@@ -123,7 +124,7 @@ def _svd_dVt(ans, a, full_matrices):
 def _svd_U_jvp(primals, tangents, ans, params):
     (a,), (t,) = primals, tangents
     u, vt = ans, svd_Vt(a, params["full_matrices"])
-    s, f, s_inv = _svd_parts(a, params["full_matrices"], "U")
+    s, f, s_inv = _svd_parts(a, params["full_matrices"], "U", False)
     tv = matmul(t, _mT(vt))
     dss = multiply(matmul(_mT(u), tv), _row(s))  # (Uᵀ dA V) S
     du = matmul(u, multiply(f, add(dss, _mT(dss))))
@@ -135,7 +136,7 @@ def _svd_U_jvp(primals, tangents, ans, params):
 def _svd_Vt_jvp(primals, tangents, ans, params):
     (a,), (t,) = primals, tangents
     vt, u = ans, svd_U(a, params["full_matrices"])
-    s, f, s_inv = _svd_parts(a, params["full_matrices"], "Vt")
+    s, f, s_inv = _svd_parts(a, params["full_matrices"], "Vt", False)
     tu = matmul(_mT(t), u)  # dAᵀ U
     sds = multiply(_col(s), _mT(matmul(vt, tu)))  # S (Uᵀ dA V)
     dv = matmul(_mT(vt), multiply(f, add(sds, _mT(sds))))
@@ -183,8 +184,9 @@ def svd(a, full_matrices=True, compute_uv=True, hermitian=False):
            [0., 0.],
            [0., 0.]])
     """
-    if not _traced(a):
-        return np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
+    if not _traced(a):  # a plain tuple, as eigh's (NumPy's named tuple is not a pytree node here)
+        out = np.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv, hermitian=hermitian)
+        return tuple(out) if compute_uv else out
     refuse_keywords("svd", {"hermitian": (False,)}, hermitian=hermitian)
     if a.ndim < 2:
         raise np.linalg.LinAlgError(f"svd: {a.ndim}-dimensional array given; it needs at least 2 dimensions")
@@ -287,7 +289,8 @@ def qr(a, mode="reduced"):
            [-0. ,  0. ]])
     """
     if not _traced(a):
-        return np.linalg.qr(a, mode)
+        out = np.linalg.qr(a, mode)
+        return tuple(out) if mode in ("reduced", "complete") else out
     if mode not in ("reduced", "complete", "r"):
         raise TypeError(f"qr: mode={mode!r} is not supported for traced values (NumPy's 'raw' gives "
                         f"LAPACK's Householder reflectors); use mode='reduced', 'complete' or 'r'")
@@ -386,7 +389,7 @@ def lstsq(a, b, rcond=None):
     >>> a, b = cnp.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]]), cnp.array([1.0, 2.0, 4.0])
     >>> cnp.linalg.lstsq(a, b)[0]
     array([0.83333333, 1.5       ])
-    >>> cr.grad(lambda b: cnp.linalg.lstsq(a, b)[0][1])(b)
+    >>> cr.grad(lambda b: cnp.linalg.lstsq(a, b)[0][1])(b).round(12)  # the slope's weights
     array([-0.5,  0. ,  0.5])
     """
     if not _traced(a, b):
