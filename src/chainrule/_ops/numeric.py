@@ -1,4 +1,5 @@
-"""NumPy functions composed from the primitives: ``median``, ``diff``, ``meshgrid``.
+"""NumPy functions composed from the primitives: ``median``, ``diff``, ``meshgrid``; and the
+array API standard's names for NumPy's functions (NumPy 2 has them too).
 
 None needs a rule of its own: ``median`` sorts (``take_along_axis`` with the
 ``argsort`` of the values) and averages the middle entries, ``diff`` subtracts
@@ -8,17 +9,24 @@ every order and in every transform, are those of the pieces.
 from __future__ import annotations
 
 #: The public functions of this family (exported by chainrule.numpy).
-__all__ = ["median", "diff", "meshgrid"]
+__all__ = ["median", "diff", "meshgrid", "matrix_transpose",
+           # the array API's names (x.__array_namespace__() is chainrule.numpy), as NumPy 2's
+           "concat", "permute_dims", "pow", "asin", "acos", "atan", "atan2", "asinh", "acosh", "atanh"]
 
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES
 from chainrule._ops._wrap import dtype_of, ndim_of, normalize_axis, refuse_keywords, shape_of
-from chainrule._ops.elementwise import astype, isnan, not_equal, subtract, where
+from chainrule._ops.elementwise import (
+    arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, astype, isnan, not_equal, power, subtract, where,
+)
 from chainrule._ops.indexing import sort
 from chainrule._ops.joining import concatenate
 from chainrule._ops.reductions import canonical_axis, mean
-from chainrule._ops.shape import _getitem, broadcast_to, reshape, transpose
+from chainrule._ops.shape import _getitem, broadcast_to, reshape, swapaxes, transpose
+
+concat, permute_dims, pow = concatenate, transpose, power  # noqa: A001 (the standard's names)
+asin, acos, atan, atan2, asinh, acosh, atanh = arcsin, arccos, arctan, arctan2, arcsinh, arccosh, arctanh
 
 
 def _traced(*xs):
@@ -116,3 +124,17 @@ def meshgrid(*xi, copy=True, sparse=False, indexing="xy"):
         full = np.broadcast_shapes(*(tuple(shape_of(o)) for o in out))
         out = [broadcast_to(o, full) for o in out]
     return tuple(out)
+
+
+def matrix_transpose(x, /):
+    """``numpy.matrix_transpose``: the last two axes swapped, differentiable.
+
+    >>> import chainrule.numpy as cnp
+    >>> cnp.matrix_transpose(cnp.ones((2, 3, 4))).shape
+    (2, 4, 3)
+    """
+    if not _traced(x):
+        return np.matrix_transpose(x)
+    if ndim_of(x) < 2:
+        raise ValueError(f"matrix_transpose: needs at least 2 dimensions, got shape {tuple(shape_of(x))}")
+    return swapaxes(x, -1, -2)
