@@ -304,6 +304,13 @@ op("diag", "shape", "cnp.diag({0}, {k})", fits=lambda x: np.ndim(x) == 1 or np.n
 op("trace", "shape", "cnp.trace({0})", fits=_nd2)
 op("sort", "shape", "cnp.sort({0}, axis={axis})", fits=_nd1,
    params=lambda draw, x: {"axis": _axis(draw, x, none=False)})
+op("median", "reduction", "cnp.median({0}, axis={axis}, keepdims={keepdims})", fits=lambda x: np.size(x) >= 1,
+   params=_reduce_params)
+op("diff", "shape", "cnp.diff({0}, n={n}, axis={axis})", fits=_nd1,
+   params=lambda draw, x: {"n": draw(st.integers(0, 2)), "axis": _axis(draw, x, none=False)})
+op("meshgrid", "shape", "cnp.meshgrid(cnp.ravel({0}), cnp.ravel({0})[:2], indexing={ij!r})[{k}]",
+   fits=lambda x: 2 * np.size(x) <= MAX_SIZE,
+   params=lambda draw, x: {"k": draw(st.integers(0, 1)), "ij": draw(st.sampled_from(["xy", "ij"]))})
 op("pad", "shape", "cnp.pad({0}, {width})", fits=lambda x: np.ndim(x) >= 1 and 3 * np.size(x) <= MAX_SIZE,
    params=lambda draw, x: {"width": draw(st.integers(0, 1))})
 op("split", "shape", "cnp.split({0}, 2, axis=0)[{k}]", fits=lambda x: np.ndim(x) >= 1 and x.shape[0] % 2 == 0,
@@ -381,6 +388,18 @@ op("eigh vectors squared", "linalg", "cnp.linalg.eigh(({0} + cnp.swapaxes({0}, -
 if hasattr(cnp.linalg, "svdvals"):  # singular values: distinct and nonzero, for a derivative
     op("svdvals", "linalg", "cnp.linalg.svdvals({0})",
        fits=lambda x: _nd2(x) and _finite(x) and np.abs(x).max() < 1e100 and _svd_gaps_ok(x))
+
+
+op("svd vectors squared", "linalg", "cnp.linalg.svd({0}, full_matrices=False)[{k}] ** 2",
+   fits=lambda x: _nd2(x) and _finite(x) and np.abs(x).max() < 1e100 and _svd_gaps_ok(x),
+   params=lambda draw, x: {"k": draw(st.sampled_from([0, 2]))})
+op("qr squared", "linalg", "cnp.linalg.qr({0})[{k}] ** 2",
+   fits=lambda x: _nd2(x) and x.shape[-2] >= x.shape[-1] and not _singular(x),
+   params=lambda draw, x: {"k": draw(st.integers(0, 1))})
+op("pinv", "linalg", "cnp.linalg.pinv({0})", fits=lambda x: _nd2(x) and not _singular(x))
+op("lstsq", "linalg", "cnp.linalg.lstsq({0}, {1})[0]", arity=2,
+   fits=lambda a, b: np.ndim(a) == 2 and a.shape[0] >= a.shape[1] and not _singular(a)
+   and np.ndim(b) == 1 and b.shape[0] == a.shape[0])
 
 
 def _svd_gaps_ok(x):

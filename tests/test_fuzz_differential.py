@@ -98,6 +98,8 @@ def test_registry_covers_the_namespaces():
     names |= {f"cnp.special.{n}" for n in cnp.special.__all__} | {f"cnp.linalg.{n}" for n in cnp.linalg.__all__}
     not_fuzzed = {  # reason each is left out
         "cnp.amax", "cnp.amin", "cnp.true_divide", "cnp.hstack", "cnp.vstack",  # aliases of fuzzed ones
+        "cnp.concat", "cnp.permute_dims", "cnp.pow", "cnp.asin", "cnp.acos", "cnp.atan", "cnp.atan2",
+        "cnp.asinh", "cnp.acosh", "cnp.atanh", "cnp.matrix_transpose",  # the array API's names for them
         "cnp.astype", "cnp.argmax", "cnp.argmin", "cnp.argsort",  # no derivative to compare
         "cnp.arange", "cnp.linspace", "cnp.eye", "cnp.identity", "cnp.full", "cnp.full_like",  # creation
     }

@@ -36,11 +36,11 @@ def test_shape_queries():
     assert np.shape(x) == (2, 3) and np.ndim(x) == 2 and np.size(x) == 6
 
 
-@pytest.mark.parametrize("call", [lambda x: np.fft.fft(x), lambda x: np.median(x),
+@pytest.mark.parametrize("call", [lambda x: np.fft.fft(x), lambda x: np.allclose(x, 0.0),
                                   lambda x: np.sin(x, out=np.empty(3))])
 def test_unsupported_numpy_functions_raise_type_error_naming_them(call):
     x = cr.tensor(np.ones(3), requires_grad=True)
-    with pytest.raises(TypeError, match=r"fft|median|sin"):
+    with pytest.raises(TypeError, match=r"fft|allclose|sin"):
         call(x)
 
 

@@ -31,6 +31,13 @@ def _distinct(a):
     return 0.1 * (a + cnp.transpose(a)) + np.diag(np.arange(1.0, n + 1.0))
 
 
+def _sep(a):
+    """A matrix with well-separated singular values (about 3, 2, ...) from one with entries in [0.5, 1.5]."""
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    return (a - 1.0) * 0.5 + np.eye(m, n) * np.pad(np.arange(k + 1.0, 1.0, -1.0), (0, m - k))[:, None]
+
+
 @cr.custom_vjp
 def _softclip(x, y):
     return cnp.tanh(x) * y, cnp.sum(x ** 2)
@@ -102,6 +109,10 @@ TABLE = {
     "cholesky": (lambda a: cnp.linalg.cholesky(_spd(a)), [(3, 3)], ["cholesky"]),
     "eigh": (lambda a: cnp.linalg.eigh(_distinct(a))[0], [(3, 3)], ["eigh_w"]),
     "eigh vectors": (lambda a: cnp.linalg.eigh(_distinct(a))[1] ** 2, [(3, 3)], ["eigh_v"]),
+    "svd U": (lambda a: cnp.linalg.svd(_sep(a), full_matrices=False)[0] ** 2, [(3, 2)], ["svd_U"]),
+    "svd Vt": (lambda a: cnp.linalg.svd(_sep(a), full_matrices=False)[2] ** 2, [(2, 3)], ["svd_Vt"]),
+    "qr": (lambda a: cnp.linalg.qr(_sep(a))[0] * cnp.linalg.qr(_sep(a))[1][0], [(3, 2)], ["qr_Q", "qr_R"]),
+    "pinv": (lambda a: cnp.linalg.pinv(_sep(a)), [(2, 3)], ["pinv"]),
     "logsumexp": (lambda x: cnp.special.logsumexp(x, axis=0), [(3, 2)], ["logsumexp"]),
     "logsumexp b": (lambda x, b: cnp.special.logsumexp(x, axis=-1, b=b, keepdims=True), [(2, 3), (3,)],
                     ["logsumexp"]),
@@ -227,7 +238,7 @@ def test_the_table_exercises_every_primitive_with_a_rule():
     need = {"scatter_add", "index_set", "roll", "tile", "repeat", "segment_sum", "pad", "concatenate",
             "cumprod", "einsum", "inv", "solve", "det", "logabsdet", "cholesky", "eigh_w", "eigh_v",
             "logsumexp", "checkpoint", "custom_vjp_call", "custom_jvp_call", "root",
-            "gather", "scatter_rows", "set_rows", "slogdet_sign"}
+            "gather", "scatter_rows", "set_rows", "slogdet_sign", "svd_U", "svd_Vt", "qr_Q", "qr_R", "pinv"}
     assert need <= covered, sorted(need - covered)
 
 

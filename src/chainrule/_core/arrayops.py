@@ -158,27 +158,80 @@ class ArrayOps:
     def __bool__(self): return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
     def __index__(self): return _concrete(self, "using it as a Python integer (an index, range())").__index__()
 
+    # -- DLPack: np.from_dlpack(t), torch.from_dlpack(t) share the memory of a Tensor
+    # that does not require grad; a value being differentiated refuses, as np.asarray does.
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        a = np.asarray(self.__array__())  # raises TypeError for a value being differentiated
+        if not a.flags.writeable:
+            # A graph reads this memory, and not every consumer honours DLPack's read-only
+            # flag (torch.from_dlpack writes through it): hand out a copy.
+            if copy is False:
+                raise BufferError("__dlpack__(copy=False): this Tensor's memory is read by a recorded "
+                                  "graph and must not be written; export a copy (copy=None or True)")
+            a = a.copy()
+        kw = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
+        return a.__dlpack__(**{k: v for k, v in kw.items() if v is not None})
+
+    def __dlpack_device__(self):
+        return (1, 0)  # kDLCPU, device 0: chainrule's values are NumPy arrays in host memory
+
+    def __array_namespace__(self, *, api_version=None):
+        """The array API standard's namespace of this value: ``chainrule.numpy``."""
+        if api_version not in (None, "2021.12", "2022.12", "2023.12", "2024.12"):
+            raise ValueError(f"__array_namespace__: unknown array API version {api_version!r}")
+        return _namespaces()["numpy"]
+
     def __array_function__(self, func, types, args, kwargs):
         # np.sum(t), np.concatenate([t, u]), np.linalg.inv(t): the chainrule.numpy
-        # function of the same name and namespace, or a TypeError -- never a silent
-        # conversion to ndarray that drops the derivative.
+        # function of the same name and namespace.  A NumPy function chainrule does not
+        # have (np.allclose, np.save) runs on the arrays where no derivative can be lost
+        # (a tape Tensor that does not require grad), and raises TypeError otherwise --
+        # never a silent conversion to ndarray that drops the derivative.
         name = func.__name__
         if name in _QUERIES and func.__module__ == "numpy":
             return _QUERIES[name](args[0])
         namespace = _namespaces().get(func.__module__)
         if namespace is None or name not in namespace.__all__:
-            raise TypeError(f"{func.__module__}.{name} is not supported on chainrule tracers; "
-                            f"use a chainrule.numpy function, or .detach() the value first")
+            sub = func.__module__[len("numpy."):]  # np.fft.fft: "fft."
+            return _on_arrays(func, args, kwargs, f"{func.__module__}.{name}",
+                              f"chainrule.numpy has no {sub + '.' if sub else ''}{name}")
         return getattr(namespace, name)(*args, **kwargs)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         fn = _np._UFUNCS.get(ufunc.__name__) if method == "__call__" else None
         if fn is None:
-            raise TypeError(
-                f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method} "
-                f"{'with ' + ', '.join(kwargs) + ' ' if kwargs else ''}is not supported on "
-                f"chainrule tracers; use the chainrule.numpy function instead")
+            what = f"numpy.{ufunc.__name__}{'' if method == '__call__' else '.' + method}"
+            instead = _UFUNC_METHODS.get((ufunc.__name__, method))
+            why = (f"chainrule.numpy has no {ufunc.__name__}" if method == "__call__" else
+                   f"use {instead}" if instead else f"chainrule.numpy has no ufunc method {what}")
+            return _on_arrays(getattr(ufunc, method), inputs, kwargs, what, why)
         return fn(*inputs, **kwargs)  # its keywords: implemented (dtype) or refused by name
+
+
+#: ``np.add.reduce(t)`` and the like: the chainrule.numpy function that does it.
+_UFUNC_METHODS = {("add", "reduce"): "cnp.sum", ("multiply", "reduce"): "cnp.prod",
+                  ("maximum", "reduce"): "cnp.max", ("minimum", "reduce"): "cnp.min",
+                  ("add", "accumulate"): "cnp.cumsum", ("multiply", "accumulate"): "cnp.cumprod",
+                  ("multiply", "outer"): "cnp.outer", ("add", "at"): "cnp.at(x)[idx].add(v)"}
+
+
+def _on_arrays(func, args, kwargs, what, why):
+    """``func`` called with every tracer replaced by its array, where that loses no derivative.
+
+    A NumPy function that only reads (``np.allclose``, ``np.any``, ``np.save``,
+    ``np.copy``) works on tape Tensors that do not require grad, as on arrays; the
+    result is NumPy's.  A value being differentiated refuses, with its own reason.
+    """
+    def plain(x):
+        if type(x) in _TRACERS:
+            try:
+                return x.__array__()
+            except TypeError as err:
+                raise TypeError(f"{what} is not supported on chainrule tracers ({why}): {err}") from None
+        if type(x) in (list, tuple):
+            return type(x)(plain(v) for v in x)
+        return x
+    return func(*plain(args), **{k: plain(v) for k, v in kwargs.items()})
 
 
 def _number(x, what):

@@ -437,6 +437,11 @@ def _raw_data(data, dtype):
         data = _raw(data._value)
     if isinstance(data, np.ma.MaskedArray):
         raise TypeError("tensor: " + "masked arrays are not supported: the mask would be dropped silently (sums and derivatives would count the masked entries); pass x.filled(value) or x.compressed(), or a weight array of 0s and 1s")
+    if hasattr(type(data), "__dlpack__") and not isinstance(data, (np.ndarray, np.generic)):
+        try:  # a PyTorch or JAX array: read through DLPack (their __array__ may be missing or dated)
+            data = np.from_dlpack(data)
+        except (BufferError, TypeError, ValueError, RuntimeError):
+            pass  # not readable there (a device, a dtype): np.array below tries, or says why
     value = np.array(data, dtype=dtype, copy=True)
     if value.dtype == object:
         raise TypeError(f"tensor: cannot make a Tensor from {type(data).__name__} data of dtype object")

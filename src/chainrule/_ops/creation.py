@@ -3,7 +3,7 @@ from __future__ import annotations
 
 #: The public functions of this family (exported by chainrule.numpy).
 __all__ = ["array", "asarray", "zeros", "ones", "zeros_like", "ones_like",
-           "full", "full_like", "eye", "identity", "arange", "linspace"]
+           "full", "full_like", "eye", "identity", "arange", "linspace", "from_dlpack"]
 
 import numpy as np
 
@@ -37,6 +37,19 @@ def array(object, dtype=None, *, copy=True, order="K", subok=False, ndmin=0, ndm
         return out
     extra = {"ndmax": ndmax} if ndmax else {}
     return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin, like=like, **extra)
+
+
+def from_dlpack(x, /, *, device=None, copy=None):
+    """``numpy.from_dlpack``: an array sharing the memory of a DLPack producer (a PyTorch or
+    JAX array); a tracer passes through, as with ``asarray``.
+
+    >>> import numpy as np, chainrule.numpy as cnp
+    >>> cnp.from_dlpack(np.arange(3.0))  # torch.arange(3.0) likewise, sharing its memory
+    array([0., 1., 2.])
+    """
+    if type(x) in TRACER_TYPES:
+        return x
+    return np.from_dlpack(x, device=device, copy=copy)
 
 
 def _stack_nested(seq):

@@ -555,6 +555,11 @@ for _name, _op in (("less", "<"), ("less_equal", "<="), ("greater", ">"), ("grea
     _CMP[_name] = defprim(_name, getattr(np, _name), [None, None], jvp=None, batch=batch_by_broadcasting,
                           scalar=f"({{0}} {_op} {{1}})")
 
+# -- floating-point tests: no derivative, boolean results (as comparisons) ---------------
+
+_TESTS = {name: defprim(name, getattr(np, name), [None], jvp=None, batch=batch_by_broadcasting)
+          for name in ("isnan", "isinf", "isfinite")}
+
 # -- public functions ---------------------------------------------------------
 
 add = binary(add_p, np.add)
@@ -600,6 +605,14 @@ floor = unary(_ROUNDING["floor"], np.floor, doc="``numpy.floor``; its derivative
 ceil = unary(_ROUNDING["ceil"], np.ceil, doc="``numpy.ceil``; its derivative is zero (as JAX).")
 trunc = unary(_ROUNDING["trunc"], np.trunc, doc="``numpy.trunc``; its derivative is zero (as JAX).")
 sign = unary(_ROUNDING["sign"], np.sign, doc="``numpy.sign``; its derivative is zero (as JAX).")
+isnan = unary(_TESTS["isnan"], np.isnan, doc="""``numpy.isnan``: a boolean array, no derivative.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.isnan(cr.tensor([1.0, float("nan")], requires_grad=True))
+    tensor([False,  True])
+    """)
+isinf = unary(_TESTS["isinf"], np.isinf, doc="``numpy.isinf``: a boolean array, no derivative.")
+isfinite = unary(_TESTS["isfinite"], np.isfinite, doc="``numpy.isfinite``: a boolean array, no derivative.")
 
 
 def round(a, decimals=0, out=None):  # noqa: A001 (NumPy's name)

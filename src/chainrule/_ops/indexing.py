@@ -335,7 +335,8 @@ def _integer_result(p, a, axis, extra):
         if axis is not None:
             axis = normalize_axis(p.name, axis, a.ndim)
         return bind(p, (a,), {"axis": axis, **extra})
-    return p.impl(a, axis=axis, **extra)
+    # only the keywords given, as np.argmax passes them: np.matrix's methods lack keepdims
+    return getattr(np, p.name)(a, axis=axis, **{k: v for k, v in extra.items() if v})
 
 
 def argmax(a, axis=None, keepdims=False):

@@ -120,7 +120,7 @@ def _reduction(p, np_fn, name, what, with_dtype):
                     return a._process(p, (a,), {"axis": canonical_axis(name, axis, a.shape),
                                                 "keepdims": bool(keepdims)})
                 return traced(a, axis, dtype, out, keepdims, initial, where)
-            return np_fn(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
+            return np_fn(a, axis=axis, dtype=dtype, out=out, keepdims=_given(keepdims), initial=initial, where=where)
     else:
         def f(a, axis=None, out=None, keepdims=False, initial=np._NoValue, where=np._NoValue):
             if type(a) in TRACER_TYPES:
@@ -128,7 +128,7 @@ def _reduction(p, np_fn, name, what, with_dtype):
                     return a._process(p, (a,), {"axis": canonical_axis(name, axis, a.shape),
                                                 "keepdims": bool(keepdims)})
                 return traced(a, axis, None, out, keepdims, initial, where)
-            return np_fn(a, axis=axis, out=out, keepdims=keepdims, initial=initial, where=where)
+            return np_fn(a, axis=axis, out=out, keepdims=_given(keepdims), initial=initial, where=where)
 
     return _public(f, name, f"the {what} over ``axis``, differentiable.\n\n"
                    f"    ``initial`` and ``where`` work as in NumPy (entries outside ``where`` get no\n"
@@ -148,6 +148,12 @@ def _public(f, name, what, np_fn, example, value):
 
 
 _NV = np._NoValue  # NumPy's "not given"
+
+
+def _given(keepdims):
+    """``keepdims`` for NumPy's own function: "not given" unless true, so ``np.matrix`` (whose
+    methods have no ``keepdims``) and other array subclasses reduce as under NumPy."""
+    return keepdims if keepdims else _NV
 
 #: What an entry outside ``where`` counts as, per reduction (its identity).
 _IDENTITY = {"sum": 0.0, "prod": 1.0, "max": -np.inf, "min": np.inf, "amax": -np.inf, "amin": np.inf}
@@ -184,7 +190,7 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=np._NoValu
     array([2., 3.])
     """
     if type(a) not in TRACER_TYPES:
-        return np.mean(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, where=where)
+        return np.mean(a, axis=axis, dtype=dtype, out=out, keepdims=_given(keepdims), where=where)
     a = _prepare(a, "mean", dtype, out)
     return _reduce(mean_p, "mean", a, canonical_axis("mean", axis, a.shape), keepdims, np._NoValue, where)
 
@@ -345,7 +351,7 @@ def prod(a, axis=None, dtype=None, out=None, keepdims=False, initial=np._NoValue
     if type(a) in TRACER_TYPES:
         a = _prepare(a, "prod", dtype, out)
         return _reduce(prod_p, "prod", a, canonical_axis("prod", axis, a.shape), keepdims, initial, where)
-    return np.prod(a, axis=axis, dtype=dtype, out=out, keepdims=keepdims, initial=initial, where=where)
+    return np.prod(a, axis=axis, dtype=dtype, out=out, keepdims=_given(keepdims), initial=initial, where=where)
 
 
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np._NoValue,
@@ -363,7 +369,7 @@ def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np.
     array([-0.88888889, -0.22222222,  1.11111111])
     """
     if type(a) not in TRACER_TYPES and type(mean) not in TRACER_TYPES:
-        return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
+        return np.var(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=_given(keepdims), where=where,
                       mean=mean, correction=correction)
     return _variance("var", a, axis, dtype, out, ddof, keepdims, where, mean, correction)
 
@@ -400,7 +406,7 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=np.
     array([-0.5,  0.5])
     """
     if type(a) not in TRACER_TYPES and type(mean) not in TRACER_TYPES:
-        return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims, where=where,
+        return np.std(a, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=_given(keepdims), where=where,
                       mean=mean, correction=correction)
     return sqrt(_variance("std", a, axis, dtype, out, ddof, keepdims, where, mean, correction))
 
