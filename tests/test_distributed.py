@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,13 +31,13 @@ def _env():
                 HYDRA_LAUNCHER="fork", OMP_NUM_THREADS="1")
 
 
-def _run(script, n=2, timeout=60):
+def _run(script, *args, n=2, timeout=60, env=()):
     pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'chainrule[mpi]'")
     exe = _mpiexec()
     if exe is None:
         pytest.skip("no mpiexec on PATH or next to sys.executable: pip install mpich")
-    return subprocess.run([exe, "-n", str(n), sys.executable, str(SCRIPTS / script)], env=_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([exe, "-n", str(n), sys.executable, str(SCRIPTS / script), *map(str, args)],
+                          env=dict(_env(), **dict(env)), capture_output=True, text=True, timeout=timeout)
 
 
 def test_single_process_is_world_size_1():
@@ -91,9 +92,38 @@ def test_mpi_mismatched_trees_name_the_leaf():
 
 
 def test_mpi_a_rank_that_raises_fails_the_job_instead_of_hanging():
+    # rank 1 raises before the allreduce that rank 0 waits in: the excepthook aborts the job
+    t0 = time.monotonic()
     r = _run("raises.py", timeout=60)
-    assert r.returncode != 0, r.stdout + r.stderr
-    assert "RuntimeError: rank 1 failed on purpose" in r.stdout + r.stderr, r.stdout + r.stderr
+    assert time.monotonic() - t0 < 30, "the job took too long to fail"
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "Traceback" in out and "RuntimeError: rank 1 failed on purpose" in out, out
+
+
+@pytest.mark.parametrize("mode", ["loop", "extra"])
+def test_mpi_timeout_ends_a_job_whose_rank_never_joins(mode):
+    # rank 1 hangs without raising (loop) or calls one collective fewer (extra); rank 0's allreduce
+    # must raise TimeoutError after CHAINRULE_MPI_TIMEOUT seconds, naming itself and the rank
+    t0 = time.monotonic()
+    r = _run("hangs.py", mode, timeout=60, env={"CHAINRULE_MPI_TIMEOUT": "2"})
+    took = time.monotonic() - t0
+    out = r.stdout + r.stderr
+    assert r.returncode != 0, out
+    assert "TimeoutError: allreduce: rank 0 of 2 waited 2 s for the other ranks" in out, out
+    assert 2 <= took < 30, took
+
+
+def test_timeout_setting_is_checked():
+    old = dist.set_timeout(5)
+    try:
+        assert dist.get_timeout() == 5.0
+        for bad in (0, -1, float("inf"), "soon"):
+            with pytest.raises(ValueError, match="set_timeout: the timeout must be a number of seconds > 0"):
+                dist.set_timeout(bad)
+        assert dist.set_timeout(None) == 5.0 and dist.get_timeout() is None
+    finally:
+        dist.set_timeout(old)
 
 
 def test_train_digits_workers_2_relaunches_under_mpiexec(tmp_path):
