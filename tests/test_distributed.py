@@ -4,7 +4,6 @@ The MPI tests need mpi4py and an mpiexec (``pip install 'chainrule[mpi]'``; the 
 extra installs them, so CI runs them); they are skipped, with the reason, otherwise.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -21,8 +20,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def _mpiexec():
-    here = Path(sys.executable).parent / "mpiexec"
-    return str(here) if here.exists() else shutil.which("mpiexec")
+    from chainrule._launch import mpiexec
+    return mpiexec()
 
 
 def _env():
@@ -137,3 +136,35 @@ def test_train_digits_workers_2_relaunches_under_mpiexec(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.count("model saved to") == 1 and r.stdout.count("test accuracy") == 1, r.stdout
     assert (tmp_path / "digits_mlp.npz").exists()
+
+
+def test_mpi_sharded_burgers_fit_equals_one_process_with_all_points(tmp_path):
+    # oracle: the same fit in one process on all 321 collocation rows; two ranks with 161 and
+    # 160 rows each must reach the same parameters for Adam, L-BFGS, BFGS and self-scaled BFGS
+    pytest.importorskip("scipy", reason="the line search and the LHS points need SciPy")
+    one, two = tmp_path / "one.npz", tmp_path / "two.npz"
+    r = subprocess.run([sys.executable, str(SCRIPTS / "pinn_shards.py"), str(one)], env=_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "world_size=1" in r.stdout, r.stdout + r.stderr
+    r = _run("pinn_shards.py", two, timeout=180, env={"CHAINRULE_MPI_TIMEOUT": "60"})
+    assert r.returncode == 0 and "PINN SHARDS OK world_size=2" in r.stdout, r.stdout + r.stderr
+    with np.load(one) as a, np.load(two) as b:
+        assert a.files == b.files
+        for k in a.files:
+            np.testing.assert_allclose(b[k], a[k], rtol=1e-9, atol=1e-12, err_msg=k)
+
+
+def test_pinn_burgers_workers_2_prints_once_and_matches_one_process():
+    # oracle: the same quick run in one process; rank 0 alone prints, with the same loss and error
+    pytest.importorskip("scipy", reason="the line search and the LHS points need SciPy")
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'chainrule[mpi]'")
+    if _mpiexec() is None:
+        pytest.skip("no mpiexec on PATH or next to sys.executable: pip install mpich")
+    cmd = [sys.executable, "-m", "chainrule", "pinn", "burgers", "--quick", "--no-progress", "--out", "none"]
+    one = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
+    two = subprocess.run(cmd + ["--workers", "2"], env=_env(), capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0 and two.returncode == 0, one.stdout + one.stderr + two.stdout + two.stderr
+    assert "2 MPI ranks" in two.stdout and two.stdout.count("relative L2 error") == 1, two.stdout
+    results = [[ln.split(";")[0] for ln in r.stdout.splitlines() if ln.startswith(("loss", "relative"))]
+               for r in (one, two)]
+    assert results[0] == results[1] and len(results[0]) == 2, results

@@ -390,6 +390,7 @@ def add_train_command(subparsers):
                     "test accuracy, the model saved to .npz and a plot of the loss and accuracy curves. "
                     f"Needs the datasets extra ({DATASETS_HINT}) and, for the plot, viz ({VIZ_HINT}).")
     from chainrule._argtypes import nonnegative_int, positive_float, positive_int
+    from chainrule._launch import add_workers_argument
     from chainrule.nn.functional import _ACTIVATIONS
     p.add_argument("dataset", choices=["digits"], help="the data set")
     p.add_argument("--epochs", type=positive_int, default=40, help="passes over the training set (default 40)")
@@ -409,9 +410,7 @@ def add_train_command(subparsers):
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT_DIR/digits_checkpoint.npz (written after every epoch) instead "
                         "of starting afresh; the other settings must match the checkpoint's")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="data-parallel training on N MPI processes (relaunches itself under mpiexec -n N; "
-                        "needs pip install 'chainrule[mpi]'); --batch-size stays the global batch")
+    add_workers_argument(p, "; --batch-size stays the global batch")
     p.add_argument("--threads", type=nonnegative_int, default=1, metavar="N",
                    help="BLAS threads while training (default 1, the fastest for small models; "
                         "0: leave the BLAS as it is)")
@@ -420,26 +419,6 @@ def add_train_command(subparsers):
 
 class _Stopped(BaseException):
     """SIGTERM, turned into an exception so the run unwinds as on Ctrl-C."""
-
-
-def _relaunch(workers, argv):
-    """Run this same command under ``mpiexec -n workers``; returns its exit status."""
-    import shutil
-    import subprocess
-
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        print("chainrule train: --workers needs mpi4py; pip install 'chainrule[mpi]'", file=sys.stderr)
-        return 2
-    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    exe = here if os.path.exists(here) else shutil.which("mpiexec")
-    if exe is None:
-        print("chainrule train: --workers needs mpiexec (pip install mpich), or run "
-              "`mpiexec -n N chainrule train digits ...` yourself", file=sys.stderr)
-        return 2
-    cmd = [exe, "-n", str(workers), sys.executable, "-m", "chainrule", *argv]
-    return subprocess.run(cmd).returncode
 
 
 def run(args) -> int:
@@ -465,9 +444,10 @@ def run(args) -> int:
     if args.epochs < 1 or args.batch_size < 1:
         print("chainrule train: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
-    workers = getattr(args, "workers", 1)
-    if workers > 1 and cr.distributed.world_size() == 1:
-        return _relaunch(workers, args.argv)
+    from chainrule._launch import relaunch
+    status = relaunch(args, "chainrule train")
+    if status is not None:
+        return status
     jit = getattr(args, "jit", False)
     if cr.distributed.world_size() > 1 and (jit or resume):
         print("chainrule train: --jit and --resume with --workers are not supported yet (drop one)",
