@@ -168,3 +168,61 @@ def test_pinn_burgers_workers_2_prints_once_and_matches_one_process():
     results = [[ln.split(";")[0] for ln in r.stdout.splitlines() if ln.startswith(("loss", "relative"))]
                for r in (one, two)]
     assert results[0] == results[1] and len(results[0]) == 2, results
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_train_digits_workers_2_resume_and_jit(tmp_path, jit):
+    # oracle: 4 epochs in one run of --workers 2; 2 epochs, then --resume to 4, must give the same model
+    # bitwise (only rank 0 writes the checkpoint, every rank reads it); and the jitted step (gradient,
+    # allreduce, update) must match the eager DataParallel run to round-off
+    pytest.importorskip("sklearn", reason="the digits need scikit-learn: pip install 'chainrule[datasets]'")
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'chainrule[mpi]'")
+    if _mpiexec() is None:
+        pytest.skip("no mpiexec on PATH or next to sys.executable: pip install mpich")
+
+    def train(out, epochs, *flags, jit=jit):
+        cmd = [sys.executable, "-m", "chainrule", "train", "digits", "--workers", "2", "--epochs", str(epochs),
+               "--no-plot", "--quiet", "--out-dir", str(out), *flags, *(["--jit"] if jit else [])]
+        r = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    train(a, 4)
+    train(b, 2)
+    out = train(b, 4, "--resume")
+    assert out.count("epochs 3-4 (resumed after epoch 2)") == 1, out
+    # a checkpoint of two workers is refused by one process, naming the difference
+    r = subprocess.run([sys.executable, "-m", "chainrule", "train", "digits", "--epochs", "5", "--no-plot", "--quiet",
+                        "--resume", "--out-dir", str(b), *(["--jit"] if jit else [])], env=_env(),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "workers: 2 there, 1 here" in r.stderr, r.stderr
+    with np.load(a / "digits_mlp.npz") as fa, np.load(b / "digits_mlp.npz") as fb:
+        assert fa.files == fb.files and all(np.array_equal(fa[k], fb[k]) for k in fa.files)
+    if jit:  # the eager run of the same job as a second oracle
+        train(tmp_path / "eager", 4, jit=False)
+        with np.load(a / "digits_mlp.npz") as fa, np.load(tmp_path / "eager" / "digits_mlp.npz") as fe:
+            for k in fa.files:
+                np.testing.assert_allclose(fa[k], fe[k], rtol=1e-10, atol=1e-12, err_msg=k)
+
+
+def test_jit_train_step_with_sync_equals_the_fused_step():
+    # oracle: the fused compiled step; with sync the gradient and the update are compiled apart
+    from chainrule.nn import functional as F
+    from chainrule.nn.train import jit_train_step
+    model = cr.nn.MLP([3, 8, 2], activation="tanh", rng=0)
+    x, y = np.random.default_rng(0).standard_normal((16, 3)), np.random.default_rng(1).standard_normal((16, 2))
+    seen = []
+    fused = jit_train_step(model, F.mse_loss, cr.optim.adam(lr=0.01))
+    split = jit_train_step(model, F.mse_loss, cr.optim.adam(lr=0.01),
+                           sync=lambda g: seen.append(1) or dist.mean_gradients(g))
+    (p1, s1), (p2, s2) = fused.init(), split.init()
+    for _ in range(5):
+        p1, s1, l1 = fused(p1, s1, x, y)
+        p2, s2, l2 = split(p2, s2, x, y)
+    assert len(seen) == 5 and split.traces == 1 and int(s2["step"]) == 5
+    for k in p1:
+        np.testing.assert_allclose(p2[k], p1[k], rtol=1e-12, atol=1e-15, err_msg=k)
+    assert str(split.lower(p2, s2, x, y).ir).count("\n") > 5  # the gradient half's graph
+    with pytest.raises(TypeError, match="jit_train_step: sync must be a function of the gradients"):
+        jit_train_step(model, F.mse_loss, cr.optim.adam(lr=0.01), sync=3)
