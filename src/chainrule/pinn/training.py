@@ -129,7 +129,7 @@ class _Objective:
             if not (isinstance(i, int) and -len(data) <= i < len(data)):
                 raise ValueError(f"pinn.fit: shard={self.shard!r} names data[{i!r}], but data has {len(data)} "
                                  f"arguments")
-        rows = {i: len(data[i]) for i in self.shard}
+        rows = {i % len(data): len(data[i]) for i in self.shard}
         if len(set(rows.values())) > 1:
             raise ValueError(f"pinn.fit: the sharded data arguments must have the same number of rows, got "
                              + ", ".join(f"data[{i}]: {n}" for i, n in rows.items()))
@@ -137,7 +137,7 @@ class _Objective:
             return data, 1.0 / dist.world_size()
         n = next(iter(rows.values()))
         mine = dist.shard(n, shuffle=False, drop_last=False)
-        return tuple(x[mine] if i in rows or i - len(data) in rows else x for i, x in enumerate(data)), len(mine) / n
+        return tuple(x[mine] if i in rows else x for i, x in enumerate(data)), len(mine) / n
 
     def __call__(self, params, split):
         from chainrule import distributed as dist
