@@ -226,3 +226,15 @@ def test_jit_train_step_with_sync_equals_the_fused_step():
     assert str(split.lower(p2, s2, x, y).ir).count("\n") > 5  # the gradient half's graph
     with pytest.raises(TypeError, match="jit_train_step: sync must be a function of the gradients"):
         jit_train_step(model, F.mse_loss, cr.optim.adam(lr=0.01), sync=3)
+
+
+def test_workers_that_disagree_with_mpiexec_are_refused():
+    # under mpiexec -n 2, --workers 3 names both numbers and exits 2 on every rank, before any training
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'chainrule[mpi]'")
+    exe = _mpiexec()
+    if exe is None:
+        pytest.skip("no mpiexec on PATH or next to sys.executable: pip install mpich")
+    r = subprocess.run([exe, "-n", "2", sys.executable, "-m", "chainrule", "pinn", "burgers", "--quick",
+                        "--workers", "3", "--out", "none"], env=_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert r.stderr.count("chainrule pinn burgers: --workers 3, but mpiexec started 2 processes") == 2, r.stderr
