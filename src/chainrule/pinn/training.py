@@ -147,8 +147,9 @@ class _Objective:
         late = self.deadline is not None and time.perf_counter() > self.deadline
         if dist.world_size() > 1:
             leaves, tree = tree_flatten(grads)
+            flag = np.asarray(late, np.result_type(value))  # the value's dtype: one buffer, one message
             total = dist.allreduce({"value": value * weight, "parts": {k: v * weight for k, v in parts.items()},
-                                    "grads": [g * weight for g in leaves], "late": np.asarray(late, np.result_type(value))}, op="sum")
+                                    "grads": [g * weight for g in leaves], "late": flag}, op="sum")
             value, parts, late = total["value"], total["parts"], bool(total["late"])
             grads = tree_unflatten(tree, total["grads"])
         self.late, self.parts = late, parts
