@@ -36,7 +36,10 @@ def pin_threads():
     if hasattr(os, "sched_setaffinity"):
         try:
             cpus = sorted(os.sched_getaffinity(0))
-            cpu = cpus[-1]  # the last one: CPU 0 usually takes more of the interrupts
+            # the last one (CPU 0 usually takes more of the interrupts); under mpiexec each rank
+            # its own, counting down, or the ranks of bench_distributed.py would share one core
+            local = int(os.environ.get("PMI_RANK") or os.environ.get("OMPI_COMM_WORLD_RANK") or 0)
+            cpu = cpus[-1 - local % len(cpus)]
             os.sched_setaffinity(0, {cpu})
             PINNED_CPU = cpu
         except OSError:

@@ -460,3 +460,12 @@ def test_poisson_stde_loss_is_exact_for_an_orthogonal_design_and_trains():
     assert info["adam_steps"] == 60 and info["message"] == "adam_steps done"
     with pytest.raises(ValueError, match="stde must be a number of directions >= 2"):
         poisson.train(problem, adam_steps=1, stde=1, progress=False)
+
+
+def test_fit_shard_names_a_bad_argument():
+    loss = lambda p, x, y: cr.pinn.weighted_loss({"fit": cnp.mean((p["a"] * x - y) ** 2)})  # noqa: E731
+    data = (np.ones(4), np.ones(3))
+    with pytest.raises(ValueError, match=r"pinn.fit: shard=\(2,\) names data\[2\], but data has 2 arguments"):
+        cr.pinn.fit(loss, {"a": np.array(0.0)}, data, adam_steps=1, iters=0, progress=False, shard=(2,))
+    with pytest.raises(ValueError, match=r"same number of rows, got data\[0\]: 4, data\[1\]: 3"):
+        cr.pinn.fit(loss, {"a": np.array(0.0)}, data, adam_steps=1, iters=0, progress=False, shard=(0, 1))

@@ -13,17 +13,23 @@ array([1., 1.])
 """
 from __future__ import annotations
 
+import hashlib
+import math
 import os
 import sys
+import time
 
 import numpy as np
 
 from chainrule._core.pytree import tree_flatten, tree_unflatten
 
 __all__ = ["rank", "world_size", "allreduce", "broadcast", "barrier", "mean_gradients",
-           "shard", "is_main", "DataParallel"]
+           "shard", "is_main", "DataParallel", "set_timeout", "get_timeout"]
 
 _comm = None
+_UNSET = object()
+_timeout = _UNSET  # seconds a collective may wait, None for ever; read from _TIMEOUT_ENV on first use
+_TIMEOUT_ENV = "CHAINRULE_MPI_TIMEOUT"
 _OPS = ("sum", "mean", "max", "min")
 _MPI_ENV = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "HYDRA_CONTROL_FD")
 
@@ -67,6 +73,72 @@ def _install_excepthook(comm):
     sys.excepthook = hook
 
 
+def set_timeout(seconds):
+    """Let a collective wait at most ``seconds`` for the other ranks (``None``: for ever, the
+    default); returns the previous setting.  The environment variable
+    ``CHAINRULE_MPI_TIMEOUT`` sets it for a whole job (``mpiexec -n 2 -env ...``).
+
+    Past the timeout the collective raises ``TimeoutError`` naming itself and the rank, so a
+    rank stuck in a loop, or ranks that call different numbers of collectives, end the job
+    with an error (through the abort hook) instead of hanging it.  MPI cannot cancel a
+    collective, so the error is meant to end the job, not to be caught and retried.
+
+    >>> import chainrule.distributed as dist
+    >>> old = dist.set_timeout(30)
+    >>> dist.get_timeout()
+    30.0
+    >>> dist.set_timeout(old)
+    30.0
+    """
+    global _timeout
+    old = get_timeout()
+    _timeout = _seconds(seconds, "set_timeout")
+    return old
+
+
+def get_timeout():
+    """The collectives' timeout in seconds, or ``None`` (see :func:`set_timeout`).
+
+    >>> import chainrule.distributed as dist
+    >>> dist.get_timeout() is None or dist.get_timeout() > 0
+    True
+    """
+    global _timeout
+    if _timeout is _UNSET:
+        _timeout = _seconds(os.environ.get(_TIMEOUT_ENV) or None, _TIMEOUT_ENV)
+    return _timeout
+
+
+def _seconds(value, who):
+    if value is None:
+        return None
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not (t > 0 and math.isfinite(t)):
+        raise ValueError(f"{who}: the timeout must be a number of seconds > 0 (or None: wait for ever), "
+                         f"got {value!r}")
+    return t
+
+
+def _wait(req, what, c):
+    """Complete the non-blocking collective ``req``: ``Wait`` without a timeout, else ``Test``
+    with growing pauses until it completes or the timeout passes (``TimeoutError``)."""
+    t = get_timeout()
+    if t is None:
+        req.Wait()
+        return
+    end, pause = time.monotonic() + t, 1e-5
+    while not req.Test():
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what}: rank {c.Get_rank()} of {c.Get_size()} waited {t:g} s for the other "
+                               f"ranks (cr.distributed.set_timeout / {_TIMEOUT_ENV}); another rank is stuck or "
+                               f"has failed, or the ranks call different numbers of collectives")
+        time.sleep(pause)
+        pause = min(2 * pause, 1e-3)
+
+
 def rank():
     """This process's rank, ``0`` for a single process.
 
@@ -107,7 +179,7 @@ def barrier():
     """
     c = _get_comm()
     if c is not None and c.Get_size() > 1:
-        c.Barrier()
+        _wait(c.Ibarrier(), "barrier", c)
 
 
 def _leaves(tree, name):
@@ -123,9 +195,16 @@ def _leaves(tree, name):
 
 
 def _check_same(c, arrs, treedef, name):
-    """Gather a cheap signature (structure, shapes, dtypes) and name the first leaf that differs."""
+    """Compare a hash of the tree's signature (structure, shapes, dtypes) across the ranks in one
+    16-byte allreduce; when they differ, gather the signatures and name the first leaf that differs."""
+    from mpi4py import MPI
     paths = [q or "<root>" for q in treedef.paths()]
     sig = [(p, a.shape, a.dtype.str) for p, a in zip(paths, arrs)]
+    h = int.from_bytes(hashlib.blake2b(repr(sig).encode(), digest_size=7).digest(), "little")
+    got = np.empty(2, np.int64)
+    _wait(c.Iallreduce(np.array([h, -h], np.int64), got, op=MPI.MAX), name, c)
+    if got[0] == -got[1]:  # max == min: the same signature everywhere
+        return
     sigs = c.allgather(sig)
     ref = sigs[0]
     for r, s in enumerate(sigs):
@@ -179,7 +258,7 @@ def allreduce(tree, op="mean"):
         if op == "mean" and send.dtype.kind != "f":
             send = send.astype(np.float64)
         recv = np.empty_like(send)
-        c.Allreduce(send, recv, op=mpi_op)
+        _wait(c.Iallreduce(send, recv, op=mpi_op), "allreduce", c)
         if op == "mean":
             recv /= c.Get_size()
         return recv
@@ -201,7 +280,7 @@ def broadcast(tree, root=0):
     _check_same(c, arrs, treedef, "broadcast")
 
     def bcast(buf):
-        c.Bcast(buf, root=root)
+        _wait(c.Ibcast(buf, root=root), "broadcast", c)
         return buf
 
     return tree_unflatten(treedef, _by_dtype(arrs, bcast))
@@ -218,12 +297,14 @@ def mean_gradients(grads):
     return allreduce(grads, op="mean")
 
 
-def shard(n, epoch=0, seed=0, shuffle=True):
+def shard(n, epoch=0, seed=0, shuffle=True, drop_last=True):
     """This rank's indices into ``n`` examples for ``epoch``, as ``DistributedSampler``.
 
     The same permutation (from ``seed`` and ``epoch``) on every rank, cut into
-    ``world_size()`` strided pieces of equal length (the last ``n % world_size()``
-    examples of the permutation are dropped so every rank takes the same number of steps).
+    ``world_size()`` strided pieces.  With ``drop_last`` the pieces have equal length (the
+    last ``n % world_size()`` examples of the permutation are dropped so every rank takes
+    the same number of steps); without it every example is kept and the lengths differ by
+    at most one (full-batch training: ``cr.pinn.fit`` weights each rank by its share).
 
     >>> import chainrule.distributed as dist
     >>> dist.shard(5, shuffle=False)
@@ -231,7 +312,7 @@ def shard(n, epoch=0, seed=0, shuffle=True):
     """
     idx = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else np.arange(n)
     w = world_size()
-    m = (n // w) * w
+    m = (n // w) * w if drop_last else n
     return idx[:m][rank()::w]
 
 

@@ -108,14 +108,23 @@ class TrainStep:
     argument; a submodule's own flag set apart from the model's is read when it traces).
     ``lower(params, state, x, *targets)`` is the compiled graph (``.ir``, ``.source``);
     ``jitted`` the ``cr.jit`` function, of ``(params, state, lr, training, x, *targets)``.
+
+    With ``sync`` (``cr.distributed.mean_gradients`` for data parallelism) the gradients
+    pass through ``sync`` between two compiled halves -- a collective cannot run inside
+    compiled code: ``jitted`` (and ``lower``, ``traces``) is then the gradient half, of
+    ``(params, training, x, *targets)``, and the update is compiled apart.
     """
 
-    __slots__ = ("model", "loss_fn", "opt", "jitted")
+    __slots__ = ("model", "loss_fn", "opt", "jitted", "sync", "_update")
 
-    def __init__(self, model, loss_fn, opt):
-        self.model, self.loss_fn, self.opt = model, loss_fn, opt
+    def __init__(self, model, loss_fn, opt, sync=None):
+        self.model, self.loss_fn, self.opt, self.sync = model, loss_fn, opt, sync
         import chainrule as cr
-        self.jitted = cr.jit(_pure_step(model, loss_fn, opt), static_argnums=3)
+        if sync is None:
+            self.jitted, self._update = cr.jit(_pure_step(model, loss_fn, opt), static_argnums=3), None
+        else:
+            self.jitted = cr.jit(_pure_grad(model, loss_fn), static_argnums=1)
+            self._update = cr.jit(_pure_update(opt))
 
     def init(self):
         """``(params, state)`` to start from: the model's parameters and the optimiser's initial state."""
@@ -123,15 +132,23 @@ class TrainStep:
         return params, self.opt.init(params)
 
     def __call__(self, params, state, *batch):
-        return self.jitted(params, state, float(self.opt.lr), self.model.training, *batch)
+        lr = float(self.opt.lr)
+        if self._update is None:
+            return self.jitted(params, state, lr, self.model.training, *batch)
+        loss, grads = self.jitted(params, self.model.training, *batch)
+        params, state = self._update(params, state, lr, self.sync(grads))
+        return params, state, loss
 
     @property
     def traces(self):
-        """How many times the step was traced (once per batch shape)."""
+        """How many times the step (with ``sync``: its gradient half) was traced (once per batch shape)."""
         return self.jitted.traces
 
     def lower(self, params, state, *batch):
-        """The compiled graph of the step for these arguments: ``.ir``, ``.raw_ir``, ``.source``."""
+        """The compiled graph of the step (with ``sync``: of its gradient half) for these arguments:
+        ``.ir``, ``.raw_ir``, ``.source``."""
+        if self._update is not None:
+            return self.jitted.lower(params, self.model.training, *batch)
         return self.jitted.lower(params, state, float(self.opt.lr), self.model.training, *batch)
 
     def __repr__(self):
@@ -144,18 +161,34 @@ def _pure_step(model, loss_fn, opt):
 
     ``training`` (the model's flag) is only a cache key: the modules read their own.
     """
-    import chainrule as cr
+    grad, update = _pure_grad(model, loss_fn), _pure_update(opt)
 
     def train_step(params, state, lr, training, x, *targets):
-        _refuse_random_layers(model)
-        loss, grads = cr.value_and_grad(lambda p: loss_fn(model.apply(p, x), *targets))(params)
-        saved, opt.lr = opt.lr, lr  # traced: the compiled step reads the rate it is given
-        try:
-            params, state = opt.update(grads, state, params)
-        finally:
-            opt.lr = saved
+        loss, grads = grad(params, training, x, *targets)
+        params, state = update(params, state, lr, grads)
         return params, state, loss
     return train_step
+
+
+def _pure_grad(model, loss_fn):
+    """``(params, training, x, *targets) -> (loss, grads)``: pure, for ``cr.jit``."""
+    import chainrule as cr
+
+    def loss_and_grads(params, training, x, *targets):
+        _refuse_random_layers(model)
+        return cr.value_and_grad(lambda p: loss_fn(model.apply(p, x), *targets))(params)
+    return loss_and_grads
+
+
+def _pure_update(opt):
+    """``(params, state, lr, grads) -> (params, state)``: pure, for ``cr.jit``."""
+    def update(params, state, lr, grads):
+        saved, opt.lr = opt.lr, lr  # traced: the compiled step reads the rate it is given
+        try:
+            return opt.update(grads, state, params)
+        finally:
+            opt.lr = saved
+    return update
 
 
 def _refuse_random_layers(model):
@@ -171,14 +204,16 @@ def _refuse_random_layers(model):
                 f"argument (docs/jit.md, Sharp bits: random numbers)")
 
 
-def jit_train_step(model, loss_fn, opt):
+def jit_train_step(model, loss_fn, opt, sync=None):
     """A :class:`TrainStep`: one step of ``opt`` on ``loss_fn(model.apply(params, x), *targets)``, jitted.
 
     ``model`` is a ``cr.nn.Module``, ``loss_fn(output, *targets)`` a loss such as
     ``F.cross_entropy``, and ``opt`` an optimiser's functional core
     (``cr.optim.sgd``, ``adam``, ``adamw``).  The step is traced once per batch
     shape and then runs as compiled code; its updates equal the eager
-    ``opt.update`` on the same gradients.
+    ``opt.update`` on the same gradients.  ``sync(grads) -> grads``, when given
+    (``cr.distributed.mean_gradients`` for data-parallel training), runs between the
+    gradient and the update, which are then compiled apart (see :class:`TrainStep`).
 
     >>> import numpy as np, chainrule as cr
     >>> from chainrule.nn import functional as F
@@ -201,7 +236,10 @@ def jit_train_step(model, loss_fn, opt):
     if not callable(getattr(model, "apply", None)) or not callable(getattr(model, "params", None)):
         raise TypeError(f"jit_train_step: model must be a cr.nn.Module (it needs .apply and .params), "
                         f"got {type(model).__name__}")
-    return TrainStep(model, loss_fn, opt)
+    if sync is not None and not callable(sync):
+        raise TypeError(f"jit_train_step: sync must be a function of the gradients, such as "
+                        f"cr.distributed.mean_gradients, got {type(sync).__name__}")
+    return TrainStep(model, loss_fn, opt, sync)
 
 
 def _blas_threads(threads):
@@ -243,18 +281,18 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
     from chainrule.nn import functional as F
 
     workers, me = dist.world_size(), dist.rank()
-    if workers > 1 and jit:
-        raise ValueError("train_digits: jit=True under MPI (world size > 1) is not supported yet -- the "
-                         "compiled step has no gradient allreduce; drop --jit or --workers")
     progress = progress and me == 0
 
     X_train, X_test, y_train, y_test = data if data is not None else load_digits(seed)
     tqdm = _require("tqdm", "the progress bar", DATASETS_HINT).tqdm if progress else None
     rng = np.random.default_rng(seed)
     model = cr.nn.MLP([X_train.shape[1], *hidden, 10], activation=activation, rng=rng)
-    if jit:
-        step = jit_train_step(model, F.cross_entropy, cr.optim.adam(lr=lr))
+    if jit:  # under MPI the gradients are averaged between the compiled gradient and update
+        step = jit_train_step(model, F.cross_entropy, cr.optim.adam(lr=lr),
+                              sync=dist.mean_gradients if workers > 1 else None)
         params, state = step.init()
+        if workers > 1:
+            params = dist.broadcast(params)
     else:
         dp = dist.DataParallel(model) if workers > 1 else None
         opt = cr.optim.Adam(model.parameters(), lr=lr)
@@ -315,7 +353,8 @@ def _train_digits(epochs, batch_size, lr, hidden, activation, seed, progress, da
 class Checkpoint:
     """The state of a ``chainrule train`` run after an epoch, in one ``.npz`` file written atomically.
 
-    It holds the model's and the optimiser's state (the tape's ``Adam.state_dict()``, or
+    Under MPI every rank reads it on ``--resume`` (the ranks must share the file system) and
+    only rank 0 writes it.  It holds the model's and the optimiser's state (the tape's ``Adam.state_dict()``, or
     the leaves of the jitted step's functional state), the batch-order generator's state,
     the history and the epoch, plus the run's settings, so ``--resume`` refuses a
     checkpoint from a run with other settings instead of mixing them.
@@ -326,7 +365,11 @@ class Checkpoint:
         self.resumed_after = 0  # the epoch the run continued from (set by a resumed run)
 
     def save(self, epoch, model, opt, rng, history, state=None):
+        """Write the state after ``epoch`` (under MPI only rank 0 writes; every rank restores)."""
+        from chainrule import distributed as dist
         from chainrule._core.pytree import tree_flatten
+        if not dist.is_main():
+            return
         from chainrule.nn.serialization import save_arrays
         arrays = {f"model.{k}": np.asarray(v) for k, v in model.state_dict().items()}
         if opt is not None:
@@ -399,6 +442,7 @@ def add_train_command(subparsers):
                     "test accuracy, the model saved to .npz and a plot of the loss and accuracy curves. "
                     f"Needs the datasets extra ({DATASETS_HINT}) and, for the plot, viz ({VIZ_HINT}).")
     from chainrule._argtypes import nonnegative_int, positive_float, positive_int
+    from chainrule._launch import add_workers_argument
     from chainrule.nn.functional import _ACTIVATIONS
     p.add_argument("dataset", choices=["digits"], help="the data set")
     p.add_argument("--epochs", type=positive_int, default=40, help="passes over the training set (default 40)")
@@ -418,9 +462,7 @@ def add_train_command(subparsers):
     p.add_argument("--resume", action="store_true",
                    help="continue from OUT_DIR/digits_checkpoint.npz (written after every epoch) instead "
                         "of starting afresh; the other settings must match the checkpoint's")
-    p.add_argument("--workers", type=positive_int, default=1, metavar="N",
-                   help="data-parallel training on N MPI processes (relaunches itself under mpiexec -n N; "
-                        "needs pip install 'chainrule[mpi]'); --batch-size stays the global batch")
+    add_workers_argument(p, "; --batch-size stays the global batch")
     p.add_argument("--threads", type=nonnegative_int, default=1, metavar="N",
                    help="BLAS threads while training (default 1, the fastest for small models; "
                         "0: leave the BLAS as it is)")
@@ -429,26 +471,6 @@ def add_train_command(subparsers):
 
 class _Stopped(BaseException):
     """SIGTERM, turned into an exception so the run unwinds as on Ctrl-C."""
-
-
-def _relaunch(workers, argv):
-    """Run this same command under ``mpiexec -n workers``; returns its exit status."""
-    import shutil
-    import subprocess
-
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        print("chainrule train: --workers needs mpi4py; pip install 'chainrule[mpi]'", file=sys.stderr)
-        return 2
-    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    exe = here if os.path.exists(here) else shutil.which("mpiexec")
-    if exe is None:
-        print("chainrule train: --workers needs mpiexec (pip install mpich), or run "
-              "`mpiexec -n N chainrule train digits ...` yourself", file=sys.stderr)
-        return 2
-    cmd = [exe, "-n", str(workers), sys.executable, "-m", "chainrule", *argv]
-    return subprocess.run(cmd).returncode
 
 
 def run(args) -> int:
@@ -474,14 +496,11 @@ def run(args) -> int:
     if args.epochs < 1 or args.batch_size < 1:
         print("chainrule train: --epochs and --batch-size must be at least 1", file=sys.stderr)
         return 2
-    workers = getattr(args, "workers", 1)
-    if workers > 1 and cr.distributed.world_size() == 1:
-        return _relaunch(workers, args.argv)
+    from chainrule._launch import relaunch
+    status = relaunch(args, "chainrule train")
+    if status is not None:
+        return status
     jit = getattr(args, "jit", False)
-    if cr.distributed.world_size() > 1 and (jit or resume):
-        print("chainrule train: --jit and --resume with --workers are not supported yet (drop one)",
-              file=sys.stderr)
-        return 2
     main_rank = cr.distributed.is_main()
     try:
         os.makedirs(out_dir, exist_ok=True)
@@ -500,7 +519,7 @@ def run(args) -> int:
     try:
         with _blas_threads(args.threads):
             result = _train_digits(args.epochs, args.batch_size, args.lr, tuple(args.hidden), args.activation,
-                                   args.seed, not args.quiet, None, jit, checkpoint if main_rank else None)
+                                   args.seed, not args.quiet, None, jit, checkpoint)
     except (KeyboardInterrupt, _Stopped):
         kept = f"; the last finished epoch is in {ckpt_path} (continue with --resume)" \
             if os.path.isfile(ckpt_path) else ""
@@ -513,7 +532,8 @@ def run(args) -> int:
     except ValueError as e:
         if not resume:
             raise
-        print(f"chainrule train: --resume: {e}", file=sys.stderr)
+        if main_rank:  # every rank read the checkpoint and refused it alike
+            print(f"chainrule train: --resume: {e}", file=sys.stderr)
         return 2
     finally:
         if old is not None:

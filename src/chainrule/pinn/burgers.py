@@ -105,10 +105,11 @@ def train(net, problem, adam_steps=200, iters=50_000, optimizer="auto", time_bud
     """Adam for ``adam_steps``, then full-batch quasi-Newton (``optimizer``: by default the
     self-scaled BFGS, ``cr.optim.BFGS_PINN``) until it converges, ``iters`` iterations or
     ``time_budget`` seconds in all (:func:`chainrule.pinn.fit` on the ``cr.jit``-compiled loss
-    and gradient); ``(params, info)``."""
+    and gradient); ``(params, info)``.  Under ``mpiexec`` each rank takes its share of the
+    collocation points ``x_f`` (``shard=(0,)``)."""
     from chainrule.pinn.training import fit
     return fit(loss_fn(net), net.params(), (problem.x_f, problem.x_u, problem.u_u), adam_steps=adam_steps,
-               iters=iters, optimizer=optimizer, time_budget=time_budget, lr=lr, progress=progress)
+               iters=iters, optimizer=optimizer, time_budget=time_budget, lr=lr, progress=progress, shard=(0,))
 
 
 def plot(net, params, problem, path):

@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from chainrule._argtypes import positive_int
+from chainrule._launch import add_workers_argument, relaunch
 
 _NAMES = {"ssbfgs": "SSBFGS", "bfgs": "BFGS", "lbfgs": "L-BFGS"}
 
@@ -24,6 +25,8 @@ def add_pinn_command(sub):
     b.add_argument("--n-u", type=int, default=100, help="initial/boundary data points (default 100)")
     b.add_argument("--adam", type=int, default=200, help="Adam steps before the quasi-Newton phase (default 200)")
     b.add_argument("--sampling", choices=("lhs", "sobol", "uniform"), default="lhs")
+    add_workers_argument(b, "; each takes its share of the collocation points, and the loss and gradient "
+                            "are averaged in one allreduce per evaluation")
     b.set_defaults(handler=run_burgers)
     q = psub.add_parser("poisson", help="-Laplacian u = f on [0, 1]^d with a known solution",
                         description="-Laplacian(u) = f on [0, 1]^d, u = g on the boundary, with the exact "
@@ -55,9 +58,14 @@ def _common(p, out, time=None):
 
 
 def run_burgers(args):
+    from chainrule import distributed as dist
     from chainrule.pinn import burgers
     from chainrule.pinn.model import mlp
 
+    status = relaunch(args, "chainrule pinn burgers")
+    if status is not None:
+        return status
+    say = print if dist.is_main() else (lambda *a, **k: None)  # only rank 0 prints and saves
     sizes = [2] + [20] * 8 + [1]
     n_f, adam, iters = args.n_f, args.adam, args.iters
     if args.quick:  # a smaller net and problem: the pipeline end to end in seconds
@@ -65,11 +73,14 @@ def run_burgers(args):
     t0 = time.perf_counter()
     problem = burgers.make_problem(n_u=args.n_u, n_f=n_f, seed=args.seed, method=args.sampling)
     net = mlp(problem.box, sizes, rng=args.seed)
-    print(f"Burgers (Raissi et al. 2019): MLP {'-'.join(map(str, sizes))} tanh, N_u = {args.n_u}, "
-          f"N_f = {n_f} ({args.sampling}), seed {args.seed}; Adam {adam} steps, then {args.optimizer} "
-          f"(at most {iters} iterations{'' if args.time is None else f', {args.time:g} s in all'})", flush=True)
+    ranks = f"; {dist.world_size()} MPI ranks, each with its share of the points" if dist.world_size() > 1 else ""
+    say(f"Burgers (Raissi et al. 2019): MLP {'-'.join(map(str, sizes))} tanh, N_u = {args.n_u}, "
+        f"N_f = {n_f} ({args.sampling}), seed {args.seed}; Adam {adam} steps, then {args.optimizer} "
+        f"(at most {iters} iterations{'' if args.time is None else f', {args.time:g} s in all'}){ranks}", flush=True)
     params, info = burgers.train(net, problem, adam_steps=adam, iters=iters, optimizer=args.optimizer,
                                  time_budget=args.time, progress=not args.no_progress)
+    if not dist.is_main():
+        return 0
     err = burgers.relative_l2(net, params, problem)
     print(f"loss {info['loss']:.3e}; Adam {info['adam_steps']} steps, {_NAMES[info['optimizer']]} {info['iters']} "
           f"iterations ({info['evals']} evaluations; stopped: {info['message']}); training {info['wall_s']:.1f} s, "
