@@ -30,7 +30,12 @@ __all__ = ["Module", "parameter"]
 
 
 def parameter(value, dtype=None):
-    """A tape leaf that requires grad, made from a copy of ``value`` (float64 unless ``dtype``)."""
+    """A tape leaf that requires grad, made from a copy of ``value`` (float64 unless ``dtype``).
+
+    >>> import chainrule as cr
+    >>> cr.nn.parameter([1, 2])                  # integers become float64
+    tensor([1., 2.], requires_grad=True)
+    """
     if type(value) is Tensor:
         value = value.detach().numpy()
     value = np.asarray(value)
