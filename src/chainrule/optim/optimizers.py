@@ -129,6 +129,15 @@ class Optimizer:
     ``[{"params": [...], "lr": 0.01}, {"params": [...]}]``, each group's missing
     hyperparameters taken from the constructor's arguments.  With groups, each runs as
     an optimiser of its own (``opt.groups``); ``opt.param_groups`` lists them either way.
+
+    >>> import chainrule as cr
+    >>> model = cr.nn.MLP([2, 4, 1])
+    >>> opt = cr.optim.SGD([{"params": model.layers[0].parameters(), "lr": 0.1},
+    ...                     {"params": model.layers[1].parameters()}], lr=0.01)
+    >>> [group["lr"] for group in opt.param_groups]
+    [0.1, 0.01]
+    >>> isinstance(opt, cr.optim.Optimizer)
+    True
     """
 
     def __init__(self, params, core):
@@ -315,14 +324,33 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), with L2 ``weight_decay`` as ``torch.optim.Adam``."""
+    """Adam (Kingma & Ba), with L2 ``weight_decay`` as ``torch.optim.Adam``.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+    >>> opt = cr.optim.Adam([w], lr=0.1)
+    >>> for _ in range(200):
+    ...     opt.zero_grad()
+    ...     ((w - 3.0) ** 2).sum().backward()
+    ...     _ = opt.step()
+    >>> w.detach().numpy().round(3)
+    array([3., 3.])
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         super().__init__(params, adam(lr, betas, eps, weight_decay, amsgrad))
 
 
 class AdamW(Optimizer):
-    """AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``."""
+    """AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([3.0], requires_grad=True)
+    >>> opt = cr.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> w.grad = cr.tensor([0.0]); _ = opt.step()   # a zero gradient: only the decay acts
+    >>> w                                            # 3 * (1 - 0.1 * 0.5)
+    tensor([2.85], requires_grad=True)
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
         super().__init__(params, adamw(lr, betas, eps, weight_decay, amsgrad))
