@@ -36,6 +36,13 @@ class Step(NamedTuple):
     adjoint flows back along the edge); ``formula`` and ``latex`` the step
     written out; ``value`` the node's value (forward) or its adjoint so far,
     this contribution included (backward).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+    >>> [(s.phase, s.index, s.node, s.op) for s in ex.steps]
+    [('forward', 1, 'u', 'multiply'), ('forward', 2, 'f', 'exp'), ('backward', 1, 'u', 'exp'), ('backward', 2, 'x', 'multiply'), ('backward', 3, 'y', 'multiply')]
+    >>> ex.steps[3].formula
+    'x̄ += ū · ∂u/∂x = 7.389 · y = 14.78   ⇒ ∂f/∂x = 14.78'
     """
 
     phase: str
@@ -49,7 +56,20 @@ class Step(NamedTuple):
 
 
 class Node:
-    """A node of the graph: an input or a primitive's output."""
+    """A node of the graph: an input or a primitive's output.
+
+    ``name`` and ``tex`` name it; ``kind`` is ``"input"``, ``"intermediate"`` or
+    ``"output"``; ``op`` and ``inputs`` say how it was made; ``value`` and ``adjoint``
+    are its numbers.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+    >>> ex.nodes
+    {'x': Node('x', input, value=1), 'y': Node('y', input, value=2), 'u': Node('u', intermediate, value=2), 'f': Node('f', output, value=7.389)}
+    >>> u = ex.nodes["u"]
+    >>> u.op, u.inputs, float(u.adjoint)
+    ('multiply', ('x', 'y'), 7.38905609893065)
+    """
 
     __slots__ = ("name", "tex", "kind", "op", "inputs", "value", "adjoint", "wrt", "relevant")
 
