@@ -3,7 +3,9 @@
 The public surface walked here: ``cr.__all__``; ``chainrule.numpy`` with ``linalg`` and
 ``special``; ``cr.nn`` with ``functional`` and ``init``, and the methods of ``cr.nn.Module``;
 ``cr.optim``, ``cr.pinn``, ``cr.explain``, ``cr.testing``, ``cr.distributed``,
-``cr.autograd``, ``cr.forward_ad``; and every public attribute of ``cr.Tensor``.
+``cr.autograd``, ``cr.forward_ad``; and every public attribute of ``cr.Tensor``, and of the
+classes users call methods on most (``cr.optim.Optimizer``, ``cr.explain.Explanation``,
+``cr.custom_vjp``, ``cr.custom_jvp``).
 
 pytest's ``--doctest-modules`` runs the examples it finds by walking each module. It
 misses some (the docstrings of ``__slots__``, such as ``Tensor.grad``'s, and any function
@@ -25,7 +27,10 @@ NAMESPACES = ["chainrule", "chainrule.numpy", "chainrule.numpy.linalg", "chainru
               "chainrule.nn", "chainrule.nn.functional", "chainrule.nn.init", "chainrule.optim",
               "chainrule.pinn", "chainrule.explain", "chainrule.testing", "chainrule.distributed",
               "chainrule.autograd", "chainrule.forward_ad"]
-CLASSES = {"chainrule.Tensor": cr.Tensor, "chainrule.nn.Module": cr.nn.Module}
+CLASSES = {"chainrule.Tensor": cr.Tensor, "chainrule.nn.Module": cr.nn.Module,
+           "chainrule.optim.Optimizer": cr.optim.Optimizer, "chainrule.custom_vjp": cr.custom_vjp,
+           "chainrule.custom_jvp": cr.custom_jvp,
+           "chainrule.explain.Explanation": importlib.import_module("chainrule.explain").Explanation}
 
 #: Public names that need no example of their own, and why.
 EXEMPT = {
@@ -40,6 +45,8 @@ EXEMPT = {
     "chainrule.optim.BFGS_MAX_PARAMS": "an int (the largest problem dense BFGS takes)",
     "chainrule.pinn.METHODS": "a tuple of the sampling methods' names",
     "chainrule.nn.Module.training": "a bool attribute (train()/eval() set it; their examples show it)",
+    "chainrule.custom_vjp.kind": "a class constant naming the rule kind, for the primitive's name",
+    "chainrule.custom_jvp.kind": "a class constant naming the rule kind, for the primitive's name",
     "chainrule.FusionWarning": "a warning category, raised by cr.jit (docs/jit-compiler.md shows when)",
 }
 

@@ -174,7 +174,24 @@ class Explanation:
         """The aligned text log (``str(ex)``).  A pass of more than
         :data:`~chainrule.explain.render.COLLAPSE_ABOVE` steps shows its longest repeated block
         (a loop's steps, a deep network's layers) twice at the start and once at the end, and
-        says what it left out; ``collapse=False`` prints every step."""
+        says what it left out; ``collapse=False`` prints every step.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> print(ex.text())
+        Inputs: x = 1, y = 2
+        <BLANKLINE>
+        Forward pass: values, in topological order
+          1. u = x · y  = 1 · 2  = 2
+          2. f = exp(u) = exp(2) = 7.389
+        <BLANKLINE>
+        Backward pass: adjoints, in reverse order, from the seed f̄ = 1
+          1. ū += f̄ · ∂f/∂u = 1 · exp(u) = 7.389
+          2. x̄ += ū · ∂u/∂x = 7.389 · y  = 14.78   ⇒ ∂f/∂x = 14.78
+          3. ȳ += ū · ∂u/∂y = 7.389 · x  = 7.389   ⇒ ∂f/∂y = 7.389
+        <BLANKLINE>
+        Gradient of f = 7.389: ∂f/∂x = 14.78, ∂f/∂y = 7.389
+        """
         from chainrule.explain.render import text
         return text(self, collapse)
 
@@ -183,22 +200,47 @@ class Explanation:
                 f"forward and {sum(s.phase == 'backward' for s in self.steps)} backward steps>")
 
     def latex(self) -> LaTeX:
-        """The steps as a LaTeX ``align*`` environment (a ``str`` that notebooks typeset)."""
+        """The steps as a LaTeX ``align*`` environment (a ``str`` that notebooks typeset).
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> print(ex.latex().splitlines()[3])
+        f &= e^{u} = 7.389 \\\\
+        """
         from chainrule.explain.render import latex
         return LaTeX(latex(self))
 
     def dot(self) -> str:
-        """The graph in Graphviz's DOT language, values and adjoints on its nodes."""
+        """The graph in Graphviz's DOT language, values and adjoints on its nodes.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> print(ex.dot().splitlines()[0])
+        digraph explain {
+        """
         from chainrule.explain.render import dot
         return dot(self)
 
     def svg(self) -> SVG:
-        """The graph as a standalone SVG drawing (no Graphviz needed; a ``str`` that notebooks draw)."""
+        """The graph as a standalone SVG drawing (no Graphviz needed; a ``str`` that notebooks draw).
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> ex.svg().startswith("<svg")
+        True
+        """
         from chainrule.explain.svg import svg
         return SVG(svg(self))
 
     def html(self) -> str:
-        """One self-contained interactive page: the graph, step buttons, the running log."""
+        """One self-contained interactive page: the graph, step buttons, the running log.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> page = ex.html()
+        >>> page.startswith("<!DOCTYPE html>"), "Backward step" in page
+        (True, True)
+        """
         from chainrule.explain.html import html
         return html(self)
 
@@ -207,7 +249,15 @@ class Explanation:
         return html(self, embedded=True)
 
     def save(self, path) -> str:
-        """Write the view chosen by ``path``'s extension (.html .svg .dot .tex .txt); returns the path."""
+        """Write the view chosen by ``path``'s extension (.html .svg .dot .tex .txt); returns the path.
+
+        >>> import os, tempfile
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> path = ex.save(os.path.join(tempfile.mkdtemp(), "steps.txt"))
+        >>> open(path, encoding="utf-8").read().splitlines()[0]
+        'Inputs: x = 1, y = 2'
+        """
         import pathlib
         path = pathlib.Path(path)
         views = {".html": self.html, ".htm": self.html, ".svg": self.svg, ".dot": self.dot,

@@ -185,7 +185,14 @@ class Optimizer:
 
     @property
     def lr(self):
-        """The learning rate (of the first group; settable between steps, setting every group's)."""
+        """The learning rate (of the first group; settable between steps, setting every group's).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> opt.lr = 0.05; opt.lr, opt.param_groups[0]["lr"]
+        (0.05, 0.05)
+        """
         return self.core.lr
 
     @lr.setter
@@ -195,15 +202,41 @@ class Optimizer:
 
     @property
     def param_groups(self):
-        """PyTorch's ``param_groups``: one mapping per group, ``group["lr"] = ...`` settable."""
+        """PyTorch's ``param_groups``: one mapping per group, ``group["lr"] = ...`` settable.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> opt.param_groups
+        [{'params': [1 tensors], 'lr': 0.1, 'momentum': 0.9, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0}]
+        >>> opt.param_groups[0]["lr"] = 0.01; opt.lr
+        0.01
+        """
         return [ParamGroup(g) for g in self.groups or [self]]
 
     def zero_grad(self, set_to_none=True):
-        """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros)."""
+        """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward(); w.grad
+        tensor([ 2., -2.])
+        >>> opt.zero_grad(set_to_none=False); w.grad
+        tensor([0., 0.])
+        """
         _zero_grads(self.params, set_to_none)
 
     def step(self, closure=None):
-        """One update from the parameters' ``.grad``; returns ``closure()`` if one is given."""
+        """One update from the parameters' ``.grad``; returns ``closure()`` if one is given.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward()
+        >>> opt.step(); w                   # w - 0.1 * 2w
+        tensor([ 0.8, -0.8], requires_grad=True)
+        """
         loss = None
         if closure is not None:
             with enable_grad():
@@ -252,7 +285,15 @@ class Optimizer:
     # -- saving -----------------------------------------------------------------------------
     def state_dict(self):
         """The state as ``{name: array}``: ``step``, ``lr`` and ``<buffer>.<i>`` per parameter
-        (with parameter groups, each group's keys prefixed by ``groups.<g>.``)."""
+        (with parameter groups, each group's keys prefixed by ``groups.<g>.``).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward(); opt.step()
+        >>> opt.state_dict()
+        {'step': array(1), 'lr': array(0.1), 'momentum_buffer.0': array([ 2., -2.])}
+        """
         if self.groups is not None:
             return {f"groups.{i}.{k}": v for i, g in enumerate(self.groups) for k, v in g.state_dict().items()}
         out = {"step": np.asarray(self.state["step"]), "lr": np.asarray(self.core.lr)}
@@ -262,7 +303,16 @@ class Optimizer:
         return out
 
     def load_state_dict(self, state):
-        """Restore ``state_dict()`` output; keys and shapes are checked before anything changes."""
+        """Restore ``state_dict()`` output; keys and shapes are checked before anything changes.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward(); opt.step()
+        >>> resumed = cr.optim.SGD([w], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
+        >>> resumed.state_dict()["momentum_buffer.0"]
+        array([ 2., -2.])
+        """
         if self.groups is not None:
             self._check_keys(state)
             parts = [{k[len(f"groups.{i}."):]: v for k, v in state.items() if k.startswith(f"groups.{i}.")}
