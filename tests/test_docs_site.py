@@ -28,3 +28,16 @@ def test_the_site_builds_strictly(tmp_path):
     assert 'id="chainrule.Tensor.backward"' in page      # the API reference is generated
     assert "language-pycon" in page or 'class="gp"' in page  # examples render as code
     assert (tmp_path / "api" / "numpy" / "index.html").read_text().count('id="chainrule.numpy.') > 100
+
+
+def test_doctest_examples_are_fenced_for_the_site():
+    pytest.importorskip("griffe")
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        from griffe_doctests import fence_examples
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    text = "Prose.\n\n>>> x = 1\n>>> x\n1\n\nMore.\n\n```python\n>>> left alone\n```"
+    assert fence_examples(text) == ("Prose.\n\n```pycon\n>>> x = 1\n>>> x\n1\n```\n\nMore.\n\n"
+                                    "```python\n>>> left alone\n```")
+    assert fence_examples("    >>> 1\n    1") == "    ```pycon\n    >>> 1\n    1\n    ```"

@@ -45,8 +45,8 @@ EXEMPT = {
     "chainrule.optim.BFGS_MAX_PARAMS": "an int (the largest problem dense BFGS takes)",
     "chainrule.pinn.METHODS": "a tuple of the sampling methods' names",
     "chainrule.nn.Module.training": "a bool attribute (train()/eval() set it; their examples show it)",
-    "chainrule.custom_vjp.kind": "a class constant naming the rule kind, for the primitive's name",
-    "chainrule.custom_jvp.kind": "a class constant naming the rule kind, for the primitive's name",
+    "chainrule.custom_vjp.kind": "a class constant: the decorator's name in error messages",
+    "chainrule.custom_jvp.kind": "a class constant: the decorator's name in error messages",
     "chainrule.FusionWarning": "a warning category, raised by cr.jit (docs/jit-compiler.md shows when)",
 }
 
