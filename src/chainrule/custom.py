@@ -327,7 +327,17 @@ class custom_vjp(_Custom):
         self._prim = _custom_vjp_p
 
     def defvjp(self, fwd, bwd):
-        """Set the rule: ``fwd(*args) -> (out, res)``, ``bwd(res, g) -> cotangents``."""
+        """Set the rule: ``fwd(*args) -> (out, res)``, ``bwd(res, g) -> cotangents``.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> @cr.custom_vjp
+        ... def f(x):
+        ...     return cnp.sin(x)
+        >>> f.defvjp(lambda x: (cnp.sin(x), cnp.cos(x)),   # fwd: the output, and cos(x) saved
+        ...          lambda cos_x, g: (g * cos_x,))         # bwd: one cotangent per argument
+        >>> cr.grad(f)(0.0)
+        np.float64(1.0)
+        """
         self.fwd = fwd
         self.bwd = bwd
 
@@ -414,13 +424,34 @@ class custom_jvp(_Custom):
         self._prim = _custom_jvp_p
 
     def defjvp(self, jvp_rule):
-        """Set the rule ``jvp_rule(primals, tangents) -> (primal_out, tangent_out)``."""
+        """Set the rule ``jvp_rule(primals, tangents) -> (primal_out, tangent_out)``; returns it.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> @cr.custom_jvp
+        ... def f(x):
+        ...     return cnp.sin(x)
+        >>> @f.defjvp
+        ... def f_jvp(primals, tangents):
+        ...     (x,), (t,) = primals, tangents
+        ...     return cnp.sin(x), cnp.cos(x) * t
+        >>> cr.jvp(f, (0.0,), (2.0,))
+        (np.float64(0.0), np.float64(2.0))
+        """
         self.jvp_rule = jvp_rule
         return jvp_rule
 
     def defjvps(self, *jvps):
         """One rule per argument, as JAX's ``defjvps``: ``jvps[i](t_i, ans, *primals)`` is the
-        tangent contribution of argument ``i`` (``None``: it contributes nothing); they add up."""
+        tangent contribution of argument ``i`` (``None``: it contributes nothing); they add up.
+
+        >>> import chainrule as cr
+        >>> @cr.custom_jvp
+        ... def f(x, y):
+        ...     return x * y
+        >>> f.defjvps(lambda t, ans, x, y: t * y, lambda t, ans, x, y: x * t)
+        >>> cr.grad(f, argnums=(0, 1))(2.0, 3.0)
+        (np.float64(3.0), np.float64(2.0))
+        """
         if self.nondiff_argnums:
             raise TypeError(f"custom_jvp function '{self.__name__}': defjvps cannot be used with "
                             f"nondiff_argnums; use defjvp")

@@ -37,6 +37,16 @@ __all__ = ["dual_level", "make_dual", "unpack_dual", "UnpackedDualTensor"]
 
 #: What ``unpack_dual`` returns: ``tangent`` is ``None`` when the value has none.
 UnpackedDualTensor = collections.namedtuple("UnpackedDualTensor", ["primal", "tangent"])
+UnpackedDualTensor.__doc__ = """What ``unpack_dual`` returns: a named pair ``(primal, tangent)``.
+
+>>> import chainrule as cr
+>>> import chainrule.forward_ad as fwAD
+>>> with fwAD.dual_level():
+...     y = fwAD.make_dual(cr.tensor(3.0), cr.tensor(1.0)) ** 2
+...     primal, tangent = fwAD.unpack_dual(y)
+>>> primal, tangent, fwAD.unpack_dual(y).tangent is None   # outside the level: no tangent
+(tensor(9.), tensor(6.), True)
+"""
 
 
 class _Levels(threading.local):

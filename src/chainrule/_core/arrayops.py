@@ -26,18 +26,42 @@ class ArrayOps:
     # or a tracer of a lower level.
     @property
     def shape(self):
+        """The shape, a tuple of ints, as ``numpy.ndarray.shape``.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).shape
+        (2, 3)
+        """
         return self._value.shape
 
     @property
     def dtype(self):
+        """The NumPy dtype of the values (float64 unless made otherwise).
+
+        >>> import numpy as np, chainrule as cr
+        >>> cr.tensor([1.0, 2.0]).dtype, cr.tensor([1.0], dtype=np.float32).dtype
+        (dtype('float64'), dtype('float32'))
+        """
         return self._value.dtype
 
     @property
     def ndim(self):
+        """The number of axes, ``len(shape)``.
+
+        >>> import chainrule as cr
+        >>> cr.tensor(1.0).ndim, cr.tensor([[1.0, 2.0]]).ndim
+        (0, 2)
+        """
         return len(self.shape)
 
     @property
     def size(self):
+        """The number of elements, the product of ``shape``.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]).size
+        6
+        """
         return int(np.prod(self.shape, dtype=np.int64))
 
     def __len__(self):
@@ -85,56 +109,237 @@ class ArrayOps:
 
     # -- methods -------------------------------------------------------------
     @property
-    def T(self): return _np.transpose(self)
+    def T(self):
+        """The transpose (axes reversed), differentiable: ``cnp.transpose(self)``.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0, 3.0]], requires_grad=True).T
+        tensor([[1.],
+                [2.],
+                [3.]], grad_fn=<transpose>)
+        """
+        return _np.transpose(self)
 
     # ``dtype``/``out`` are in the signatures because ``np.sum(tracer)`` calls
     # ``tracer.sum(axis=..., dtype=..., out=...)``.
     def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+        """``cnp.sum`` of this value over ``axis`` (all axes by default).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.sum(axis=0)
+        tensor([5., 7., 9.], grad_fn=<sum>)
+        """
         return _np.sum(_reduce_args(self, "sum", dtype, out), axis=axis, keepdims=keepdims)
 
     def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+        """``cnp.mean`` of this value over ``axis`` (all axes by default).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.mean(), x.mean(axis=1, keepdims=True).shape
+        (tensor(3.5, grad_fn=<mean>), (2, 1))
+        """
         return _np.mean(_reduce_args(self, "mean", dtype, out), axis=axis, keepdims=keepdims)
 
     def max(self, axis=None, out=None, keepdims=False):
+        """``cnp.max`` of this value; at ties the gradient is split evenly.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.max(axis=1)
+        tensor([3., 6.], grad_fn=<max>)
+        """
         return _np.max(_reduce_args(self, "max", None, out), axis=axis, keepdims=keepdims)
 
     def min(self, axis=None, out=None, keepdims=False):
+        """``cnp.min`` of this value; at ties the gradient is split evenly.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.min(axis=0)
+        tensor([1., 2., 3.], grad_fn=<min>)
+        """
         return _np.min(_reduce_args(self, "min", None, out), axis=axis, keepdims=keepdims)
 
     def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+        """``cnp.prod`` of this value over ``axis``.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.prod(axis=1)
+        tensor([  6., 120.], grad_fn=<prod>)
+        """
         return _np.prod(_reduce_args(self, "prod", dtype, out), axis=axis, keepdims=keepdims)
 
     def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        """``cnp.var`` of this value: the variance over ``axis``, ``ddof`` as in NumPy.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.var(axis=1), x.var(axis=1, ddof=1)
+        (tensor([0.66666667, 0.66666667], grad_fn=<multiply>), tensor([1., 1.], grad_fn=<multiply>))
+        """
         return _np.var(_reduce_args(self, "var", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
 
     def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+        """``cnp.std`` of this value: the standard deviation over ``axis``, ``ddof`` as in NumPy.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.std(axis=1, ddof=1)
+        tensor([1., 1.], grad_fn=<sqrt>)
+        """
         return _np.std(_reduce_args(self, "std", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
 
     def cumsum(self, axis=None, dtype=None, out=None):
+        """``cnp.cumsum`` of this value: running sums along ``axis`` (of the flattened value by default).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.cumsum(axis=1)
+        tensor([[ 1.,  3.,  6.],
+                [ 4.,  9., 15.]], grad_fn=<cumsum>)
+        """
         return _np.cumsum(_reduce_args(self, "cumsum", dtype, out), axis=axis)
 
     def cumprod(self, axis=None, dtype=None, out=None):
+        """``cnp.cumprod`` of this value: running products along ``axis`` (of the flattened value by default).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+        >>> x.cumprod(axis=1)
+        tensor([[  1.,   2.,   6.],
+                [  4.,  20., 120.]], grad_fn=<cumprod>)
+        """
         return _np.cumprod(_reduce_args(self, "cumprod", dtype, out), axis=axis)
-    def exp(self): return _np.exp(self)
-    def log(self): return _np.log(self)
-    def sin(self): return _np.sin(self)
-    def cos(self): return _np.cos(self)
-    def tanh(self): return _np.tanh(self)
-    def sqrt(self): return _np.sqrt(self)
-    def dot(self, other): return _np.dot(self, other)
-    def astype(self, dtype, copy=True): return _np.astype(self, dtype)
-    def ravel(self, order="C"): return _np.ravel(self, order)
-    def flatten(self, order="C"): return _np.ravel(self, order)
-    def squeeze(self, axis=None): return _np.squeeze(self, axis)
-    def swapaxes(self, axis1, axis2): return _np.swapaxes(self, axis1, axis2)
-    def clip(self, min=None, max=None): return _np.clip(self, min, max)  # noqa: A002
+    def exp(self):
+        """``cnp.exp(self)``, elementwise.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([0.0, 1.0], requires_grad=True).exp()
+        tensor([1.        , 2.71828183], grad_fn=<exp>)
+        """
+        return _np.exp(self)
+    def log(self):
+        """``cnp.log(self)``, elementwise.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0, 2.0], requires_grad=True).log()
+        tensor([0.        , 0.69314718], grad_fn=<log>)
+        """
+        return _np.log(self)
+    def sin(self):
+        """``cnp.sin(self)``, elementwise.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([0.0, 1.0], requires_grad=True).sin()
+        tensor([0.        , 0.84147098], grad_fn=<sin>)
+        """
+        return _np.sin(self)
+    def cos(self):
+        """``cnp.cos(self)``, elementwise.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([0.0, 1.0], requires_grad=True).cos()
+        tensor([1.        , 0.54030231], grad_fn=<cos>)
+        """
+        return _np.cos(self)
+    def tanh(self):
+        """``cnp.tanh(self)``, elementwise.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([0.0, 1.0], requires_grad=True).tanh()
+        tensor([0.        , 0.76159416], grad_fn=<tanh>)
+        """
+        return _np.tanh(self)
+    def sqrt(self):
+        """``cnp.sqrt(self)``, elementwise.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0, 4.0], requires_grad=True).sqrt()
+        tensor([1., 2.], grad_fn=<sqrt>)
+        """
+        return _np.sqrt(self)
+    def dot(self, other):
+        """``cnp.dot(self, other)``: inner product of vectors, matrix product of matrices.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([1.0, 2.0]).dot(cr.tensor([3.0, 4.0]))
+        tensor(11.)
+        """
+        return _np.dot(self, other)
+    def astype(self, dtype, copy=True):
+        """The value cast to ``dtype``; the gradient is cast back (an integer cast has none).
+
+        >>> import chainrule as cr
+        >>> import numpy as np
+        >>> cr.tensor([1.5, 2.0], requires_grad=True).astype(np.float32)
+        tensor([1.5, 2. ], dtype=float32, grad_fn=<astype>)
+        """
+        return _np.astype(self, dtype)
+    def ravel(self, order="C"):
+        """``cnp.ravel(self)``: the values as one axis.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0], [3.0, 4.0]]).ravel()
+        tensor([1., 2., 3., 4.])
+        """
+        return _np.ravel(self, order)
+    def flatten(self, order="C"):
+        """The values as one axis, like ``ravel`` (a new array: results are never views to write through).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0], [3.0, 4.0]]).flatten()
+        tensor([1., 2., 3., 4.])
+        """
+        return _np.ravel(self, order)
+    def squeeze(self, axis=None):
+        """``cnp.squeeze``: drop axes of length one (all of them, or ``axis``).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0], [2.0]]).squeeze().shape, cr.tensor([[1.0], [2.0]]).squeeze(1).shape
+        ((2,), (2,))
+        """
+        return _np.squeeze(self, axis)
+    def swapaxes(self, axis1, axis2):
+        """``cnp.swapaxes``: exchange two axes.
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0, 3.0]]).swapaxes(0, 1).shape
+        (3, 1)
+        """
+        return _np.swapaxes(self, axis1, axis2)
+    def clip(self, min=None, max=None):  # noqa: A002
+        """``cnp.clip(self, min, max)``: values limited to ``[min, max]``; outside, the gradient is zero.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([-2.0, 0.5, 3.0], requires_grad=True)
+        >>> x.clip(-1.0, 1.0).sum().backward(); x.grad
+        tensor([0., 1., 0.])
+        """
+        return _np.clip(self, min, max)
 
     def reshape(self, *shape, order="C", copy=None):
+        """``cnp.reshape``: the same values in a new shape (given as ints or as one tuple).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+        >>> x.reshape(2, 3).shape, x.reshape((3, -1)).shape
+        ((2, 3), (3, 2))
+        """
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
         return _np.reshape(self, shape, order=order, copy=copy)
 
     def transpose(self, *axes):
+        """``cnp.transpose``: the axes reversed, or permuted as given (as ints or as one tuple).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([[[1.0, 2.0, 3.0]]])          # shape (1, 1, 3)
+        >>> x.transpose().shape, x.transpose(2, 0, 1).shape, x.transpose((0, 2, 1)).shape
+        ((3, 1, 1), (3, 1, 1), (1, 3, 1))
+        """
         if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
             axes = axes[0]
         return _np.transpose(self, axes or None)
@@ -147,9 +352,22 @@ class ArrayOps:
     _no_complex = False
 
     def item(self):
+        """The value of a one-element Tensor as a Python number (no derivative goes with it).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([2.5], requires_grad=True)
+        >>> x.item(), (x * 2).sum().item()
+        (2.5, 5.0)
+        """
         return np.asarray(_number(self, ".item()")).item()
 
     def tolist(self):
+        """The values as (nested) Python lists of numbers (no derivative goes with them).
+
+        >>> import chainrule as cr
+        >>> cr.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+        """
         return np.asarray(_number(self, ".tolist()")).tolist()
 
     def __float__(self): return float(np.asarray(_number(self, "float()")).item())

@@ -51,12 +51,29 @@ class no_grad(_GradMode):
 
 
 class enable_grad(_GradMode):
-    """Record again inside a ``no_grad`` block (per thread; also a decorator)."""
+    """Record again inside a ``no_grad`` block (per thread; also a decorator).
+
+    >>> import chainrule as cr
+    >>> x = cr.tensor(2.0, requires_grad=True)
+    >>> with cr.no_grad():
+    ...     with cr.enable_grad():
+    ...         y = x * 3
+    >>> y.requires_grad
+    True
+    """
 
     __slots__ = ()
     _frozen = -1
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations on tape Tensors record (in this thread)."""
+    """Whether operations on tape Tensors record (in this thread).
+
+    >>> import chainrule as cr
+    >>> cr.is_grad_enabled()
+    True
+    >>> with cr.no_grad():
+    ...     cr.is_grad_enabled()
+    False
+    """
     return grad_state.frozen < 0

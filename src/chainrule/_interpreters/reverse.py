@@ -85,8 +85,34 @@ class Tensor(ArrayOps):
     tensor([0.63970001, 0.13621869])
     """
 
-    __slots__ = ("_value", "_level", "_prim", "_args", "_params", "_epoch", "_vc",
-                 "requires_grad", "grad", "__weakref__")
+    # A dict, so that the two public slots have docstrings (``help(Tensor.grad)``, the site).
+    __slots__ = {"_value": None, "_level": None, "_prim": None, "_args": None, "_params": None,
+                 "_epoch": None, "_vc": None,
+                 "requires_grad": """Whether operations on this Tensor are recorded, for ``backward``.
+
+        Set by ``cr.tensor(..., requires_grad=True)`` (or ``requires_grad_()``) on a leaf;
+        a result requires grad when any of its inputs does (outside ``cr.no_grad()``).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor(2.0, requires_grad=True)
+        >>> x.requires_grad, (x * 3).requires_grad, cr.tensor(2.0).requires_grad
+        (True, True, False)
+        """,
+                 "grad": """The gradient accumulated by ``backward`` into this leaf (``None`` until then).
+
+        Each ``backward`` adds to it; zero it between steps (``x.grad = None``, or an
+        optimiser's ``zero_grad()``).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor(3.0, requires_grad=True)
+        >>> print(x.grad)
+        None
+        >>> (x * x).backward(); x.grad
+        tensor(6.)
+        >>> (x * x).backward(); x.grad                   # accumulated: 6 + 6
+        tensor(12.)
+        """,
+                 "__weakref__": None}
 
     def __init__(self, data, requires_grad=False, dtype=None):
         value = _raw_data(data, dtype)
@@ -158,12 +184,24 @@ class Tensor(ArrayOps):
     # -- user API --------------------------------------------------------------
     @property
     def is_leaf(self):
-        """True for Tensors made by the user rather than by an operation."""
+        """True for Tensors made by the user rather than by an operation.
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> x.is_leaf, (2 * x).is_leaf
+        (True, False)
+        """
         return self._prim is None
 
     @property
     def grad_fn(self):
-        """The primitive that made this Tensor (None for a leaf)."""
+        """The primitive that made this Tensor (None for a leaf).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> x.sum().grad_fn, x.grad_fn
+        (<primitive sum>, None)
+        """
         return self._prim
 
     def backward(self, grad=None, retain_graph=False, create_graph=False):
@@ -197,7 +235,14 @@ class Tensor(ArrayOps):
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
 
     def detach(self):
-        """The same value with no history (a leaf that does not require grad)."""
+        """The same value with no history (a leaf that does not require grad).
+
+        >>> import chainrule as cr
+        >>> x = cr.tensor([1.0, 2.0], requires_grad=True)
+        >>> y = (x * x).detach()          # a constant from here on
+        >>> y, y.requires_grad, y.is_leaf
+        (tensor([1., 4.]), False, True)
+        """
         if self._level == 0:
             t = _plain(self._value)
             if self._vc is None:  # shared memory, shared version stamp
@@ -210,6 +255,13 @@ class Tensor(ArrayOps):
         return stop_gradient(self)
 
     def requires_grad_(self, requires_grad=True):
+        """Start (or stop) recording operations on this leaf, in place; returns the Tensor.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([0.5, -1.0]).requires_grad_()
+        >>> (w ** 2).sum().backward(); w.grad
+        tensor([ 1., -2.])
+        """
         if self._prim is not None:
             raise RuntimeError("requires_grad_() can only change leaf Tensors; use detach() first")
         if requires_grad:
@@ -301,7 +353,7 @@ class Tensor(ArrayOps):
         write that refer to ``self`` are pointed at it by the backward pass.
         """
         old = Tensor.__new__(Tensor)
-        for s in Tensor.__slots__[:-1]:
+        for s in tuple(Tensor.__slots__)[:-1]:
             setattr(old, s, getattr(self, s))
         old._value = np.array(self._value, copy=True)
         old._vc = None if self._vc is None else [self._vc[0], False]  # its own memory, same stamp
@@ -605,7 +657,7 @@ def _view_of_version(t, p, i):
     if base is t._args[0]:
         raise _inplace_error(p, f"input {i}")
     v = Tensor.__new__(Tensor)
-    for s in Tensor.__slots__[:-1]:
+    for s in tuple(Tensor.__slots__)[:-1]:
         setattr(v, s, getattr(t, s))
     v._value = t._prim.impl(base._value, **t._params)
     v._args = (base,) + t._args[1:]

@@ -24,7 +24,7 @@ def unary(p, np_fn, name=None, doc=None):
             return x._process(p, (x,), EMPTY)
         return np_fn(x)
 
-    return _named(f, name, doc or f"Elementwise ``numpy.{name}``, differentiable.")
+    return _named(f, name, _example(doc or f"Elementwise ``numpy.{name}``, differentiable.", name, np_fn, 1))
 
 
 def binary(p, np_fn, name=None, doc=None):
@@ -41,7 +41,44 @@ def binary(p, np_fn, name=None, doc=None):
             check_broadcast(name, x, y)
             raise
 
-    return _named(f, name, doc or f"Elementwise ``numpy.{name}`` with broadcasting, differentiable.")
+    if doc is None:
+        doc = (f"Elementwise ``numpy.{name}`` with broadcasting, differentiable."
+               if np.result_type(np_fn(*_EXAMPLE_AT[2])) != bool else
+               f"Elementwise ``numpy.{name}`` with broadcasting: a comparison, so its result is bool "
+               f"and has no derivative.")
+    return _named(f, name, _example(doc, name, np_fn, 2))
+
+
+#: Where the examples of the generated docstrings evaluate a function (in its domain).
+_EXAMPLE_AT = {1: (0.5,), 2: (0.5, 2.0)}
+_EXAMPLE_AT_ABOVE_ONE = {"arccosh": (1.5,)}
+
+
+def _example(doc, name, np_fn, arity):
+    """``doc`` with a runnable example, unless it has one: the value, and the derivative(s).
+
+    Both are computed here with NumPy (the derivative by a central difference, shown to
+    six decimals, which pytest's NUMBER flag compares at that precision), and the
+    doctests check them against chainrule's own.
+    """
+    if ">>>" in doc:
+        return doc
+    at = _EXAMPLE_AT_ABOVE_ONE.get(name, _EXAMPLE_AT[arity])
+    args = ", ".join(map(repr, at))
+    value = np_fn(*at)
+    lines = ["", "", ">>> import chainrule as cr, chainrule.numpy as cnp",
+             f">>> cnp.{name}({args})", repr(value)]
+    if value.dtype.kind == "f":
+        h, derivs = 1e-6, []
+        for i in range(arity):
+            up, down = list(at), list(at)
+            up[i] += h
+            down[i] -= h
+            derivs.append(np.float64(round(float((np_fn(*up) - np_fn(*down)) / (2 * h)), 6) + 0.0))  # no -0.0
+        argnums = "" if arity == 1 else f", argnums={tuple(range(arity))}"
+        shown = repr(derivs[0]) if arity == 1 else repr(tuple(derivs))
+        lines += [f">>> cr.grad(cnp.{name}{argnums})({args})", shown]
+    return doc + "\n".join(lines) + "\n"
 
 
 def check_broadcast(op, *xs):

@@ -65,7 +65,14 @@ def _stack_nested(seq):
 
 
 def asarray(a, dtype=None, order=None, *, device=None, copy=None, like=None):
-    """``numpy.asarray``; a tracer passes through (cast if ``dtype`` is given)."""
+    """``numpy.asarray``; a tracer passes through (cast if ``dtype`` is given).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.asarray([1, 2], dtype=float)
+    array([1., 2.])
+    >>> cr.grad(lambda x: cnp.sum(cnp.asarray(x) ** 2))(cnp.array([1.0, 2.0]))
+    array([2., 4.])
+    """
     if type(a) in TRACER_TYPES or (isinstance(a, (list, tuple)) and _has_tracer(a)):
         from chainrule._ops._wrap import refuse_keywords
         refuse_keywords("asarray", {"order": (None,)}, order=order, device=device, like=like)
@@ -78,12 +85,22 @@ def _has_tracer(seq):
 
 
 def zeros_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    """A constant array of zeros with ``a``'s shape and dtype (NumPy's keywords all apply)."""
+    """A constant array of zeros with ``a``'s shape and dtype (NumPy's keywords all apply).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.zeros_like(cr.tensor([1.0, 2.0], requires_grad=True))  # a constant: no derivative
+    array([0., 0.])
+    """
     return np.zeros_like(_prototype(a), dtype, order, subok, shape, device=device)
 
 
 def ones_like(a, dtype=None, order="K", subok=True, shape=None, *, device=None):
-    """A constant array of ones with ``a``'s shape and dtype (NumPy's keywords all apply)."""
+    """A constant array of ones with ``a``'s shape and dtype (NumPy's keywords all apply).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.ones_like(cr.tensor([1.0, 2.0], requires_grad=True))  # a constant: no derivative
+    array([1., 1.])
+    """
     return np.ones_like(_prototype(a), dtype, order, subok, shape, device=device)
 
 

@@ -616,7 +616,14 @@ isfinite = unary(_TESTS["isfinite"], np.isfinite, doc="``numpy.isfinite``: a boo
 
 
 def round(a, decimals=0, out=None):  # noqa: A001 (NumPy's name)
-    """``numpy.round(a, decimals)``; its derivative is zero (as JAX)."""
+    """``numpy.round(a, decimals)``; its derivative is zero (as JAX).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.round(cnp.array([1.234, 2.5]), 1)
+    array([1.2, 2.5])
+    >>> cr.grad(lambda x: cnp.sum(cnp.round(x) * x))(cnp.array([1.234, 2.5]))  # round(x) is a constant
+    array([1., 2.])
+    """
     if type(a) in TRACER_TYPES:
         refuse_keywords("round", out=out)
         return a._process(round_p, (a,), {"decimals": int(decimals)})
@@ -674,7 +681,14 @@ def where(condition, x, y):
 
 
 def astype(x, dtype):
-    """``x.astype(dtype)``; the derivative is cast back to ``x``'s dtype."""
+    """``x.astype(dtype)``; the derivative is cast back to ``x``'s dtype.
+
+    >>> import numpy as np, chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.astype(cnp.array([1.5, 2.0]), np.float32)
+    array([1.5, 2. ], dtype=float32)
+    >>> cr.grad(lambda x: cnp.sum(cnp.astype(x, np.float32) ** 2))(np.array([1.5, 2.0]))
+    array([3., 4.])
+    """
     dtype = np.dtype(dtype)
     if type(x) in TRACER_TYPES:
         if x.dtype == dtype:

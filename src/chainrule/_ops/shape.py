@@ -295,7 +295,15 @@ def reshape(a, shape, order="C", *, copy=None):
 
 
 def transpose(a, axes=None):
-    """``numpy.transpose(a, axes)``: reverses the axes by default, differentiable."""
+    """``numpy.transpose(a, axes)``: reverses the axes by default, differentiable.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> a = cnp.array([[1.0, 2.0, 3.0]])
+    >>> cnp.transpose(a).shape, cnp.transpose(cnp.ones((2, 3, 4)), (1, 0, 2)).shape
+    ((3, 1), (3, 2, 4))
+    >>> cr.grad(lambda a: cnp.sum(cnp.transpose(a) * cnp.array([[1.0], [2.0], [3.0]])))(a)
+    array([[1., 2., 3.]])
+    """
     if type(a) in TRACER_TYPES:
         ndim = a.ndim
         given = None if axes is None else tuple(int(ax) for ax in axes)
@@ -309,7 +317,14 @@ def transpose(a, axes=None):
 
 
 def swapaxes(a, axis1, axis2):
-    """``numpy.swapaxes``, differentiable."""
+    """``numpy.swapaxes``, differentiable.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.swapaxes(cnp.ones((2, 3, 4)), 0, 2).shape
+    (4, 3, 2)
+    >>> cr.grad(lambda a: cnp.swapaxes(a, 0, 1)[2, 0])(cnp.zeros((1, 3)))
+    array([[0., 0., 1.]])
+    """
     if type(a) in TRACER_TYPES:
         perm = list(range(a.ndim))
         perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
@@ -318,7 +333,16 @@ def swapaxes(a, axis1, axis2):
 
 
 def broadcast_to(array, shape, subok=False):
-    """``numpy.broadcast_to(a, shape)``, differentiable."""
+    """``numpy.broadcast_to(a, shape)``, differentiable: the gradient sums over the copies.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> cnp.broadcast_to(cnp.array([1.0, 2.0]), (3, 2))
+    array([[1., 2.],
+           [1., 2.],
+           [1., 2.]])
+    >>> cr.grad(lambda a: cnp.sum(cnp.broadcast_to(a, (3, 2))))(cnp.array([1.0, 2.0]))
+    array([3., 3.])
+    """
     a = array
     if type(a) in TRACER_TYPES:
         refuse_keywords("broadcast_to", {"subok": (False,)}, subok=subok)

@@ -36,6 +36,13 @@ class Step(NamedTuple):
     adjoint flows back along the edge); ``formula`` and ``latex`` the step
     written out; ``value`` the node's value (forward) or its adjoint so far,
     this contribution included (backward).
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+    >>> [(s.phase, s.index, s.node, s.op) for s in ex.steps]
+    [('forward', 1, 'u', 'multiply'), ('forward', 2, 'f', 'exp'), ('backward', 1, 'u', 'exp'), ('backward', 2, 'x', 'multiply'), ('backward', 3, 'y', 'multiply')]
+    >>> ex.steps[3].formula
+    'x̄ += ū · ∂u/∂x = 7.389 · y = 14.78   ⇒ ∂f/∂x = 14.78'
     """
 
     phase: str
@@ -49,7 +56,20 @@ class Step(NamedTuple):
 
 
 class Node:
-    """A node of the graph: an input or a primitive's output."""
+    """A node of the graph: an input or a primitive's output.
+
+    ``name`` and ``tex`` name it; ``kind`` is ``"input"``, ``"intermediate"`` or
+    ``"output"``; ``op`` and ``inputs`` say how it was made; ``value`` and ``adjoint``
+    are its numbers.
+
+    >>> import chainrule as cr, chainrule.numpy as cnp
+    >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+    >>> ex.nodes
+    {'x': Node('x', input, value=1), 'y': Node('y', input, value=2), 'u': Node('u', intermediate, value=2), 'f': Node('f', output, value=7.389)}
+    >>> u = ex.nodes["u"]
+    >>> u.op, u.inputs, float(u.adjoint)
+    ('multiply', ('x', 'y'), 7.38905609893065)
+    """
 
     __slots__ = ("name", "tex", "kind", "op", "inputs", "value", "adjoint", "wrt", "relevant")
 
@@ -154,7 +174,24 @@ class Explanation:
         """The aligned text log (``str(ex)``).  A pass of more than
         :data:`~chainrule.explain.render.COLLAPSE_ABOVE` steps shows its longest repeated block
         (a loop's steps, a deep network's layers) twice at the start and once at the end, and
-        says what it left out; ``collapse=False`` prints every step."""
+        says what it left out; ``collapse=False`` prints every step.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> print(ex.text())
+        Inputs: x = 1, y = 2
+        <BLANKLINE>
+        Forward pass: values, in topological order
+          1. u = x · y  = 1 · 2  = 2
+          2. f = exp(u) = exp(2) = 7.389
+        <BLANKLINE>
+        Backward pass: adjoints, in reverse order, from the seed f̄ = 1
+          1. ū += f̄ · ∂f/∂u = 1 · exp(u) = 7.389
+          2. x̄ += ū · ∂u/∂x = 7.389 · y  = 14.78   ⇒ ∂f/∂x = 14.78
+          3. ȳ += ū · ∂u/∂y = 7.389 · x  = 7.389   ⇒ ∂f/∂y = 7.389
+        <BLANKLINE>
+        Gradient of f = 7.389: ∂f/∂x = 14.78, ∂f/∂y = 7.389
+        """
         from chainrule.explain.render import text
         return text(self, collapse)
 
@@ -163,12 +200,24 @@ class Explanation:
                 f"forward and {sum(s.phase == 'backward' for s in self.steps)} backward steps>")
 
     def latex(self) -> LaTeX:
-        """The steps as a LaTeX ``align*`` environment (a ``str`` that notebooks typeset)."""
+        """The steps as a LaTeX ``align*`` environment (a ``str`` that notebooks typeset).
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> print(ex.latex().splitlines()[3])
+        f &= e^{u} = 7.389 \\\\
+        """
         from chainrule.explain.render import latex
         return LaTeX(latex(self))
 
     def dot(self) -> str:
-        """The graph in Graphviz's DOT language, values and adjoints on its nodes."""
+        """The graph in Graphviz's DOT language, values and adjoints on its nodes.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> print(ex.dot().splitlines()[0])
+        digraph explain {
+        """
         from chainrule.explain.render import dot
         return dot(self)
 
@@ -177,6 +226,11 @@ class Explanation:
 
         A graph of more than ``max_nodes`` nodes (default :data:`MAX_DRAWN_NODES`) is refused
         with a ``ValueError`` saying how big it is; ``max_nodes=float("inf")`` draws it anyway.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> ex.svg().startswith("<svg")
+        True
         """
         from chainrule.explain.svg import svg
         self._drawable("svg", max_nodes)
@@ -186,6 +240,12 @@ class Explanation:
         """One self-contained interactive page: the graph, step buttons, the running log.
 
         ``max_nodes`` as for :meth:`svg`: the page draws the whole graph.
+
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> page = ex.html()
+        >>> page.startswith("<!DOCTYPE html>"), "Backward step" in page
+        (True, True)
         """
         from chainrule.explain.html import html
         self._drawable("html", max_nodes)
@@ -210,6 +270,13 @@ class Explanation:
         """Write the view chosen by ``path``'s extension (.html .svg .dot .tex .txt); returns the path.
 
         ``max_nodes`` goes to :meth:`html` / :meth:`svg`.
+
+        >>> import os, tempfile
+        >>> import chainrule as cr, chainrule.numpy as cnp
+        >>> ex = cr.explain(lambda x, y: cnp.exp(x * y), 1.0, 2.0)
+        >>> path = ex.save(os.path.join(tempfile.mkdtemp(), "steps.txt"))
+        >>> open(path, encoding="utf-8").read().splitlines()[0]
+        'Inputs: x = 1, y = 2'
         """
         import functools
         import pathlib

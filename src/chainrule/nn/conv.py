@@ -109,6 +109,14 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
     ``input`` ``(N, C_in, L)`` or ``(C_in, L)``; ``weight`` ``(C_out, C_in / groups, k)``;
     ``padding`` an int, ``"valid"`` or ``"same"`` (stride 1); zeros are padded.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> x = np.arange(5.0).reshape(1, 1, 5)                          # (N, C_in, L)
+    >>> F.conv1d(x, np.array([[[1.0, -1.0]]]))                       # x[i] - x[i + 1]
+    array([[[-1., -1., -1., -1.]]])
+    >>> F.conv1d(x, np.ones((1, 1, 3)), padding="same")              # sums of 3 neighbours
+    array([[[1., 3., 6., 9., 7.]]])
     """
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 

@@ -30,6 +30,13 @@ class DataLoader:
 
     Yields what ``data`` is made of: arrays for an array, tuples for a tuple or list, dicts
     for a dict.  ``seed`` (an int or a ``numpy.random.Generator``) fixes the shuffles.
+
+    >>> import numpy as np, chainrule as cr
+    >>> loader = cr.nn.DataLoader((np.arange(5.0), np.arange(5)), batch_size=2)
+    >>> len(loader), [(x.tolist(), y.tolist()) for x, y in loader]
+    (3, [([0.0, 1.0], [0, 1]), ([2.0, 3.0], [2, 3]), ([4.0], [4])])
+    >>> len(cr.nn.DataLoader(np.arange(5.0), batch_size=2, shuffle=True, drop_last=True, seed=0))
+    2
     """
 
     def __init__(self, data, batch_size=1, shuffle=False, drop_last=False, *, seed=None):

@@ -35,17 +35,35 @@ _TINY = 1e-45  # > 0 in float32 too (a subnormal); log(_TINY) < -100
 # -- activations -----------------------------------------------------------------------
 
 def tanh(x):
-    """``tanh(x)``."""
+    """``tanh(x)``.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> F.tanh(np.array([-1.0, 0.0, 2.0]))
+    array([-0.76159416,  0.        ,  0.96402758])
+    """
     return cnp.tanh(x)
 
 
 def relu(x):
-    """``max(x, 0)``, with derivative 0 at 0 (as PyTorch and JAX)."""
+    """``max(x, 0)``, with derivative 0 at 0 (as PyTorch and JAX).
+
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> F.relu(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 2.])
+    """
     return cnp.where(x > 0, x, 0.0)
 
 
 def sigmoid(x):
-    """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``."""
+    """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> F.sigmoid(np.array([-1.0, 0.0, 2.0]))
+    array([0.26894142, 0.5       , 0.88079708])
+    """
     return cnp.special.expit(x)
 
 
@@ -63,12 +81,24 @@ def log_sigmoid(x):
 
 
 def softplus(x):
-    """``log(1 + exp(x))``, stable for any ``x``."""
+    """``log(1 + exp(x))``, stable for any ``x``.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> F.softplus(np.array([-1.0, 0.0, 2.0]))
+    array([0.31326169, 0.69314718, 2.12692801])
+    """
     return cnp.special.softplus(x)
 
 
 def identity(x):
-    """``x``."""
+    """``x``.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import functional as F
+    >>> F.identity(np.array([-1.0, 0.0, 2.0]))
+    array([-1.,  0.,  2.])
+    """
     return x
 
 
@@ -132,7 +162,12 @@ _ACTIVATIONS = {"tanh": tanh, "relu": relu, "sigmoid": sigmoid, "gelu": gelu,
 
 
 def get_activation(activation):
-    """An activation function from its name (``"tanh"``, ``"relu"``, ...), ``None`` or itself."""
+    """An activation function from its name (``"tanh"``, ``"relu"``, ...), ``None`` or itself.
+
+    >>> from chainrule.nn import functional as F
+    >>> F.get_activation("relu") is F.relu, F.get_activation(None) is F.identity, F.get_activation(abs) is abs
+    (True, True, True)
+    """
     if callable(activation):
         return activation
     try:

@@ -40,7 +40,14 @@ def _check_rng(rng, name):
 
 
 def glorot_uniform(rng, shape, gain=1.0, dtype=np.float64):
-    """Uniform on ``[-a, a]`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``."""
+    """Uniform on ``[-a, a]`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import init
+    >>> W = init.glorot_uniform(np.random.default_rng(0), (3, 5))   # a = sqrt(6 / 8)
+    >>> W.shape, bool(np.abs(W).max() <= np.sqrt(6 / 8))
+    ((3, 5), True)
+    """
     _check_rng(rng, "glorot_uniform")
     fan_in, fan_out = _fans(shape, "glorot_uniform")
     a = gain * np.sqrt(6.0 / (fan_in + fan_out))
@@ -48,14 +55,28 @@ def glorot_uniform(rng, shape, gain=1.0, dtype=np.float64):
 
 
 def glorot_normal(rng, shape, gain=1.0, dtype=np.float64):
-    """Normal with standard deviation ``gain * sqrt(2 / (fan_in + fan_out))``."""
+    """Normal with standard deviation ``gain * sqrt(2 / (fan_in + fan_out))``.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import init
+    >>> W = init.glorot_normal(np.random.default_rng(0), (400, 600))
+    >>> round(float(W.std()), 3), round(float(np.sqrt(2 / 1000)), 3)
+    (0.045, 0.045)
+    """
     _check_rng(rng, "glorot_normal")
     fan_in, fan_out = _fans(shape, "glorot_normal")
     return (gain * np.sqrt(2.0 / (fan_in + fan_out)) * rng.standard_normal(shape)).astype(dtype, copy=False)
 
 
 def he_uniform(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
-    """Uniform on ``[-a, a]`` with ``a = gain * sqrt(3 / fan_in)`` (variance ``2 / fan_in``)."""
+    """Uniform on ``[-a, a]`` with ``a = gain * sqrt(3 / fan_in)`` (variance ``2 / fan_in``).
+
+    >>> import numpy as np
+    >>> from chainrule.nn import init
+    >>> W = init.he_uniform(np.random.default_rng(0), (6, 4))       # a = sqrt(2) sqrt(3 / 6) = 1
+    >>> W.shape, bool(np.abs(W).max() <= 1.0)
+    ((6, 4), True)
+    """
     _check_rng(rng, "he_uniform")
     fan_in, _ = _fans(shape, "he_uniform")
     a = gain * np.sqrt(3.0 / fan_in)
@@ -63,7 +84,14 @@ def he_uniform(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
 
 
 def he_normal(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
-    """Normal with standard deviation ``gain / sqrt(fan_in)`` (variance ``2 / fan_in``)."""
+    """Normal with standard deviation ``gain / sqrt(fan_in)`` (variance ``2 / fan_in``).
+
+    >>> import numpy as np
+    >>> from chainrule.nn import init
+    >>> W = init.he_normal(np.random.default_rng(0), (800, 500))
+    >>> round(float(W.std()), 3), round(float(np.sqrt(2 / 800)), 3)
+    (0.05, 0.05)
+    """
     _check_rng(rng, "he_normal")
     fan_in, _ = _fans(shape, "he_normal")
     return (gain / np.sqrt(fan_in) * rng.standard_normal(shape)).astype(dtype, copy=False)
@@ -74,6 +102,12 @@ def pytorch_uniform(rng, shape, dtype=np.float64):
 
     (``kaiming_uniform_(a=sqrt(5))``, variance ``1 / (3 fan_in)``.)  ``Linear(...,
     init="pytorch")`` draws its bias the same way, as PyTorch does, instead of zeros.
+
+    >>> import numpy as np
+    >>> from chainrule.nn import init
+    >>> W = init.pytorch_uniform(np.random.default_rng(0), (4, 3))   # a = 1 / sqrt(4)
+    >>> bool(np.abs(W).max() <= 0.5)
+    True
     """
     _check_rng(rng, "pytorch_uniform")
     fan_in, _ = _fans(shape, "pytorch_uniform")
@@ -82,7 +116,14 @@ def pytorch_uniform(rng, shape, dtype=np.float64):
 
 
 def zeros(rng, shape, dtype=np.float64):
-    """Zeros (``rng`` is accepted for a uniform signature and not used)."""
+    """Zeros (``rng`` is accepted for a uniform signature and not used).
+
+    >>> import numpy as np
+    >>> from chainrule.nn import init
+    >>> init.zeros(None, (2, 2))
+    array([[0., 0.],
+           [0., 0.]])
+    """
     return np.zeros(shape, dtype)
 
 
@@ -97,7 +138,12 @@ _BY_NAME = {"glorot_uniform": glorot_uniform, "glorot_normal": glorot_normal,
 
 
 def get(init):
-    """An initialiser from its name (``"glorot_uniform"``, ``"he_normal"``, ...) or itself."""
+    """An initialiser from its name (``"glorot_uniform"``, ``"he_normal"``, ...) or itself.
+
+    >>> from chainrule.nn import init
+    >>> init.get("xavier_uniform") is init.glorot_uniform, init.get(init.zeros) is init.zeros
+    (True, True)
+    """
     if callable(init):
         return init
     try:

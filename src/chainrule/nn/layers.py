@@ -94,31 +94,61 @@ class _Activation(Module):
         return self.fn(x)
 
 class Tanh(_Activation):
-    """``tanh(x)`` as a module."""
+    """``tanh(x)`` as a module.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Tanh()(cr.tensor([-1.0, 0.0, 2.0]))
+    tensor([-0.76159416,  0.        ,  0.96402758])
+    """
     fn = staticmethod(F.tanh)
 
 
 class ReLU(_Activation):
-    """``max(x, 0)`` as a module."""
+    """``max(x, 0)`` as a module.
+
+    >>> import chainrule as cr
+    >>> cr.nn.ReLU()(cr.tensor([-1.0, 0.0, 2.0]))
+    tensor([0., 0., 2.])
+    """
     fn = staticmethod(F.relu)
 
 
 class Sigmoid(_Activation):
-    """``1 / (1 + exp(-x))`` as a module."""
+    """``1 / (1 + exp(-x))`` as a module.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Sigmoid()(cr.tensor([-1.0, 0.0, 2.0]))
+    tensor([0.26894142, 0.5       , 0.88079708])
+    """
     fn = staticmethod(F.sigmoid)
 
 
 class Softplus(_Activation):
-    """``log(1 + exp(x))`` as a module."""
+    """``log(1 + exp(x))`` as a module.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Softplus()(cr.tensor([-1.0, 0.0, 2.0]))
+    tensor([0.31326169, 0.69314718, 2.12692801])
+    """
     fn = staticmethod(F.softplus)
 
 
 class Identity(_Activation):
-    """``x`` as a module."""
+    """``x`` as a module.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Identity()(cr.tensor([-1.0, 0.0, 2.0]))
+    tensor([-1.,  0.,  2.])
+    """
 
 
 class GELU(_Activation):
-    """``x Phi(x)`` as a module (``approximate="tanh"`` needs no SciPy)."""
+    """``x Phi(x)`` as a module (``approximate="tanh"`` needs no SciPy).
+
+    >>> import chainrule as cr
+    >>> cr.nn.GELU(approximate="tanh")(cr.tensor([-1.0, 0.0, 2.0]))
+    tensor([-0.15880801,  0.        ,  1.95459769])
+    """
 
     def __init__(self, approximate="none"):
         if approximate not in ("none", "tanh"):
@@ -261,21 +291,44 @@ class _Loss(Module):
 
 
 class MSELoss(_Loss):
-    """``F.mse_loss`` as a module (``criterion = MSELoss(); loss = criterion(out, y)``)."""
+    """``F.mse_loss`` as a module (``criterion = MSELoss(); loss = criterion(out, y)``).
+
+    >>> import chainrule as cr
+    >>> criterion = cr.nn.MSELoss()
+    >>> criterion(cr.tensor([1.0, 2.0]), cr.tensor([0.0, 2.0]))     # ((1 - 0)^2 + 0) / 2
+    tensor(0.5)
+    """
 
 
 class BCELoss(_Loss):
-    """``F.binary_cross_entropy`` as a module."""
+    """``F.binary_cross_entropy`` as a module: the input is a probability.
+
+    >>> import chainrule as cr
+    >>> cr.nn.BCELoss()(cr.tensor([0.9, 0.2]), cr.tensor([1.0, 0.0]))  # -(log 0.9 + log 0.8) / 2
+    tensor(0.16425203)
+    """
     fn = staticmethod(F.binary_cross_entropy)
 
 
 class BCEWithLogitsLoss(_Loss):
-    """``F.binary_cross_entropy_with_logits`` as a module."""
+    """``F.binary_cross_entropy_with_logits`` as a module: the input is a logit (stable for any).
+
+    >>> import chainrule as cr
+    >>> cr.nn.BCEWithLogitsLoss()(cr.tensor([2.0, -1.0]), cr.tensor([1.0, 0.0]))
+    tensor(0.22009485)
+    """
     fn = staticmethod(F.binary_cross_entropy_with_logits)
 
 
 class CrossEntropyLoss(_Loss):
-    """``F.cross_entropy`` as a module, with ``reduction`` and ``label_smoothing``."""
+    """``F.cross_entropy`` as a module, with ``reduction`` and ``label_smoothing``.
+
+    The input holds logits ``(N, C)``; the target, class indices ``(N,)``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.CrossEntropyLoss()(cr.tensor([[2.0, 0.0, -1.0]]), np.array([0]))
+    tensor(0.16984602)
+    """
 
     def __init__(self, reduction="mean", label_smoothing=0.0):
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)

@@ -30,7 +30,12 @@ __all__ = ["Module", "parameter"]
 
 
 def parameter(value, dtype=None):
-    """A tape leaf that requires grad, made from a copy of ``value`` (float64 unless ``dtype``)."""
+    """A tape leaf that requires grad, made from a copy of ``value`` (float64 unless ``dtype``).
+
+    >>> import chainrule as cr
+    >>> cr.nn.parameter([1, 2])                  # integers become float64
+    tensor([1., 2.], requires_grad=True)
+    """
     if type(value) is Tensor:
         value = value.detach().numpy()
     value = np.asarray(value)
@@ -114,6 +119,15 @@ class Module:
             raise
 
     def forward(self, *args, **kwargs):
+        """The module's computation: override it (``model(x)`` calls ``forward(x)``).
+
+        >>> import chainrule as cr
+        >>> class Double(cr.nn.Module):
+        ...     def forward(self, x):
+        ...         return 2 * x
+        >>> Double()(cr.tensor([1.0, 2.0]))
+        tensor([2., 4.])
+        """
         raise NotImplementedError(f"{type(self).__name__}.forward is not defined: a Module subclass "
                                   f"computes its output in forward(self, x)")
 
@@ -148,7 +162,13 @@ class Module:
         return slots
 
     def named_parameters(self):
-        """``(dotted_path, Tensor)`` for each parameter (each once), in attribute order."""
+        """``(dotted_path, Tensor)`` for each parameter (each once), in attribute order.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> [path for path, _ in model.named_parameters()]
+        ['layers.0.weight', 'layers.0.bias', 'layers.1.weight', 'layers.1.bias']
+        """
         seen = set()
         for path, container, key in self._slots():
             if path not in seen:
@@ -156,7 +176,13 @@ class Module:
                 yield path, container[key]
 
     def parameters(self):
-        """The parameters (tape leaves with ``requires_grad=True``), each once."""
+        """The parameters (tape leaves with ``requires_grad=True``), each once.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> [p.shape for p in model.parameters()]
+        [(2, 3), (3,), (3, 1), (1,)]
+        """
         return [t for _, t in self.named_parameters()]
 
     def named_modules(self):
@@ -164,6 +190,11 @@ class Module:
 
         Depth first, in attribute order, with the paths of ``named_parameters``
         (``layers.0``), as ``torch.nn.Module.named_modules``.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> [path for path, _ in model.named_modules()]
+        ['', 'layers.0', 'layers.1']
         """
         out, seen = [], set()
         stack = [("", self)]
@@ -192,19 +223,43 @@ class Module:
         return out
 
     def named_children(self):
-        """``(name, module)`` for the direct submodules, in attribute order."""
+        """``(name, module)`` for the direct submodules, in attribute order.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> model.named_children()
+        [('layers.0', Linear(in_features=2, out_features=3, bias=True)), ('layers.1', Linear(in_features=3, out_features=1, bias=True))]
+        """
         return list(self._named_children())
 
     def children(self):
-        """The direct submodules, in attribute order."""
+        """The direct submodules, in attribute order.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> model.children()
+        [Linear(in_features=2, out_features=3, bias=True), Linear(in_features=3, out_features=1, bias=True)]
+        """
         return [m for _, m in self._named_children()]
 
     def modules(self):
-        """This module and every submodule, each once, depth first."""
+        """This module and every submodule, each once, depth first.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> [type(m).__name__ for m in model.modules()]
+        ['MLP', 'Linear', 'Linear']
+        """
         return [m for _, m in self.named_modules()]
 
     def num_parameters(self, trainable_only=False):
-        """The number of parameter elements (``trainable_only``: only those with ``requires_grad``)."""
+        """The number of parameter elements (``trainable_only``: only those with ``requires_grad``).
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> model.num_parameters()                     # 2*3 + 3 + 3*1 + 1
+        13
+        """
         return sum(int(np.prod(t.shape, dtype=np.int64)) for t in self.parameters()
                    if t.requires_grad or not trainable_only)
 
@@ -213,6 +268,13 @@ class Module:
 
         A frozen parameter stays a parameter (in ``named_parameters``, ``state_dict``
         and ``apply``) but gets no ``.grad``, so the optimisers leave it alone.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.MLP([2, 3, 1])
+        >>> model.layers[0].requires_grad_(False)     # freeze the first layer
+        Linear(in_features=2, out_features=3, bias=True)
+        >>> model.num_parameters(trainable_only=True)  # 3*1 + 1
+        4
         """
         for t in self.parameters():
             t.requires_grad_(requires_grad)
@@ -223,6 +285,11 @@ class Module:
 
         The parameters stay the same tensors (an optimiser built on them still holds
         them, and casts its state to match at its next step); their ``.grad`` is cleared.
+
+        >>> import numpy as np, chainrule as cr
+        >>> model = cr.nn.Linear(2, 1).to(np.float32)
+        >>> model.weight.dtype
+        dtype('float32')
         """
         dtype = np.dtype(dtype)
         if not np.issubdtype(dtype, np.floating):
@@ -234,11 +301,21 @@ class Module:
         return self
 
     def float(self):
-        """``to(np.float32)``."""
+        """``to(np.float32)``.
+
+        >>> import chainrule as cr
+        >>> cr.nn.Linear(2, 1).float().weight.dtype
+        dtype('float32')
+        """
         return self.to(np.float32)
 
     def double(self):
-        """``to(np.float64)``."""
+        """``to(np.float64)``.
+
+        >>> import chainrule as cr
+        >>> cr.nn.Linear(2, 1).float().double().weight.dtype
+        dtype('float64')
+        """
         return self.to(np.float64)
 
     # -- training state -----------------------------------------------------------------
@@ -246,39 +323,89 @@ class Module:
         """Set every parameter's ``.grad`` to ``None`` (gradients accumulate until then).
 
         ``set_to_none=False`` sets them to zeros instead (PyTorch's option).
+
+        >>> import numpy as np, chainrule as cr
+        >>> model = cr.nn.Linear(2, 1)
+        >>> model(np.ones((1, 2))).sum().backward()
+        >>> model.bias.grad
+        tensor([1.])
+        >>> model.zero_grad(); print(model.bias.grad)
+        None
         """
         _zero_grads(self.parameters(), set_to_none)
 
     def register_parameter(self, name, value):
-        """``setattr(self, name, parameter(value))`` (``None`` allowed, as PyTorch); returns the parameter."""
+        """``setattr(self, name, parameter(value))`` (``None`` allowed, as PyTorch); returns the parameter.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.Linear(2, 1)
+        >>> model.register_parameter("scale", 1.0)
+        tensor(1., requires_grad=True)
+        >>> [path for path, _ in model.named_parameters()]
+        ['weight', 'bias', 'scale']
+        """
         value = None if value is None else value if _is_parameter(value) else parameter(value)
         setattr(self, name, value)
         return value
 
     def add_module(self, name, module):
-        """``setattr(self, name, module)``, checking that ``module`` is a ``Module`` (or ``None``)."""
+        """``setattr(self, name, module)``, checking that ``module`` is a ``Module`` (or ``None``).
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.Module()
+        >>> model.add_module("act", cr.nn.Tanh())
+        >>> model.children()
+        [Tanh()]
+        """
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a cr.nn.Module, "
                             f"got {type(module).__name__}")
         setattr(self, name, module)
 
     def train(self, mode=True):
-        """Set training mode (``self.training``) here and in every submodule; returns ``self``."""
+        """Set training mode (``self.training``) here and in every submodule; returns ``self``.
+
+        >>> import chainrule as cr
+        >>> model = cr.nn.Sequential(cr.nn.Linear(2, 2), cr.nn.Dropout(0.5))
+        >>> model.train().training, model.eval().training, model[1].training
+        (True, False, False)
+        """
         for m in self.modules():
             m.training = bool(mode)
         return self
 
     def eval(self):
-        """``train(False)``."""
+        """``train(False)``.
+
+        >>> import chainrule as cr
+        >>> cr.nn.Dropout(0.5).eval().training     # dropout off: the identity
+        False
+        """
         return self.train(False)
 
     # -- state ----------------------------------------------------------------------------
     def params(self):
-        """The parameter values as a dict ``{path: array}`` (copies): a pytree for ``apply``."""
+        """The parameter values as a dict ``{path: array}`` (copies): a pytree for ``apply``.
+
+        >>> import chainrule as cr
+        >>> import chainrule.numpy as cnp
+        >>> model = cr.nn.Linear(2, 1)
+        >>> p = model.params()
+        >>> sorted(p), p["weight"].shape
+        (['bias', 'weight'], (2, 1))
+        >>> g = cr.grad(lambda p: cnp.sum(model.apply(p, cnp.ones((1, 2)))))(p)  # a dict by path, too
+        >>> g["bias"]
+        array([1.])
+        """
         return {path: np.array(t._value, copy=True) for path, t in self.named_parameters()}
 
     def state_dict(self):
-        """``{path: array}``, copies of the parameter values (what ``save`` writes)."""
+        """``{path: array}``, copies of the parameter values (what ``save`` writes).
+
+        >>> import chainrule as cr
+        >>> {k: v.shape for k, v in cr.nn.Linear(2, 1).state_dict().items()}
+        {'weight': (2, 1), 'bias': (1,)}
+        """
         return self.params()
 
     def load_state_dict(self, state, strict=True):
@@ -287,6 +414,16 @@ class Module:
         Every key and shape is checked before anything is written, so on an error
         the model is unchanged.  ``strict=False`` allows missing and unexpected keys
         (the shapes of the keys present are still checked).
+
+        >>> import numpy as np, chainrule as cr
+        >>> model = cr.nn.Linear(2, 1)
+        >>> model.load_state_dict({"weight": np.ones((2, 1)), "bias": np.zeros(1)})
+        Linear(in_features=2, out_features=1, bias=True)
+        >>> model(np.array([[1.0, 2.0]]))
+        tensor([[3.]], grad_fn=<add>)
+        >>> _ = model.load_state_dict({"bias": [0.5]}, strict=False)   # only the bias
+        >>> model.bias
+        tensor([0.5], requires_grad=True)
         """
         own = dict(self.named_parameters())
         name = type(self).__name__
@@ -336,6 +473,15 @@ class Module:
 
         gives the gradient as a dict by path.  The module's own parameters are
         untouched.
+
+        >>> import numpy as np, chainrule as cr
+        >>> model = cr.nn.Linear(2, 1)
+        >>> model.apply({"weight": np.ones((2, 1)), "bias": np.zeros(1)}, np.array([[1.0, 2.0]]))
+        array([[3.]])
+        >>> x = np.array([[1.0, 2.0]])
+        >>> cr.grad(lambda p: model.apply(p, x).sum())(model.params())["weight"]   # d(xW + b)/dW = x^T
+        array([[1.],
+               [2.]])
         """
         slots = self._slots()
         if type(params) is not dict:
@@ -370,7 +516,12 @@ class Module:
                        f"missing {missing}, unexpected {unexpected}")
 
     def extra_repr(self):
-        """What ``repr`` shows inside the parentheses, besides the submodules (override it)."""
+        """What ``repr`` shows inside the parentheses, besides the submodules (override it).
+
+        >>> import chainrule as cr
+        >>> cr.nn.Linear(2, 1).extra_repr()
+        'in_features=2, out_features=1, bias=True'
+        """
         return ""
 
     def __repr__(self):

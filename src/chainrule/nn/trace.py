@@ -25,7 +25,13 @@ __all__ = ["Trace", "forward", "backward"]
 
 
 class Trace:
-    """What ``forward`` recorded: ``output`` (a NumPy array), ``input`` and the parameter values."""
+    """What ``forward`` recorded: ``output`` (a NumPy array), ``input`` and the parameter values.
+
+    >>> import numpy as np, chainrule as cr
+    >>> trace = cr.nn.forward(cr.nn.Linear(2, 1), np.array([[1.0, 2.0]]))
+    >>> trace, trace.output.shape, sorted(trace.params)
+    (Trace(Linear, input shape (1, 2), output shape (1, 1), 2 parameters), (1, 1), ['bias', 'weight'])
+    """
 
     __slots__ = ("model", "input", "params", "output", "_vjp")
 
@@ -38,7 +44,14 @@ class Trace:
 
 
 def forward(model, x):
-    """Run ``model`` on ``x`` and record the computation for :func:`backward`."""
+    """Run ``model`` on ``x`` and record the computation for :func:`backward`.
+
+    >>> import numpy as np, chainrule as cr
+    >>> model = cr.nn.Linear(2, 1)
+    >>> trace = cr.nn.forward(model, np.array([[1.0, 2.0]]))
+    >>> bool(np.allclose(trace.output, model(np.array([[1.0, 2.0]])).detach().numpy()))
+    True
+    """
     params = model.params()  # copies: a later in-place update of the model cannot change the trace
     output, vjp_fn = vjp(lambda p: model.apply(p, x), params)
     return Trace(model, x, params, output, vjp_fn)
@@ -49,6 +62,12 @@ def backward(trace, dLdy):
 
     ``dLdy`` has the output's shape; the gradients are NumPy arrays shaped like the
     parameters.
+
+    >>> import numpy as np, chainrule as cr
+    >>> trace = cr.nn.forward(cr.nn.Linear(2, 1), np.array([[1.0, 2.0]]))   # y = x W + b
+    >>> cr.nn.backward(trace, np.ones((1, 1)))                               # dy/dW = x, dy/db = 1
+    {'weight': array([[1.],
+           [2.]]), 'bias': array([1.])}
     """
     if not isinstance(trace, Trace):
         raise TypeError(f"backward: pass the Trace returned by cr.nn.forward(model, x), "

@@ -39,6 +39,13 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
 
     Returns the joint norm before clipping (as PyTorch: the scale is
     ``min(1, max_norm / (norm + 1e-6))``; ``norm_type`` may be ``inf``).
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([3.0, 4.0], requires_grad=True)
+    >>> (w * w).sum().backward(); w.grad
+    tensor([6., 8.])
+    >>> cr.nn.clip_grad_norm_([w], max_norm=1.0), w.grad      # the norm was 10; now it is 1
+    (np.float64(10.0), tensor([0.59999994, 0.79999992]))
     """
     params = _with_grads(parameters, "clip_grad_norm_")
     norm_type = float(norm_type)
@@ -63,7 +70,15 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
 
 
 def clip_grad_value_(parameters, clip_value):
-    """Clip every gradient element to ``[-clip_value, clip_value]``."""
+    """Clip every gradient element to ``[-clip_value, clip_value]``.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([3.0, -0.25], requires_grad=True)
+    >>> (w * w).sum().backward(); w.grad
+    tensor([ 6. , -0.5])
+    >>> cr.nn.clip_grad_value_([w], 1.0); w.grad
+    tensor([ 1. , -0.5])
+    """
     c = float(clip_value)
     for p in _with_grads(parameters, "clip_grad_value_"):
         g = np.asarray(p.grad._value)

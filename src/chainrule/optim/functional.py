@@ -39,7 +39,22 @@ def _check(name, value, low=0.0, high=None, strict=False):
 
 class FunctionalOptimizer:
     """Base of the cores: pytree handling, and the choice between a core's ``_fused`` flat
-    update (NumPy leaves of one dtype) and its ``_update_each`` leaf-by-leaf one (tracers)."""
+    update (NumPy leaves of one dtype) and its ``_update_each`` leaf-by-leaf one (tracers).
+
+    A core (``sgd``, ``adam``, ``adamw``, ``lbfgs``) is pure: ``init(params)`` makes the
+    state, ``update(grads, state, params)`` returns the new parameters and state.
+
+    >>> import numpy as np, chainrule as cr
+    >>> opt = cr.optim.sgd(lr=0.1, momentum=0.9)
+    >>> params = {"w": np.array([1.0, -1.0])}
+    >>> state = opt.init(params)
+    >>> state
+    {'step': np.int64(0), 'momentum_buffer': (array([0., 0.]),)}
+    >>> grads = cr.grad(lambda p: ((p["w"] - 3.0) ** 2).sum())(params)
+    >>> params, state = opt.update(grads, state, params)
+    >>> params
+    {'w': array([ 1.4, -0.2])}
+    """
 
     #: the state keys holding one array per parameter
     buffers: tuple = ()
@@ -305,6 +320,13 @@ def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
 
     ``g += weight_decay * p``; ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g``
     at the first step); ``g = g + momentum * buf`` (Nesterov) or ``buf``; ``p -= lr * g``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> opt = cr.optim.sgd(lr=0.25)
+    >>> p = np.array([1.0, -1.0]); state = opt.init(p)
+    >>> p, state = opt.update(cr.grad(lambda p: ((p - 3.0) ** 2).sum())(p), state, p)
+    >>> p                                     # p - 0.25 * 2 (p - 3): halfway to 3
+    array([2., 1.])
     """
     return _SGD(lr, momentum, dampening, nesterov, weight_decay)
 
@@ -314,10 +336,27 @@ def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)
 
     ``amsgrad=True`` divides by the running maximum of the second moment (AMSGrad,
     Reddi et al. 2018), as ``torch.optim.Adam(amsgrad=True)``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> opt = cr.optim.adam(lr=0.1)
+    >>> p = np.array([1.0, -1.0]); state = opt.init(p)
+    >>> loss = lambda p: ((p - 3.0) ** 2).sum()
+    >>> for _ in range(200):
+    ...     p, state = opt.update(cr.grad(loss)(p), state, p)
+    >>> p.round(3), state["step"]
+    (array([3., 3.]), np.int64(200))
     """
     return _Adam(lr, betas, eps, weight_decay, amsgrad)
 
 
 def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-    """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay ``p *= 1 - lr * wd``."""
+    """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay ``p *= 1 - lr * wd``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> opt = cr.optim.adamw(lr=0.1, weight_decay=0.5)
+    >>> p = np.array([3.0]); state = opt.init(p)
+    >>> p, state = opt.update(np.zeros(1), state, p)   # no gradient: only the decay acts
+    >>> p                                               # 3 * (1 - 0.1 * 0.5)
+    array([2.85])
+    """
     return _AdamW(lr, betas, eps, weight_decay, amsgrad)

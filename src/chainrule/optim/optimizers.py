@@ -129,6 +129,15 @@ class Optimizer:
     ``[{"params": [...], "lr": 0.01}, {"params": [...]}]``, each group's missing
     hyperparameters taken from the constructor's arguments.  With groups, each runs as
     an optimiser of its own (``opt.groups``); ``opt.param_groups`` lists them either way.
+
+    >>> import chainrule as cr
+    >>> model = cr.nn.MLP([2, 4, 1])
+    >>> opt = cr.optim.SGD([{"params": model.layers[0].parameters(), "lr": 0.1},
+    ...                     {"params": model.layers[1].parameters()}], lr=0.01)
+    >>> [group["lr"] for group in opt.param_groups]
+    [0.1, 0.01]
+    >>> isinstance(opt, cr.optim.Optimizer)
+    True
     """
 
     def __init__(self, params, core):
@@ -176,7 +185,14 @@ class Optimizer:
 
     @property
     def lr(self):
-        """The learning rate (of the first group; settable between steps, setting every group's)."""
+        """The learning rate (of the first group; settable between steps, setting every group's).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> opt.lr = 0.05; opt.lr, opt.param_groups[0]["lr"]
+        (0.05, 0.05)
+        """
         return self.core.lr
 
     @lr.setter
@@ -186,15 +202,41 @@ class Optimizer:
 
     @property
     def param_groups(self):
-        """PyTorch's ``param_groups``: one mapping per group, ``group["lr"] = ...`` settable."""
+        """PyTorch's ``param_groups``: one mapping per group, ``group["lr"] = ...`` settable.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> opt.param_groups
+        [{'params': [1 tensors], 'lr': 0.1, 'momentum': 0.9, 'dampening': 0.0, 'nesterov': False, 'weight_decay': 0.0}]
+        >>> opt.param_groups[0]["lr"] = 0.01; opt.lr
+        0.01
+        """
         return [ParamGroup(g) for g in self.groups or [self]]
 
     def zero_grad(self, set_to_none=True):
-        """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros)."""
+        """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward(); w.grad
+        tensor([ 2., -2.])
+        >>> opt.zero_grad(set_to_none=False); w.grad
+        tensor([0., 0.])
+        """
         _zero_grads(self.params, set_to_none)
 
     def step(self, closure=None):
-        """One update from the parameters' ``.grad``; returns ``closure()`` if one is given."""
+        """One update from the parameters' ``.grad``; returns ``closure()`` if one is given.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward()
+        >>> opt.step(); w                   # w - 0.1 * 2w
+        tensor([ 0.8, -0.8], requires_grad=True)
+        """
         loss = None
         if closure is not None:
             with enable_grad():
@@ -243,7 +285,15 @@ class Optimizer:
     # -- saving -----------------------------------------------------------------------------
     def state_dict(self):
         """The state as ``{name: array}``: ``step``, ``lr`` and ``<buffer>.<i>`` per parameter
-        (with parameter groups, each group's keys prefixed by ``groups.<g>.``)."""
+        (with parameter groups, each group's keys prefixed by ``groups.<g>.``).
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward(); opt.step()
+        >>> opt.state_dict()
+        {'step': array(1), 'lr': array(0.1), 'momentum_buffer.0': array([ 2., -2.])}
+        """
         if self.groups is not None:
             return {f"groups.{i}.{k}": v for i, g in enumerate(self.groups) for k, v in g.state_dict().items()}
         out = {"step": np.asarray(self.state["step"]), "lr": np.asarray(self.core.lr)}
@@ -253,7 +303,16 @@ class Optimizer:
         return out
 
     def load_state_dict(self, state):
-        """Restore ``state_dict()`` output; keys and shapes are checked before anything changes."""
+        """Restore ``state_dict()`` output; keys and shapes are checked before anything changes.
+
+        >>> import chainrule as cr
+        >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+        >>> opt = cr.optim.SGD([w], lr=0.1, momentum=0.9)
+        >>> (w ** 2).sum().backward(); opt.step()
+        >>> resumed = cr.optim.SGD([w], lr=0.1, momentum=0.9).load_state_dict(opt.state_dict())
+        >>> resumed.state_dict()["momentum_buffer.0"]
+        array([ 2., -2.])
+        """
         if self.groups is not None:
             self._check_keys(state)
             parts = [{k[len(f"groups.{i}."):]: v for k, v in state.items() if k.startswith(f"groups.{i}.")}
@@ -315,14 +374,33 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), with L2 ``weight_decay`` as ``torch.optim.Adam``."""
+    """Adam (Kingma & Ba), with L2 ``weight_decay`` as ``torch.optim.Adam``.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, -1.0], requires_grad=True)
+    >>> opt = cr.optim.Adam([w], lr=0.1)
+    >>> for _ in range(200):
+    ...     opt.zero_grad()
+    ...     ((w - 3.0) ** 2).sum().backward()
+    ...     _ = opt.step()
+    >>> w.detach().numpy().round(3)
+    array([3., 3.])
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
         super().__init__(params, adam(lr, betas, eps, weight_decay, amsgrad))
 
 
 class AdamW(Optimizer):
-    """AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``."""
+    """AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([3.0], requires_grad=True)
+    >>> opt = cr.optim.AdamW([w], lr=0.1, weight_decay=0.5)
+    >>> w.grad = cr.tensor([0.0]); _ = opt.step()   # a zero gradient: only the decay acts
+    >>> w                                            # 3 * (1 - 0.1 * 0.5)
+    tensor([2.85], requires_grad=True)
+    """
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
         super().__init__(params, adamw(lr, betas, eps, weight_decay, amsgrad))

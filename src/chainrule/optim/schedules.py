@@ -172,7 +172,17 @@ class StepLR(_Scheduler):
 
 
 class ExponentialLR(_Scheduler):
-    """``lr0 * gamma ** epoch`` (``torch.optim.lr_scheduler.ExponentialLR``)."""
+    """``lr0 * gamma ** epoch`` (``torch.optim.lr_scheduler.ExponentialLR``).
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.sgd(lr=1.0)
+    >>> sched = cr.optim.ExponentialLR(opt, gamma=0.5)
+    >>> lrs = []
+    >>> for _ in range(4):
+    ...     sched.step(); lrs.append(opt.lr)
+    >>> lrs
+    [0.5, 0.25, 0.125, 0.0625]
+    """
 
     def __init__(self, optimizer, gamma):
         super().__init__(optimizer)
@@ -184,7 +194,17 @@ class ExponentialLR(_Scheduler):
 
 class CosineAnnealingLR(_Scheduler):
     """``eta_min + (lr0 - eta_min) (1 + cos(pi epoch / T_max)) / 2`` (``torch.optim.lr_scheduler.
-    CosineAnnealingLR``'s closed form; past ``T_max`` the cosine rises again, as PyTorch's)."""
+    CosineAnnealingLR``'s closed form; past ``T_max`` the cosine rises again, as PyTorch's).
+
+    >>> import chainrule as cr
+    >>> opt = cr.optim.sgd(lr=1.0)
+    >>> sched = cr.optim.CosineAnnealingLR(opt, T_max=4)
+    >>> lrs = []
+    >>> for _ in range(5):
+    ...     sched.step(); lrs.append(round(opt.lr, 4))
+    >>> lrs
+    [0.8536, 0.5, 0.1464, 0.0, 0.1464]
+    """
 
     def __init__(self, optimizer, T_max, eta_min=0.0):
         super().__init__(optimizer)

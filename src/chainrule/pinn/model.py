@@ -51,7 +51,12 @@ def mlp(box, sizes, activation="tanh", *, rng=None, dtype=np.float64):
 
 
 def mse(r):
-    """``mean(r ** 2)``, the squared residual of a term."""
+    """``mean(r ** 2)``, the squared residual of a term.
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.pinn.mse(np.array([1.0, -3.0]))      # (1 + 9) / 2
+    np.float64(5.0)
+    """
     return cnp.mean(r ** 2)
 
 
