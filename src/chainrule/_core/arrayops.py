@@ -8,7 +8,16 @@ share one implementation.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Iterator
+
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: nothing here runs on the hot path
+    from typing_extensions import Self
+
+    from chainrule.typing import ArrayLike, DTypeLike
+
+    Axis = int | tuple[int, ...] | None
 
 
 class ArrayOps:
@@ -16,6 +25,7 @@ class ArrayOps:
     # NumPy defers binary operators to us (``ndarray * tracer`` calls our
     # ``__rmul__``) and calls ``__array_ufunc__`` for ``np.sin(tracer)``.
     __array_priority__ = 1000.0
+    _value: Any  # each tracer class has the slot
 
     @staticmethod
     def _tracer_types():
@@ -25,116 +35,120 @@ class ArrayOps:
     # ``_value`` is the payload one level down: an ndarray, a NumPy scalar,
     # or a tracer of a lower level.
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self._value.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         return self._value.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         return len(self.shape)
 
     @property
-    def size(self):
+    def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def __len__(self):
+    def __len__(self) -> int:
         shape = self.shape
         if not shape:
             raise TypeError("len() of a 0-d array")
         return shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Self]:
         for i in range(len(self)):
             yield self[i]
 
     # -- arithmetic ----------------------------------------------------------
-    def __add__(self, other): return _np.add(self, other)
-    def __radd__(self, other): return _np.add(other, self)
-    def __sub__(self, other): return _np.subtract(self, other)
-    def __rsub__(self, other): return _np.subtract(other, self)
-    def __mul__(self, other): return _np.multiply(self, other)
-    def __rmul__(self, other): return _np.multiply(other, self)
-    def __truediv__(self, other): return _np.divide(self, other)
-    def __rtruediv__(self, other): return _np.divide(other, self)
-    def __pow__(self, other): return _np.power(self, other)
-    def __rpow__(self, other): return _np.power(other, self)
-    def __matmul__(self, other): return _np.matmul(self, other)
-    def __rmatmul__(self, other): return _np.matmul(other, self)
-    def __neg__(self): return _np.negative(self)
-    def __abs__(self): return _np.abs(self)
-    def __pos__(self): return self
+    def __add__(self, other: ArrayLike) -> Self: return _np.add(self, other)
+    def __radd__(self, other: ArrayLike) -> Self: return _np.add(other, self)
+    def __sub__(self, other: ArrayLike) -> Self: return _np.subtract(self, other)
+    def __rsub__(self, other: ArrayLike) -> Self: return _np.subtract(other, self)
+    def __mul__(self, other: ArrayLike) -> Self: return _np.multiply(self, other)
+    def __rmul__(self, other: ArrayLike) -> Self: return _np.multiply(other, self)
+    def __truediv__(self, other: ArrayLike) -> Self: return _np.divide(self, other)
+    def __rtruediv__(self, other: ArrayLike) -> Self: return _np.divide(other, self)
+    def __pow__(self, other: ArrayLike) -> Self: return _np.power(self, other)
+    def __rpow__(self, other: ArrayLike) -> Self: return _np.power(other, self)
+    def __matmul__(self, other: ArrayLike) -> Self: return _np.matmul(self, other)
+    def __rmatmul__(self, other: ArrayLike) -> Self: return _np.matmul(other, self)
+    def __neg__(self) -> Self: return _np.negative(self)
+    def __abs__(self) -> Self: return _np.abs(self)
+    def __pos__(self) -> Self: return self
 
     # Comparisons have no derivative: they see through every level.
-    def __lt__(self, other): return _np.less(self, other)
-    def __le__(self, other): return _np.less_equal(self, other)
-    def __gt__(self, other): return _np.greater(self, other)
-    def __ge__(self, other): return _np.greater_equal(self, other)
-    def __eq__(self, other): return _np.equal(self, other)
-    def __ne__(self, other): return _np.not_equal(self, other)
+    def __lt__(self, other: ArrayLike) -> Self: return _np.less(self, other)
+    def __le__(self, other: ArrayLike) -> Self: return _np.less_equal(self, other)
+    def __gt__(self, other: ArrayLike) -> Self: return _np.greater(self, other)
+    def __ge__(self, other: ArrayLike) -> Self: return _np.greater_equal(self, other)
+    # Elementwise, as NumPy's (so not the bool that ``object.__eq__`` promises).
+    def __eq__(self, other: object) -> Self: return _np.equal(self, other)  # type: ignore[override]
+    def __ne__(self, other: object) -> Self: return _np.not_equal(self, other)  # type: ignore[override]
     __hash__ = object.__hash__
 
-    def __getitem__(self, idx): return _np._getitem(self, idx)
+    def __getitem__(self, idx: Any) -> Self: return _np._getitem(self, idx)
 
-    def __setitem__(self, idx, v):
+    def __setitem__(self, idx: Any, v: ArrayLike) -> None:
         raise TypeError(f"x[{_show_index(idx)}] = v: a value being transformed (grad, jvp, vmap, ...) "
                         f"cannot be assigned in place; write x = cnp.at(x)[{_show_index(idx)}].set(v) "
                         f"(or .add(v)), or use cnp.where(mask, v, x)")
 
     # -- methods -------------------------------------------------------------
     @property
-    def T(self): return _np.transpose(self)
+    def T(self) -> Self: return _np.transpose(self)
 
     # ``dtype``/``out`` are in the signatures because ``np.sum(tracer)`` calls
     # ``tracer.sum(axis=..., dtype=..., out=...)``.
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+    def sum(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, keepdims: bool = False) -> Self:
         return _np.sum(_reduce_args(self, "sum", dtype, out), axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+    def mean(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, keepdims: bool = False) -> Self:
         return _np.mean(_reduce_args(self, "mean", dtype, out), axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, out=None, keepdims=False):
+    def max(self, axis: Axis = None, out: None = None, keepdims: bool = False) -> Self:
         return _np.max(_reduce_args(self, "max", None, out), axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, out=None, keepdims=False):
+    def min(self, axis: Axis = None, out: None = None, keepdims: bool = False) -> Self:
         return _np.min(_reduce_args(self, "min", None, out), axis=axis, keepdims=keepdims)
 
-    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+    def prod(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, keepdims: bool = False) -> Self:
         return _np.prod(_reduce_args(self, "prod", dtype, out), axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    def var(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, ddof: int = 0,
+            keepdims: bool = False) -> Self:
         return _np.var(_reduce_args(self, "var", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
 
-    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    def std(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, ddof: int = 0,
+            keepdims: bool = False) -> Self:
         return _np.std(_reduce_args(self, "std", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
 
-    def cumsum(self, axis=None, dtype=None, out=None):
+    def cumsum(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None) -> Self:
         return _np.cumsum(_reduce_args(self, "cumsum", dtype, out), axis=axis)
 
-    def cumprod(self, axis=None, dtype=None, out=None):
+    def cumprod(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None) -> Self:
         return _np.cumprod(_reduce_args(self, "cumprod", dtype, out), axis=axis)
-    def exp(self): return _np.exp(self)
-    def log(self): return _np.log(self)
-    def sin(self): return _np.sin(self)
-    def cos(self): return _np.cos(self)
-    def tanh(self): return _np.tanh(self)
-    def sqrt(self): return _np.sqrt(self)
-    def dot(self, other): return _np.dot(self, other)
-    def astype(self, dtype, copy=True): return _np.astype(self, dtype)
-    def ravel(self, order="C"): return _np.ravel(self, order)
-    def flatten(self, order="C"): return _np.ravel(self, order)
-    def squeeze(self, axis=None): return _np.squeeze(self, axis)
-    def swapaxes(self, axis1, axis2): return _np.swapaxes(self, axis1, axis2)
-    def clip(self, min=None, max=None): return _np.clip(self, min, max)  # noqa: A002
+    def exp(self) -> Self: return _np.exp(self)
+    def log(self) -> Self: return _np.log(self)
+    def sin(self) -> Self: return _np.sin(self)
+    def cos(self) -> Self: return _np.cos(self)
+    def tanh(self) -> Self: return _np.tanh(self)
+    def sqrt(self) -> Self: return _np.sqrt(self)
+    def dot(self, other: ArrayLike) -> Self: return _np.dot(self, other)
+    def astype(self, dtype: DTypeLike, copy: bool = True) -> Self: return _np.astype(self, dtype)
+    def ravel(self, order: str = "C") -> Self: return _np.ravel(self, order)
+    def flatten(self, order: str = "C") -> Self: return _np.ravel(self, order)
+    def squeeze(self, axis: Axis = None) -> Self: return _np.squeeze(self, axis)
+    def swapaxes(self, axis1: int, axis2: int) -> Self: return _np.swapaxes(self, axis1, axis2)
+    def clip(self, min: ArrayLike | None = None, max: ArrayLike | None = None) -> Self:  # noqa: A002
+        return _np.clip(self, min, max)
 
-    def reshape(self, *shape, order="C", copy=None):
+    def reshape(self, *shape: Any, order: str = "C", copy: bool | None = None) -> Self:
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = shape[0]
         return _np.reshape(self, shape, order=order, copy=copy)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: Any) -> Self:
         if len(axes) == 1 and (axes[0] is None or not isinstance(axes[0], (int, np.integer))):
             axes = axes[0]
         return _np.transpose(self, axes or None)
@@ -146,17 +160,17 @@ class ArrayOps:
     #: True where a complex constant must not enter an operation on this value (bind refuses it)
     _no_complex = False
 
-    def item(self):
+    def item(self) -> Any:
         return np.asarray(_number(self, ".item()")).item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         return np.asarray(_number(self, ".tolist()")).tolist()
 
-    def __float__(self): return float(np.asarray(_number(self, "float()")).item())
-    def __int__(self): return int(np.asarray(_number(self, "int()")).item())
-    def __complex__(self): return complex(np.asarray(_number(self, "complex()")).item())
-    def __bool__(self): return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
-    def __index__(self): return _concrete(self, "using it as a Python integer (an index, range())").__index__()
+    def __float__(self) -> float: return float(np.asarray(_number(self, "float()")).item())
+    def __int__(self) -> int: return int(np.asarray(_number(self, "int()")).item())
+    def __complex__(self) -> complex: return complex(np.asarray(_number(self, "complex()")).item())
+    def __bool__(self) -> bool: return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
+    def __index__(self) -> int: return _concrete(self, "using it as a Python integer (an index, range())").__index__()
 
     def __array_function__(self, func, types, args, kwargs):
         # np.sum(t), np.concatenate([t, u]), np.linalg.inv(t): the chainrule.numpy
@@ -227,7 +241,7 @@ from chainrule._core.primitive import TRACER_TYPES as _TRACERS  # noqa: E402
 
 #: The operations the methods forward to (``chainrule._ops``).  Layers only look down:
 #: the ops module installs itself here when it is imported (:func:`install`).
-_np = None
+_np: Any = None
 
 
 def install(ops, namespaces=None):
