@@ -1,12 +1,17 @@
 """Layers: ``Linear``, ``MLP``, ``Sequential`` and the activation modules."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
 
 from chainrule._seed import default_generator
 from chainrule.nn import functional as F
 from chainrule.nn import init as _init
 from chainrule.nn.module import Module, ModuleInputError, parameter
+
+if TYPE_CHECKING:
+    from chainrule.typing import DTypeLike
 
 __all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity",
            "Dropout", "Conv1d", "Conv2d", "LayerNorm", "Embedding", "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]
@@ -39,8 +44,8 @@ class Linear(Module):
     (5, 2)
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, rng=None, init="glorot_uniform",
-                 dtype=np.float64):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rng: Any = None,
+                 init: str = "glorot_uniform", dtype: DTypeLike = np.float64) -> None:
         self.in_features, self.out_features = int(in_features), int(out_features)
         gen = _rng(rng)
         w = _init.get(init)(gen, (self.in_features, self.out_features), dtype=dtype)
@@ -187,7 +192,8 @@ class MLP(Module):
     [('layers.0.weight', (1, 2)), ('layers.0.bias', (2,)), ('layers.1.weight', (2, 1)), ('layers.1.bias', (1,))]
     """
 
-    def __init__(self, sizes, activation="tanh", output=None, *, rng=None, init=None, dtype=np.float64):
+    def __init__(self, sizes: Sequence[int], activation: Any = "tanh", output: Any = None, *, rng: Any = None,
+                 init: str | None = None, dtype: DTypeLike = np.float64) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"MLP: sizes must list at least an input and an output size, all >= 1; "

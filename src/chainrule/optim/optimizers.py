@@ -12,6 +12,7 @@ through ``closure`` (which zeroes the gradients, computes the loss, calls
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
 
 import numpy as np
 
@@ -20,6 +21,12 @@ from chainrule._interpreters.reverse import Tensor, _write
 from chainrule.nn.module import _is_parameter, _zero_grads
 from chainrule.optim.functional import adam, adamw, sgd
 from chainrule.optim.lbfgs import lbfgs
+
+if TYPE_CHECKING:
+    from chainrule.nn.module import Module
+
+#: What an optimiser takes: tensors, a model, or PyTorch's parameter groups (dicts with "params").
+Params = Union[Iterable[Tensor], Iterable[Mapping[str, Any]], "Module"]
 
 __all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "LBFGS"]
 
@@ -131,7 +138,7 @@ class Optimizer:
     an optimiser of its own (``opt.groups``); ``opt.param_groups`` lists them either way.
     """
 
-    def __init__(self, params, core):
+    def __init__(self, params: Params, core: Any) -> None:
         name = type(self).__name__
         if not (hasattr(params, "parameters") and callable(params.parameters)):
             params = list(params)  # a generator is read once
@@ -189,11 +196,11 @@ class Optimizer:
         """PyTorch's ``param_groups``: one mapping per group, ``group["lr"] = ...`` settable."""
         return [ParamGroup(g) for g in self.groups or [self]]
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros)."""
         _zero_grads(self.params, set_to_none)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update from the parameters' ``.grad``; returns ``closure()`` if one is given."""
         loss = None
         if closure is not None:
@@ -310,21 +317,24 @@ class SGD(Optimizer):
     tensor([3., 3.], requires_grad=True)
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, params: Params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, sgd(lr, momentum, dampening, nesterov, weight_decay))
 
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), with L2 ``weight_decay`` as ``torch.optim.Adam``."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(params, adam(lr, betas, eps, weight_decay, amsgrad))
 
 
 class AdamW(Optimizer):
     """AdamW: Adam with decoupled weight decay, as ``torch.optim.AdamW``."""
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
         super().__init__(params, adamw(lr, betas, eps, weight_decay, amsgrad))
 
 
@@ -349,8 +359,9 @@ class LBFGS(Optimizer):
     array([1., 1.])
     """
 
-    def __init__(self, params, lr=1.0, max_iter=20, history_size=10, tolerance_grad=1e-7,
-                 tolerance_change=1e-9, line_search_fn="strong_wolfe", rtol_change=0.0):
+    def __init__(self, params: Params, lr: float = 1.0, max_iter: int = 20, history_size: int = 10,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+                 line_search_fn: str | None = "strong_wolfe", rtol_change: float = 0.0) -> None:
         if not (hasattr(params, "parameters") and callable(params.parameters)):
             params = list(params)
         groups = _split_groups(params, "LBFGS")
@@ -361,7 +372,7 @@ class LBFGS(Optimizer):
                                        rtol_change))
         self.max_iter = int(max_iter)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         if closure is None:
             raise TypeError("LBFGS.step needs a closure that zeroes the gradients, computes the loss, "
                             "calls backward() and returns the loss")
