@@ -2,7 +2,8 @@
 
 - ``Array``: what chainrule's functions return -- a NumPy array outside any
   transform, a traced value (``Traced``: ``cr.Tensor`` and the values inside
-  ``grad``, ``jvp``, ``vmap``, ``jit``) inside one.  Annotate a function that
+  ``grad``, ``jvp``, ``vmap``, ``jit``) inside one.  A 0-d result may be a NumPy
+  scalar (``np.float64``), as in NumPy; it acts as a 0-d array.  Annotate a function that
   is transformed with it: ``def loss(w: Array, x: Array) -> Array``.
 - ``ArrayLike``: what they accept -- anything NumPy accepts, or a traced value.
 - ``Traced``: the class of every traced value (the operators and methods of arrays).
@@ -21,14 +22,13 @@ from __future__ import annotations
 
 from typing import Any, Sequence, Union
 
-import numpy as np
 import numpy.typing as npt
 
 from chainrule._core.arrayops import ArrayOps as Traced
 
 __all__ = ["Array", "ArrayLike", "Traced", "PyTree", "DTypeLike", "Shape"]
 
-Array = Union[npt.NDArray[Any], np.generic, Traced]
+Array = Union[npt.NDArray[Any], Traced]
 ArrayLike = Union[npt.ArrayLike, Traced]
 PyTree = Any
 DTypeLike = Union[npt.DTypeLike, None]
