@@ -81,6 +81,7 @@ vmapped: Callable[[Array, Array], Array] = cr.vmap(f)
 value: Array = cr.value_and_grad(f)(np.ones(2), np.ones(2))[0]
 t = cr.tensor([1.0, 2.0], requires_grad=True)
 cnp.sum(cnp.sin(t) * t).backward()                           # the tape: a Tensor stays a Tensor
+(np.ones(2) * t + cnp.linalg.norm(t)).sum().backward()       # NumPy defers to a Tensor, as at run time
 grad_t: cr.Tensor | None = t.grad
 """
 

@@ -250,13 +250,16 @@ class Tensor(ArrayOps):
                                "use tensor.detach().numpy()")
         return _export(self)
 
-    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray[Any, Any]:
-        if self.requires_grad or self._level != 0:
-            raise TypeError("converting a Tensor that requires grad to a NumPy array would drop its "
-                            "gradient; use chainrule.numpy functions, or tensor.detach().numpy()")
-        if copy or (dtype is not None and np.dtype(dtype) != self.dtype):
-            return np.array(self._value, dtype=dtype, copy=True)
-        return _export(self)
+    # Hidden from type checkers: NumPy's stubs would read a Tensor as an array and type
+    # ``ndarray * tensor`` as an ndarray, where at run time NumPy defers to the Tensor.
+    if not TYPE_CHECKING:
+        def __array__(self, dtype=None, copy=None):
+            if self.requires_grad or self._level != 0:
+                raise TypeError("converting a Tensor that requires grad to a NumPy array would drop its "
+                                "gradient; use chainrule.numpy functions, or tensor.detach().numpy()")
+            if copy or (dtype is not None and np.dtype(dtype) != self.dtype):
+                return np.array(self._value, dtype=dtype, copy=True)
+            return _export(self)
 
     def __repr__(self) -> str:
         body = np.array2string(np.asarray(_raw(self._value)), separator=", ", prefix="tensor(")
