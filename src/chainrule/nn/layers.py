@@ -11,6 +11,7 @@ from chainrule.nn import init as _init
 from chainrule.nn.module import Module, ModuleInputError, parameter
 
 if TYPE_CHECKING:
+    from chainrule._interpreters.reverse import Tensor
     from chainrule.typing import DTypeLike
 
 __all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity",
@@ -43,6 +44,9 @@ class Linear(Module):
     >>> layer(np.ones((5, 3))).shape
     (5, 2)
     """
+
+    weight: Tensor
+    bias: Tensor | None
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rng: Any = None,
                  init: str = "glorot_uniform", dtype: DTypeLike = np.float64) -> None:

@@ -49,7 +49,7 @@ def parameter(value: ArrayLike, dtype: DTypeLike = None) -> Tensor:
 
 
 #: the tensors made by ``parameter``: they stay parameters when frozen with ``requires_grad_(False)``
-_MADE_BY_PARAMETER = weakref.WeakValueDictionary()
+_MADE_BY_PARAMETER: weakref.WeakValueDictionary[Any, Tensor] = weakref.WeakValueDictionary()
 
 
 def _is_parameter(v):
@@ -64,7 +64,7 @@ def _zero_grads(params, set_to_none):
 
 
 #: the modules whose repr is being built (a module holding a reference to an ancestor)
-_IN_REPR = set()
+_IN_REPR: set[Any] = set()
 
 
 class ModuleInputError(ValueError):
@@ -261,7 +261,7 @@ class Module:
         setattr(self, name, value)
         return value
 
-    def add_module(self, name: str, module: Module | None) -> Module | None:
+    def add_module(self, name: str, module: Module | None) -> None:
         """``setattr(self, name, module)``, checking that ``module`` is a ``Module`` (or ``None``)."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(self).__name__}.add_module: {name!r} must be a cr.nn.Module, "

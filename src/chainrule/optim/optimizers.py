@@ -138,7 +138,7 @@ class Optimizer:
     an optimiser of its own (``opt.groups``); ``opt.param_groups`` lists them either way.
     """
 
-    def __init__(self, params: Params, core: Any) -> None:
+    def __init__(self, params: Any, core: Any) -> None:  # the subclasses take Params
         name = type(self).__name__
         if not (hasattr(params, "parameters") and callable(params.parameters)):
             params = list(params)  # a generator is read once
