@@ -83,6 +83,17 @@ t = cr.tensor([1.0, 2.0], requires_grad=True)
 cnp.sum(cnp.sin(t) * t).backward()                           # the tape: a Tensor stays a Tensor
 (np.ones(2) * t + cnp.linalg.norm(t)).sum().backward()       # NumPy defers to a Tensor, as at run time
 grad_t: cr.Tensor | None = t.grad
+
+def frozen(x: Array) -> Array:
+    with cr.no_grad():                     # a context that does not swallow exceptions
+        return cr.stop_gradient(x)
+
+core = cr.optim.adam(1e-3)                 # the public API is annotated: no untyped calls
+state = core.init({"w": np.ones(2)})
+model = cr.nn.Sequential(cr.nn.Linear(2, 4), cr.nn.Tanh(), cr.nn.Dropout(0.1), cr.nn.Linear(4, 1))
+sched = cr.optim.StepLR(cr.optim.SGD(model, lr=0.1), step_size=10)
+cr.testing.check_grads(f, (np.ones(2), np.ones(2)), order=1)
+lap = cr.laplacian(f)(np.ones(2), np.ones(2))
 """
 
 BAD = """

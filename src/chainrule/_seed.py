@@ -21,7 +21,7 @@ __all__ = ["manual_seed", "default_generator"]
 _generator = np.random.default_rng()
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the global generator with the integer ``seed``; returns the new ``numpy.random.Generator``."""
     global _generator
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -30,6 +30,6 @@ def manual_seed(seed):
     return _generator
 
 
-def default_generator():
+def default_generator() -> np.random.Generator:
     """The global generator (the one ``manual_seed`` last set)."""
     return _generator

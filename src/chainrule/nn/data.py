@@ -18,6 +18,8 @@ number of batches in an epoch.
 """
 from __future__ import annotations
 
+from typing import Any, Iterator
+
 import numpy as np
 
 from chainrule._seed import default_generator
@@ -32,7 +34,8 @@ class DataLoader:
     for a dict.  ``seed`` (an int or a ``numpy.random.Generator``) fixes the shuffles.
     """
 
-    def __init__(self, data, batch_size=1, shuffle=False, drop_last=False, *, seed=None):
+    def __init__(self, data: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, *,
+                 seed: Any = None) -> None:
         if isinstance(data, dict):
             self._keys, arrays = list(data), [np.asarray(v) for v in data.values()]
         elif isinstance(data, (tuple, list)):
@@ -55,11 +58,11 @@ class DataLoader:
         else:
             self.rng = np.random.default_rng(int(seed))
 
-    def __len__(self):
+    def __len__(self) -> int:
         full, rest = divmod(self.n, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         order = (self.rng or default_generator()).permutation(self.n) if self.shuffle else None
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             if order is None:

@@ -129,7 +129,7 @@ class Identity(_Activation):
 class GELU(_Activation):
     """``x Phi(x)`` as a module (``approximate="tanh"`` needs no SciPy)."""
 
-    def __init__(self, approximate="none"):
+    def __init__(self, approximate: str = "none") -> None:
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
@@ -150,7 +150,7 @@ class Sequential(Module):
     ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
     """
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
 
     def __getitem__(self, i):
@@ -244,7 +244,7 @@ class Dropout(Module):
     array([1., 1., 1.])
     """
 
-    def __init__(self, p=0.5, *, rng=None):
+    def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
         p = float(p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
@@ -260,7 +260,7 @@ class Dropout(Module):
 class _Loss(Module):
     fn = staticmethod(F.mse_loss)
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         self.reduction = reduction
 
     def forward(self, input, target):
@@ -287,7 +287,7 @@ class BCEWithLogitsLoss(_Loss):
 class CrossEntropyLoss(_Loss):
     """``F.cross_entropy`` as a module, with ``reduction`` and ``label_smoothing``."""
 
-    def __init__(self, reduction="mean", label_smoothing=0.0):
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
 
     def forward(self, input, target):
@@ -305,8 +305,9 @@ class _ConvNd(Module):
     generator that ``cr.manual_seed`` sets)."""
     nd, fn = 2, staticmethod(F.conv2d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, *, rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, padding: Any = 0, dilation: int | Sequence[int] = 1,
+                 groups: int = 1, bias: bool = True, *, rng: Any = None, dtype: DTypeLike = np.float64) -> None:
         name = type(self).__name__
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
@@ -366,7 +367,8 @@ class LayerNorm(Module):
     array([[-1.2247,  0.    ,  1.2247]])
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *, dtype=np.float64):
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, *, dtype: DTypeLike = np.float64) -> None:
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
         self.normalized_shape, self.eps = tuple(int(v) for v in shape), float(eps)
         affine = bool(elementwise_affine)
@@ -391,7 +393,8 @@ class Embedding(Module):
     ((1, 3, 4), True)
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, rng=None, dtype=np.float64):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *, rng: Any = None,
+                 dtype: DTypeLike = np.float64) -> None:
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None and not -self.num_embeddings <= int(padding_idx) < self.num_embeddings:
             raise ValueError(f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}), "
