@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import os
 import pathlib
 import subprocess
@@ -54,6 +55,33 @@ def test_every_public_name_has_a_declaration_and_no_more(module):
     constants = {n for n in ("e", "pi", "inf", "nan", "newaxis", "float32", "float64") if module is cnp}
     assert set(module.__all__) <= declared, f"missing from {path.name}: {sorted(set(module.__all__) - declared)}"
     assert declared <= set(module.__all__) | constants, f"extra in {path.name}: {sorted(declared - set(module.__all__))}"
+
+
+def _untyped(f):
+    """True for a function with no annotation at all: ``mypy --strict`` refuses a call to it."""
+    try:
+        sig = inspect.signature(f)
+    except (TypeError, ValueError):  # a builtin: typeshed types it
+        return False
+    return sig.return_annotation is sig.empty and all(p.annotation is p.empty for p in sig.parameters.values())
+
+
+def test_every_public_function_and_method_is_annotated():
+    import chainrule as cr
+    untyped = []
+    for ns in (cr, cr.nn, cr.nn.functional, cr.nn.init, cr.optim, cr.pinn, cr.distributed, cr.forward_ad,
+               cr.autograd, cr.testing):
+        for name in ns.__all__:
+            obj = getattr(ns, name)
+            if inspect.isclass(obj):
+                members = {f"{name}.{m}": v for m, v in vars(obj).items()
+                           if inspect.isfunction(v) and (not m.startswith("_") or m in ("__init__", "__call__"))}
+            elif callable(obj) and not inspect.ismodule(obj):
+                members = {name: obj}
+            else:
+                continue
+            untyped += [f"{ns.__name__}.{k}" for k, v in members.items() if _untyped(v)]
+    assert not untyped, f"annotate these (a call from --strict code is an error): {untyped}"
 
 
 def _mypy(tmp_path, *files):

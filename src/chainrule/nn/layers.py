@@ -11,6 +11,8 @@ from chainrule.nn import init as _init
 from chainrule.nn.module import Module, ModuleInputError, parameter
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from chainrule._interpreters.reverse import Tensor
     from chainrule.typing import DTypeLike
 
@@ -62,7 +64,7 @@ class Linear(Module):
         else:
             self.bias = None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         try:
             shape = x.shape
         except AttributeError:
@@ -81,7 +83,7 @@ class Linear(Module):
         y = x @ self.weight
         return y if self.bias is None else y + self.bias
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
@@ -99,7 +101,7 @@ def _shape_hint(shape, n):
 class _Activation(Module):
     fn = staticmethod(F.identity)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return self.fn(x)
 
 class Tanh(_Activation):
@@ -134,10 +136,10 @@ class GELU(_Activation):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return F.gelu(x, self.approximate)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
@@ -165,12 +167,12 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.layers)
 
-    def append(self, layer):
+    def append(self, layer: Module) -> Self:
         """Add ``layer`` at the end; returns ``self``."""
         self.layers.append(layer)
         return self
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for layer in self.layers:
             x = layer(x)
         return x
@@ -214,14 +216,14 @@ class MLP(Module):
         rng = _rng(rng)
         self.layers = [Linear(a, b, rng=rng, init=init, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         *hidden, last = self.layers
         act = self.activation
         for layer in hidden:
             x = act(layer(x))
         return self.output(last(x))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"sizes={self.sizes}, activation={self.activation_name!r}, output={self.output_name!r}"
 
 
@@ -250,10 +252,10 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
         self.p, self.rng = p, None if rng is None else _rng(rng)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return F.dropout(x, self.p, self.training, self.rng)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
@@ -263,10 +265,10 @@ class _Loss(Module):
     def __init__(self, reduction: str = "mean") -> None:
         self.reduction = reduction
 
-    def forward(self, input, target):
+    def forward(self, input: Any, target: Any) -> Any:
         return self.fn(input, target, self.reduction)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
@@ -290,10 +292,10 @@ class CrossEntropyLoss(_Loss):
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
 
-    def forward(self, input, target):
+    def forward(self, input: Any, target: Any) -> Any:
         return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         parts = [] if self.reduction == "mean" else [f"reduction={self.reduction!r}"]
         return ", ".join(parts + ([f"label_smoothing={self.label_smoothing}"] if self.label_smoothing else []))
 
@@ -323,10 +325,10 @@ class _ConvNd(Module):
         self.bias = parameter(gen.uniform(-bound, bound, self.out_channels).astype(dtype), dtype) if bias \
             else None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return self.fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != 0:
             s += f", padding={self.padding!r}"
@@ -375,10 +377,10 @@ class LayerNorm(Module):
         self.weight = parameter(np.ones(self.normalized_shape, dtype), dtype) if affine else None
         self.bias = parameter(np.zeros(self.normalized_shape, dtype), dtype) if affine and bias else None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
 
 
@@ -405,9 +407,9 @@ class Embedding(Module):
             w[self.padding_idx] = 0
         self.weight = parameter(w, dtype)
 
-    def forward(self, input):
+    def forward(self, input: Any) -> Any:
         return F.embedding(input, self.weight, self.padding_idx)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}" + (
             "" if self.padding_idx is None else f", padding_idx={self.padding_idx}")

@@ -23,6 +23,8 @@ from chainrule.optim.functional import adam, adamw, sgd
 from chainrule.optim.lbfgs import lbfgs
 
 if TYPE_CHECKING:
+    from typing_extensions import Self
+
     from chainrule.nn.module import Module
 
 #: What an optimiser takes: tensors, a model, or PyTorch's parameter groups (dicts with "params").
@@ -248,7 +250,7 @@ class Optimizer:
             _write(p, x[sl].reshape(p.shape), name)
 
     # -- saving -----------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The state as ``{name: array}``: ``step``, ``lr`` and ``<buffer>.<i>`` per parameter
         (with parameter groups, each group's keys prefixed by ``groups.<g>.``)."""
         if self.groups is not None:
@@ -259,7 +261,7 @@ class Optimizer:
                 out[f"{k}.{i}"] = np.array(b, copy=True)
         return out
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> Self:
         """Restore ``state_dict()`` output; keys and shapes are checked before anything changes."""
         if self.groups is not None:
             self._check_keys(state)
@@ -403,7 +405,7 @@ class LBFGS(Optimizer):
         self.state = state
         return first
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """``step``, ``lr`` and the curvature pairs ``s.<i>``, ``y.<i>``."""
         out = {"step": np.asarray(self.state["step"]), "lr": np.asarray(self.core.lr)}
         for i, (s, y) in enumerate(zip(self.state["s"], self.state["y"])):
@@ -416,7 +418,7 @@ class LBFGS(Optimizer):
         pairs = [f"{k}.{i}" for i in range(self.core.history_size) for k in "sy"]
         return {"step": np.zeros(()), "lr": np.zeros(()), **dict.fromkeys(pairs, np.zeros(n))}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> Self:
         n = sum(int(np.prod(p.shape, dtype=np.int64)) for p in self.params)
         pairs = sorted(int(k[2:]) for k in state if k.startswith("s."))
         if pairs != list(range(len(pairs))) or any(f"y.{i}" not in state for i in pairs) \

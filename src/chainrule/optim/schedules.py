@@ -126,7 +126,7 @@ class _Scheduler:
         """The first group's initial learning rate."""
         return self.base_lrs[0]
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         raise NotImplementedError
 
     def step(self) -> None:
@@ -169,7 +169,7 @@ class StepLR(_Scheduler):
             raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
         self.step_size, self.gamma = int(step_size), float(gamma)
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -180,7 +180,7 @@ class ExponentialLR(_Scheduler):
         super().__init__(optimizer)
         self.gamma = float(gamma)
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.gamma ** epoch
 
 
@@ -193,7 +193,7 @@ class CosineAnnealingLR(_Scheduler):
         self.T_max = _positive("CosineAnnealingLR", T_max, "T_max")
         self.eta_min = float(eta_min)
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
 
 
@@ -293,7 +293,7 @@ class OneCycleLR(_Scheduler):
             start_step = end_step
         raise AssertionError("unreachable")
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         raise NotImplementedError  # per group, with momentum: see step()
 
     def step(self) -> None:
@@ -361,7 +361,7 @@ class ReduceLROnPlateau:
         self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
         self._last_lr = [float(g["lr"]) for g in self.param_groups]
 
-    def is_better(self, a, best):
+    def is_better(self, a: float, best: float) -> bool:
         if self.mode == "min":
             return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
         return a > (best * (self.threshold + 1.0) if self.threshold_mode == "rel" else best + self.threshold)

@@ -35,10 +35,10 @@ class Normalized(Module):
         self.box = box
         self.net = module
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return self.net(self.box.normalize(x))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return repr(self.box)
 
 
