@@ -21,7 +21,7 @@ __all__ = ["manual_seed", "default_generator"]
 _generator = np.random.default_rng()
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> np.random.Generator:
     """Reseed the global generator with the integer ``seed``; returns the new ``numpy.random.Generator``.
 
     >>> import chainrule as cr
@@ -37,6 +37,6 @@ def manual_seed(seed):
     return _generator
 
 
-def default_generator():
+def default_generator() -> np.random.Generator:
     """The global generator (the one ``manual_seed`` last set)."""
     return _generator

@@ -40,6 +40,7 @@ import linecache
 import os
 import sys
 import threading
+from typing import Literal
 
 import numpy as np
 
@@ -93,14 +94,14 @@ class detect_anomaly:
     False
     """
 
-    def __init__(self, mode=True, *, check_inf=False):
+    def __init__(self, mode: bool = True, *, check_inf: bool = False) -> None:
         self._before = (_mode.on, _mode.check_inf)
         _set(bool(mode), bool(check_inf))
 
-    def __enter__(self):
+    def __enter__(self) -> detect_anomaly:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _set(*self._before)
         return False
 
@@ -108,7 +109,7 @@ class detect_anomaly:
         return f"detect_anomaly(on={_mode.on}, check_inf={_mode.check_inf})"
 
 
-def is_anomaly_enabled():
+def is_anomaly_enabled() -> bool:
     """True while ``cr.detect_anomaly`` is on."""
     return _mode.on
 

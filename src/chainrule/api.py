@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import numbers
 import reprlib
+from typing import Any, Callable, Literal, ParamSpec, Sequence, TypeVar, overload
 
 import numpy as np
 
@@ -18,6 +19,13 @@ from chainrule._interpreters.jvp import JVPTracer
 from chainrule._interpreters.reverse import Tensor, _plain, backward_pass, box, own
 
 __all__ = ["grad", "value_and_grad", "vjp", "jvp", "vmap", "jacfwd", "jacrev", "jacobian", "hessian"]
+
+# Static types: a transform keeps the parameters of the function it is given (P); the
+# ones that keep its output type say so (R), the rest return derivatives, pytrees (Any).
+P = ParamSpec("P")
+R = TypeVar("R")
+A = TypeVar("A")  # the auxiliary output of a has_aux function
+Argnums = int | Sequence[int]
 
 
 # -- input checks ---------------------------------------------------------------
@@ -170,7 +178,15 @@ def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
     return single, primal_out, pull, aux
 
 
-def vjp(f, *primals, has_aux=False):
+@overload
+def vjp(f: Callable[..., R], *primals: Any,
+        has_aux: Literal[False] = False) -> tuple[R, Callable[[Any], tuple[Any, ...]]]: ...
+@overload
+def vjp(f: Callable[..., tuple[R, A]], *primals: Any,
+        has_aux: Literal[True]) -> tuple[R, Callable[[Any], tuple[Any, ...]], A]: ...
+
+
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> tuple[Any, ...]:
     """``(f(*primals), vjp_fn)``: ``vjp_fn(cotangent)`` is a tuple, one cotangent per primal.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
@@ -186,7 +202,8 @@ def vjp(f, *primals, has_aux=False):
     return (out, pull, aux) if has_aux else (out, pull)
 
 
-def value_and_grad(f, argnums=0, has_aux=False, _name="value_and_grad"):
+def value_and_grad(f: Callable[P, R], argnums: Argnums = 0, has_aux: bool = False,
+                   _name: str = "value_and_grad") -> Callable[P, tuple[R, Any]]:
     """A function giving ``(f(*args), grad)``; with ``has_aux``, ``((value, aux), grad)``.
 
     >>> import chainrule as cr
@@ -228,7 +245,7 @@ def _float_dtype(o):
     return dt if np.issubdtype(dt, np.floating) else np.float64
 
 
-def grad(f, argnums=0, has_aux=False):
+def grad(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]:
     """A function giving the gradient of scalar-valued ``f`` with respect to ``args[argnums]``.
 
     ``argnums`` may be a tuple (then a tuple of gradients is returned); the
@@ -251,7 +268,16 @@ def grad(f, argnums=0, has_aux=False):
 
 # -- forward mode ------------------------------------------------------------------
 
-def jvp(f, primals, tangents, has_aux=False, _name="jvp"):
+@overload
+def jvp(f: Callable[..., R], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: Literal[False] = False, _name: str = "jvp") -> tuple[R, R]: ...
+@overload
+def jvp(f: Callable[..., tuple[R, A]], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: Literal[True], _name: str = "jvp") -> tuple[R, R, A]: ...
+
+
+def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        has_aux: bool = False, _name: str = "jvp") -> tuple[Any, ...]:
     """``(f(*primals), J·tangents)`` by forward mode; ``primals`` and ``tangents`` are tuples.
 
     With ``has_aux=True``, ``f`` returns ``(out, aux)`` and the result is
@@ -294,7 +320,7 @@ def jvp(f, primals, tangents, has_aux=False, _name="jvp"):
             outs.append(o)
             shape = o.shape if hasattr(o, "shape") else np.shape(o)
             touts.append(np.zeros(shape, _float_dtype(o)))
-    seen = set()
+    seen: set[int] = set()
     result = tree_unflatten(o_tree, outs), tree_unflatten(o_tree, [_scalar(own(t, seen)) for t in touts])
     return result + (aux,) if has_aux else result
 
@@ -335,7 +361,8 @@ def _axis_leaves(spec, tree, what):
     return out
 
 
-def vmap(f, in_axes=0, out_axes=0, axis_size=None):
+def vmap(f: Callable[P, R], in_axes: Any = 0, out_axes: Any = 0,
+         axis_size: int | None = None) -> Callable[P, R]:
     """``f`` mapped over a batch axis: ``vmap(f)(xs)[i] == f(xs[i])``, in one vectorised call.
 
     ``in_axes`` is an int (the batch axis of every argument), ``None`` (not
@@ -539,7 +566,7 @@ def _jacrev_from(out, pull, diff, single, name):
     return _assemble(out, diff, single, block)
 
 
-def jacrev(f, argnums=0, has_aux=False):
+def jacrev(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f`` by reverse mode: one batched pullback over the output basis.
 
     Each block has shape ``out.shape + in.shape``.  Pytrees work on both sides, as
@@ -568,7 +595,8 @@ def jacrev(f, argnums=0, has_aux=False):
     return jac
 
 
-def jacfwd(f, argnums=0, has_aux=False, *, chunk_size=None):
+def jacfwd(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False, *,
+           chunk_size: int | None = None) -> Callable[P, Any]:
     """The Jacobian of ``f`` by forward mode: one batched push-forward over the input basis.
 
     Shapes, pytree structure, keyword arguments and ``has_aux`` as for :func:`jacrev`.
@@ -626,7 +654,8 @@ def jacfwd(f, argnums=0, has_aux=False, *, chunk_size=None):
     return jac
 
 
-def jacobian(f, argnums=0, mode="auto", has_aux=False):
+def jacobian(f: Callable[P, Any], argnums: Argnums = 0, mode: Literal["auto", "fwd", "rev"] = "auto",
+             has_aux: bool = False) -> Callable[P, Any]:
     """The Jacobian of ``f``, shape ``out.shape + in.shape``, in the cheaper mode.
 
     A k x n Jacobian takes n forward passes or k reverse passes (each batched
@@ -664,7 +693,8 @@ def jacobian(f, argnums=0, mode="auto", has_aux=False):
     return jac
 
 
-def hessian(f, argnums=0, has_aux=False, *, chunk_size=None):
+def hessian(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False, *,
+            chunk_size: int | None = None) -> Callable[P, Any]:
     """The Hessian of scalar ``f``, forward-over-reverse; shape ``in.shape + in.shape``
     (``(hessian, aux)`` with ``has_aux=True``).  ``chunk_size`` goes to the forward pass
     (:func:`jacfwd`): Hessian-vector products that many directions at a time.

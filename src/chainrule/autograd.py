@@ -1,6 +1,8 @@
 """``cr.autograd.grad``: gradients of tape Tensors, without touching ``.grad``."""
 from __future__ import annotations
 
+from typing import Any
+
 from chainrule import forward_ad
 from chainrule._core.primitive import TRACER_TYPES
 from chainrule._interpreters.reverse import Tensor, _plain, _seed, backward_pass
@@ -8,7 +10,8 @@ from chainrule._interpreters.reverse import Tensor, _plain, _seed, backward_pass
 __all__ = ["grad"]
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple[Any, ...]:
     """``d outputs / d inputs``, as PyTorch's ``torch.autograd.grad``.
 
     ``outputs`` and ``inputs`` are Tensors or sequences of them; the result

@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import types
 import weakref
+from typing import Any, Callable, ParamSpec, Sequence, TypeVar, overload
 
 import numpy as np
 
@@ -49,7 +50,20 @@ from chainrule._interpreters.staging import trace
 __all__ = ["checkpoint"]
 
 
-def checkpoint(f=None, *, static_argnums=(), policy=None, prevent_cse=True):
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@overload
+def checkpoint(f: Callable[P, R], *, static_argnums: int | Sequence[int] = (), policy: Any = None,
+               prevent_cse: bool = True) -> Callable[P, R]: ...
+@overload
+def checkpoint(f: None = None, *, static_argnums: int | Sequence[int] = (), policy: Any = None,
+               prevent_cse: bool = True) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def checkpoint(f: Callable[P, R] | None = None, *, static_argnums: int | Sequence[int] = (), policy: Any = None,
+               prevent_cse: bool = True) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """``f`` with the same values and derivatives, its intermediates recomputed in the backward pass.
 
     Reverse mode stores only the inputs and the output of each call of the

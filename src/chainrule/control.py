@@ -27,6 +27,8 @@ operands' shapes and dtypes).  Its rules transform those graphs, as
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
+
 import numpy as np
 
 from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, PerInput, bind, defprim
@@ -39,6 +41,13 @@ from chainrule.jit import (Compiled, _Call, _differentiated, _is_dynamic, _trace
                            nested_trace_values, same_call)
 
 __all__ = ["cond", "switch", "scan", "fori_loop", "while_loop"]
+
+if TYPE_CHECKING:
+    from chainrule.typing import ArrayLike
+
+R = TypeVar("R")  # what the branches return
+C = TypeVar("C")  # a loop's carry: its structure and types are kept from step to step
+Y = TypeVar("Y")  # what a step of scan emits (stacked along a new leading axis: the same pytree type)
 
 
 class _Branches:
@@ -190,7 +199,7 @@ def _same(what, ir0, tree0, ir, tree, k):
                             f"{np.dtype(d)}{list(s)} in {other}")
 
 
-def switch(index, branches, *operands):
+def switch(index: ArrayLike, branches: Sequence[Callable[..., R]], *operands: Any) -> R:
     """``branches[index](*operands)`` with ``index`` clamped into range; JAX ``lax.switch`` semantics.
 
     Inside ``cr.jit`` (or with an index batched by ``cr.vmap``) every branch is
@@ -216,7 +225,7 @@ def switch(index, branches, *operands):
     return _staged("switch", index, branches, operands)
 
 
-def cond(pred, true_fun, false_fun, *operands):
+def cond(pred: ArrayLike, true_fun: Callable[..., R], false_fun: Callable[..., R], *operands: Any) -> R:
     """``true_fun(*operands) if pred else false_fun(*operands)``; JAX ``lax.cond`` semantics.
 
     ``pred`` is a scalar boolean (or number: nonzero is true).  With a concrete
@@ -905,7 +914,8 @@ def _checkpointed(body, nc, c_leaves, x_leaves, consts, length, reverse, step):
     return [*carry, *ys]
 
 
-def scan(f, init, xs=None, length=None, reverse=False, unroll=1, *, checkpoint=False):
+def scan(f: Callable[[C, Any], tuple[C, Y]], init: C, xs: Any = None, length: int | None = None,
+         reverse: bool = False, unroll: int = 1, *, checkpoint: bool | int = False) -> tuple[C, Y]:
     """Loop ``f(carry, x) -> (carry, y)`` over the leading axis of ``xs``; JAX ``lax.scan`` semantics.
 
     Returns ``(carry, ys)``: the final carry and the ``y`` of every step stacked
@@ -945,7 +955,7 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1, *, checkpoint=F
     return _staged_scan(f, init, x_leaves, x_tree, length, reverse, checkpoint)
 
 
-def fori_loop(lower, upper, body_fun, init_val):
+def fori_loop(lower: ArrayLike, upper: ArrayLike, body_fun: Callable[[Any, C], C], init_val: C) -> C:
     """``for i in range(lower, upper): val = body_fun(i, val)``; JAX ``lax.fori_loop`` semantics.
 
     With concrete bounds this is a ``scan`` of ``upper - lower`` steps, so reverse
@@ -977,7 +987,7 @@ def fori_loop(lower, upper, body_fun, init_val):
                       (lower, init_val))[1]
 
 
-def while_loop(cond_fun, body_fun, init_val):
+def while_loop(cond_fun: Callable[[C], Any], body_fun: Callable[[C], C], init_val: C) -> C:
     """``while cond_fun(val): val = body_fun(val)``; JAX ``lax.while_loop`` semantics.
 
     On concrete values this is Python's ``while``.  Inside ``cr.jit`` or ``vmap``

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from typing import Any, Callable, Generic, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 
@@ -41,6 +42,10 @@ from chainrule._ops._wrap import batch_all, dtype_of
 from chainrule._ops._wrap import raw as _raw
 
 __all__ = ["custom_vjp", "custom_jvp"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Rule = TypeVar("Rule", bound=Callable[..., Any])
 
 
 # -- shared plumbing -------------------------------------------------------------------
@@ -246,11 +251,12 @@ def _resolve_args(fun, args, kwargs, name):
     return ba.args
 
 
-class _Custom:
+class _Custom(Generic[P, R]):
     kind = "custom"
-    _prim = None
+    _prim: Any = None
+    __name__: str  # fun's, like its other attributes (functools.update_wrapper)
 
-    def __init__(self, fun, nondiff_argnums=()):
+    def __init__(self, fun: Callable[P, R], nondiff_argnums: Sequence[int] = ()) -> None:
         self.fun = fun
         self.nondiff_argnums = tuple(sorted(int(i) for i in nondiff_argnums))
         functools.update_wrapper(self, fun)
@@ -258,7 +264,7 @@ class _Custom:
     def _ready(self):
         raise NotImplementedError
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         self._ready()
         args = _resolve_args(self.fun, args, kwargs, self.__name__)
         nargs = len(args)
@@ -282,7 +288,7 @@ class _Custom:
         flat = bind(self._prim, tuple(leaves), {"call": call})
         return tree_unflatten(call.out_tree, call.unpack(flat))
 
-    def __get__(self, obj, objtype=None):
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
         if obj is None:
             return self
         return functools.partial(self, obj)
@@ -290,7 +296,7 @@ class _Custom:
 
 # -- custom_vjp ------------------------------------------------------------------------
 
-class custom_vjp(_Custom):
+class custom_vjp(_Custom[P, R]):
     """A function with a user-given reverse-mode rule (JAX semantics).
 
     ``f.defvjp(fwd, bwd)``: ``fwd(*args) -> (out, residuals)`` and
@@ -320,13 +326,13 @@ class custom_vjp(_Custom):
 
     kind = "custom_vjp"
 
-    def __init__(self, fun, nondiff_argnums=()):
+    def __init__(self, fun: Callable[P, R], nondiff_argnums: Sequence[int] = ()) -> None:
         super().__init__(fun, nondiff_argnums)
-        self.fwd = None
-        self.bwd = None
+        self.fwd: Callable[..., tuple[R, Any]] | None = None
+        self.bwd: Callable[..., Any] | None = None
         self._prim = _custom_vjp_p
 
-    def defvjp(self, fwd, bwd):
+    def defvjp(self, fwd: Callable[..., tuple[R, Any]], bwd: Callable[..., Any]) -> None:
         """Set the rule: ``fwd(*args) -> (out, res)``, ``bwd(res, g) -> cotangents``.
 
         >>> import chainrule as cr, chainrule.numpy as cnp
@@ -389,7 +395,7 @@ _custom_vjp_p = defprim("custom_vjp_call", _impl, _cached_rules(_vjp_cotangents)
 
 # -- custom_jvp ------------------------------------------------------------------------
 
-class custom_jvp(_Custom):
+class custom_jvp(_Custom[P, R]):
     """A function with a user-given forward-mode rule (JAX semantics).
 
     ``f.defjvp(rule)`` (also usable as a decorator):
@@ -418,12 +424,12 @@ class custom_jvp(_Custom):
 
     kind = "custom_jvp"
 
-    def __init__(self, fun, nondiff_argnums=()):
+    def __init__(self, fun: Callable[P, R], nondiff_argnums: Sequence[int] = ()) -> None:
         super().__init__(fun, nondiff_argnums)
-        self.jvp_rule = None
+        self.jvp_rule: Callable[..., Any] | None = None
         self._prim = _custom_jvp_p
 
-    def defjvp(self, jvp_rule):
+    def defjvp(self, jvp_rule: Rule) -> Rule:
         """Set the rule ``jvp_rule(primals, tangents) -> (primal_out, tangent_out)``; returns it.
 
         >>> import chainrule as cr, chainrule.numpy as cnp
@@ -440,7 +446,7 @@ class custom_jvp(_Custom):
         self.jvp_rule = jvp_rule
         return jvp_rule
 
-    def defjvps(self, *jvps):
+    def defjvps(self, *jvps: Callable[..., Any] | None) -> None:
         """One rule per argument, as JAX's ``defjvps``: ``jvps[i](t_i, ans, *primals)`` is the
         tangent contribution of argument ``i`` (``None``: it contributes nothing); they add up.
 

@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import time
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ def _install_excepthook(comm):
     sys.excepthook = hook
 
 
-def set_timeout(seconds):
+def set_timeout(seconds: float | None) -> float | None:
     """Let a collective wait at most ``seconds`` for the other ranks (``None``: for ever, the
     default); returns the previous setting.  The environment variable
     ``CHAINRULE_MPI_TIMEOUT`` sets it for a whole job (``mpiexec -n 2 -env ...``).
@@ -96,7 +97,7 @@ def set_timeout(seconds):
     return old
 
 
-def get_timeout():
+def get_timeout() -> float | None:
     """The collectives' timeout in seconds, or ``None`` (see :func:`set_timeout`).
 
     >>> import chainrule.distributed as dist
@@ -139,7 +140,7 @@ def _wait(req, what, c):
         pause = min(2 * pause, 1e-3)
 
 
-def rank():
+def rank() -> int:
     """This process's rank, ``0`` for a single process.
 
     >>> import chainrule.distributed as dist
@@ -150,7 +151,7 @@ def rank():
     return 0 if c is None else c.Get_rank()
 
 
-def world_size():
+def world_size() -> int:
     """The number of processes, ``1`` without ``mpiexec``.
 
     >>> import chainrule.distributed as dist
@@ -161,7 +162,7 @@ def world_size():
     return 1 if c is None else c.Get_size()
 
 
-def is_main():
+def is_main() -> bool:
     """``True`` on rank 0: print and save only there.
 
     >>> import chainrule.distributed as dist
@@ -171,7 +172,7 @@ def is_main():
     return rank() == 0
 
 
-def barrier():
+def barrier() -> None:
     """Wait until every rank reaches this point (a no-op for one process).
 
     >>> import chainrule.distributed as dist
@@ -234,7 +235,7 @@ def _by_dtype(arrs, fn):
     return out
 
 
-def allreduce(tree, op="mean"):
+def allreduce(tree: Any, op: str = "mean") -> Any:
     """Reduce a pytree of arrays over all ranks (``"sum"``, ``"mean"``, ``"max"``, ``"min"``).
 
     The leaves are packed into one flat buffer per dtype, so a call sends one message per
@@ -266,7 +267,7 @@ def allreduce(tree, op="mean"):
     return tree_unflatten(treedef, _by_dtype(arrs, reduce))
 
 
-def broadcast(tree, root=0):
+def broadcast(tree: Any, root: int = 0) -> Any:
     """Rank ``root``'s pytree of arrays on every rank (one message per dtype).
 
     >>> import numpy as np, chainrule.distributed as dist
@@ -286,7 +287,7 @@ def broadcast(tree, root=0):
     return tree_unflatten(treedef, _by_dtype(arrs, bcast))
 
 
-def mean_gradients(grads):
+def mean_gradients(grads: Any) -> Any:
     """The gradients averaged over ranks (functional training: call it between ``cr.grad``
     and the optimiser's ``update``, so every rank takes the same step).
 
@@ -297,7 +298,7 @@ def mean_gradients(grads):
     return allreduce(grads, op="mean")
 
 
-def shard(n, epoch=0, seed=0, shuffle=True, drop_last=True):
+def shard(n: int, epoch: int = 0, seed: int = 0, shuffle: bool = True, drop_last: bool = True) -> Any:
     """This rank's indices into ``n`` examples for ``epoch``, as ``DistributedSampler``.
 
     The same permutation (from ``seed`` and ``epoch``) on every rank, cut into
@@ -330,7 +331,7 @@ class DataParallel:
     True
     """
 
-    def __init__(self, model):
+    def __init__(self, model: Any) -> None:
         self.module = model
         params = model.parameters()
         values = broadcast([p._value for p in params])
@@ -338,13 +339,13 @@ class DataParallel:
         for p, v in zip(params, values):
             _write(p, v, "DataParallel")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.module(*args, **kwargs)
 
-    def parameters(self):
+    def parameters(self) -> Any:
         return self.module.parameters()
 
-    def sync_gradients(self):
+    def sync_gradients(self) -> None:
         """Average ``.grad`` over ranks in place (a missing ``.grad`` counts as zeros)."""
         from chainrule._interpreters.reverse import Tensor
         params = self.module.parameters()

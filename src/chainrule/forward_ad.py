@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import collections
 import threading
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, bind, new_level
 from chainrule._interpreters.jvp import JVPTracer
 from chainrule._interpreters.reverse import Tensor, _plain, _raw
+
+if TYPE_CHECKING:
+    from chainrule.typing import ArrayLike
 
 __all__ = ["dual_level", "make_dual", "unpack_dual", "UnpackedDualTensor"]
 
@@ -77,13 +81,13 @@ class dual_level:
 
     __slots__ = ("level",)
 
-    def __enter__(self):
+    def __enter__(self) -> int:
         self.level = new_level()
         _levels.stack.append(self.level)
         _live.add(self.level)
         return self.level
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         _levels.stack.remove(self.level)
         _live.discard(self.level)
         return False
@@ -169,7 +173,7 @@ def _zero_tangent(x):
     return zeros_like(_raw(x))
 
 
-def make_dual(tensor, tangent, *, level=None):
+def make_dual(tensor: ArrayLike, tangent: ArrayLike, *, level: int | None = None) -> Dual:
     """``tensor`` paired with ``tangent``: operations on the result carry the tangent along.
 
     Needs an open ``dual_level()``.  ``tangent`` must have ``tensor``'s shape; a
@@ -224,7 +228,7 @@ def _operand(v, what, lvl):
     return a
 
 
-def unpack_dual(tensor, *, level=None):
+def unpack_dual(tensor: ArrayLike, *, level: int | None = None) -> UnpackedDualTensor:
     """``UnpackedDualTensor(primal, tangent)`` of a dual value; ``tangent`` is ``None`` if it has none.
 
     Outside every ``dual_level()`` the value comes back as the primal, with no

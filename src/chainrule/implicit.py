@@ -30,6 +30,8 @@ a traced value it captures in a closure cell is lifted into an extra parameter
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, PerInput, bind, defprim
@@ -38,6 +40,9 @@ from chainrule._interpreters.batching import is_batched
 from chainrule._ops._wrap import batch_size, shape_of
 from chainrule.api import grad, jvp, vjp, vmap
 from chainrule.checkpoint import lift_closure
+
+if TYPE_CHECKING:
+    from chainrule.typing import ArrayLike
 
 __all__ = ["root", "fixed_point", "implicit_derivative", "SingularJacobianError", "root_p"]
 
@@ -283,7 +288,8 @@ def _bind_root(F, g, x0, params, solver, tol, maxiter):
 
 # -- public API -----------------------------------------------------------------------
 
-def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
+def root(F: Callable[..., Any], x0: ArrayLike, *params: Any, solver: str = "newton", tol: float = 1e-10,
+         maxiter: int = 50) -> Any:
     """``x*`` with ``F(x*, *params) = 0``, differentiable in ``params`` by the implicit function theorem.
 
     ``x0`` is the starting point (a scalar or a 1-D array; it is a constant
@@ -321,7 +327,7 @@ def root(F, x0, *params, solver="newton", tol=1e-10, maxiter=50):
     return _bind_root(F, None, x0, params, solver, tol, maxiter)
 
 
-def fixed_point(g, x0, *params, tol=1e-10, maxiter=1000):
+def fixed_point(g: Callable[..., Any], x0: ArrayLike, *params: Any, tol: float = 1e-10, maxiter: int = 1000) -> Any:
     """``x*`` with ``x* = g(x*, *params)`` by plain iteration, differentiable in ``params``.
 
     The iteration ``x ← g(x, *params)`` runs on plain values and stops when
@@ -415,7 +421,7 @@ class _FixedPointResidual:
         return f"<x - {getattr(self.g, '__name__', 'g')}(x, ...)>"
 
 
-def implicit_derivative(F, x, y):
+def implicit_derivative(F: Callable[[Any, Any], Any], x: ArrayLike, y: ArrayLike) -> Any:
     """``dy/dx = -F_x / F_y`` for the curve ``F(x, y) = 0`` at the point ``(x, y)`` (scalars).
 
     The partial derivatives come from ``cr.grad``, so the result is itself

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from typing import Any, Callable, Generic, ParamSpec, Sequence, TypeVar, overload
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from chainrule._interpreters.staging import IR, Lit, Var, eval_ir, trace
 from chainrule._jit import codegen, passes
 
 __all__ = ["jit", "make_ir", "Jitted"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 _SCALARS = (bool, int, float, complex)
 
@@ -427,10 +431,13 @@ def _differentiated(xs):
 
 # -- the user API ----------------------------------------------------------------------------
 
-class Jitted:
-    """A function compiled by :func:`jit`; call it like the function."""
+class Jitted(Generic[P, R]):
+    """A function compiled by :func:`jit`; call it like the function (type checkers see its signature)."""
 
-    def __init__(self, f, static_argnums, static_argnames):
+    __name__: str  # f's, like its other attributes (functools.update_wrapper)
+
+    def __init__(self, f: Callable[P, R], static_argnums: int | Sequence[int],
+                 static_argnames: str | Sequence[str]) -> None:
         functools.update_wrapper(self, f)
         self.fun = f
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
@@ -444,10 +451,10 @@ class Jitted:
                 raise TypeError(f"jit({self.__name__}): static_argnames holds {k!r}; it takes parameter names "
                                 f"(strings) -- give positions with static_argnums=(i,)")
         self._named_pos = ()  # (position, name) of the static_argnames that f also takes by position
-        self._num_names = {}  # static_argnums -> f's parameter there, which may come by name instead
+        self._num_names: dict[int, str] = {}  # static_argnums -> f's parameter there, which may come by name instead
         self._static_names(f)
-        self._cache = {}
-        self._static_pos = {}  # number of positional arguments -> static positions
+        self._cache: dict[Any, Compiled] = {}
+        self._static_pos: dict[int, Any] = {}  # number of positional arguments -> static positions
         self.traces = 0  # how many times f was traced (a new shape, dtype or static value)
         self._captured_traces = 0  # of them, traces that captured values (never cached)
 
@@ -468,7 +475,7 @@ class Jitted:
         self._num_names = {i: pos[i] for i in self.static_argnums if 0 <= i < len(pos) and pos[i] in by_name}
         self.static_argnames += tuple(k for k in self._num_names.values() if k not in self.static_argnames)
 
-    def __get__(self, obj, objtype=None):  # a jitted method binds like a function
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:  # a jitted method binds like a function
         return self if obj is None else functools.partial(self, obj)
 
     def _graph(self, sig):
@@ -558,7 +565,7 @@ class Jitted:
                     return None
         return tuple(key), dyn
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         fast = self._fast_key(args, kwargs)
         graph = None if fast is None else self._cache.get(fast[0])
         if graph is not None:  # the hit path
@@ -599,15 +606,15 @@ class Jitted:
             return outs[0]
         return tree_unflatten(graph.out_tree, outs)
 
-    def lower(self, *args, **kwargs):
+    def lower(self, *args: P.args, **kwargs: P.kwargs) -> Compiled:
         """The compiled graph for these arguments: ``.ir`` (optimised), ``.raw_ir`` (as traced), ``.source``."""
         graph, _, _ = self._graph(_Signature(self, args, kwargs))
         return graph
 
-    def clear_cache(self):
+    def clear_cache(self) -> None:
         self._cache.clear()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<jitted {getattr(self.fun, '__name__', 'function')}>"
 
 
@@ -635,7 +642,16 @@ class inline_jit:
         return False
 
 
-def jit(f=None, static_argnums=(), static_argnames=()):
+@overload
+def jit(f: Callable[P, R], static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = ()) -> Jitted[P, R]: ...
+@overload
+def jit(f: None = None, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = ()) -> Callable[[Callable[P, R]], Jitted[P, R]]: ...
+
+
+def jit(f: Callable[P, R] | None = None, static_argnums: int | Sequence[int] = (),
+        static_argnames: str | Sequence[str] = ()) -> Jitted[P, R] | Callable[[Callable[P, R]], Jitted[P, R]]:
     """``f`` traced once per argument signature, optimised and compiled; composes with every transform.
 
     The first call with a new pytree structure, shapes, dtypes or static values
@@ -663,14 +679,16 @@ def jit(f=None, static_argnums=(), static_argnames=()):
     array([0.72686198, 0.63970001])
     """
     if f is None:
-        return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames)
+        return functools.partial(jit, static_argnums=static_argnums,  # type: ignore[return-value]
+                                 static_argnames=static_argnames)
     if not callable(f):
         raise TypeError(f"jit: expected a function, got {type(f).__name__} {f!r:.60}; pass the function "
                         f"itself (f, not f(x))")
     return Jitted(f, static_argnums, static_argnames)
 
 
-def make_ir(f, static_argnums=(), static_argnames=()):
+def make_ir(f: Callable[P, Any], static_argnums: int | Sequence[int] = (),
+            static_argnames: str | Sequence[str] = ()) -> Callable[P, IR]:
     """A function returning the graph IR that ``jit`` would trace for its arguments (as traced).
 
     >>> import chainrule as cr, chainrule.numpy as cnp, numpy as np

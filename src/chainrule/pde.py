@@ -13,6 +13,8 @@ network's parameters -- and traces under ``cr.jit``.  See docs/pde.md.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, ParamSpec
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES
@@ -21,13 +23,16 @@ from chainrule.api import _as_input, _callable, _raw_dtype
 
 __all__ = ["laplacian", "divergence", "hessian_diag", "derivatives"]
 
+P = ParamSpec("P")  # the operators keep the parameters of the function they are given
+
 _METHODS = ("forward", "hessian_trace", "taylor", "stde")
 #: Directions per batched pass of ``method="hessian_trace"`` (see :func:`chainrule.jacfwd`'s chunk_size).
 HESSIAN_CHUNK = 8
 
 
-def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distribution="rademacher",
-              return_variance=False, directions=None):
+def laplacian(f: Callable[P, Any], method: str = "forward", argnums: int = 0, *, samples: int | None = None,
+              seed: Any = None, distribution: str = "rademacher", return_variance: bool = False,
+              directions: Any = None) -> Callable[P, Any]:
     """A function giving ``Δf = sum_i ∂²f/∂x_i²`` of scalar ``f`` with respect to ``args[argnums]``.
 
     ``method``:
@@ -123,7 +128,7 @@ def laplacian(f, method="forward", argnums=0, *, samples=None, seed=None, distri
     return lap
 
 
-def divergence(F, argnums=0):
+def divergence(F: Callable[P, Any], argnums: int = 0) -> Callable[P, Any]:
     """A function giving ``div F = sum_i ∂F_i/∂x_i`` for ``F: R^d -> R^d`` at one point.
 
     One forward pass with the d unit tangents (the Jacobian rows), then its trace.
@@ -151,7 +156,7 @@ def divergence(F, argnums=0):
     return div
 
 
-def hessian_diag(f, argnums=0):
+def hessian_diag(f: Callable[P, Any], argnums: int = 0) -> Callable[P, Any]:
     """A function giving the diagonal ``∂²f/∂x_i²`` of scalar ``f``'s Hessian, shaped like the argument.
 
     One forward pass carrying the d second derivatives along ``e_1 .. e_d``; no
@@ -175,7 +180,7 @@ def hessian_diag(f, argnums=0):
     return hdiag
 
 
-def derivatives(f, *terms, names=None, argnums=0):
+def derivatives(f: Callable[P, Any], *terms: Any, names: Any = None, argnums: int = 0) -> Callable[P, Any]:
     """A function giving ``f`` and the partial derivatives ``terms`` of it, in one call.
 
     Made for PINNs: ``f`` maps points whose *last axis* holds the coordinates to

@@ -4,6 +4,8 @@ See docs/taylor.md and :mod:`chainrule._interpreters.taylor`.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, new_level
@@ -14,7 +16,7 @@ from chainrule.api import _as_input, _callable, _check_outputs, _float_dtype, _r
 __all__ = ["jet"]
 
 
-def jet(f, primals, series):
+def jet(f: Callable[..., Any], primals: Sequence[Any], series: Sequence[Any]) -> tuple[Any, Any]:
     """``(f(*primals), [y_1, ..., y_K])``: the derivatives of ``f`` along a path, as ``jax.experimental.jet``.
 
     ``series[i]`` is the list ``[x_1, ..., x_K]`` of the i-th argument's path

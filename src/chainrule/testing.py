@@ -14,6 +14,8 @@ The numerical side is computed in float64 whatever the input dtype.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 from chainrule._core.pytree import tree_flatten, tree_unflatten
@@ -24,7 +26,8 @@ __all__ = ["check_grads"]
 _SMALL = 64  # inputs up to this many elements get an element-by-element VJP check
 
 
-def check_grads(f, args, order=2, modes=("fwd", "rev"), eps=None, rtol=None, atol=None):
+def check_grads(f: Callable[..., Any], args: Sequence[Any], order: int = 2, modes: Sequence[str] = ("fwd", "rev"),
+                eps: float | None = None, rtol: float | None = None, atol: float | None = None) -> None:
     """Check every derivative of ``f`` at ``args`` up to ``order`` in each of ``modes``.
 
     Raises ``AssertionError`` naming the derivative (e.g. ``rev of fwd``) and

@@ -8,7 +8,16 @@ share one implementation.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Iterator
+
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: nothing here runs on the hot path
+    from typing_extensions import Self
+
+    from chainrule.typing import ArrayLike, DTypeLike
+
+    Axis = int | tuple[int, ...] | None
 
 
 class ArrayOps:
@@ -16,6 +25,7 @@ class ArrayOps:
     # NumPy defers binary operators to us (``ndarray * tracer`` calls our
     # ``__rmul__``) and calls ``__array_ufunc__`` for ``np.sin(tracer)``.
     __array_priority__ = 1000.0
+    _value: Any  # each tracer class has the slot
 
     @staticmethod
     def _tracer_types():
@@ -25,7 +35,7 @@ class ArrayOps:
     # ``_value`` is the payload one level down: an ndarray, a NumPy scalar,
     # or a tracer of a lower level.
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         """The shape, a tuple of ints, as ``numpy.ndarray.shape``.
 
         >>> import chainrule as cr
@@ -35,7 +45,7 @@ class ArrayOps:
         return self._value.shape
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         """The NumPy dtype of the values (float64 unless made otherwise).
 
         >>> import numpy as np, chainrule as cr
@@ -45,7 +55,7 @@ class ArrayOps:
         return self._value.dtype
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         """The number of axes, ``len(shape)``.
 
         >>> import chainrule as cr
@@ -55,7 +65,7 @@ class ArrayOps:
         return len(self.shape)
 
     @property
-    def size(self):
+    def size(self) -> int:
         """The number of elements, the product of ``shape``.
 
         >>> import chainrule as cr
@@ -64,52 +74,53 @@ class ArrayOps:
         """
         return int(np.prod(self.shape, dtype=np.int64))
 
-    def __len__(self):
+    def __len__(self) -> int:
         shape = self.shape
         if not shape:
             raise TypeError("len() of a 0-d array")
         return shape[0]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Self]:
         for i in range(len(self)):
             yield self[i]
 
     # -- arithmetic ----------------------------------------------------------
-    def __add__(self, other): return _np.add(self, other)
-    def __radd__(self, other): return _np.add(other, self)
-    def __sub__(self, other): return _np.subtract(self, other)
-    def __rsub__(self, other): return _np.subtract(other, self)
-    def __mul__(self, other): return _np.multiply(self, other)
-    def __rmul__(self, other): return _np.multiply(other, self)
-    def __truediv__(self, other): return _np.divide(self, other)
-    def __rtruediv__(self, other): return _np.divide(other, self)
-    def __pow__(self, other): return _np.power(self, other)
-    def __rpow__(self, other): return _np.power(other, self)
-    def __matmul__(self, other): return _np.matmul(self, other)
-    def __rmatmul__(self, other): return _np.matmul(other, self)
-    def __neg__(self): return _np.negative(self)
-    def __abs__(self): return _np.abs(self)
-    def __pos__(self): return self
+    def __add__(self, other: ArrayLike) -> Self: return _np.add(self, other)
+    def __radd__(self, other: ArrayLike) -> Self: return _np.add(other, self)
+    def __sub__(self, other: ArrayLike) -> Self: return _np.subtract(self, other)
+    def __rsub__(self, other: ArrayLike) -> Self: return _np.subtract(other, self)
+    def __mul__(self, other: ArrayLike) -> Self: return _np.multiply(self, other)
+    def __rmul__(self, other: ArrayLike) -> Self: return _np.multiply(other, self)
+    def __truediv__(self, other: ArrayLike) -> Self: return _np.divide(self, other)
+    def __rtruediv__(self, other: ArrayLike) -> Self: return _np.divide(other, self)
+    def __pow__(self, other: ArrayLike) -> Self: return _np.power(self, other)
+    def __rpow__(self, other: ArrayLike) -> Self: return _np.power(other, self)
+    def __matmul__(self, other: ArrayLike) -> Self: return _np.matmul(self, other)
+    def __rmatmul__(self, other: ArrayLike) -> Self: return _np.matmul(other, self)
+    def __neg__(self) -> Self: return _np.negative(self)
+    def __abs__(self) -> Self: return _np.abs(self)
+    def __pos__(self) -> Self: return self
 
     # Comparisons have no derivative: they see through every level.
-    def __lt__(self, other): return _np.less(self, other)
-    def __le__(self, other): return _np.less_equal(self, other)
-    def __gt__(self, other): return _np.greater(self, other)
-    def __ge__(self, other): return _np.greater_equal(self, other)
-    def __eq__(self, other): return _np.equal(self, other)
-    def __ne__(self, other): return _np.not_equal(self, other)
+    def __lt__(self, other: ArrayLike) -> Self: return _np.less(self, other)
+    def __le__(self, other: ArrayLike) -> Self: return _np.less_equal(self, other)
+    def __gt__(self, other: ArrayLike) -> Self: return _np.greater(self, other)
+    def __ge__(self, other: ArrayLike) -> Self: return _np.greater_equal(self, other)
+    # Elementwise, as NumPy's (so not the bool that ``object.__eq__`` promises).
+    def __eq__(self, other: object) -> Self: return _np.equal(self, other)  # type: ignore[override]
+    def __ne__(self, other: object) -> Self: return _np.not_equal(self, other)  # type: ignore[override]
     __hash__ = object.__hash__
 
-    def __getitem__(self, idx): return _np._getitem(self, idx)
+    def __getitem__(self, idx: Any) -> Self: return _np._getitem(self, idx)
 
-    def __setitem__(self, idx, v):
+    def __setitem__(self, idx: Any, v: ArrayLike) -> None:
         raise TypeError(f"x[{_show_index(idx)}] = v: a value being transformed (grad, jvp, vmap, ...) "
                         f"cannot be assigned in place; write x = cnp.at(x)[{_show_index(idx)}].set(v) "
                         f"(or .add(v)), or use cnp.where(mask, v, x)")
 
     # -- methods -------------------------------------------------------------
     @property
-    def T(self):
+    def T(self) -> Self:
         """The transpose (axes reversed), differentiable: ``cnp.transpose(self)``.
 
         >>> import chainrule as cr
@@ -122,7 +133,7 @@ class ArrayOps:
 
     # ``dtype``/``out`` are in the signatures because ``np.sum(tracer)`` calls
     # ``tracer.sum(axis=..., dtype=..., out=...)``.
-    def sum(self, axis=None, dtype=None, out=None, keepdims=False):
+    def sum(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, keepdims: bool = False) -> Self:
         """``cnp.sum`` of this value over ``axis`` (all axes by default).
 
         >>> import chainrule as cr
@@ -132,7 +143,7 @@ class ArrayOps:
         """
         return _np.sum(_reduce_args(self, "sum", dtype, out), axis=axis, keepdims=keepdims)
 
-    def mean(self, axis=None, dtype=None, out=None, keepdims=False):
+    def mean(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, keepdims: bool = False) -> Self:
         """``cnp.mean`` of this value over ``axis`` (all axes by default).
 
         >>> import chainrule as cr
@@ -142,7 +153,7 @@ class ArrayOps:
         """
         return _np.mean(_reduce_args(self, "mean", dtype, out), axis=axis, keepdims=keepdims)
 
-    def max(self, axis=None, out=None, keepdims=False):
+    def max(self, axis: Axis = None, out: None = None, keepdims: bool = False) -> Self:
         """``cnp.max`` of this value; at ties the gradient is split evenly.
 
         >>> import chainrule as cr
@@ -152,7 +163,7 @@ class ArrayOps:
         """
         return _np.max(_reduce_args(self, "max", None, out), axis=axis, keepdims=keepdims)
 
-    def min(self, axis=None, out=None, keepdims=False):
+    def min(self, axis: Axis = None, out: None = None, keepdims: bool = False) -> Self:
         """``cnp.min`` of this value; at ties the gradient is split evenly.
 
         >>> import chainrule as cr
@@ -162,7 +173,7 @@ class ArrayOps:
         """
         return _np.min(_reduce_args(self, "min", None, out), axis=axis, keepdims=keepdims)
 
-    def prod(self, axis=None, dtype=None, out=None, keepdims=False):
+    def prod(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, keepdims: bool = False) -> Self:
         """``cnp.prod`` of this value over ``axis``.
 
         >>> import chainrule as cr
@@ -172,7 +183,8 @@ class ArrayOps:
         """
         return _np.prod(_reduce_args(self, "prod", dtype, out), axis=axis, keepdims=keepdims)
 
-    def var(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    def var(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, ddof: int = 0,
+            keepdims: bool = False) -> Self:
         """``cnp.var`` of this value: the variance over ``axis``, ``ddof`` as in NumPy.
 
         >>> import chainrule as cr
@@ -182,7 +194,8 @@ class ArrayOps:
         """
         return _np.var(_reduce_args(self, "var", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
 
-    def std(self, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    def std(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None, ddof: int = 0,
+            keepdims: bool = False) -> Self:
         """``cnp.std`` of this value: the standard deviation over ``axis``, ``ddof`` as in NumPy.
 
         >>> import chainrule as cr
@@ -192,7 +205,7 @@ class ArrayOps:
         """
         return _np.std(_reduce_args(self, "std", dtype, out), axis=axis, ddof=ddof, keepdims=keepdims)
 
-    def cumsum(self, axis=None, dtype=None, out=None):
+    def cumsum(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None) -> Self:
         """``cnp.cumsum`` of this value: running sums along ``axis`` (of the flattened value by default).
 
         >>> import chainrule as cr
@@ -203,7 +216,7 @@ class ArrayOps:
         """
         return _np.cumsum(_reduce_args(self, "cumsum", dtype, out), axis=axis)
 
-    def cumprod(self, axis=None, dtype=None, out=None):
+    def cumprod(self, axis: Axis = None, dtype: DTypeLike = None, out: None = None) -> Self:
         """``cnp.cumprod`` of this value: running products along ``axis`` (of the flattened value by default).
 
         >>> import chainrule as cr
@@ -213,7 +226,7 @@ class ArrayOps:
                 [  4.,  20., 120.]], grad_fn=<cumprod>)
         """
         return _np.cumprod(_reduce_args(self, "cumprod", dtype, out), axis=axis)
-    def exp(self):
+    def exp(self) -> Self:
         """``cnp.exp(self)``, elementwise.
 
         >>> import chainrule as cr
@@ -221,7 +234,7 @@ class ArrayOps:
         tensor([1.        , 2.71828183], grad_fn=<exp>)
         """
         return _np.exp(self)
-    def log(self):
+    def log(self) -> Self:
         """``cnp.log(self)``, elementwise.
 
         >>> import chainrule as cr
@@ -229,7 +242,7 @@ class ArrayOps:
         tensor([0.        , 0.69314718], grad_fn=<log>)
         """
         return _np.log(self)
-    def sin(self):
+    def sin(self) -> Self:
         """``cnp.sin(self)``, elementwise.
 
         >>> import chainrule as cr
@@ -237,7 +250,7 @@ class ArrayOps:
         tensor([0.        , 0.84147098], grad_fn=<sin>)
         """
         return _np.sin(self)
-    def cos(self):
+    def cos(self) -> Self:
         """``cnp.cos(self)``, elementwise.
 
         >>> import chainrule as cr
@@ -245,7 +258,7 @@ class ArrayOps:
         tensor([1.        , 0.54030231], grad_fn=<cos>)
         """
         return _np.cos(self)
-    def tanh(self):
+    def tanh(self) -> Self:
         """``cnp.tanh(self)``, elementwise.
 
         >>> import chainrule as cr
@@ -253,7 +266,7 @@ class ArrayOps:
         tensor([0.        , 0.76159416], grad_fn=<tanh>)
         """
         return _np.tanh(self)
-    def sqrt(self):
+    def sqrt(self) -> Self:
         """``cnp.sqrt(self)``, elementwise.
 
         >>> import chainrule as cr
@@ -261,7 +274,7 @@ class ArrayOps:
         tensor([1., 2.], grad_fn=<sqrt>)
         """
         return _np.sqrt(self)
-    def dot(self, other):
+    def dot(self, other: ArrayLike) -> Self:
         """``cnp.dot(self, other)``: inner product of vectors, matrix product of matrices.
 
         >>> import chainrule as cr
@@ -269,7 +282,7 @@ class ArrayOps:
         tensor(11.)
         """
         return _np.dot(self, other)
-    def astype(self, dtype, copy=True):
+    def astype(self, dtype: DTypeLike, copy: bool = True) -> Self:
         """The value cast to ``dtype``; the gradient is cast back (an integer cast has none).
 
         >>> import chainrule as cr
@@ -278,7 +291,7 @@ class ArrayOps:
         tensor([1.5, 2. ], dtype=float32, grad_fn=<astype>)
         """
         return _np.astype(self, dtype)
-    def ravel(self, order="C"):
+    def ravel(self, order: str = "C") -> Self:
         """``cnp.ravel(self)``: the values as one axis.
 
         >>> import chainrule as cr
@@ -286,7 +299,7 @@ class ArrayOps:
         tensor([1., 2., 3., 4.])
         """
         return _np.ravel(self, order)
-    def flatten(self, order="C"):
+    def flatten(self, order: str = "C") -> Self:
         """The values as one axis, like ``ravel`` (a new array: results are never views to write through).
 
         >>> import chainrule as cr
@@ -294,7 +307,7 @@ class ArrayOps:
         tensor([1., 2., 3., 4.])
         """
         return _np.ravel(self, order)
-    def squeeze(self, axis=None):
+    def squeeze(self, axis: Axis = None) -> Self:
         """``cnp.squeeze``: drop axes of length one (all of them, or ``axis``).
 
         >>> import chainrule as cr
@@ -302,7 +315,7 @@ class ArrayOps:
         ((2,), (2,))
         """
         return _np.squeeze(self, axis)
-    def swapaxes(self, axis1, axis2):
+    def swapaxes(self, axis1: int, axis2: int) -> Self:
         """``cnp.swapaxes``: exchange two axes.
 
         >>> import chainrule as cr
@@ -310,7 +323,7 @@ class ArrayOps:
         (3, 1)
         """
         return _np.swapaxes(self, axis1, axis2)
-    def clip(self, min=None, max=None):  # noqa: A002
+    def clip(self, min: ArrayLike | None = None, max: ArrayLike | None = None) -> Self:  # noqa: A002
         """``cnp.clip(self, min, max)``: values limited to ``[min, max]``; outside, the gradient is zero.
 
         >>> import chainrule as cr
@@ -320,7 +333,7 @@ class ArrayOps:
         """
         return _np.clip(self, min, max)
 
-    def reshape(self, *shape, order="C", copy=None):
+    def reshape(self, *shape: Any, order: str = "C", copy: bool | None = None) -> Self:
         """``cnp.reshape``: the same values in a new shape (given as ints or as one tuple).
 
         >>> import chainrule as cr
@@ -332,7 +345,7 @@ class ArrayOps:
             shape = shape[0]
         return _np.reshape(self, shape, order=order, copy=copy)
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: Any) -> Self:
         """``cnp.transpose``: the axes reversed, or permuted as given (as ints or as one tuple).
 
         >>> import chainrule as cr
@@ -351,7 +364,7 @@ class ArrayOps:
     #: True where a complex constant must not enter an operation on this value (bind refuses it)
     _no_complex = False
 
-    def item(self):
+    def item(self) -> Any:
         """The value of a one-element Tensor as a Python number (no derivative goes with it).
 
         >>> import chainrule as cr
@@ -361,7 +374,7 @@ class ArrayOps:
         """
         return np.asarray(_number(self, ".item()")).item()
 
-    def tolist(self):
+    def tolist(self) -> Any:
         """The values as (nested) Python lists of numbers (no derivative goes with them).
 
         >>> import chainrule as cr
@@ -370,11 +383,11 @@ class ArrayOps:
         """
         return np.asarray(_number(self, ".tolist()")).tolist()
 
-    def __float__(self): return float(np.asarray(_number(self, "float()")).item())
-    def __int__(self): return int(np.asarray(_number(self, "int()")).item())
-    def __complex__(self): return complex(np.asarray(_number(self, "complex()")).item())
-    def __bool__(self): return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
-    def __index__(self): return _concrete(self, "using it as a Python integer (an index, range())").__index__()
+    def __float__(self) -> float: return float(np.asarray(_number(self, "float()")).item())
+    def __int__(self) -> int: return int(np.asarray(_number(self, "int()")).item())
+    def __complex__(self) -> complex: return complex(np.asarray(_number(self, "complex()")).item())
+    def __bool__(self) -> bool: return bool(_concrete(self, "bool() (an `if`, `while`, `and`/`or` or assert on it)"))
+    def __index__(self) -> int: return _concrete(self, "using it as a Python integer (an index, range())").__index__()
 
     # -- DLPack: np.from_dlpack(t), torch.from_dlpack(t) share the memory of a Tensor
     # that does not require grad; a value being differentiated refuses, as np.asarray does.
@@ -498,7 +511,7 @@ from chainrule._core.primitive import TRACER_TYPES as _TRACERS  # noqa: E402
 
 #: The operations the methods forward to (``chainrule._ops``).  Layers only look down:
 #: the ops module installs itself here when it is imported (:func:`install`).
-_np = None
+_np: Any = None
 
 
 def install(ops, namespaces=None):

@@ -2,35 +2,41 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar
 
 from chainrule._core.primitive import grad_state, last_level
 
 __all__ = ["no_grad", "enable_grad", "is_grad_enabled"]
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 class _GradMode:
     __slots__ = ("_saved",)
-    _frozen = None  # what the context sets grad_state.frozen to; None means "all current levels"
+    _frozen: int | None = None  # what the context sets grad_state.frozen to; None means "all current levels"
 
-    def __new__(cls, func=None):
+    def __new__(cls, func: Callable[..., Any] | None = None) -> Any:
         self = super().__new__(cls)
         return self(func) if func is not None else self  # bare @no_grad decorates too
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         self._saved = grad_state.frozen
         grad_state.frozen = last_level() if self._frozen is None else self._frozen
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         grad_state.frozen = self._saved
         return False
 
-    def __call__(self, fn):
+    def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
             with type(self)():
                 return fn(*args, **kwargs)
-        return wrapped
+        return wrapped  # type: ignore[return-value]  # functools.wraps keeps fn's signature
 
 
 class no_grad(_GradMode):

@@ -37,11 +37,18 @@ by every Tensor on the same memory, carries that ``held`` mark.
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chainrule._core.arrayops import ArrayOps
 from chainrule._core.primitive import SEE_THROUGH, TRACER_TYPES, grad_state
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from chainrule._core.primitive import Primitive
+    from chainrule.typing import ArrayLike, DTypeLike
 
 __all__ = ["Tensor", "tensor", "backward_pass"]
 
@@ -113,8 +120,12 @@ class Tensor(ArrayOps):
         tensor(12.)
         """,
                  "__weakref__": None}
+    _level: int  # 0 for the tape; a transform's level otherwise
+    _prim: Primitive | None
+    requires_grad: bool
+    grad: Tensor | None  #: the accumulated gradient (a leaf's), or None
 
-    def __init__(self, data, requires_grad=False, dtype=None):
+    def __init__(self, data: ArrayLike, requires_grad: bool = False, dtype: DTypeLike = None) -> None:
         value = _raw_data(data, dtype)
         if requires_grad:
             _check_differentiable(value.dtype, "tensor(..., requires_grad=True)")
@@ -183,7 +194,7 @@ class Tensor(ArrayOps):
 
     # -- user API --------------------------------------------------------------
     @property
-    def is_leaf(self):
+    def is_leaf(self) -> bool:
         """True for Tensors made by the user rather than by an operation.
 
         >>> import chainrule as cr
@@ -194,7 +205,7 @@ class Tensor(ArrayOps):
         return self._prim is None
 
     @property
-    def grad_fn(self):
+    def grad_fn(self) -> Primitive | None:
         """The primitive that made this Tensor (None for a leaf).
 
         >>> import chainrule as cr
@@ -204,7 +215,8 @@ class Tensor(ArrayOps):
         """
         return self._prim
 
-    def backward(self, grad=None, retain_graph=False, create_graph=False):
+    def backward(self, grad: ArrayLike | None = None, retain_graph: bool = False,
+                 create_graph: bool = False) -> None:
         """Accumulate ``d self / d leaf`` into ``leaf.grad`` for every leaf.
 
         ``grad`` is the cotangent to start from (needed for a non-scalar
@@ -228,13 +240,13 @@ class Tensor(ArrayOps):
         seed = _seed(self, grad, "backward()")
         grads = backward_pass([self], [seed], retain_graph=retain_graph or create_graph,
                               create_graph=create_graph)
-        seen = set()
+        seen: set[int] = set()
         for leaf, g in grads.items():
             if leaf._prim is None:
                 g = g if type(g) is Tensor else _plain(own(g, seen))
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
 
-    def detach(self):
+    def detach(self) -> Tensor:
         """The same value with no history (a leaf that does not require grad).
 
         >>> import chainrule as cr
@@ -254,7 +266,7 @@ class Tensor(ArrayOps):
         from chainrule._ops import stop_gradient
         return stop_gradient(self)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         """Start (or stop) recording operations on this leaf, in place; returns the Tensor.
 
         >>> import chainrule as cr
@@ -271,7 +283,7 @@ class Tensor(ArrayOps):
         self.requires_grad = bool(requires_grad)
         return self
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray[Any, Any]:
         """The value as a NumPy array sharing memory; refuses to drop a gradient silently.
 
         The array is read-only when a graph may read this memory (the Tensor
@@ -290,15 +302,18 @@ class Tensor(ArrayOps):
                                "use tensor.detach().numpy()")
         return _export(self)
 
-    def __array__(self, dtype=None, copy=None):
-        if self.requires_grad or self._level != 0:
-            raise TypeError("converting a Tensor that requires grad to a NumPy array would drop its "
-                            "gradient; use chainrule.numpy functions, or tensor.detach().numpy()")
-        if copy or (dtype is not None and np.dtype(dtype) != self.dtype):
-            return np.array(self._value, dtype=dtype, copy=True)
-        return _export(self)
+    # Hidden from type checkers: NumPy's stubs would read a Tensor as an array and type
+    # ``ndarray * tensor`` as an ndarray, where at run time NumPy defers to the Tensor.
+    if not TYPE_CHECKING:
+        def __array__(self, dtype=None, copy=None):
+            if self.requires_grad or self._level != 0:
+                raise TypeError("converting a Tensor that requires grad to a NumPy array would drop its "
+                                "gradient; use chainrule.numpy functions, or tensor.detach().numpy()")
+            if copy or (dtype is not None and np.dtype(dtype) != self.dtype):
+                return np.array(self._value, dtype=dtype, copy=True)
+            return _export(self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         body = np.array2string(np.asarray(_raw(self._value)), separator=", ", prefix="tensor(")
         if self._level != 0:
             return f"Tensor(level={self._level}, {body})"
@@ -369,12 +384,12 @@ class Tensor(ArrayOps):
 
     _no_complex = True  # complex Tensors are not supported yet (cr.tensor refuses complex data too)
 
-    def __iadd__(self, other): return self._inplace(type(self).__add__, other, "iadd (+=)")
-    def __isub__(self, other): return self._inplace(type(self).__sub__, other, "isub (-=)")
-    def __imul__(self, other): return self._inplace(type(self).__mul__, other, "imul (*=)")
-    def __itruediv__(self, other): return self._inplace(type(self).__truediv__, other, "itruediv (/=)")
+    def __iadd__(self, other: ArrayLike) -> Self: return self._inplace(type(self).__add__, other, "iadd (+=)")
+    def __isub__(self, other: ArrayLike) -> Self: return self._inplace(type(self).__sub__, other, "isub (-=)")
+    def __imul__(self, other: ArrayLike) -> Self: return self._inplace(type(self).__mul__, other, "imul (*=)")
+    def __itruediv__(self, other: ArrayLike) -> Self: return self._inplace(type(self).__truediv__, other, "itruediv (/=)")
 
-    def __setitem__(self, idx, v):
+    def __setitem__(self, idx: Any, v: ArrayLike) -> None:
         if self._level != 0:
             return super().__setitem__(idx, v)
         from chainrule._ops import index_set
@@ -472,7 +487,7 @@ def box(value, level):
     return t
 
 
-def tensor(data, dtype=None, requires_grad=False):
+def tensor(data: ArrayLike, dtype: DTypeLike = None, requires_grad: bool = False) -> Tensor:
     """Make a tape ``Tensor`` (a copy of ``data``), PyTorch style.
 
     Python floats become float64 (chainrule's default float dtype).

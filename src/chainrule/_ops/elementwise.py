@@ -7,6 +7,8 @@ the reverse engine sums every cotangent back to its input's shape.
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, _refuse_complex, bind, defprim
@@ -703,7 +705,10 @@ def astype(x, dtype):
     return np.asarray(x).astype(dtype)
 
 
-def stop_gradient(x):
+T = TypeVar("T")
+
+
+def stop_gradient(x: T) -> T:
     """``x`` with zero derivative at every level of differentiation.
 
     >>> import chainrule as cr

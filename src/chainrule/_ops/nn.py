@@ -15,6 +15,8 @@ exported by ``cr.nn.functional``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chainrule._core.primitive import TRACER_TYPES, bind, defprim
@@ -54,7 +56,7 @@ log_softmax_p = defprim(
 log_softmax_p.batch = batch_with_axes_shifted(log_softmax_p)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: Any, axis: int = -1) -> Any:
     """``x - logsumexp(x, axis, keepdims=True)``: log-probabilities from logits, stable.
 
     One primitive: its derivative ``g - softmax(x) sum(g)`` is finite for any

@@ -11,7 +11,7 @@ module only names the nodes and writes down what happened.
 from __future__ import annotations
 
 import inspect
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import re
 
@@ -94,7 +94,7 @@ class _Row(NamedTuple):  # the columns of one step, for the aligned text renderi
 _LETTERS = "uvpqrstabcdghkmnz"
 
 
-def explain(f, *args, wrt=None, output=None):
+def explain(f: Callable[..., Any], *args: Any, wrt: Any = None, output: Any = None) -> Explanation:
     """Explain how reverse mode finds the gradient of ``f`` at ``args``, step by step.
 
     ``f`` returns a scalar.  Every floating input (and every leaf of a pytree

@@ -24,6 +24,7 @@ array([[[1., 6., 7.]]])
 from __future__ import annotations
 
 import math
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -104,7 +105,8 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, nd, fn):
     return y[0] if unbatched else y
 
 
-def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv1d(input: Any, weight: Any, bias: Any = None, stride: int | Sequence[int] = 1, padding: Any = 0,
+           dilation: int | Sequence[int] = 1, groups: int = 1) -> Any:
     """1-D convolution (cross-correlation) as ``torch.nn.functional.conv1d``.
 
     ``input`` ``(N, C_in, L)`` or ``(C_in, L)``; ``weight`` ``(C_out, C_in / groups, k)``;
@@ -121,7 +123,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(input, weight, bias, stride, padding, dilation, groups, 1, "conv1d")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+def conv2d(input: Any, weight: Any, bias: Any = None, stride: int | Sequence[int] = 1, padding: Any = 0,
+           dilation: int | Sequence[int] = 1, groups: int = 1) -> Any:
     """2-D convolution (cross-correlation) as ``torch.nn.functional.conv2d``.
 
     ``input`` ``(N, C_in, H, W)`` or ``(C_in, H, W)``; ``weight`` ``(C_out, C_in / groups, kH, kW)``;
@@ -138,7 +141,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _conv(input, weight, bias, stride, padding, dilation, groups, 2, "conv2d")
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+def layer_norm(input: Any, normalized_shape: int | Sequence[int], weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> Any:
     """``(x - mean) / sqrt(var + eps) * weight + bias`` over the last ``len(normalized_shape)`` axes,
     with the biased variance, as ``torch.nn.functional.layer_norm``.
 
@@ -163,7 +167,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return y
 
 
-def embedding(input, weight, padding_idx=None):
+def embedding(input: Any, weight: Any, padding_idx: int | None = None) -> Any:
     """Rows of ``weight`` ``(num_embeddings, dim)`` picked by the integer array ``input``, as
     ``torch.nn.functional.embedding``; output shape ``input.shape + (dim,)``.  The gradient
     accumulates over repeated indices; the row ``padding_idx`` gets none.

@@ -18,6 +18,8 @@ number of batches in an epoch.
 """
 from __future__ import annotations
 
+from typing import Any, Iterator
+
 import numpy as np
 
 from chainrule._seed import default_generator
@@ -39,7 +41,8 @@ class DataLoader:
     2
     """
 
-    def __init__(self, data, batch_size=1, shuffle=False, drop_last=False, *, seed=None):
+    def __init__(self, data: Any, batch_size: int = 1, shuffle: bool = False, drop_last: bool = False, *,
+                 seed: Any = None) -> None:
         if isinstance(data, dict):
             self._keys, arrays = list(data), [np.asarray(v) for v in data.values()]
         elif isinstance(data, (tuple, list)):
@@ -62,11 +65,11 @@ class DataLoader:
         else:
             self.rng = np.random.default_rng(int(seed))
 
-    def __len__(self):
+    def __len__(self) -> int:
         full, rest = divmod(self.n, self.batch_size)
         return full + (1 if rest and not self.drop_last else 0)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         order = (self.rng or default_generator()).permutation(self.n) if self.shuffle else None
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             if order is None:

@@ -14,6 +14,7 @@ array([0., 0., 2.])
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
 
@@ -34,7 +35,7 @@ _TINY = 1e-45  # > 0 in float32 too (a subnormal); log(_TINY) < -100
 
 # -- activations -----------------------------------------------------------------------
 
-def tanh(x):
+def tanh(x: Any) -> Any:
     """``tanh(x)``.
 
     >>> import numpy as np
@@ -45,7 +46,7 @@ def tanh(x):
     return cnp.tanh(x)
 
 
-def relu(x):
+def relu(x: Any) -> Any:
     """``max(x, 0)``, with derivative 0 at 0 (as PyTorch and JAX).
 
     >>> import numpy as np
@@ -56,7 +57,7 @@ def relu(x):
     return cnp.where(x > 0, x, 0.0)
 
 
-def sigmoid(x):
+def sigmoid(x: Any) -> Any:
     """The logistic function ``1 / (1 + exp(-x))``, stable for any ``x``.
 
     >>> import numpy as np
@@ -67,7 +68,7 @@ def sigmoid(x):
     return cnp.special.expit(x)
 
 
-def log_sigmoid(x):
+def log_sigmoid(x: Any) -> Any:
     """``log(sigmoid(x))``, computed as ``-softplus(-x)``: finite and exact for any ``x``.
 
     The naive ``log(sigmoid(x))`` is ``-inf`` below about -745 (the sigmoid
@@ -80,7 +81,7 @@ def log_sigmoid(x):
     return -cnp.special.softplus(-x)
 
 
-def softplus(x):
+def softplus(x: Any) -> Any:
     """``log(1 + exp(x))``, stable for any ``x``.
 
     >>> import numpy as np
@@ -91,7 +92,7 @@ def softplus(x):
     return cnp.special.softplus(x)
 
 
-def identity(x):
+def identity(x: Any) -> Any:
     """``x``.
 
     >>> import numpy as np
@@ -102,7 +103,7 @@ def identity(x):
     return x
 
 
-def gelu(x, approximate="none"):
+def gelu(x: Any, approximate: str = "none") -> Any:
     """The Gaussian error linear unit ``x Phi(x)``.
 
     ``approximate="none"`` is the exact form with ``erf`` (needs SciPy:
@@ -121,7 +122,7 @@ def gelu(x, approximate="none"):
     return 0.5 * x * (1.0 + cnp.special.erf(x * float(1 / np.sqrt(2.0))))
 
 
-def softmax(x, axis=-1):
+def softmax(x: Any, axis: int = -1) -> Any:
     """``exp(x) / sum(exp(x))`` along ``axis``, computed as ``exp(log_softmax(x))`` (stable).
 
     >>> from chainrule.nn import functional as F
@@ -131,7 +132,7 @@ def softmax(x, axis=-1):
     return cnp.exp(log_softmax(x, axis))
 
 
-def dropout(input, p=0.5, training=True, rng=None):
+def dropout(input: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> Any:
     """Zero each element with probability ``p`` and scale the rest by ``1/(1-p)`` if ``training``
     (else ``input`` itself), as ``torch.nn.functional.dropout``; ``rng`` (a ``Generator``)
     draws the mask, by default the global one that ``cr.manual_seed`` sets.
@@ -161,7 +162,7 @@ _ACTIVATIONS = {"tanh": tanh, "relu": relu, "sigmoid": sigmoid, "gelu": gelu,
                 "softplus": softplus, "identity": identity, "linear": identity, None: identity}
 
 
-def get_activation(activation):
+def get_activation(activation: str | Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     """An activation function from its name (``"tanh"``, ``"relu"``, ...), ``None`` or itself.
 
     >>> from chainrule.nn import functional as F
@@ -194,7 +195,7 @@ def _shape(x):
     return x.shape if hasattr(x, "shape") else np.shape(x)
 
 
-def mse_loss(input, target, reduction="mean"):
+def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Any:
     """Mean squared error ``mean((input - target)^2)`` (``reduction``: mean, sum or none).
 
     >>> from chainrule.nn import functional as F
@@ -208,7 +209,7 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(d * d, reduction, "mse_loss")
 
 
-def cross_entropy(logits, target, reduction="mean", label_smoothing=0.0):
+def cross_entropy(logits: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
     """Softmax cross-entropy from unnormalised ``logits`` of shape ``(..., classes)``.
 
     ``target`` is either integer class indices of shape ``logits.shape[:-1]``, or
@@ -281,7 +282,7 @@ def _one_hot(labels, n, dtype):
     return (np.asarray(labels)[..., None] == classes).astype(dtype)
 
 
-def binary_cross_entropy(input, target, reduction="mean"):
+def binary_cross_entropy(input: Any, target: Any, reduction: str = "mean") -> Any:
     """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``input = p``.
 
     As in PyTorch, each log is clamped at -100 so that ``p`` of exactly 0 or 1 gives
@@ -304,7 +305,7 @@ def binary_cross_entropy(input, target, reduction="mean"):
     return _reduce(-(target * log_p + (1.0 - target) * log_1mp), reduction, "binary_cross_entropy")
 
 
-def binary_cross_entropy_with_logits(logits, target, reduction="mean"):
+def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Any:
     """``binary_cross_entropy(sigmoid(logits), target)``, computed stably as ``softplus(z) - t z``.
 
     >>> from chainrule.nn import functional as F

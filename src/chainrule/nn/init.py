@@ -16,7 +16,12 @@ that way round, so that a layer is ``x @ W + b``).  They return NumPy arrays.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from chainrule.typing import DTypeLike, Shape
 
 __all__ = ["glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
            "xavier_uniform", "xavier_normal", "kaiming_uniform", "kaiming_normal", "pytorch_uniform", "zeros",
@@ -39,7 +44,8 @@ def _check_rng(rng, name):
                         f"got {type(rng).__name__}")
 
 
-def glorot_uniform(rng, shape, gain=1.0, dtype=np.float64):
+def glorot_uniform(rng: np.random.Generator, shape: Shape, gain: float = 1.0,
+                   dtype: DTypeLike = np.float64) -> Any:
     """Uniform on ``[-a, a]`` with ``a = gain * sqrt(6 / (fan_in + fan_out))``.
 
     >>> import numpy as np
@@ -54,7 +60,8 @@ def glorot_uniform(rng, shape, gain=1.0, dtype=np.float64):
     return rng.uniform(-a, a, shape).astype(dtype, copy=False)
 
 
-def glorot_normal(rng, shape, gain=1.0, dtype=np.float64):
+def glorot_normal(rng: np.random.Generator, shape: Shape, gain: float = 1.0,
+                  dtype: DTypeLike = np.float64) -> Any:
     """Normal with standard deviation ``gain * sqrt(2 / (fan_in + fan_out))``.
 
     >>> import numpy as np
@@ -68,7 +75,8 @@ def glorot_normal(rng, shape, gain=1.0, dtype=np.float64):
     return (gain * np.sqrt(2.0 / (fan_in + fan_out)) * rng.standard_normal(shape)).astype(dtype, copy=False)
 
 
-def he_uniform(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
+def he_uniform(rng: np.random.Generator, shape: Shape, gain: float = np.sqrt(2.0),
+               dtype: DTypeLike = np.float64) -> Any:
     """Uniform on ``[-a, a]`` with ``a = gain * sqrt(3 / fan_in)`` (variance ``2 / fan_in``).
 
     >>> import numpy as np
@@ -83,7 +91,8 @@ def he_uniform(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
     return rng.uniform(-a, a, shape).astype(dtype, copy=False)
 
 
-def he_normal(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
+def he_normal(rng: np.random.Generator, shape: Shape, gain: float = np.sqrt(2.0),
+              dtype: DTypeLike = np.float64) -> Any:
     """Normal with standard deviation ``gain / sqrt(fan_in)`` (variance ``2 / fan_in``).
 
     >>> import numpy as np
@@ -97,7 +106,7 @@ def he_normal(rng, shape, gain=np.sqrt(2.0), dtype=np.float64):
     return (gain / np.sqrt(fan_in) * rng.standard_normal(shape)).astype(dtype, copy=False)
 
 
-def pytorch_uniform(rng, shape, dtype=np.float64):
+def pytorch_uniform(rng: np.random.Generator, shape: Shape, dtype: DTypeLike = np.float64) -> Any:
     """Uniform on ``[-a, a]`` with ``a = 1 / sqrt(fan_in)``: PyTorch's default for ``nn.Linear``.
 
     (``kaiming_uniform_(a=sqrt(5))``, variance ``1 / (3 fan_in)``.)  ``Linear(...,
@@ -115,7 +124,7 @@ def pytorch_uniform(rng, shape, dtype=np.float64):
     return rng.uniform(-a, a, shape).astype(dtype, copy=False)
 
 
-def zeros(rng, shape, dtype=np.float64):
+def zeros(rng: np.random.Generator, shape: Shape, dtype: DTypeLike = np.float64) -> Any:
     """Zeros (``rng`` is accepted for a uniform signature and not used).
 
     >>> import numpy as np
@@ -137,7 +146,7 @@ _BY_NAME = {"glorot_uniform": glorot_uniform, "glorot_normal": glorot_normal,
             "pytorch": pytorch_uniform, "pytorch_uniform": pytorch_uniform}
 
 
-def get(init):
+def get(init: str | Callable[..., Any]) -> Callable[..., Any]:
     """An initialiser from its name (``"glorot_uniform"``, ``"he_normal"``, ...) or itself.
 
     >>> from chainrule.nn import init

@@ -1,12 +1,20 @@
 """Layers: ``Linear``, ``MLP``, ``Sequential`` and the activation modules."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
 
 from chainrule._seed import default_generator
 from chainrule.nn import functional as F
 from chainrule.nn import init as _init
 from chainrule.nn.module import Module, ModuleInputError, parameter
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from chainrule._interpreters.reverse import Tensor
+    from chainrule.typing import DTypeLike
 
 __all__ = ["Linear", "MLP", "Sequential", "Tanh", "ReLU", "Sigmoid", "GELU", "Softplus", "Identity",
            "Dropout", "Conv1d", "Conv2d", "LayerNorm", "Embedding", "MSELoss", "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss"]
@@ -39,8 +47,11 @@ class Linear(Module):
     (5, 2)
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, rng=None, init="glorot_uniform",
-                 dtype=np.float64):
+    weight: Tensor
+    bias: Tensor | None
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *, rng: Any = None,
+                 init: str = "glorot_uniform", dtype: DTypeLike = np.float64) -> None:
         self.in_features, self.out_features = int(in_features), int(out_features)
         gen = _rng(rng)
         w = _init.get(init)(gen, (self.in_features, self.out_features), dtype=dtype)
@@ -53,7 +64,7 @@ class Linear(Module):
         else:
             self.bias = None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         try:
             shape = x.shape
         except AttributeError:
@@ -72,7 +83,7 @@ class Linear(Module):
         y = x @ self.weight
         return y if self.bias is None else y + self.bias
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")
 
@@ -90,7 +101,7 @@ def _shape_hint(shape, n):
 class _Activation(Module):
     fn = staticmethod(F.identity)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return self.fn(x)
 
 class Tanh(_Activation):
@@ -150,15 +161,15 @@ class GELU(_Activation):
     tensor([-0.15880801,  0.        ,  1.95459769])
     """
 
-    def __init__(self, approximate="none"):
+    def __init__(self, approximate: str = "none") -> None:
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return F.gelu(x, self.approximate)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "" if self.approximate == "none" else f"approximate={self.approximate!r}"
 
 
@@ -171,7 +182,7 @@ class Sequential(Module):
     ['layers.0.weight', 'layers.0.bias', 'layers.2.weight', 'layers.2.bias']
     """
 
-    def __init__(self, *layers):
+    def __init__(self, *layers: Module) -> None:
         self.layers = list(layers)
 
     def __getitem__(self, i):
@@ -186,12 +197,12 @@ class Sequential(Module):
     def __iter__(self):
         return iter(self.layers)
 
-    def append(self, layer):
+    def append(self, layer: Module) -> Self:
         """Add ``layer`` at the end; returns ``self``."""
         self.layers.append(layer)
         return self
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         for layer in self.layers:
             x = layer(x)
         return x
@@ -217,7 +228,8 @@ class MLP(Module):
     [('layers.0.weight', (1, 2)), ('layers.0.bias', (2,)), ('layers.1.weight', (2, 1)), ('layers.1.bias', (1,))]
     """
 
-    def __init__(self, sizes, activation="tanh", output=None, *, rng=None, init=None, dtype=np.float64):
+    def __init__(self, sizes: Sequence[int], activation: Any = "tanh", output: Any = None, *, rng: Any = None,
+                 init: str | None = None, dtype: DTypeLike = np.float64) -> None:
         sizes = [int(s) for s in sizes]
         if len(sizes) < 2 or min(sizes) < 1:
             raise ValueError(f"MLP: sizes must list at least an input and an output size, all >= 1; "
@@ -234,14 +246,14 @@ class MLP(Module):
         rng = _rng(rng)
         self.layers = [Linear(a, b, rng=rng, init=init, dtype=dtype) for a, b in zip(sizes[:-1], sizes[1:])]
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         *hidden, last = self.layers
         act = self.activation
         for layer in hidden:
             x = act(layer(x))
         return self.output(last(x))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"sizes={self.sizes}, activation={self.activation_name!r}, output={self.output_name!r}"
 
 
@@ -264,29 +276,29 @@ class Dropout(Module):
     array([1., 1., 1.])
     """
 
-    def __init__(self, p=0.5, *, rng=None):
+    def __init__(self, p: float = 0.5, *, rng: Any = None) -> None:
         p = float(p)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must lie in [0, 1], got {p}")
         self.p, self.rng = p, None if rng is None else _rng(rng)
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return F.dropout(x, self.p, self.training, self.rng)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
 class _Loss(Module):
     fn = staticmethod(F.mse_loss)
 
-    def __init__(self, reduction="mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         self.reduction = reduction
 
-    def forward(self, input, target):
+    def forward(self, input: Any, target: Any) -> Any:
         return self.fn(input, target, self.reduction)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
@@ -330,13 +342,13 @@ class CrossEntropyLoss(_Loss):
     tensor(0.16984602)
     """
 
-    def __init__(self, reduction="mean", label_smoothing=0.0):
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         self.reduction, self.label_smoothing = reduction, float(label_smoothing)
 
-    def forward(self, input, target):
+    def forward(self, input: Any, target: Any) -> Any:
         return F.cross_entropy(input, target, self.reduction, self.label_smoothing)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         parts = [] if self.reduction == "mean" else [f"reduction={self.reduction!r}"]
         return ", ".join(parts + ([f"label_smoothing={self.label_smoothing}"] if self.label_smoothing else []))
 
@@ -348,8 +360,9 @@ class _ConvNd(Module):
     generator that ``cr.manual_seed`` sets)."""
     nd, fn = 2, staticmethod(F.conv2d)
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, *, rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, padding: Any = 0, dilation: int | Sequence[int] = 1,
+                 groups: int = 1, bias: bool = True, *, rng: Any = None, dtype: DTypeLike = np.float64) -> None:
         name = type(self).__name__
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         if self.groups < 1 or self.in_channels % self.groups or self.out_channels % self.groups:
@@ -365,10 +378,10 @@ class _ConvNd(Module):
         self.bias = parameter(gen.uniform(-bound, bound, self.out_channels).astype(dtype), dtype) if bias \
             else None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return self.fn(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
         if self.padding != 0:
             s += f", padding={self.padding!r}"
@@ -409,17 +422,18 @@ class LayerNorm(Module):
     array([[-1.2247,  0.    ,  1.2247]])
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, *, dtype=np.float64):
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5, elementwise_affine: bool = True,
+                 bias: bool = True, *, dtype: DTypeLike = np.float64) -> None:
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else normalized_shape
         self.normalized_shape, self.eps = tuple(int(v) for v in shape), float(eps)
         affine = bool(elementwise_affine)
         self.weight = parameter(np.ones(self.normalized_shape, dtype), dtype) if affine else None
         self.bias = parameter(np.zeros(self.normalized_shape, dtype), dtype) if affine and bias else None
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.weight is not None}"
 
 
@@ -434,7 +448,8 @@ class Embedding(Module):
     ((1, 3, 4), True)
     """
 
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, *, rng=None, dtype=np.float64):
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, *, rng: Any = None,
+                 dtype: DTypeLike = np.float64) -> None:
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None and not -self.num_embeddings <= int(padding_idx) < self.num_embeddings:
             raise ValueError(f"Embedding: padding_idx must lie in [-{num_embeddings}, {num_embeddings}), "
@@ -445,9 +460,9 @@ class Embedding(Module):
             w[self.padding_idx] = 0
         self.weight = parameter(w, dtype)
 
-    def forward(self, input):
+    def forward(self, input: Any) -> Any:
         return F.embedding(input, self.weight, self.padding_idx)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}" + (
             "" if self.padding_idx is None else f", padding_idx={self.padding_idx}")

@@ -20,16 +20,22 @@ Two faces, one ``forward``:
 from __future__ import annotations
 
 import weakref
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import numpy as np
 
 from chainrule._core.grad_mode import no_grad
 from chainrule._interpreters.reverse import Tensor, _write
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from chainrule.typing import ArrayLike, DTypeLike
+
 __all__ = ["Module", "parameter"]
 
 
-def parameter(value, dtype=None):
+def parameter(value: ArrayLike, dtype: DTypeLike = None) -> Tensor:
     """A tape leaf that requires grad, made from a copy of ``value`` (float64 unless ``dtype``).
 
     >>> import chainrule as cr
@@ -48,7 +54,7 @@ def parameter(value, dtype=None):
 
 
 #: the tensors made by ``parameter``: they stay parameters when frozen with ``requires_grad_(False)``
-_MADE_BY_PARAMETER = weakref.WeakValueDictionary()
+_MADE_BY_PARAMETER: weakref.WeakValueDictionary[Any, Tensor] = weakref.WeakValueDictionary()
 
 
 def _is_parameter(v):
@@ -63,7 +69,7 @@ def _zero_grads(params, set_to_none):
 
 
 #: the modules whose repr is being built (a module holding a reference to an ancestor)
-_IN_REPR = set()
+_IN_REPR: set[Any] = set()
 
 
 class ModuleInputError(ValueError):
@@ -108,7 +114,7 @@ class Module:
 
     training = True
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return self.forward(*args, **kwargs)
         except ModuleInputError as e:
@@ -118,7 +124,7 @@ class Module:
                     e.path, e.root = path, type(self).__name__
             raise
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         """The module's computation: override it (``model(x)`` calls ``forward(x)``).
 
         >>> import chainrule as cr
@@ -161,7 +167,7 @@ class Module:
                 stack.append((path + ".", value, [k for k in value if isinstance(k, str)]))
         return slots
 
-    def named_parameters(self):
+    def named_parameters(self) -> Iterator[tuple[str, Tensor]]:
         """``(dotted_path, Tensor)`` for each parameter (each once), in attribute order.
 
         >>> import chainrule as cr
@@ -175,7 +181,7 @@ class Module:
                 seen.add(path)
                 yield path, container[key]
 
-    def parameters(self):
+    def parameters(self) -> list[Tensor]:
         """The parameters (tape leaves with ``requires_grad=True``), each once.
 
         >>> import chainrule as cr
@@ -185,7 +191,7 @@ class Module:
         """
         return [t for _, t in self.named_parameters()]
 
-    def named_modules(self):
+    def named_modules(self) -> list[tuple[str, Module]]:
         """``(dotted_path, module)`` for this module (path ``""``) and every submodule, each once.
 
         Depth first, in attribute order, with the paths of ``named_parameters``
@@ -222,7 +228,7 @@ class Module:
                 todo[:0] = [(f"{name}.{k}", x) for k, x in v.items() if isinstance(k, str)]
         return out
 
-    def named_children(self):
+    def named_children(self) -> list[tuple[str, Module]]:
         """``(name, module)`` for the direct submodules, in attribute order.
 
         >>> import chainrule as cr
@@ -232,7 +238,7 @@ class Module:
         """
         return list(self._named_children())
 
-    def children(self):
+    def children(self) -> list[Module]:
         """The direct submodules, in attribute order.
 
         >>> import chainrule as cr
@@ -242,7 +248,7 @@ class Module:
         """
         return [m for _, m in self._named_children()]
 
-    def modules(self):
+    def modules(self) -> list[Module]:
         """This module and every submodule, each once, depth first.
 
         >>> import chainrule as cr
@@ -252,7 +258,7 @@ class Module:
         """
         return [m for _, m in self.named_modules()]
 
-    def num_parameters(self, trainable_only=False):
+    def num_parameters(self, trainable_only: bool = False) -> int:
         """The number of parameter elements (``trainable_only``: only those with ``requires_grad``).
 
         >>> import chainrule as cr
@@ -263,7 +269,7 @@ class Module:
         return sum(int(np.prod(t.shape, dtype=np.int64)) for t in self.parameters()
                    if t.requires_grad or not trainable_only)
 
-    def requires_grad_(self, requires_grad=True):
+    def requires_grad_(self, requires_grad: bool = True) -> Self:
         """Freeze (``False``) or unfreeze every parameter; returns ``self``.
 
         A frozen parameter stays a parameter (in ``named_parameters``, ``state_dict``
@@ -280,7 +286,7 @@ class Module:
             t.requires_grad_(requires_grad)
         return self
 
-    def to(self, dtype):
+    def to(self, dtype: DTypeLike) -> Self:
         """Cast every parameter to the floating ``dtype`` in place (e.g. ``np.float32``); returns ``self``.
 
         The parameters stay the same tensors (an optimiser built on them still holds
@@ -300,7 +306,7 @@ class Module:
             t.grad = None
         return self
 
-    def float(self):
+    def float(self) -> Self:
         """``to(np.float32)``.
 
         >>> import chainrule as cr
@@ -309,7 +315,7 @@ class Module:
         """
         return self.to(np.float32)
 
-    def double(self):
+    def double(self) -> Self:
         """``to(np.float64)``.
 
         >>> import chainrule as cr
@@ -319,7 +325,7 @@ class Module:
         return self.to(np.float64)
 
     # -- training state -----------------------------------------------------------------
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's ``.grad`` to ``None`` (gradients accumulate until then).
 
         ``set_to_none=False`` sets them to zeros instead (PyTorch's option).
@@ -334,7 +340,7 @@ class Module:
         """
         _zero_grads(self.parameters(), set_to_none)
 
-    def register_parameter(self, name, value):
+    def register_parameter(self, name: str, value: ArrayLike | None) -> Tensor | None:
         """``setattr(self, name, parameter(value))`` (``None`` allowed, as PyTorch); returns the parameter.
 
         >>> import chainrule as cr
@@ -348,7 +354,7 @@ class Module:
         setattr(self, name, value)
         return value
 
-    def add_module(self, name, module):
+    def add_module(self, name: str, module: Module | None) -> None:
         """``setattr(self, name, module)``, checking that ``module`` is a ``Module`` (or ``None``).
 
         >>> import chainrule as cr
@@ -362,7 +368,7 @@ class Module:
                             f"got {type(module).__name__}")
         setattr(self, name, module)
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Self:
         """Set training mode (``self.training``) here and in every submodule; returns ``self``.
 
         >>> import chainrule as cr
@@ -374,7 +380,7 @@ class Module:
             m.training = bool(mode)
         return self
 
-    def eval(self):
+    def eval(self) -> Self:
         """``train(False)``.
 
         >>> import chainrule as cr
@@ -384,7 +390,7 @@ class Module:
         return self.train(False)
 
     # -- state ----------------------------------------------------------------------------
-    def params(self):
+    def params(self) -> dict[str, np.ndarray[Any, Any]]:
         """The parameter values as a dict ``{path: array}`` (copies): a pytree for ``apply``.
 
         >>> import chainrule as cr
@@ -399,7 +405,7 @@ class Module:
         """
         return {path: np.array(t._value, copy=True) for path, t in self.named_parameters()}
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray[Any, Any]]:
         """``{path: array}``, copies of the parameter values (what ``save`` writes).
 
         >>> import chainrule as cr
@@ -408,7 +414,7 @@ class Module:
         """
         return self.params()
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: Mapping[str, ArrayLike], strict: bool = True) -> Self:
         """Copy the values of ``state`` (``{path: array}``) into the parameters.
 
         Every key and shape is checked before anything is written, so on an error
@@ -462,7 +468,7 @@ class Module:
         return self
 
     # -- functional use -----------------------------------------------------------------------
-    def apply(self, params, *args, **kwargs):
+    def apply(self, params: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
         """``forward(*args)`` with the parameters taken from ``params``, a dict ``{path: array}``.
 
         ``params`` must hold exactly the paths of ``named_parameters()``, with their
@@ -515,7 +521,7 @@ class Module:
         raise KeyError(f"{type(self).__name__}.apply: params must have exactly the keys {paths}; "
                        f"missing {missing}, unexpected {unexpected}")
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """What ``repr`` shows inside the parentheses, besides the submodules (override it).
 
         >>> import chainrule as cr

@@ -22,13 +22,14 @@ import os
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 __all__ = ["save", "load", "load_npz"]
 
 
-def save(obj, path):
+def save(obj: Any, path: str | os.PathLike[str]) -> None:
     """Write ``obj.state_dict()`` (``{name: array}``) to the ``.npz`` file ``path``, atomically.
 
     ``obj`` may also be the ``{name: array}`` dict itself, as ``torch.save(model.state_dict(), path)``
@@ -194,7 +195,7 @@ def _npy_header(zf, info):
     return key, shape, dtype, math.prod(shape) * dtype.itemsize
 
 
-def load(obj, path=None, strict=True):
+def load(obj: Any, path: str | os.PathLike[str] | None = None, strict: bool = True) -> Any:
     """Read ``path`` into ``obj`` with ``obj.load_state_dict``; ``obj`` is unchanged on any error.
 
     ``load(path)`` alone returns the file's ``{name: array}`` dict (``load_npz``), as

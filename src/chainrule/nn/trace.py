@@ -17,6 +17,8 @@ True
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from chainrule.api import vjp
@@ -35,7 +37,7 @@ class Trace:
 
     __slots__ = ("model", "input", "params", "output", "_vjp")
 
-    def __init__(self, model, x, params, output, vjp_fn):
+    def __init__(self, model: Any, x: Any, params: dict[str, Any], output: Any, vjp_fn: Any) -> None:
         self.model, self.input, self.params, self.output, self._vjp = model, x, params, output, vjp_fn
 
     def __repr__(self):
@@ -43,7 +45,7 @@ class Trace:
                 f"output shape {np.shape(self.output)}, {len(self.params)} parameters)")
 
 
-def forward(model, x):
+def forward(model: Any, x: Any) -> Trace:
     """Run ``model`` on ``x`` and record the computation for :func:`backward`.
 
     >>> import numpy as np, chainrule as cr
@@ -57,7 +59,7 @@ def forward(model, x):
     return Trace(model, x, params, output, vjp_fn)
 
 
-def backward(trace, dLdy):
+def backward(trace: Trace, dLdy: Any) -> dict[str, Any]:
     """``{path: dL/d parameter}`` from the adjoint ``dL/dy`` of the traced output.
 
     ``dLdy`` has the output's shape; the gradients are NumPy arrays shaped like the

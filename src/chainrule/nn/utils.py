@@ -14,6 +14,8 @@ array([0.6, 0.8])
 """
 from __future__ import annotations
 
+from typing import Any, Iterable
+
 import numpy as np
 
 from chainrule._interpreters.reverse import Tensor
@@ -34,7 +36,7 @@ def _with_grads(parameters, name):
     return [p for p in params if p.grad is not None]
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
+def clip_grad_norm_(parameters: Iterable[Tensor] | Tensor, max_norm: float, norm_type: float = 2.0) -> Any:
     """Scale the gradients together so that their joint ``norm_type``-norm is at most ``max_norm``.
 
     Returns the joint norm before clipping (as PyTorch: the scale is
@@ -69,7 +71,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0):
     return total
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters: Iterable[Tensor] | Tensor, clip_value: float) -> None:
     """Clip every gradient element to ``[-clip_value, clip_value]``.
 
     >>> import chainrule as cr

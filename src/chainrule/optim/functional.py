@@ -19,6 +19,7 @@ array([ 0.9, -2.1])
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class FunctionalOptimizer:
     #: the state keys holding one array per parameter
     buffers: tuple = ()
 
-    def init(self, params):
+    def init(self, params: Any) -> dict[str, Any]:
         """The initial state for ``params`` (a pytree of arrays)."""
         leaves, _ = tree_flatten(params)
         # the counter is an int64 scalar from the start, as every update returns it: a
@@ -67,7 +68,7 @@ class FunctionalOptimizer:
         return {"step": np.int64(0), **{k: tuple(np.zeros(np.shape(p), np.result_type(p)) for p in leaves)
                               for k in self.buffers}}
 
-    def update(self, grads, state, params):
+    def update(self, grads: Any, state: dict[str, Any], params: Any) -> tuple[Any, dict[str, Any]]:
         """``(new_params, new_state)`` after one step with gradients ``grads``."""
         p_leaves, tree = tree_flatten(params)
         g_leaves, g_tree = tree_flatten(grads)
@@ -315,7 +316,8 @@ class _AdamW(_Adam):
         super().__init__(lr, betas, eps, weight_decay, amsgrad)
 
 
-def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+def sgd(lr: float, momentum: float = 0.0, dampening: float = 0.0, nesterov: bool = False,
+        weight_decay: float = 0.0) -> FunctionalOptimizer:
     """Stochastic gradient descent, with PyTorch's momentum, Nesterov and weight decay.
 
     ``g += weight_decay * p``; ``buf = momentum * buf + (1 - dampening) * g`` (``buf = g``
@@ -331,7 +333,8 @@ def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
     return _SGD(lr, momentum, dampening, nesterov, weight_decay)
 
 
-def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+def adam(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0,
+         amsgrad: bool = False) -> FunctionalOptimizer:
     """Adam (Kingma & Ba, 2015); ``weight_decay`` adds ``weight_decay * p`` to the gradient.
 
     ``amsgrad=True`` divides by the running maximum of the second moment (AMSGrad,
@@ -349,7 +352,8 @@ def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False)
     return _Adam(lr, betas, eps, weight_decay, amsgrad)
 
 
-def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+def adamw(lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, weight_decay: float = 1e-2,
+          amsgrad: bool = False) -> FunctionalOptimizer:
     """AdamW (Loshchilov & Hutter, 2019): Adam with decoupled weight decay ``p *= 1 - lr * wd``.
 
     >>> import numpy as np, chainrule as cr

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Any, Callable
 
 import numpy as np
 
@@ -95,13 +96,14 @@ class _QuasiNewton:
         if not self.rtol_change >= 0:
             raise ValueError(f"{self.name}: rtol_change must be >= 0, got {rtol_change}")
 
-    def init(self, params):
+    def init(self, params: Any) -> dict[str, Any]:
         """The initial state: no curvature information yet."""
         state = {"step": 0, "n_evals": 0, "converged": False, "message": "", "value": None, "grads": None}
         state.update(self._store(self._fresh()))
         return state
 
-    def update(self, grads, state, params, *, fun, value):
+    def update(self, grads: Any, state: dict[str, Any], params: Any, *, fun: Callable[[Any], Any],
+               value: Any) -> tuple[Any, dict[str, Any]]:
         """One iteration from ``params`` (where ``fun`` gave ``value`` and ``grads``).
 
         ``fun(params) -> (value, grads)`` is called at the line search's trial points.
@@ -165,8 +167,10 @@ class _QuasiNewton:
                      grads=grads_new, **self._store(curv))
         return tree_unflatten(tree, _unflat(x_new, p_leaves)), state
 
-    def minimize(self, fun, params, *, max_iter=1000, max_evals=None, max_time=None, deadline=None,
-                 callback=None, state=None):
+    def minimize(self, fun: Callable[[Any], Any], params: Any, *, max_iter: int = 1000, max_evals: int | None = None,
+                 max_time: float | None = None, deadline: float | None = None,
+                 callback: Callable[[Any, dict[str, Any]], Any] | None = None,
+                 state: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Iterate from ``params`` until convergence or a budget; ``(params, state)``.
 
         ``fun(params) -> (value, grads)``.  Budgets: ``max_iter`` iterations,
@@ -329,8 +333,8 @@ def _blas():
     return blas
 
 
-def lbfgs(lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9, line_search="strong_wolfe",
-          rtol_change=0.0):
+def lbfgs(lr: float = 1.0, history_size: int = 10, tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+          line_search: str | None = "strong_wolfe", rtol_change: float = 0.0) -> _LBFGS:
     """The L-BFGS core: ``init(params)``, ``update(grads, state, params, fun=..., value=...)``, ``minimize``.
 
     Stops when the largest gradient entry is ``<= tolerance_grad``, when the loss or
@@ -355,8 +359,8 @@ def lbfgs(lr=1.0, history_size=10, tolerance_grad=1e-7, tolerance_change=1e-9, l
     return _LBFGS(lr, history_size, tolerance_grad, tolerance_change, line_search, rtol_change)
 
 
-def bfgs(lr=1.0, scaling="ssbfgs", tolerance_grad=1e-7, tolerance_change=1e-9, line_search="strong_wolfe",
-         rtol_change=0.0, max_params=BFGS_MAX_PARAMS):
+def bfgs(lr: float = 1.0, scaling: str | None = "ssbfgs", tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+         line_search: str | None = "strong_wolfe", rtol_change: float = 0.0, max_params: int = BFGS_MAX_PARAMS) -> _BFGS:
     """Dense BFGS, self-scaled by default: the core of ``lbfgs`` with the whole inverse Hessian.
 
     The same interface, line search and stopping tests as :func:`lbfgs`; the state keeps

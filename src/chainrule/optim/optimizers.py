@@ -12,6 +12,7 @@ through ``closure`` (which zeroes the gradients, computes the loss, calls
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Union
 
 import numpy as np
 
@@ -20,6 +21,14 @@ from chainrule._interpreters.reverse import Tensor, _write
 from chainrule.nn.module import _is_parameter, _zero_grads
 from chainrule.optim.functional import adam, adamw, sgd
 from chainrule.optim.lbfgs import lbfgs
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from chainrule.nn.module import Module
+
+#: What an optimiser takes: tensors, a model, or PyTorch's parameter groups (dicts with "params").
+Params = Union[Iterable[Tensor], Iterable[Mapping[str, Any]], "Module"]
 
 __all__ = ["Optimizer", "ParamGroup", "SGD", "Adam", "AdamW", "LBFGS"]
 
@@ -140,7 +149,7 @@ class Optimizer:
     True
     """
 
-    def __init__(self, params, core):
+    def __init__(self, params: Any, core: Any) -> None:  # the subclasses take Params
         name = type(self).__name__
         if not (hasattr(params, "parameters") and callable(params.parameters)):
             params = list(params)  # a generator is read once
@@ -214,7 +223,7 @@ class Optimizer:
         """
         return [ParamGroup(g) for g in self.groups or [self]]
 
-    def zero_grad(self, set_to_none=True):
+    def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's ``.grad`` to ``None`` (``set_to_none=False``: to zeros).
 
         >>> import chainrule as cr
@@ -227,7 +236,7 @@ class Optimizer:
         """
         _zero_grads(self.params, set_to_none)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update from the parameters' ``.grad``; returns ``closure()`` if one is given.
 
         >>> import chainrule as cr
@@ -283,7 +292,7 @@ class Optimizer:
             _write(p, x[sl].reshape(p.shape), name)
 
     # -- saving -----------------------------------------------------------------------------
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The state as ``{name: array}``: ``step``, ``lr`` and ``<buffer>.<i>`` per parameter
         (with parameter groups, each group's keys prefixed by ``groups.<g>.``).
 
@@ -302,7 +311,7 @@ class Optimizer:
                 out[f"{k}.{i}"] = np.array(b, copy=True)
         return out
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> Self:
         """Restore ``state_dict()`` output; keys and shapes are checked before anything changes.
 
         >>> import chainrule as cr
@@ -369,7 +378,8 @@ class SGD(Optimizer):
     tensor([3., 3.], requires_grad=True)
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, params: Params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, sgd(lr, momentum, dampening, nesterov, weight_decay))
 
 
@@ -387,7 +397,8 @@ class Adam(Optimizer):
     array([3., 3.])
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(params, adam(lr, betas, eps, weight_decay, amsgrad))
 
 
@@ -402,7 +413,8 @@ class AdamW(Optimizer):
     tensor([2.85], requires_grad=True)
     """
 
-    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    def __init__(self, params: Params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
         super().__init__(params, adamw(lr, betas, eps, weight_decay, amsgrad))
 
 
@@ -427,8 +439,9 @@ class LBFGS(Optimizer):
     array([1., 1.])
     """
 
-    def __init__(self, params, lr=1.0, max_iter=20, history_size=10, tolerance_grad=1e-7,
-                 tolerance_change=1e-9, line_search_fn="strong_wolfe", rtol_change=0.0):
+    def __init__(self, params: Params, lr: float = 1.0, max_iter: int = 20, history_size: int = 10,
+                 tolerance_grad: float = 1e-7, tolerance_change: float = 1e-9,
+                 line_search_fn: str | None = "strong_wolfe", rtol_change: float = 0.0) -> None:
         if not (hasattr(params, "parameters") and callable(params.parameters)):
             params = list(params)
         groups = _split_groups(params, "LBFGS")
@@ -439,7 +452,7 @@ class LBFGS(Optimizer):
                                        rtol_change))
         self.max_iter = int(max_iter)
 
-    def step(self, closure=None):
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         if closure is None:
             raise TypeError("LBFGS.step needs a closure that zeroes the gradients, computes the loss, "
                             "calls backward() and returns the loss")
@@ -470,7 +483,7 @@ class LBFGS(Optimizer):
         self.state = state
         return first
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """``step``, ``lr`` and the curvature pairs ``s.<i>``, ``y.<i>``."""
         out = {"step": np.asarray(self.state["step"]), "lr": np.asarray(self.core.lr)}
         for i, (s, y) in enumerate(zip(self.state["s"], self.state["y"])):
@@ -483,7 +496,7 @@ class LBFGS(Optimizer):
         pairs = [f"{k}.{i}" for i in range(self.core.history_size) for k in "sy"]
         return {"step": np.zeros(()), "lr": np.zeros(()), **dict.fromkeys(pairs, np.zeros(n))}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: Mapping[str, Any]) -> Self:
         n = sum(int(np.prod(p.shape, dtype=np.int64)) for p in self.params)
         pairs = sorted(int(k[2:]) for k in state if k.startswith("s."))
         if pairs != list(range(len(pairs))) or any(f"y.{i}" not in state for i in pairs) \

@@ -25,6 +25,7 @@ definitions; ``optimizer`` is a ``cr.optim`` optimiser or a functional core, any
 from __future__ import annotations
 
 import math
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -39,8 +40,8 @@ def _positive(name, value, what):
     return value
 
 
-def exponential_decay(init_value, transition_steps, decay_rate, transition_begin=0, staircase=False,
-                      end_value=None):
+def exponential_decay(init_value: float, transition_steps: int, decay_rate: float, transition_begin: int = 0,
+                      staircase: bool = False, end_value: float | None = None) -> Callable[[Any], Any]:
     """``init_value * decay_rate ** ((step - transition_begin) / transition_steps)`` (optax's).
 
     Constant at ``init_value`` before ``transition_begin``; ``staircase`` floors the
@@ -62,7 +63,8 @@ def exponential_decay(init_value, transition_steps, decay_rate, transition_begin
     return schedule
 
 
-def cosine_decay_schedule(init_value, decay_steps, alpha=0.0, exponent=1.0):
+def cosine_decay_schedule(init_value: float, decay_steps: int, alpha: float = 0.0,
+                          exponent: float = 1.0) -> Callable[[Any], Any]:
     """Cosine decay from ``init_value`` to ``alpha * init_value`` over ``decay_steps``, then constant (optax's).
 
     >>> s = cosine_decay_schedule(1.0, 10, alpha=0.1)
@@ -112,7 +114,7 @@ class _Scheduler:
     or a functional core (one group, ``core.lr``).
     """
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer: Any) -> None:
         self.optimizer = optimizer
         self.param_groups = _groups(optimizer, type(self).__name__)
         self.base_lrs = [float(g["lr"]) for g in self.param_groups]
@@ -124,10 +126,10 @@ class _Scheduler:
         """The first group's initial learning rate."""
         return self.base_lrs[0]
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         raise NotImplementedError
 
-    def step(self):
+    def step(self) -> None:
         self.last_epoch += 1
         self._set([self.lr_at(self.last_epoch, b) for b in self.base_lrs])
 
@@ -136,13 +138,13 @@ class _Scheduler:
             g["lr"] = lr
         self._last_lr = [float(g["lr"]) for g in self.param_groups]
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         return list(self._last_lr)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last_epoch = int(state["last_epoch"])
         self.base_lrs = [float(b) for b in np.ravel(state["base_lrs"] if "base_lrs" in state else state["base_lr"])]
         self._set([self.lr_at(self.last_epoch, b) for b in self.base_lrs])
@@ -161,13 +163,13 @@ class StepLR(_Scheduler):
     [1.0, 0.5, 0.5, 0.25, 0.25]
     """
 
-    def __init__(self, optimizer, step_size, gamma=0.1):
+    def __init__(self, optimizer: Any, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer)
         if int(step_size) < 1:
             raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
         self.step_size, self.gamma = int(step_size), float(gamma)
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.gamma ** (epoch // self.step_size)
 
 
@@ -184,11 +186,11 @@ class ExponentialLR(_Scheduler):
     [0.5, 0.25, 0.125, 0.0625]
     """
 
-    def __init__(self, optimizer, gamma):
+    def __init__(self, optimizer: Any, gamma: float) -> None:
         super().__init__(optimizer)
         self.gamma = float(gamma)
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         return base_lr * self.gamma ** epoch
 
 
@@ -206,12 +208,12 @@ class CosineAnnealingLR(_Scheduler):
     [0.8536, 0.5, 0.1464, 0.0, 0.1464]
     """
 
-    def __init__(self, optimizer, T_max, eta_min=0.0):
+    def __init__(self, optimizer: Any, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer)
         self.T_max = _positive("CosineAnnealingLR", T_max, "T_max")
         self.eta_min = float(eta_min)
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
 
 
@@ -247,9 +249,11 @@ class OneCycleLR(_Scheduler):
     [0.04, 0.52, 1.0, 0.9505, 0.8117, 0.6113, 0.3887, 0.1883, 0.0495, 0.0]
     """
 
-    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
-                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
-                 div_factor=25.0, final_div_factor=1e4, three_phase=False):
+    def __init__(self, optimizer: Any, max_lr: float | Sequence[float], total_steps: int | None = None,
+                 epochs: int | None = None, steps_per_epoch: int | None = None, pct_start: float = 0.3,
+                 anneal_strategy: str = "cos", cycle_momentum: bool = True, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, div_factor: float = 25.0, final_div_factor: float = 1e4,
+                 three_phase: bool = False) -> None:
         groups = _groups(optimizer, "OneCycleLR")
         n = len(groups)
         if total_steps is None:
@@ -309,10 +313,10 @@ class OneCycleLR(_Scheduler):
             start_step = end_step
         raise AssertionError("unreachable")
 
-    def lr_at(self, epoch, base_lr):
+    def lr_at(self, epoch: int, base_lr: float) -> float:
         raise NotImplementedError  # per group, with momentum: see step()
 
-    def step(self):
+    def step(self) -> None:
         if self.last_epoch + 1 > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {self.last_epoch + 1} times, more than total_steps="
                              f"{self.total_steps}")
@@ -333,7 +337,7 @@ class OneCycleLR(_Scheduler):
                 self._set_momentum(g, m)
         self._set(lrs)
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.last_epoch = int(state["last_epoch"])
         self.base_lrs = [float(b) for b in np.ravel(state["base_lrs"])]
         self._apply()
@@ -358,8 +362,9 @@ class ReduceLROnPlateau:
     0.5
     """
 
-    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
-                 cooldown=0, min_lr=0.0, eps=1e-8):
+    def __init__(self, optimizer: Any, mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float | Sequence[float] = 0.0, eps: float = 1e-8) -> None:
         if not float(factor) < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor}")
         if mode not in ("min", "max"):
@@ -376,12 +381,12 @@ class ReduceLROnPlateau:
         self.num_bad_epochs = self.cooldown_counter = self.last_epoch = 0
         self._last_lr = [float(g["lr"]) for g in self.param_groups]
 
-    def is_better(self, a, best):
+    def is_better(self, a: float, best: float) -> bool:
         if self.mode == "min":
             return a < (best * (1.0 - self.threshold) if self.threshold_mode == "rel" else best - self.threshold)
         return a > (best * (self.threshold + 1.0) if self.threshold_mode == "rel" else best + self.threshold)
 
-    def step(self, metrics):
+    def step(self, metrics: Any) -> None:
         current = float(metrics)
         self.last_epoch += 1
         if self.is_better(current, self.best):
@@ -400,13 +405,13 @@ class ReduceLROnPlateau:
             self.cooldown_counter, self.num_bad_epochs = self.cooldown, 0
         self._last_lr = [float(g["lr"]) for g in self.param_groups]
 
-    def get_last_lr(self):
+    def get_last_lr(self) -> list[float]:
         return list(self._last_lr)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("best", "num_bad_epochs", "cooldown_counter", "last_epoch")}
 
-    def load_state_dict(self, state):
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best = float(state["best"])
         self.num_bad_epochs, self.cooldown_counter, self.last_epoch = (
             int(state[k]) for k in ("num_bad_epochs", "cooldown_counter", "last_epoch"))

@@ -1,11 +1,17 @@
 """The network and the loss: an input-normalised MLP and weighted mean-square terms."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
 import numpy as np
 
 import chainrule.numpy as cnp
 from chainrule.nn.layers import MLP
 from chainrule.nn.module import Module
+
+if TYPE_CHECKING:
+    from chainrule.pinn.sampling import Box
+    from chainrule.typing import DTypeLike
 
 __all__ = ["Normalized", "mlp", "mse", "weighted_loss"]
 
@@ -25,18 +31,19 @@ class Normalized(Module):
     (3, 1)
     """
 
-    def __init__(self, box, module):
+    def __init__(self, box: Box, module: Module) -> None:
         self.box = box
         self.net = module
 
-    def forward(self, x):
+    def forward(self, x: Any) -> Any:
         return self.net(self.box.normalize(x))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return repr(self.box)
 
 
-def mlp(box, sizes, activation="tanh", *, rng=None, dtype=np.float64):
+def mlp(box: Box, sizes: Sequence[int], activation: Any = "tanh", *, rng: Any = None,
+        dtype: DTypeLike = np.float64) -> Normalized:
     """``Normalized(box, cr.nn.MLP(sizes, activation))`` -- Glorot (Xavier) weights, zero biases, as
     Raissi et al.; ``sizes[0]`` must be ``box.dim``.
 
@@ -50,7 +57,7 @@ def mlp(box, sizes, activation="tanh", *, rng=None, dtype=np.float64):
     return Normalized(box, MLP(sizes, activation, rng=rng, dtype=dtype))
 
 
-def mse(r):
+def mse(r: Any) -> Any:
     """``mean(r ** 2)``, the squared residual of a term.
 
     >>> import numpy as np, chainrule as cr
@@ -60,7 +67,7 @@ def mse(r):
     return cnp.mean(r ** 2)
 
 
-def weighted_loss(terms, weights=None):
+def weighted_loss(terms: Mapping[str, Any], weights: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """``(sum_k w_k * terms[k], terms)`` for a dict of scalar terms (``weights`` default 1 each).
 
     Return both so a loss can be ``cr.value_and_grad(..., has_aux=True)``'d and every term

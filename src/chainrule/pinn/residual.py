@@ -12,13 +12,15 @@ only, so the formulation can change in one place.
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import chainrule as cr
 import chainrule.numpy as cnp
 
 __all__ = ["partials", "laplacian"]
 
 
-def partials(u, x, second=()):
+def partials(u: Callable[[Any], Any], x: Any, second: Sequence[int] = ()) -> tuple[Any, Any, tuple[Any, ...]]:
     """``(u(x), du, d2)`` for a pointwise network ``u: (N, d) -> (N, 1)``.
 
     ``du`` is ``(N, d)``, the gradient at each point; ``d2`` is a tuple of ``(N, 1)``
@@ -54,7 +56,7 @@ def partials(u, x, second=()):
     return v, du, tuple(d2)
 
 
-def laplacian(u, x, directions=None):
+def laplacian(u: Callable[[Any], Any], x: Any, directions: Any = None) -> Any:
     """``sum_j d^2 u / dx_j^2`` at each row of ``x``, ``(N, 1)``, by the forward Laplacian (``cr.laplacian``).
 
     With ``directions`` (``(k, d)``, ``E[v v^T] = I``, e.g. Rademacher), the stochastic

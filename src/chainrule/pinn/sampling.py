@@ -23,6 +23,8 @@ array([0., 0., 0.])
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Sequence
+
 import numpy as np
 
 __all__ = ["Box", "METHODS", "unit_cube", "Resampler"]
@@ -49,7 +51,7 @@ def _qmc():
     return qmc
 
 
-def unit_cube(n, d, method="uniform", rng=None):
+def unit_cube(n: int, d: int, method: str = "uniform", rng: Any = None) -> np.ndarray[Any, Any]:
     """``n`` points in ``[0, 1)^d`` as an ``(n, d)`` array, drawn by ``method``.
 
     >>> import numpy as np
@@ -89,7 +91,7 @@ class Box:
            [1., 1.]])
     """
 
-    def __init__(self, lo, hi, names=None):
+    def __init__(self, lo: Any, hi: Any, names: Sequence[str] | None = None) -> None:
         lo = np.atleast_1d(np.asarray(lo, dtype=np.float64))
         hi = np.atleast_1d(np.asarray(hi, dtype=np.float64))
         if lo.ndim != 1 or lo.shape != hi.shape:
@@ -103,11 +105,11 @@ class Box:
             raise ValueError(f"Box: {len(self.names)} names for {lo.size} coordinates")
 
     @property
-    def dim(self):
+    def dim(self) -> int:
         return self.lo.size
 
     @property
-    def volume(self):
+    def volume(self) -> float:
         return float(np.prod(self.hi - self.lo))
 
     def __repr__(self):
@@ -123,16 +125,17 @@ class Box:
             raise ValueError(f"Box: axis {axis} out of range for a box of dimension {self.dim}")
         return axis % self.dim
 
-    def contains(self, x, atol=0.0):
+    def contains(self, x: Any, atol: float = 0.0) -> Any:
         """A boolean per row of ``x``: inside the closed box (to ``atol``)."""
         x = np.asarray(x)
         return np.all((x >= self.lo - atol) & (x <= self.hi + atol), axis=-1)
 
-    def sample(self, n, method="uniform", rng=None):
+    def sample(self, n: int, method: str = "uniform", rng: Any = None) -> np.ndarray[Any, Any]:
         """``n`` points inside the box, ``(n, d)``."""
         return self.lo + (self.hi - self.lo) * unit_cube(n, self.dim, method, rng)
 
-    def sample_slice(self, n, axis=0, value=None, method="uniform", rng=None):
+    def sample_slice(self, n: int, axis: int | str = 0, value: float | None = None, method: str = "uniform",
+                     rng: Any = None) -> np.ndarray[Any, Any]:
         """``n`` points on the slice where coordinate ``axis`` equals ``value`` (default: its ``lo``,
         the initial slice of a time axis), spread over the other coordinates by ``method``."""
         k = self._axis(axis)
@@ -145,7 +148,8 @@ class Box:
         out[:, k] = value
         return out
 
-    def sample_boundary(self, n, method="uniform", rng=None, axes=None):
+    def sample_boundary(self, n: int, method: str = "uniform", rng: Any = None,
+                        axes: Sequence[int | str] | None = None) -> np.ndarray[Any, Any]:
         """``n`` points on the faces normal to ``axes`` (default: all), each face drawing a share
         of ``n`` proportional to its area (in 1-D, the two end points alternately).
 
@@ -173,7 +177,7 @@ class Box:
         out = np.concatenate(parts) if parts else np.zeros((0, self.dim))
         return out[gen.permutation(len(out))]
 
-    def normalize(self, x):
+    def normalize(self, x: Any) -> Any:
         """``x`` mapped affinely from the box onto ``[-1, 1]^d``; works on arrays and tracers."""
         return (x - self.lo) * (2.0 / (self.hi - self.lo)) - 1.0
 
@@ -191,13 +195,13 @@ class Resampler:
     (True, False)
     """
 
-    def __init__(self, draw, period=None, rng=None):
+    def __init__(self, draw: Callable[..., Any], period: int | None = None, rng: Any = None) -> None:
         if period is not None and int(period) < 1:
             raise ValueError(f"Resampler: period must be >= 1 or None, got {period}")
         self.draw, self.period, self.rng = draw, period, _rng(rng)
         self.points, self.count = None, 0
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> Any:
         if self.points is None or (self.period is not None and step % self.period == 0 and step > 0):
             self.points = self.draw(self.rng)
             self.count += 1

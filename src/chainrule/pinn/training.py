@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import time
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 __all__ = ["fit"]
 
 
-def fit(loss, params, data, *, adam_steps=1000, iters=10_000, optimizer="auto", time_budget=None, lr=1e-3,
-        schedule=None, resample=None, progress=True, callback=None, shard=()):
+def fit(loss: Callable[..., Any], params: Any, data: Sequence[Any], *, adam_steps: int = 1000, iters: int = 10_000,
+        optimizer: str = "auto", time_budget: float | None = None, lr: float = 1e-3, schedule: Any = None,
+        resample: Any = None, progress: bool = True, callback: Callable[..., Any] | None = None,
+        shard: tuple[int, ...] = ()) -> tuple[Any, Any]:
     """Minimise ``loss(params, *data) -> (total, {name: term})`` from ``params``; ``(params, info)``.
 
     The objective is ``cr.jit(cr.value_and_grad(loss, has_aux=True))``: ``adam_steps``
