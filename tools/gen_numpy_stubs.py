@@ -41,11 +41,19 @@ PARAMS = {
     "out": "np.ndarray[Any, Any] | None",  # NumPy's, for plain arrays; refused for traced values
     # NumPy's keywords that chainrule accepts at their defaults only (or passes to NumPy):
     **dict.fromkeys("ord optimize where initial mean correction device like kwargs".split(), "Any"),
+    **dict.fromkeys("prepend append".split(), "ArrayLike"),  # diff: NumPy's "not given" default too
+    "xi": _ARRAY,  # meshgrid(*xi)
+    **dict.fromkeys("overwrite_input sparse full_matrices compute_uv hermitian".split(), "bool"),
+    "indexing": "str",
+    **dict.fromkeys("rcond rtol".split(), "Any"),  # pinv/lstsq: a float, NumPy's "not given" or None
 }
 
 #: Results other than one array.
 RETURNS = {"split": "list[Array]", "slogdet": "tuple[Array, Array]", "eigh": "tuple[Array, Array]",
-           "linspace": "Any"}  # linspace: (samples, step) with retstep=True
+           "linspace": "Any",  # linspace: (samples, step) with retstep=True
+           "svd": "Any",  # (U, S, Vh), or S alone with compute_uv=False
+           "qr": "Any",  # (Q, R), or R alone with mode="r"
+           "lstsq": "tuple[Array, Array, Any, Array]", "meshgrid": "tuple[Array, ...]"}
 
 #: Parameters whose traced value (a ``cr.Tensor``) makes the result one of its class.
 _TRACED = set("x y a b m v arr array ary A".split())
