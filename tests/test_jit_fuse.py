@@ -354,3 +354,19 @@ def test_a_kernel_numba_cannot_compile_runs_with_numpy(monkeypatch):
     f = lambda x: (x * 2.0 + 1.0) * x  # noqa: E731
     with pytest.warns(fuse.FusionWarning, match="could not compile a fused kernel"):
         _three_ways(f, [np.linspace(-1, 1, 7)], exact=True)
+
+
+def test_a_long_chain_is_cut_into_kernels_of_at_most_max_group_equations():
+    """An unrolled loop's running sum chains hundreds of elementwise operations; one kernel of
+    them all took Numba minutes to compile (a 400-step RNN: 161 s).  Groups stop at MAX_GROUP."""
+    def f(x):
+        total = x[0] * 0.0
+        for k in range(150):
+            total = total + cnp.sin(x[k % 3]) * k
+        return total
+    x = np.array([0.3, -0.2, 0.9])
+    ir = cr.make_ir(f)(x)
+    groups, _ = fuse._groups(ir)
+    assert groups and max(map(len, groups)) <= fuse.MAX_GROUP
+    assert sum(map(len, groups)) > 2 * fuse.MAX_GROUP  # the chain still fuses, in several kernels
+    np.testing.assert_allclose(cr.jit(f)(x), f(x), rtol=1e-13)

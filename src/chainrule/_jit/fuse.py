@@ -62,6 +62,9 @@ __all__ = ["fuse", "FusionWarning", "cache_dir", "clear_cache", "describe", "ena
 
 #: Groups smaller than this stay as separate NumPy calls (one call is already one pass).
 MIN_GROUP = 2
+#: The most equations one kernel fuses.  An unrolled loop chains thousands of elementwise
+#: operations (a running sum over 400 steps); one kernel of them took Numba minutes to compile.
+MAX_GROUP = 96
 
 _DTYPES = frozenset(np.dtype(n) for n in ("float64", "float32", "int64", "int32", "int16", "int8",
                                           "uint8", "bool"))
@@ -227,7 +230,11 @@ def _groups(ir):
                 g.open = False
             continue
         exprs[k] = ex
-        join = [g for g in feeding if g.open and g.shape == e.out.shape]
+        join, size = [], 1
+        for g in feeding:  # a group stops growing at MAX_GROUP equations: Numba's compile time grows
+            if g.open and g.shape == e.out.shape and size + len(g.members) <= MAX_GROUP:  # faster than its size
+                join.append(g)
+                size += len(g.members)
         for g in feeding:
             if g not in join:
                 g.open = False
