@@ -35,7 +35,7 @@ def pytest_report_header(config):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
     path = getattr(collector, "path", None)
-    if path is None or not isinstance(collector, pytest.Module) or SRC not in pathlib.Path(path).parents:
+    if path is None or not isinstance(collector, pytest.Module) or SRC not in pathlib.Path(path).resolve().parents:
         yield
         return
     before_env = os.environ.get("PY_IGNORE_IMPORTMISMATCH")

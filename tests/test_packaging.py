@@ -33,12 +33,12 @@ def _require_setuptools():
 def _copy(tmp_path):
     tree = tmp_path / "tree"
     tree.mkdir()
-    for entry in ROOT.iterdir():
-        if entry.name.startswith(".") or entry.name in ("build", "dist") or entry.name.endswith(".egg-info"):
+    for entry in ROOT.iterdir():  # the top-level files, the package and NEEDED_DIRS (not a venv)
+        if entry.name.startswith("."):
             continue
-        if entry.is_dir():
+        if entry.is_dir() and entry.name in ("src", *NEEDED_DIRS):
             shutil.copytree(entry, tree / entry.name, ignore=IGNORED)
-        else:
+        elif entry.is_file():
             shutil.copy2(entry, tree / entry.name)
     return tree
 
