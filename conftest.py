@@ -11,7 +11,7 @@ The doctests belong to the package that the tests test, so while a module of
 ``src/chainrule`` is collected, the mismatch check is off (``PY_IGNORE_IMPORTMISMATCH``,
 pytest's own switch, for that collection only and for no test file) and the doctests run on
 the imported ``chainrule.<module>``; the directory that pytest puts in front of ``sys.path``
-for it is taken out again.  The header says which ``chainrule`` the run tests.
+for it is taken out again.  The header (or, under ``-q``, a last line) says which ``chainrule`` the run tests.
 """
 import os
 import pathlib
@@ -22,7 +22,7 @@ import pytest
 SRC = pathlib.Path(__file__).resolve().parent / "src"
 
 
-def pytest_report_header(config):
+def _which_chainrule():
     try:
         import chainrule
     except ImportError as e:  # the tests' own imports will say more
@@ -30,6 +30,15 @@ def pytest_report_header(config):
     where = pathlib.Path(chainrule.__file__).resolve().parent
     kind = "this checkout's src/" if where.parent == SRC else "an installed copy, not this checkout's src/"
     return f"chainrule {chainrule.__version__} from {where} ({kind})"
+
+
+def pytest_report_header(config):  # shown without -q
+    return _which_chainrule()
+
+
+def pytest_terminal_summary(terminalreporter):  # and after the summary, -q (addopts) or not
+    if terminalreporter.verbosity < 0:
+        terminalreporter.write_line(f"tested: {_which_chainrule()}")
 
 
 @pytest.hookimpl(hookwrapper=True)
