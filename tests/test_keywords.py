@@ -112,7 +112,7 @@ def test_signature_accepts_every_numpy_parameter(ns, name):
 REFUSE_VALUE = {"out": np.empty(()), "where": False, "casting": "unsafe", "order": "F", "subok": False,
                 "signature": "dd->d", "like": np.empty(0), "device": "gpu", "copy": False,
                 "ndmax": 1, "return_sign": True, "axes": [(-2, -1), (-2, -1), (-2, -1)], "axis": -1,
-                "keepdims": True}
+                "keepdims": True, "descending": True}
 REFUSED = {
     **{n: {"out", "where", "casting", "order", "subok", "signature"} for n in UFUNCS + sorted(SPECIAL_UFUNCS)},
     "clip": {"out"}, "round": {"out"}, "sum": {"out"}, "mean": {"out"}, "prod": {"out"}, "max": {"out"},
@@ -121,7 +121,7 @@ REFUSED = {
     "matmul": {"out", "axes", "axis", "keepdims", "casting", "order", "subok", "signature"},
     "reshape": {"copy"}, "broadcast_to": {"subok"}, "concatenate": {"out", "casting"},
     "stack": {"out", "casting"}, "hstack": {"casting"}, "vstack": {"casting"}, "take": {"out"},
-    "sort": {"order"}, "array": {"order", "subok", "ndmax", "like"}, "asarray": {"order", "device", "like"},
+    "sort": {"order", "descending"}, "array": {"order", "subok", "ndmax", "like"}, "asarray": {"order", "device", "like"},
     "full": {"order", "device", "like"}, "linspace": {"device"}, "logsumexp": {"return_sign"},
 }
 REFUSE_OVERRIDE = {("array", "subok"): True, ("broadcast_to", "subok"): True, ("sort", "order"): "f0",
