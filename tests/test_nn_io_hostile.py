@@ -156,8 +156,10 @@ def test_sizes_forged_in_the_zip_directory_are_bounded_by_the_file(tmp_path):
     peak = []
 
     def refused():
+        # (Python >= 3.13 and the 3.12/3.11 security releases: zipfile itself finds the
+        # member overlapping the directory, "possible zip bomb", before chainrule's own bound)
         with pytest.raises(ValueError, match=r"'w' declares shape \(100000000,\) float64 \(800000000 bytes\), "
-                                             r"but its member holds at most \d{3} bytes"):
+                                             r"but its member holds at most \d{3} bytes|possible zip bomb"):
             load_npz(path)
     peak.append(_peak(refused))
     assert peak[0] < 1_000_000

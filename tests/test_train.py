@@ -145,8 +145,13 @@ def test_a_signal_stops_with_one_line_and_exit_130_keeping_the_checkpoint(tmp_pa
     import subprocess
     import time
     ckpt = tmp_path / "digits_checkpoint.npz"
-    p = subprocess.Popen([sys.executable, "-m", "chainrule", "train", "digits", "--epochs", "100000",
-                          "--no-plot", "--quiet", "--out-dir", str(tmp_path)],
+    # `python -m chainrule train ...` with Python's own SIGINT handler: a job started in the
+    # background (`cmd &` without job control, as some CI runners do) inherits SIGINT ignored,
+    # and Python then leaves it ignored, so Ctrl-C could never arrive
+    argv = ["chainrule", "train", "digits", "--epochs", "100000", "--no-plot", "--quiet", "--out-dir", str(tmp_path)]
+    launch = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+              f"sys.argv = {argv!r}; runpy.run_module('chainrule', run_name='__main__', alter_sys=True)")
+    p = subprocess.Popen([sys.executable, "-c", launch],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not ckpt.exists() and time.time() < deadline and p.poll() is None:

@@ -12,6 +12,21 @@ import argparse
 import sys
 
 
+def version() -> str:
+    """The installed distribution's version (``importlib.metadata``), falling back on
+    ``chainrule.__version__`` for a source tree on ``sys.path`` with no installed metadata;
+    where the two differ (metadata of another copy than the one imported), both are shown."""
+    from chainrule import __version__
+    try:
+        from importlib.metadata import PackageNotFoundError, version as _dist_version
+        installed = _dist_version("chainrule")
+    except (ImportError, PackageNotFoundError):
+        return __version__
+    if installed == __version__:
+        return installed
+    return f"{__version__} (imported); the installed distribution's metadata says {installed}"
+
+
 def _parser() -> argparse.ArgumentParser:
     from chainrule.explain import cli as explain_cli
     from chainrule.nn import train as train_cli
@@ -22,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Exact derivatives of numerical Python code, and how they were found. "
                     "With no command: a tour of three worked examples, explained step by step "
                     "(and an interactive page).")
+    parser.add_argument("--version", action="version", version=f"chainrule {version()}")
     explain_cli.add_tour_arguments(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     explain_cli.add_explain_command(sub)

@@ -92,6 +92,17 @@ def align(vals, batched):
     return out
 
 
+def _add_note(e, note):
+    """``e.add_note(note)``; on Python 3.10, which has no notes to print, ``__notes__`` as 3.11
+    keeps them and the note on a line of the message."""
+    if hasattr(e, "add_note"):
+        e.add_note(note)
+        return
+    e.__notes__ = [*getattr(e, "__notes__", []), note]
+    if len(e.args) == 1 and isinstance(e.args[0], str):
+        e.args = (f"{e.args[0]}\n{note}",)
+
+
 def _one_example_error(p, vals, batched, params, err):
     """The error ``p`` raises on the first example alone: it speaks of one example's shapes
     and axes (as the user wrote them), not of the batched arrays.  ``err`` itself when the
@@ -101,8 +112,8 @@ def _one_example_error(p, vals, batched, params, err):
     try:
         bind(p, [v[0] if b else v for v, b in zip(vals, batched)], params)
     except (ValueError, TypeError, IndexError) as e:
-        e.add_note(f"(raised by {p.name!r} inside cr.vmap, shown for the first example; the "
-                   f"shapes are those of one example)")
+        _add_note(e, f"(raised by {p.name!r} inside cr.vmap, shown for the first example; the "
+                     f"shapes are those of one example)")
         return e
     return err
 

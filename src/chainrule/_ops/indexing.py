@@ -126,12 +126,13 @@ def take_along_axis(arr, indices, axis=-1):
     return _getitem(arr, tuple(key))
 
 
-def sort(a, axis=-1, kind=None, order=None, *, stable=None):
+def sort(a, axis=-1, kind=None, order=None, *, stable=None, descending=np._NoValue):
     """``numpy.sort(a, axis, kind)``, differentiable: values move with their gradients
     (``take_along_axis`` with the ``argsort`` of the plain values; ``axis=None`` flattens).
 
     Every ``kind`` (and ``stable``) gives the same sorted values; ties are
-    always broken stably, so their gradients follow the stable order.
+    always broken stably, so their gradients follow the stable order.  ``descending``
+    (NumPy 2.5) is passed on for plain values and refused for traced ones.
 
     >>> import chainrule as cr, chainrule.numpy as cnp
     >>> cnp.sort(cnp.array([3.0, 1.0, 2.0]))
@@ -140,7 +141,12 @@ def sort(a, axis=-1, kind=None, order=None, *, stable=None):
     array([ 1., 10.,  0.])
     """
     if type(a) not in TRACER_TYPES:
-        return np.sort(a, axis, kind, order, stable=stable)
+        more = {} if descending is np._NoValue else {"descending": descending}  # NumPy >= 2.5 only
+        return np.sort(a, axis, kind, order, stable=stable, **more)
+    if descending is not np._NoValue and descending:
+        raise TypeError("sort: the keyword descending=True is not supported for traced values (under grad, "
+                        "jvp, vmap, jit or on cr.Tensors); sort ascending and flip: "
+                        "cnp.flip(cnp.sort(a, axis), axis) (ties then come in reverse order)")
     if order is not None:
         raise TypeError("sort: order= sorts structured arrays by field, which traced values are not; "
                         "sort the field itself")
