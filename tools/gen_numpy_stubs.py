@@ -43,7 +43,7 @@ PARAMS = {
     **dict.fromkeys("ord optimize where initial mean correction device like kwargs".split(), "Any"),
     **dict.fromkeys("prepend append".split(), "ArrayLike"),  # diff: NumPy's "not given" default too
     "xi": _ARRAY,  # meshgrid(*xi)
-    **dict.fromkeys("overwrite_input sparse full_matrices compute_uv hermitian".split(), "bool"),
+    **dict.fromkeys("overwrite_input sparse full_matrices compute_uv hermitian descending".split(), "bool"),
     "indexing": "str",
     **dict.fromkeys("rcond rtol".split(), "Any"),  # pinv/lstsq: a float, NumPy's "not given" or None
 }
