@@ -45,8 +45,8 @@ torch.utils.checkpoint (saved-tensor hooks) and has no tape; JAX has no tape).
 Every cell first checks chainrule's result against JAX eager's (else the first
 peer's) to a normwise relative 1e-10 -- a mismatch stops the run -- and every
 peer's against chainrule's (a mismatch is noted).  The peers of one cell are
-then timed interleaved, best of ``repeats`` runs; a row whose checking call took
-over a second is timed by one more call instead (the better of the two).
+then timed interleaved, best of ``repeats`` runs; a row whose checking call and
+one more call both took over a second is timed by those two calls only (the better).
 
 Note: the issue speaks of "117 cells"; 3 x 3 x 16 is 144, and that is what
 this benchmark measures (117 = 3 x 3 x 13: the audit's own script is not in the
@@ -380,14 +380,16 @@ def bench_cell(fn_name, n, transform, cells, repeats, min_time):
             if not e <= PEER_TOL:
                 cell["notes"].append(f"{PEERS[k]} differs from chainrule (rel. error {e:.1e})")
 
-    slow = {k for k in rows if first[k] > SLOW_S}
+    # the check call was the first (JAX eager compiles each primitive there, torch.func loads):
+    # a row is slow only if a second call is slow too; it is then timed by that call alone
+    second = {k: _call_timed(rows[k])[1] for k in rows if first[k] > SLOW_S}
+    slow = {k for k, t in second.items() if t > SLOW_S}
     fast = [k for k in rows if k not in slow]
     timings = measure_all([rows[k] for k in fast], repeats=repeats, min_time=min_time)
     for k, t in zip(fast, timings):
         cell["us"][k] = t.best * 1e6
-    for k in slow:  # one more call; the check call was the first
-        _, t = _call_timed(rows[k])
-        cell["us"][k] = min(t, first[k]) * 1e6
+    for k in slow:
+        cell["us"][k] = min(second[k], first[k]) * 1e6
         cell["notes"].append(f"{PEERS.get(k, k)}: over {SLOW_S:.0f} s per call, best of 2 calls")
     peers = {k: t for k, t in cell["us"].items() if k != "cr"}
     best = min(peers, key=peers.get)
