@@ -16,6 +16,11 @@
 (i) jet:      cr.jet of order 4 of a tanh MLP against 4 nested cr.jvp (and JAX's jet, nested jvp).
 (j) explain:  cr.explain and its renderers (text, LaTeX, SVG, the page) on graphs of 10^2..10^5
               operations, a chain and a fan-out: seconds and µs per operation.
+(l) matrix:   issue 16's audit: 3 functions x n in {4, 64, 1024} x 16 transforms (grad, vjp, jvp,
+              jacfwd/jacrev, hessian, hvp, vmap, tape, checkpoint, ...), chainrule eager against the
+              best eager peer (torch.func, PyTorch eager, JAX eager, HIPS autograd) in each cell.
+              Not part of the default run (20-25 minutes on a loaded 2-core VM): run it by
+              name, --only matrix.
     jit:      only the compiled rows of (a)-(d), with the floor and the peers they are compared with.
 
 The Targets table at the end says MET or MISSED for each target the results measure.
@@ -53,7 +58,10 @@ TARGET_G_JIT = "compile of (b)'s step with a warm disk cache at most 0.5 s"
 TARGET_H = "chainrule forward Laplacian + grad at most folx's time, 0.5x PyTorch nested autograd, jax.jit's"
 
 #: ``--only`` choices: a benchmark, or ``jit`` (the compiled rows of (a)-(d) only).
-CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain", "jit")
+CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain",
+           "matrix", "jit")
+#: Benchmarks that run only when named in ``--only`` (too long for the default run).
+BY_NAME_ONLY = ("matrix",)
 
 
 def _ratio_target(target, what, ratio, limit, missing="NOT MEASURED (a peer or row is missing)"):
@@ -138,6 +146,12 @@ def targets(results):
         out.append(("(i) cr.jet of order 4 at least 2x faster than 4 nested cr.jvp",
                     f"tanh MLP, {r['n']} points: nested / jet", f"{r['speedup']:.1f}x",
                     "MET" if r["speedup"] >= 2 else "MISSED"))
+    if "matrix" in results:
+        sm = results["matrix"]["summary"]
+        worst = max((a[3] for a in sm["above"]), default=None)
+        out.append(("(l) no cell of the transform matrix above 1.2x the best eager peer",
+                    f"{sm['cells']} cells: {len(sm['above'])} above 1.2x; the worst",
+                    _harness.fratio(worst) if worst is not None else "none", "MET" if sm["met"] else "MISSED"))
     return out
 
 
@@ -186,11 +200,14 @@ def main(argv=None):
     print(f"mode      {mode}")
 
     def want(name):
+        if name in BY_NAME_ONLY:
+            return only is not None and name in only
         return only is None or name in only or (name in JIT_PARTS and "jit" in only)
 
     jit_only = only is not None and "jit" in only
     results = {}
-    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain"):
+    for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain",
+                 "matrix"):
         if not want(name):
             continue
         mod = __import__(f"bench_{name}")
