@@ -54,10 +54,10 @@ def _as_input(x, what):
     else:
         x = np.asarray(x) if isinstance(x, (bool, list, tuple)) else np.asarray(x, dtype=object)
         dt = x.dtype
-    if np.issubdtype(dt, np.complexfloating):
+    if dt.kind == "c":
         raise TypeError(f"{what} has complex dtype {dt} ({_described(given)}); complex differentiation is "
                         f"not supported yet -- differentiate the real and imaginary parts as float inputs")
-    if not np.issubdtype(dt, np.floating):
+    if dt.kind != "f":
         said = (f"has dtype {dt} ({_described(given)})" if dt.kind in "biuf" or hasattr(given, "dtype")
                 else f"is {_described(given)}, not a number")
         raise TypeError(f"{what} {said}; only float inputs (float64, float32: Python floats, float arrays, "
@@ -105,8 +105,7 @@ class _VJP:
                              f"has structure {self.out_tree}")
         if self.used and not self.retain:
             raise RuntimeError(f"{self.name}: this pullback was already used and its graph freed")
-        self.used = True
-        roots, cts = [], []
+        cts = []
         for out, ct in zip(self.out_leaves, ct_leaves):
             shape = _shape(out)
             if type(ct) not in TRACER_TYPES:  # a copy: results never alias the caller's array
@@ -114,6 +113,16 @@ class _VJP:
             if tuple(ct.shape) != tuple(shape):
                 raise ValueError(f"{self.name}: a cotangent has shape {tuple(ct.shape)} but the "
                                  f"matching output has shape {tuple(shape)}")
+            cts.append(ct)
+        return self.run(cts)
+
+    def run(self, ct_leaves):
+        """The pullback of checked cotangent leaves (one per output leaf, of its shape)."""
+        if self.used and not self.retain:
+            raise RuntimeError(f"{self.name}: this pullback was already used and its graph freed")
+        self.used = True
+        roots, cts = [], []
+        for out, ct in zip(self.out_leaves, ct_leaves):
             if type(out) is Tensor and out._level == self.level:
                 roots.append(out)
                 cts.append(ct)
@@ -164,8 +173,11 @@ def _trace_vjp(f, args, kwargs, argnums, has_aux, name, retain):
     all_boxes, in_trees = [], []
     for i in nums:
         leaves, tree = tree_flatten(args[i])
-        boxes = [box(_as_input(leaf, f"{name}: argument {i}{path}"), level)
-                 for leaf, path in zip(leaves, tree.paths())]
+        if all(type(leaf) is np.ndarray and leaf.dtype.kind == "f" for leaf in leaves):  # the usual case
+            boxes = [box(leaf, level) for leaf in leaves]
+        else:
+            boxes = [box(_as_input(leaf, f"{name}: argument {i}{path}"), level)
+                     for leaf, path in zip(leaves, tree.paths())]
         args[i] = tree_unflatten(tree, boxes)
         all_boxes.append(boxes)
         in_trees.append(tree)
@@ -224,8 +236,7 @@ def value_and_grad(f: Callable[P, R], argnums: Argnums = 0, has_aux: bool = Fals
             raise ValueError(f"{name}: grad needs a scalar output (0-d or size 1), but the function "
                              f"returned {what}{hint}; use cr.vjp or cr.jacobian for non-scalar outputs")
         o = leaves[0]
-        seed = np.ones(_shape(o), _float_dtype(o))
-        grads = pull(tree_unflatten(pull.out_tree, [seed]))
+        grads = pull.run([np.ones(_shape(o), _float_dtype(o))])  # a fresh seed: no checks, no copy
         g = grads[0] if single else grads
         return ((out, aux) if has_aux else out), g
 
@@ -242,7 +253,7 @@ def _size(x):
 
 def _float_dtype(o):
     dt = _raw_dtype(o)
-    return dt if np.issubdtype(dt, np.floating) else np.float64
+    return dt if dt.kind == "f" else np.float64
 
 
 def grad(f: Callable[P, Any], argnums: Argnums = 0, has_aux: bool = False) -> Callable[P, Any]:
