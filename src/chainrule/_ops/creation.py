@@ -49,6 +49,8 @@ def from_dlpack(x, /, *, device=None, copy=None):
     """
     if type(x) in TRACER_TYPES:
         return x
+    if device is None and copy is None:  # NumPy 2.0's from_dlpack takes no keywords (2.1 added them)
+        return np.from_dlpack(x)
     return np.from_dlpack(x, device=device, copy=copy)
 
 
