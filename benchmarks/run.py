@@ -16,6 +16,8 @@
 (i) jet:      cr.jet of order 4 of a tanh MLP against 4 nested cr.jvp (and JAX's jet, nested jvp).
 (j) explain:  cr.explain and its renderers (text, LaTeX, SVG, the page) on graphs of 10^2..10^5
               operations, a chain and a fan-out: seconds and µs per operation.
+(k) loops:    cr.scan against the unrolled loop and jax.lax.scan under jit (an RNN and an RK4 integrator,
+              1,000 steps, loss + gradient), PyTorch eager's Python loop for reference.
 (l) matrix:   issue 16's audit: 3 functions x n in {4, 64, 1024} x 16 transforms (grad, vjp, jvp,
               jacfwd/jacrev, hessian, hvp, vmap, tape, checkpoint, ...), chainrule eager against the
               best eager peer (torch.func, PyTorch eager, JAX eager, HIPS autograd) in each cell.
@@ -59,7 +61,7 @@ TARGET_H = "chainrule forward Laplacian + grad at most folx's time, 0.5x PyTorch
 
 #: ``--only`` choices: a benchmark, or ``jit`` (the compiled rows of (a)-(d) only).
 CHOICES = ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain",
-           "matrix", "jit")
+           "loops", "matrix", "jit")
 #: Benchmarks that run only when named in ``--only`` (too long for the default run).
 BY_NAME_ONLY = ("matrix",)
 
@@ -207,7 +209,7 @@ def main(argv=None):
     jit_only = only is not None and "jit" in only
     results = {}
     for name in ("overhead", "mlp", "mixed", "jacobian", "train", "pinn", "compile", "laplacian", "jet", "explain",
-                 "matrix"):
+                 "loops", "matrix"):
         if not want(name):
             continue
         mod = __import__(f"bench_{name}")
