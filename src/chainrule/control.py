@@ -633,9 +633,9 @@ def _while_jvp(primals, tangents, ans, params):
             c, tc = a[:nc], a[nc:nc + len(fc)]
             k, tk = a[nc + len(fc):nc + len(fc) + len(iv) - nc], a[nc + len(fc) + len(iv) - nc:]
             ins = [*c, *k]
-            outs, touts = jvp(lambda *s: eval_ir(ir, [*(dict(zip(act, s)).get(j, ins[j]) for j in range(len(ins)))]),
-                              tuple(ins[j] for j in act), (*tc, *tk))
-            return [*outs, *(_fit(touts[j], iv[j]) for j in fc)]
+            rest = [j for j in range(nc) if j not in fc]
+            fouts, touts, aux = jvp(_on(ir, ins, act, fc, rest), tuple(ins[j] for j in act), (*tc, *tk), has_aux=True)
+            return [*_merge(fc, rest, fouts, aux), *(_fit(t, iv[j]) for j, t in zip(fc, touts))]
         ex = [*(_zeros(v.shape, v.dtype) for v in iv[:nc]), *(_zeros(iv[j].shape, iv[j].dtype) for j in fc),
               *(_zeros(v.shape, v.dtype) for v in iv[nc:]), *(_zeros(iv[j].shape, iv[j].dtype) for j in ka)]
         jb, _, _ = trace(jbody, ex, name=f"jvp({ir.name})")
@@ -765,22 +765,17 @@ def _trace_body(what, f, init, x_avals, x_tree):
     c_leaves, c_tree = tree_flatten(init)
     c_avals = _leaf_avals(c_leaves)
     nc = len(c_leaves)
-    for attempt in range(2):
-        def pair(carry, x):
-            out = f(carry, x)
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise TypeError(f"{what}: the body must return a pair (carry, y), got {type(out).__name__}")
-            return out
-        box = []
+    box = []
 
-        def fn(*a):
-            carry, y = pair(tree_unflatten(c_tree, list(a[:nc])), tree_unflatten(x_tree, list(a[nc:])))
-            cl, ct = tree_flatten(carry)
-            box.append((ct, tree_flatten(y)[1], len(cl)))
-            return (*cl, *tree_flatten(y)[0])
-        ir, captured, _ = _trace_loop_fn(what, lambda *a: list(fn(*a)), [*c_avals, *x_avals],
-                                         _flat_tree(nc + len(x_avals)), what)
-        ct, yt, _ = box[0]
+    def fn(*a):
+        carry, y = _pair(what, f(tree_unflatten(c_tree, list(a[:nc])), tree_unflatten(x_tree, list(a[nc:]))))
+        cl, ct = tree_flatten(carry)
+        yl, yt = tree_flatten(y)
+        box.append((ct, yt))
+        return [*cl, *yl]
+    for attempt in range(2):
+        ir, captured, _ = _trace_loop_fn(what, fn, [*c_avals, *x_avals], _flat_tree(nc + len(x_avals)), what)
+        ct, yt = box[-1]
         outs = list(zip(ir.out_shapes[:nc], ir.out_dtypes[:nc]))
         weak = [type(x) in (bool, int, float) for x in c_leaves]
         fixed = [(sh, np.dtype(od)) if w and tuple(osh) == sh and np.dtype(od) != d else (sh, d)
@@ -792,6 +787,13 @@ def _trace_body(what, f, init, x_avals, x_tree):
     init_leaves = [np.asarray(x, d)[()] if type(x) in (bool, int, float) else x
                    for x, (_, d) in zip(c_leaves, c_avals)]
     return Compiled(ir), captured, init_leaves, c_tree, yt
+
+
+def _pair(what, out):
+    """The body's ``(carry, y)``, or the error that says what it returned instead."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"{what}: the body must return a pair (carry, y), got {type(out).__name__}")
+    return out
 
 
 def _flat_tree(n):
@@ -822,10 +824,7 @@ def _eager_scan(f, init, x_leaves, x_tree, length, reverse):
     avals = [_aval(x) for x in c_leaves]
     carry, ys, y_tree = init, [None] * length, None
     for i in (range(length - 1, -1, -1) if reverse else range(length)):
-        out = f(carry, tree_unflatten(x_tree, [x[i] for x in x_leaves]))
-        if not (isinstance(out, tuple) and len(out) == 2):
-            raise TypeError(f"scan: the body must return a pair (carry, y), got {type(out).__name__}")
-        carry, y = out
+        carry, y = _pair("scan", f(carry, tree_unflatten(x_tree, [x[i] for x in x_leaves])))
         leaves, tree = tree_flatten(carry)
         _check_carry("scan", c_tree, avals, tree, leaves)
         avals = [(sh, d if d is not None else _aval(x)[1]) for (sh, d), x in zip(avals, leaves)]
@@ -945,9 +944,8 @@ def scan(f: Callable[[C, Any], tuple[C, Y]], init: C, xs: Any = None, length: in
     """
     if not callable(f):
         raise TypeError(f"scan: f must be a function f(carry, x) -> (carry, y), got {type(f).__name__}")
-    if isinstance(unroll, bool) or not isinstance(unroll, (int, np.integer)) or unroll < 1:
-        if unroll is not True:
-            raise ValueError(f"scan: unroll must be a positive int (or True), got {unroll!r}")
+    if unroll is not True and (type(unroll) is bool or not isinstance(unroll, (int, np.integer)) or unroll < 1):
+        raise ValueError(f"scan: unroll must be a positive int (or True), got {unroll!r}")
     x_leaves, x_tree = tree_flatten(xs)
     length = _scan_length("scan", x_leaves, x_tree, length)
     if not _segment(checkpoint, length) and not _staged_now([*tree_flatten(init)[0], *x_leaves]) and length:
