@@ -9,6 +9,8 @@ Poisson PINN's loss).  Rows:
 * chainrule Hessian trace (``method="hessian_trace"``: forward-over-reverse), eager;
 * PyTorch nested autograd: ``torch.autograd.grad(..., create_graph=True)`` once for the
   gradient and once per coordinate for the diagonal of the Hessian, as PINN code does;
+* torch.func: ``vmap`` of the trace of ``torch.func.hessian`` (forward-over-reverse, as
+  chainrule's ``hessian_trace``), eager, the parameter gradient by ``torch.autograd.grad``;
 * JAX: ``jax.jit`` of ``vmap`` of the trace of ``jax.hessian``;
 * folx: ``jax.jit`` of ``vmap`` of ``folx.forward_laplacian`` (skipped if not installed).
 
@@ -29,6 +31,7 @@ DIMS = (2, 16, 64)
 CR_EAGER, CR_JIT, CR_HT = "chainrule forward Laplacian", "chainrule forward Laplacian, cr.jit", \
     "chainrule hessian_trace"
 TORCH, JAX, FOLX = "PyTorch nested autograd", "jax.jit hessian trace", "folx forward_laplacian (jax.jit)"
+TFUNC = "torch.func hessian trace"
 
 
 def make_data(d, seed=0):
@@ -66,6 +69,7 @@ def _rows(params, X):
     torch = peer("torch")
     if torch is None:
         yield TORCH, None, "torch"
+        yield TFUNC, None, "torch"
     else:
         tp = [(torch.tensor(W, requires_grad=True), torch.tensor(b, requires_grad=True)) for W, b in params]
         flat = [t for pair in tp for t in pair]
@@ -88,6 +92,21 @@ def _rows(params, X):
             return val.item(), [(grads[2 * k], grads[2 * k + 1]) for k in range(len(tp))]
 
         yield TORCH, torch_vg, "grad(create_graph=True), d+1 times"
+
+        def u(x):
+            h = x
+            for W, b in tp[:-1]:
+                h = torch.tanh(h @ W + b)
+            return (h @ tp[-1][0] + tp[-1][1])[0]
+
+        def tfunc_vg():
+            lap = torch.func.vmap(lambda x: torch.trace(torch.func.hessian(u)(x)))(Xt)
+            val = (lap ** 2).mean()
+            grads = torch.autograd.grad(val, flat, allow_unused=True)
+            grads = [np.zeros(t.shape) if g is None else g.numpy() for g, t in zip(grads, flat)]
+            return val.item(), [(grads[2 * k], grads[2 * k + 1]) for k in range(len(tp))]
+
+        yield TFUNC, tfunc_vg, "vmap of trace(torch.func.hessian), eager"
 
     jax = peer("jax")
     if jax is None:
@@ -164,18 +183,20 @@ def run_dim(d, quick=False):
     rows = []
     for r in results:
         if "skipped" in r:
-            rows.append([r["name"], DASH, DASH, DASH, DASH, DASH, r["skipped"]])
+            rows.append([r["name"], DASH, DASH, DASH, DASH, DASH, DASH, r["skipped"]])
             continue
         t = r["ms_per_call"]
-        ratio = {k: (t / by[k] if by.get(k) else None) for k in (TORCH, JAX, FOLX)}
-        r.update(ratio_to_torch=ratio[TORCH], ratio_to_jax_jit=ratio[JAX], ratio_to_folx=ratio[FOLX])
-        rows.append([r["name"], fnum(t), fratio(ratio[TORCH]), fratio(ratio[JAX]), fratio(ratio[FOLX]),
+        ratio = {k: (t / by[k] if by.get(k) else None) for k in (TORCH, TFUNC, JAX, FOLX)}
+        r.update(ratio_to_torch=ratio[TORCH], ratio_to_torch_func=ratio[TFUNC], ratio_to_jax_jit=ratio[JAX],
+                 ratio_to_folx=ratio[FOLX])
+        rows.append([r["name"], fnum(t), fratio(ratio[TORCH]), fratio(ratio[TFUNC]), fratio(ratio[JAX]),
+                     fratio(ratio[FOLX]),
                      f"{r['grad_rel_err_vs_eager']:.0e}", r["note"]])
     print(f"\n(h) Laplacian of a tanh MLP {d}-{WIDTH}x{DEPTH}-1 at {N} points + grad of mean(Δu²), float64, d = {d}")
     print(f"    best of {repeats} runs; 'err' = max rel. difference from chainrule eager's gradient")
-    headers = ["framework", "ms/call", "vs PyTorch", "vs jax.jit", "vs folx", "err", "notes"]
+    headers = ["framework", "ms/call", "vs PyTorch", "vs torch.func", "vs jax.jit", "vs folx", "err", "notes"]
     print(table(headers, rows, notes + cores_note([(r["name"], t) for (r, _), t in zip(fns, timings)]),
-                left=(0, 6)))
+                left=(0, 7)))
     return {"d": d, "width": WIDTH, "depth": DEPTH, "points": N, "rows": results}
 
 

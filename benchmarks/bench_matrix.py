@@ -345,7 +345,29 @@ def ag_cells(fn, n, d):
             "hvp": lambda: hvp(x, d["v"]), "grad(sum grad)": lambda: ggs(x), "checkpoint grad": lambda: ck(x)}
 
 
+def numpy_cells(fn, n, d):
+    """The NumPy floor of the cells where one exists: the same arithmetic written by hand in NumPy.
+
+    Not a peer (it differentiates nothing): where NumPy's own kernels are slower than a peer's
+    (float64 ``tanh`` and ``sin``: PyTorch's vectorised ones run 2-3x faster), chainrule, which
+    computes with NumPy, can be no faster than this floor.
+    """
+    X, W, b = d["X"], d["W"], d["b"]
+
+    def vf():
+        if fn == "f1":
+            return np.sum(np.tanh(X) * np.sin(X) + X ** 2 / 2, axis=1)
+        if fn == "f2":
+            return np.sum(np.tanh(X @ W.T + b) ** 2, axis=1)
+        m = np.max(X, axis=1, keepdims=True)
+        y = m + np.log(np.sum(np.exp(X - m), axis=1, keepdims=True)) - X + np.cumsum(X, axis=1) ** 2 / n
+        return y[:, 0] + np.sum(y, axis=1) / n
+
+    return {"vmap f": vf}
+
+
 PEER_CELLS = {"tfunc": tfunc_cells, "torch": torch_cells, "jax": jax_cells, "ag": ag_cells}
+FLOOR = "np"  # the key of the NumPy floor (timed with the peers, never the best peer)
 #: the check order: chainrule is compared with the first of these that has the transform
 REF_ORDER = ("jax", "tfunc", "torch", "ag")
 
@@ -378,7 +400,7 @@ def bench_cell(fn_name, n, transform, cells, repeats, min_time):
         if k != "cr":
             e = rel_err(outs[k], outs["cr"])
             if not e <= PEER_TOL:
-                cell["notes"].append(f"{PEERS[k]} differs from chainrule (rel. error {e:.1e})")
+                cell["notes"].append(f"{PEERS.get(k, 'NumPy floor')} differs from chainrule (rel. error {e:.1e})")
 
     # the check call was the first (JAX eager compiles each primitive there, torch.func loads):
     # a row is slow only if a second call is slow too; it is then timed by that call alone
@@ -391,10 +413,14 @@ def bench_cell(fn_name, n, transform, cells, repeats, min_time):
     for k in slow:
         cell["us"][k] = min(second[k], first[k]) * 1e6
         cell["notes"].append(f"{PEERS.get(k, k)}: over {SLOW_S:.0f} s per call, best of 2 calls")
-    peers = {k: t for k, t in cell["us"].items() if k != "cr"}
+    peers = {k: t for k, t in cell["us"].items() if k not in ("cr", FLOOR)}
     best = min(peers, key=peers.get)
     cell["best_peer"], cell["best_peer_us"] = best, peers[best]
     cell["ratio"] = cell["us"]["cr"] / peers[best]
+    if FLOOR in cell["us"]:
+        cell["floor_us"] = cell["us"][FLOOR]
+        cell["ratio_to_floor"] = cell["us"]["cr"] / cell["floor_us"]
+        cell["floor_ratio_to_best_peer"] = cell["floor_us"] / peers[best]
     return cell
 
 
@@ -416,7 +442,7 @@ def run(quick=False, funcs=FUNCS, ns=NS, transforms=TRANSFORMS):
         by = {}
         for n in ns:
             d = make_data(n)
-            fw = {"cr": cr_cells(fn_name, n, d)}
+            fw = {"cr": cr_cells(fn_name, n, d), FLOOR: numpy_cells(fn_name, n, d)}
             for k, make in PEER_CELLS.items():
                 c = make(fn_name, n, d)
                 if c:
@@ -431,11 +457,11 @@ def run(quick=False, funcs=FUNCS, ns=NS, transforms=TRANSFORMS):
         sys_flush()
     # the detail: every peer's time
     print("\n(l) detail: µs per call of every framework (— : the framework has no such transform)")
-    head = ["function", "n", "transform", "chainrule"] + list(PEERS.values()) + ["ratio", "notes"]
+    head = ["function", "n", "transform", "chainrule"] + list(PEERS.values()) + ["NumPy floor", "ratio", "notes"]
     drows = []
     for c in cells:
         drows.append([c["function"], str(c["n"]), c["transform"], fnum(c["us"]["cr"])]
-                     + [fnum(c["us"][k]) if k in c["us"] else DASH for k in PEERS]
+                     + [fnum(c["us"][k]) if k in c["us"] else DASH for k in (*PEERS, FLOOR)]
                      + [f"{c['ratio']:.2f}x", "; ".join(c["notes"])])
     print(table(head, drows, left=(0, 2, 9)))
     summary = summarize(cells)
@@ -450,12 +476,22 @@ def summarize(cells):
     between = [c for c in cells if 1.0 < c["ratio"] <= LIMIT]
     lines = [f"(l) summary: {len(cells)} cells; chainrule at or under the best eager peer in {len(at_or_under)}, "
              f"within 1.0-{LIMIT}x in {len(between)}, above {LIMIT}x in {len(above)}."]
+    bound = [c for c in above if c.get("floor_ratio_to_best_peer", 0) > LIMIT]
     for c in above:
+        why = (f"; NumPy's own kernels: the hand-written NumPy floor takes {fnum(c['floor_us'])} µs, "
+               f"{c['floor_ratio_to_best_peer']:.2f}x the peer, and chainrule is {c['ratio_to_floor']:.2f}x that floor"
+               if c in bound else "")
         lines.append(f"    above {LIMIT}x: {c['function']} n={c['n']} {c['transform']}: {c['ratio']:.2f}x "
-                     f"({fnum(c['us']['cr'])} µs vs {PEERS[c['best_peer']]} {fnum(c['best_peer_us'])} µs)")
-    lines.append(f"    target (no cell above {LIMIT}x the best eager peer): {'MET' if not above else 'MISSED'}")
+                     f"({fnum(c['us']['cr'])} µs vs {PEERS[c['best_peer']]} {fnum(c['best_peer_us'])} µs){why}")
+    verdict = "MET" if not above else "MISSED"
+    if above and len(bound) == len(above):
+        verdict += (f" only where NumPy's own kernels are above {LIMIT}x the peer ({len(bound)} cell"
+                    f"{'s' if len(bound) != 1 else ''}: chainrule within {max(c['ratio_to_floor'] for c in bound):.2f}x "
+                    f"of the NumPy floor there)")
+    lines.append(f"    target (no cell above {LIMIT}x the best eager peer): {verdict}")
     return {"lines": lines, "cells": len(cells), "at_or_under": len(at_or_under), "between": len(between),
             "above": [(c["function"], c["n"], c["transform"], c["ratio"]) for c in above],
+            "numpy_bound": [(c["function"], c["n"], c["transform"], c["ratio_to_floor"]) for c in bound],
             "met": not above}
 
 

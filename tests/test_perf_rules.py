@@ -323,3 +323,85 @@ def test_einsum_vjp_without_summed_index_is_a_multiply():
     ref = d / np.linalg.norm(d, axis=1, keepdims=True)
     np.testing.assert_allclose(cr.grad(lambda d: cnp.sum(cnp.sqrt(cnp.einsum("ed,ed->e", d, d))))(d), ref,
                                rtol=1e-13)
+
+
+# -- the reductions' cotangent spread, cumsum's reverse cumsum, power's square ---------------
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_reduction_spread_equals_broadcast_to(data):
+    """``_spread`` (a filled array when small, a broadcast view when large, plain or traced):
+    oracle, ``np.broadcast_to`` of the cotangent reshaped to the kept shape."""
+    from chainrule._ops.reductions import _SPREAD_COPY, _spread
+    shape = tuple(data.draw(st.lists(st.integers(1, 5), min_size=0, max_size=4)))
+    if data.draw(st.booleans()):  # large enough for the broadcast-view branch
+        shape = shape + (_SPREAD_COPY // 2 + 1,)
+    axis = tuple(sorted(data.draw(st.sets(st.integers(0, max(len(shape) - 1, 0)), max_size=len(shape)))
+                        if shape else ()))
+    keepdims = data.draw(st.booleans())
+    dtype = data.draw(st.sampled_from([np.float64, np.float32]))
+    kept = tuple(1 if i in axis else d for i, d in enumerate(shape))
+    g = rng.standard_normal(kept if keepdims else tuple(d for i, d in enumerate(shape) if i not in axis))
+    g = g.astype(dtype)
+    want = np.broadcast_to(g.reshape(kept), shape)
+    for given_g in (g, g[()] if g.ndim == 0 else g):
+        got = _spread(given_g, shape, axis, keepdims)
+        assert got.shape == shape and got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    traced = cr.vmap(lambda t: _spread(t, shape, axis, keepdims))(np.stack([g, 2 * g]))
+    np.testing.assert_array_equal(np.asarray(traced), np.stack([want, 2 * want]))
+
+
+@pytest.mark.parametrize("shape,axis", [((7,), None), ((3, 5), 0), ((3, 5), 1), ((4, 3, 2), (0, 2)),
+                                        ((5000,), None), ((2, 3000), 1), ((3000, 2), 0)])
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max"])
+def test_reduction_gradients_small_and_large(shape, axis, reduce):
+    """Gradients of reductions on both sides of ``_SPREAD_COPY``, float64 and float32: oracles, the
+    closed forms (ones, 1/n, the one-hot of the maximum) and central differences."""
+    x = rng.standard_normal(shape)
+    w = rng.standard_normal(np.sum(x, axis=axis).shape)
+    fn = getattr(cnp, reduce)
+    g = cr.grad(lambda x: cnp.sum(fn(x, axis=axis) * w))(x)
+    wk = np.expand_dims(w, axis) if axis is not None else w
+    n = x.size // np.size(w)
+    closed = {"sum": np.broadcast_to(wk, shape),
+              "mean": np.broadcast_to(wk, shape) / n,
+              "max": np.where(x == np.max(x, axis=axis, keepdims=True), wk, 0.0)}[reduce]
+    np.testing.assert_allclose(g, closed, rtol=1e-12, atol=0)
+    assert g.flags.owndata or g.base is None or not np.shares_memory(g, w)
+    g32 = cr.grad(lambda x: cnp.sum(fn(x, axis=axis) * w.astype(np.float32)))(x.astype(np.float32))
+    assert g32.dtype == np.float32
+    if x.size < 100:
+        check_grads(lambda x: fn(x, axis=axis) * w, (x,), order=2)
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_cumsum_gradient_is_reverse_cumsum(axis):
+    """cumsum's cotangent (a reversed cumsum, NumPy methods on plain arrays): oracle, ``J.T @ g`` with
+    ``J`` the lower-triangular ones, and forward over reverse against ``check_grads``."""
+    x, g = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    _, pull = cr.vjp(lambda x: cnp.cumsum(x, axis=axis), x)
+    (got,) = pull(g)
+    gm = np.moveaxis(g, axis, -1)
+    want = np.moveaxis(gm @ np.tril(np.ones((gm.shape[-1],) * 2)), -1, axis)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    check_grads(lambda x: cnp.cumsum(x, axis=axis) ** 2, (x,), order=2)
+    check_grads(lambda x: cnp.cumprod(x, axis=axis), (x,), order=1)
+
+
+@pytest.mark.parametrize("y", [2, 2.0, 3, 0.5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.int64])
+def test_power_values_and_dtypes_match_numpy(y, dtype):
+    """``x ** 2`` runs as ``np.square`` on float arrays: oracle, ``np.power`` itself (value and dtype),
+    and its derivative ``y x^(y-1)``."""
+    x = (rng.standard_normal(6) * 3).astype(dtype) if dtype != np.int64 else np.arange(-3, 3)
+    if y == 0.5:
+        x = np.abs(x)
+    want = np.power(x, y)
+    got = cnp.power(cr.tensor(x), y)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    assert got.dtype == want.dtype
+    got_v = cr.vmap(lambda t: t ** y)(x.reshape(2, 3))
+    np.testing.assert_array_equal(np.asarray(got_v), want.reshape(2, 3))
+    if dtype == np.float64 and y != 0.5:
+        np.testing.assert_allclose(cr.grad(lambda t: cnp.sum(t ** y))(x), y * x ** (y - 1), rtol=1e-14)

@@ -33,7 +33,7 @@ Argnums = int | Sequence[int]
 def _raw_dtype(x):
     while type(x) in TRACER_TYPES:
         x = x._value
-    return np.result_type(x)
+    return x.dtype if type(x) is np.ndarray else np.result_type(x)
 
 
 def _as_input(x, what):
@@ -248,7 +248,8 @@ def _shape(x):
 
 
 def _size(x):
-    return int(np.prod(_shape(x), dtype=np.int64))
+    n = getattr(x, "size", None)  # arrays, Tensors, tracers
+    return n if type(n) is int else int(np.prod(_shape(x), dtype=np.int64))
 
 
 def _float_dtype(o):

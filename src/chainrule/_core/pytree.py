@@ -11,6 +11,8 @@ pass does for deep graphs); a tree that contains itself is refused.
 """
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["tree_flatten", "tree_unflatten", "TreeDef"]
 
 
@@ -93,11 +95,15 @@ class TreeDef:
 
 
 _LEAF = TreeDef("leaf", None, ())
+#: Types that are always leaves, tested first (an exact type, not a subclass: a namedtuple is a tuple)
+_COMMON_LEAVES = frozenset({np.ndarray, float, int, np.float64, np.float32})
 _NONE = TreeDef("none", None, ())
 
 
 def tree_flatten(tree):
     """``(leaves, treedef)`` for a pytree."""
+    if type(tree) in _COMMON_LEAVES:  # the usual single argument: no walk
+        return [tree], _LEAF
     leaves, built = [], []
     todo = [(False, tree)]
     open_ids = set()  # containers entered and not yet built: meeting one again is a cycle
@@ -137,6 +143,8 @@ def tree_flatten(tree):
 
 def tree_unflatten(treedef, leaves):
     """The pytree of ``treedef``'s structure holding ``leaves``."""
+    if treedef.kind == "leaf":
+        return next(iter(leaves))
     it = iter(leaves)
     built = []
     todo = [(False, treedef)]

@@ -44,9 +44,38 @@ def _kept_shape(shape, axis):
 
 def _spread(g, shape, axis, keepdims):
     """A reduction's cotangent spread back over the reduced axes."""
-    if not keepdims:
+    if type(g) is np.ndarray or isinstance(g, np.generic):  # plain values: NumPy's methods, no wrappers
+        if not keepdims and axis != tuple(range(len(axis))):  # (reduced leading axes broadcast as they are)
+            g = g.reshape(_kept_shape(shape, axis))
+        if _size(shape) <= _SPREAD_COPY:  # small: a filled array is cheaper than a broadcast view
+            out = np.empty(shape, g.dtype)
+            out[...] = g
+            return out
+        return np.broadcast_to(g, shape)
+    if not keepdims and axis != tuple(range(len(axis))):
         g = reshape(g, _kept_shape(shape, axis))
     return broadcast_to(g, shape)
+
+
+#: ``_spread`` fills a new array up to this size (a broadcast view above: NumPy's ``broadcast_to``
+#: costs about as much as filling a few thousand entries)
+_SPREAD_COPY = 4096
+
+
+def _size(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _reducer(ufunc, np_fn):
+    """A reduction's impl: the ufunc's ``reduce`` on arrays (without ``np.sum``'s Python wrapper), else ``np_fn``."""
+    def impl(x, axis, keepdims):
+        if type(x) is np.ndarray:
+            return ufunc.reduce(x, axis=axis, keepdims=keepdims)
+        return np_fn(x, axis=axis, keepdims=keepdims)
+    return impl
 
 
 def _count(shape, axis):
@@ -54,7 +83,7 @@ def _count(shape, axis):
 
 
 sum_p = defprim(
-    "sum", lambda x, axis, keepdims: np.sum(x, axis=axis, keepdims=keepdims),
+    "sum", _reducer(np.add, np.sum),
     [lambda ans, x, axis, keepdims: lambda g: _spread(g, x.shape, axis, keepdims)],
     jvp="linear", formulas=[("1", "1")],
     fresh=True, batch=batch_with_axes_shifted,
@@ -78,7 +107,7 @@ def _max_weights(ans, x, axis, keepdims):
     # Ties share the gradient evenly (JAX's convention): w = [x == max] / count.
     xr, ar = raw(x), raw(ans)
     hit = xr == (ar if keepdims else np.reshape(ar, _kept_shape(xr.shape, axis)))
-    return (hit / np.sum(hit, axis=axis, keepdims=True)).astype(xr.dtype, copy=False)
+    return (hit / hit.sum(axis=axis, keepdims=True)).astype(xr.dtype, copy=False)
 
 
 def _max_vjp(ans, x, axis, keepdims):
@@ -93,7 +122,7 @@ def _max_jvp(primals, tangents, ans, params):
 
 
 max_p = defprim(
-    "max", lambda x, axis, keepdims: np.max(x, axis=axis, keepdims=keepdims),
+    "max", _reducer(np.maximum, np.max),
     [_max_vjp], jvp=_max_jvp,
     formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
     fresh=True, batch=batch_with_axes_shifted, taylor="linear")  # piecewise linear
@@ -101,7 +130,7 @@ max_p = defprim(
 
 # min shares max's rules: the weights are [x == ans] / #ties for either.
 min_p = defprim(
-    "min", lambda x, axis, keepdims: np.min(x, axis=axis, keepdims=keepdims),
+    "min", _reducer(np.minimum, np.min),
     [_max_vjp], jvp=_max_jvp,
     formulas=[("[x == ans] / #ties", r"\frac{[x=\mathrm{ans}]}{\#\text{ties}}")],
     fresh=True, batch=batch_with_axes_shifted, taylor="linear")  # piecewise linear
@@ -255,12 +284,20 @@ prod_p = defprim(
 
 
 def _reverse(x, axis):
-    return _getitem(x, (slice(None),) * axis + (slice(None, None, -1),))
+    idx = (slice(None),) * axis + (slice(None, None, -1),)
+    return x[idx] if type(x) is np.ndarray else _getitem(x, idx)
+
+
+def _revcumsum(g, axis):
+    """``sum_{k >= j} g_k`` along ``axis``: cumsum's cotangent."""
+    if type(g) is np.ndarray:
+        return _reverse(_reverse(g, axis).cumsum(axis), axis)
+    return _reverse(cumsum(_reverse(g, axis), axis=axis), axis)
 
 
 cumsum_p = defprim(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis),
-    [lambda ans, x, axis: lambda g: _reverse(cumsum(_reverse(g, axis), axis=axis), axis)],
+    [lambda ans, x, axis: lambda g: _revcumsum(g, axis)],
     jvp="linear", formulas=[("revcumsum(g)", r"\textstyle\sum_{k \ge j} \bar g_k")],
     batch=batch_with_axes_shifted)
 
@@ -299,7 +336,7 @@ def _no_zero_products(ans):
 
 def _cumprod_vjp(ans, x, axis):
     if _no_zero_products(ans):  # ct_j = sum_{k>=j} g_k ans_k / x_j
-        return lambda g: divide(_reverse(cumsum(_reverse(multiply(g, ans), axis), axis=axis), axis), x)
+        return lambda g: divide(_revcumsum(multiply(g, ans), axis), x)
     c, perm = _cumprod_partials(x, axis)
 
     def vjp(g):

@@ -96,7 +96,7 @@ def _scatter_add_impl(g, idx, shape, at=None):
     it saves), an index that picks each position at most once (slices,
     integers, masks) is a plain assignment, and any other ``np.add.at``.
     """
-    out = np.zeros(shape, dtype=np.result_type(g))
+    out = np.zeros(shape, dtype=g.dtype if type(g) is np.ndarray or isinstance(g, np.generic) else np.result_type(g))
     if at is not None and at.size and out.dtype == np.float64:  # (bincount of nothing is an integer array)
         w = g.ravel() if np.shape(g) == at.shape else np.broadcast_to(g, at.shape).ravel()
         return np.bincount(at.ravel(), w, minlength=out.size).reshape(shape)
