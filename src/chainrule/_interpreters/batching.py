@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from chainrule._core.arrayops import ArrayOps
 from chainrule._core.primitive import TRACER_TYPES, bind
 
@@ -34,19 +36,22 @@ class BatchTracer(ArrayOps):
 
     def _process(self, p, args, params):
         level = self._level
-        vals, batched = [], []
-        for a in args:
-            if type(a) is BatchTracer and a._level == level:
-                vals.append(a._value)
-                batched.append(True)
-            else:
-                vals.append(a)
-                batched.append(False)
+        if len(args) == 1:  # (then self is args[0])
+            vals, batched = [self._value], [True]
+        else:
+            vals, batched = [], []
+            for a in args:
+                if type(a) is BatchTracer and a._level == level:
+                    vals.append(a._value)
+                    batched.append(True)
+                else:
+                    vals.append(a)
+                    batched.append(False)
         try:
             if p.batch is not None:
                 out = p.batch(vals, batched, params)
             elif p.elementwise:
-                out = bind(p, align(vals, batched), params)
+                out = bind(p, vals if len(vals) == 1 else align(vals, batched), params)
             else:
                 out = one_by_one(p, vals, batched, params)
         except (ValueError, TypeError, IndexError) as e:
@@ -77,15 +82,27 @@ def is_batched(x):
 
 
 def _ndim(x):
-    return len(x.shape) if hasattr(x, "shape") else 0
+    t = type(x)
+    if t is np.ndarray:
+        return x.ndim
+    if t in _SCALARS:  # (getattr of a missing attribute raises inside: slow)
+        return 0
+    shape = getattr(x, "shape", None)
+    return 0 if shape is None else len(shape)
+
+
+_SCALARS = frozenset({int, float, bool, complex})
 
 
 def align(vals, batched):
     """Batched operands reshaped to (B, 1, ..., 1, *shape) so broadcasting lines up elements."""
-    rank = max((_ndim(v) - b for v, b in zip(vals, batched)), default=0)
+    ranks = [_ndim(v) - b for v, b in zip(vals, batched)]
+    rank = max(ranks, default=0)
+    if min(ranks, default=0) == rank:  # every operand of the same rank: nothing to align
+        return vals
     out = []
-    for v, b in zip(vals, batched):
-        if b and _ndim(v) - 1 < rank:
+    for v, b, r in zip(vals, batched, ranks):
+        if b and r < rank:
             shape = v.shape
             v = _ops.reshape(v, shape[:1] + (1,) * (rank - len(shape) + 1) + shape[1:])
         out.append(v)

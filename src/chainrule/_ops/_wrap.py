@@ -102,6 +102,9 @@ KEYWORD_DEFAULTS = {"out": (None,), "where": (True, np._NoValue), "casting": ("s
                     "return_sign": (False,), "upper": (False,), "UPLO": ("L",), "ndmin": (0,),
                     "ndmax": (0,), "shape": (None,), "keepdims": (False,), "axis": (None,)}
 
+#: Keywords whose default (under any function without ``defaults``) is None.
+_NONE_IS_DEFAULT = frozenset(k for k, d in KEYWORD_DEFAULTS.items() if None in d)
+
 #: What to do instead, per keyword.
 _INSTEAD = {
     "out": "results are new arrays: assign the result (y = f(x)) instead of writing into out",
@@ -131,6 +134,8 @@ def refuse_keywords(fn, defaults=None, **given):
     defaults where they differ from the usual ones (``order='C'``, ``subok=False``).
     """
     for k, v in given.items():
+        if v is None and defaults is None and k in _NONE_IS_DEFAULT:  # the usual call: out=None
+            continue
         if not any(v is d or (isinstance(d, str) and isinstance(v, str) and v == d)
                    for d in (defaults or {}).get(k, KEYWORD_DEFAULTS.get(k, (None,)))):
             instead = _INSTEAD.get(k, "it only concerns NumPy's memory layout or array subclasses, "

@@ -455,7 +455,9 @@ def _cumulative(p, np_fn, name, a, axis, dtype, out):
     if axis is None or len(a.shape) == 0:
         if axis is not None:
             canonical_axis(name, axis, a.shape)
-        a, axis = reshape(a, (-1,)), 0
+        if len(a.shape) != 1:
+            a = reshape(a, (-1,))
+        axis = 0
     if not isinstance(axis, (int, np.integer)):
         raise TypeError(f"{name}: axis must be an int or None, not {axis!r}")
     (ax,) = canonical_axis(name, axis, a.shape)
