@@ -109,6 +109,9 @@ def _has_zero(v):
     return v is None or not np.all(v)
 
 
+_PY_NUMBERS = (int, float)
+
+
 def _pow_dx(ans, x, y):
     if type(y) in _PY_NUMBERS or (type(y) not in TRACER_TYPES and np.ndim(y) == 0):
         if y == 0:
@@ -124,9 +127,6 @@ def _pow_dx(ans, x, y):
         x = where(both, 1.0, x)
         return lambda g: multiply(g, where(both, 0.0, multiply(y, power(x, subtract(y, 1)))))
     return lambda g: multiply(g, multiply(y, power(x, subtract(y, 1))))
-
-
-_PY_NUMBERS = (int, float)
 
 
 def _pow_dy(ans, x, y):

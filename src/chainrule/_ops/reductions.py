@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = ["sum", "mean", "max", "amax", "min", "amin", "prod", "var", "std", "cumsum", "cumprod", "any", "all"]
 
 import builtins
+import math
 
 import numpy as np
 
@@ -44,15 +45,16 @@ def _kept_shape(shape, axis):
 
 def _spread(g, shape, axis, keepdims):
     """A reduction's cotangent spread back over the reduced axes."""
+    kept = keepdims or axis == tuple(range(len(axis)))  # (reduced leading axes broadcast as they are)
     if type(g) is np.ndarray or isinstance(g, np.generic):  # plain values: NumPy's methods, no wrappers
-        if not keepdims and axis != tuple(range(len(axis))):  # (reduced leading axes broadcast as they are)
+        if not kept:
             g = g.reshape(_kept_shape(shape, axis))
-        if _size(shape) <= _SPREAD_COPY:  # small: a filled array is cheaper than a broadcast view
+        if math.prod(shape) <= _SPREAD_COPY:  # small: a filled array is cheaper than a broadcast view
             out = np.empty(shape, g.dtype)
             out[...] = g
             return out
         return np.broadcast_to(g, shape)
-    if not keepdims and axis != tuple(range(len(axis))):
+    if not kept:
         g = reshape(g, _kept_shape(shape, axis))
     return broadcast_to(g, shape)
 
@@ -60,13 +62,6 @@ def _spread(g, shape, axis, keepdims):
 #: ``_spread`` fills a new array up to this size (a broadcast view above: NumPy's ``broadcast_to``
 #: costs about as much as filling a few thousand entries)
 _SPREAD_COPY = 4096
-
-
-def _size(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _reducer(ufunc, np_fn):
